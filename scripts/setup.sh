@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what the tools, tests and the quickstart need on a fresh Debian machine, and only what
+# is missing: Debian packages (apt-get), the tuftool CLI (cargo), python-tuf (pip).
+# Idempotent and quiet when everything is present.
+#
+# Usage: scripts/setup.sh [--no-interop]
+#   --no-interop  skip tuftool and python-tuf (only needed by the interop tests)
+set -euo pipefail
+
+interop=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-interop) interop=0 ;;
+    *) echo "setup.sh: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+# Debian packages: tool -> package.
+packages=(
+  cryptsetup-bin   # veritysetup: independent check of our hash trees
+  e2fsprogs        # mkfs.ext4, debugfs, resize2fs: root and boot filesystems
+  erofs-utils      # mkfs.erofs: optional erofs root
+  gdisk            # sgdisk: independent GPT reader/writer
+  fdisk            # sfdisk --json: independent GPT reader
+  lz4              # lz4: update artifacts and the benchmark baseline
+  curl             # benchmark baseline pipeline
+  busybox-static   # VM tier guest userland
+  cpio             # VM tier initramfs
+  qemu-system-x86  # VM tier
+)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ((interop)); then
+  if ! command -v tuftool >/dev/null 2>&1; then
+    echo "setup: installing tuftool (cargo install, several minutes)"
+    cargo install tuftool --locked --quiet
+  fi
+  if ! python3 -c 'import tuf.ngclient' >/dev/null 2>&1; then
+    echo "setup: installing python-tuf"
+    python3 -m pip install --quiet --disable-pip-version-check tuf "securesystemslib[crypto]"
+  fi
+fi
