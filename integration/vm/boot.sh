@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The VM tier's boot stage: this script is the firmware and the bootloader.
+#
+#   boot.sh --disk D --initrd INITRAMFS --signpost BIN --log LOG [--action update|none]
+#           [--kernel-fallback VMLINUZ] [--timeout SECONDS]
+#
+# What GRUB does on a Bottlerocket disk, done on the host against the disk image file:
+#  1. `signpost --disk D boot-select --json`: the gptprio rule (same selector code the GRUB rule is
+#     specified by): choose the set, decrement its tries_left, write both GPT copies.
+#  2. Read the chosen set's BOOT partition: grub/grub.cfg (the dm-verity table in
+#     `dm_verity_root`, the `linux` line) and the kernel it names (debugfs, no mount).
+#  3. Expand `$boot_uuid` and the other variables the way GRUB would and start qemu with
+#     `-kernel/-initrd/-append`; the kernel command line is grub.cfg's plus console/panic settings
+#     and `abos.action=`. The initramfs (see mkinitramfs.sh) does what a kernel with DM_INIT would.
+# The guest console goes to LOG (appended); a header line marks each boot. Prints one summary line
+# `BOOT-STAGE set=<A|B|none> tries_left_after=<n> qemu_rc=<rc> seconds=<s>` on stdout.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+disk= initrd= signpost= logf= action=none kernel_fallback= timeout_s=${ABOS_VM_TIMEOUT:-300}
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --disk) disk=$2 ;;
+    --initrd) initrd=$2 ;;
+    --signpost) signpost=$2 ;;
+    --log) logf=$2 ;;
+    --action) action=$2 ;;
+    --kernel-fallback) kernel_fallback=$2 ;;
+    --timeout) timeout_s=$2 ;;
+    *) die "boot.sh: unknown argument $1" ;;
+    esac
+    shift 2
+done
+for v in disk initrd signpost logf; do [[ -n ${!v} ]] || die "boot.sh: --$v is required"; done
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# 1. the selector
+if ! "$signpost" --disk "$disk" boot-select --json > "$work/choice.json" 2> "$work/choice.err"; then
+    cat "$work/choice.err" >&2
+    if grep -qi 'no .*bootable\|nothing bootable\|no such partition' "$work/choice.err"; then
+        echo "[boot-stage] no bootable set: firmware halts" >> "$logf"
+        echo "BOOT-STAGE set=none tries_left_after=0 qemu_rc=none seconds=0"
+        exit 0
+    fi
+    die "signpost boot-select failed"
+fi
+read -r set tries boot_no boot_first boot_len boot_uuid < <(python3 - "$work/choice.json" <<'PY'
+import json, sys
+text = open(sys.argv[1]).read().strip().splitlines()
+# the last JSON object printed is the decision
+d = json.loads(text[-1])
+c = d.get("choice", d)
+if c is None or c.get("set") is None:
+    print("none 0 0 0 0 -"); sys.exit()
+b = c["partitions"]["boot"]
+print(c["set"], c.get("tries_left_after", "?"), b["number"], b["first_byte"], b["len_bytes"], b["unique_guid"].lower())
+PY
+)
+if [[ $set == none ]]; then
+    echo "[boot-stage] no bootable set: firmware halts" >> "$logf"
+    echo "BOOT-STAGE set=none tries_left_after=0 qemu_rc=none seconds=0"
+    exit 0
+fi
+
+# 2. the chosen BOOT partition
+dd if="$disk" of="$work/boot.fs" bs=1M iflag=skip_bytes,count_bytes skip="$boot_first" count="$boot_len" status=none
+debugfs -R 'cat /grub/grub.cfg' "$work/boot.fs" > "$work/grub.cfg" 2> /dev/null
+[[ -s $work/grub.cfg ]] || die "no /grub/grub.cfg on BOOT partition $boot_no of $disk"
+
+# 3. GRUB's part: variables, the linux line, the kernel image
+python3 - "$work/grub.cfg" "$boot_uuid" "$action" > "$work/linux" <<'PY'
+import re, sys
+cfg, boot_uuid, action = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+env = {"boot_uuid": boot_uuid, "root": "boot"}
+for m in re.finditer(r'^\s*set\s+(\w+)=(?:"([^"]*)"|(\S*))\s*$', cfg, re.M):
+    env[m.group(1)] = m.group(2) if m.group(2) is not None else m.group(3)
+line = next(l.strip() for l in cfg.splitlines() if l.strip().startswith("linux "))
+_, image, args = line.split(None, 2)
+expand = lambda s: re.sub(r'\$\{?(\w+)\}?', lambda m: env.get(m.group(1), ""), s)
+args = expand(expand(args))   # dm_verity_root itself refers to $boot_uuid
+image = re.sub(r'^\(\$root\)', '', image)
+ours = f"console=ttyS0 panic=1 loglevel=4 abos.action={action}"
+args = args.replace(" -- ", f" {ours} -- ", 1) if " -- " in args else f"{args} {ours}"
+print(image)
+print(args)
+PY
+image=$(sed -n 1p "$work/linux")
+cmdline=$(sed -n 2p "$work/linux")
+kernel_src="BOOT partition $boot_no:$image"
+debugfs -R "dump $image $work/vmlinuz" "$work/boot.fs" 2> /dev/null || true
+if [[ ! -s $work/vmlinuz ]]; then
+    [[ -n $kernel_fallback ]] || die "no kernel $image on BOOT partition $boot_no and no --kernel-fallback"
+    cp "$kernel_fallback" "$work/vmlinuz"
+    kernel_src="fallback $kernel_fallback (BOOT partition $boot_no has no $image)"
+fi
+
+{
+    echo "[boot-stage] ===== boot: set=$set tries_left_after=$tries boot_uuid=$boot_uuid"
+    echo "[boot-stage] kernel: $kernel_src"
+    echo "[boot-stage] cmdline: $cmdline"
+} >> "$logf"
+
+start=$(date +%s)
+rc=0
+timeout "$timeout_s" qemu-system-x86_64 -machine q35 -m 512 -nographic -no-reboot \
+    -kernel "$work/vmlinuz" -initrd "$initrd" -append "$cmdline" \
+    -drive "file=$disk,if=virtio,format=raw" \
+    -netdev user,id=n0 -device virtio-net-pci,netdev=n0 \
+    < /dev/null >> "$logf" 2>&1 || rc=$?
+secs=$(($(date +%s) - start))
+echo "[boot-stage] qemu exited rc=$rc after ${secs}s" >> "$logf"
+echo "BOOT-STAGE set=$set tries_left_after=$tries qemu_rc=$rc seconds=$secs"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Populate the guest's root filesystem directory (input of `os-image build --rootfs DIR`).
+#
+#   build-rootfs.sh --out DIR --version X.Y.Z --variant V --updog BIN --signpost BIN \
+#                   --root-json FILE --updog-toml FILE
+#
+# Contents: busybox-static with its applets in /bin, guest/init as /sbin/init, our updog and
+# signpost binaries in /usr/bin with the shared libraries ldd names (debug info stripped),
+# /usr/share/updog/root.json, /etc/updog.toml and /etc/os-release.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+out= version= variant= updog= signpost= root_json= updog_toml=
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --out) out=$2 ;;
+    --version) version=$2 ;;
+    --variant) variant=$2 ;;
+    --updog) updog=$2 ;;
+    --signpost) signpost=$2 ;;
+    --root-json) root_json=$2 ;;
+    --updog-toml) updog_toml=$2 ;;
+    *) die "build-rootfs: unknown argument $1" ;;
+    esac
+    shift 2
+done
+for v in out version variant updog signpost root_json updog_toml; do
+    [[ -n ${!v} ]] || die "build-rootfs: --${v//_/-} is required"
+done
+
+rm -rf "$out"
+mkdir -p "$out"/{bin,sbin,usr/bin,usr/sbin,usr/share/updog,etc,proc,sys,dev,tmp,run,var,lib64,lib/x86_64-linux-gnu}
+busybox=$(command -v busybox)
+install -m 0755 "$busybox" "$out/bin/busybox"
+for a in $("$busybox" --list); do
+    [[ $a == busybox || $a == init ]] || ln -sf busybox "$out/bin/$a"
+done
+install -m 0755 "$VM_DIR/guest/init" "$out/sbin/init"
+for b in "$updog" "$signpost"; do
+    name=$(basename "$b")
+    copy_with_libs "$b" "$out" "/usr/bin/$name"
+    strip --strip-debug "$out/usr/bin/$name"
+done
+install -m 0644 "$root_json" "$out/usr/share/updog/root.json"
+install -m 0644 "$updog_toml" "$out/etc/updog.toml"
+cat > "$out/etc/os-release" <<OSR
+NAME=ABOS
+ID=abos
+VERSION="$version ($variant)"
+PRETTY_NAME="ABOS $version ($variant)"
+VARIANT_ID=$variant
+VERSION_ID=$version
+BUILD_ID=vmtier
+OSR
