@@ -1,1 +1,42 @@
-//! (being written)
+//! The update manifest (`manifest.json`), wire-compatible with Bottlerocket's, with its editing
+//! operations, validation, migration paths and the pure update-selection function.
+//!
+//! - [`Manifest`]: parse ([`Manifest::from_slice`]), edit ([`Manifest::add_update`],
+//!   [`Manifest::set_waves`], …), check ([`Manifest::validate`]) and write
+//!   ([`Manifest::write_atomic`]). Unknown fields survive a rewrite.
+//! - [`select`]: which update a host should take, or a typed reason there is none.
+//! - [`Release`]: `Release.toml`, the source of the manifest's migrations.
+//! - [`BuildDescription`]: what an image build produced (os-image writes, pubsys reads).
+//!
+//! Pure: bytes in, values out; the only I/O is the explicit `load`/`write_atomic` helpers.
+//!
+//! ```
+//! use update_metadata::{Arch, Host, Manifest, Policy, Selection, VersionLock, select};
+//! let manifest = Manifest::from_slice(br#"{"updates": [{"variant": "metal-dev",
+//!     "arch": "x86_64", "version": "1.1.0", "max_version": "1.1.0", "waves": {},
+//!     "images": {"boot": "b.lz4", "root": "r.lz4", "hash": "h.lz4"}}], "migrations": {}}"#,
+//!     "example").unwrap();
+//! let host = Host { variant: "metal-dev".parse().unwrap(), arch: Arch::X86_64,
+//!                   version: "1.0.0".parse().unwrap() };
+//! let policy = Policy { version_lock: VersionLock::Latest, ignore_waves: false,
+//!     seed: waves::Seed::new(100).unwrap(), now: jiff::Timestamp::UNIX_EPOCH, forced: None };
+//! assert!(matches!(select(&manifest, &host, &policy), Selection::Update(u) if u.version.to_string() == "1.1.0"));
+//! ```
+#![deny(missing_docs)]
+
+mod build;
+mod error;
+mod fs;
+mod manifest;
+mod migrations;
+mod names;
+mod select;
+
+pub use build::{Artifact, Artifacts, BuildDescription, VerityInfo};
+pub use error::{Error, ExitStatus, Result};
+pub use fs::write_file_atomic;
+pub use manifest::{Images, Manifest, Update};
+pub use migrations::{Migrations, Release, format_migration_key, parse_migration_key};
+pub use names::{Arch, TargetName, Variant};
+pub use select::{Host, Policy, Selection, VersionLock, applicable, select};
+pub use semver::Version;

@@ -1,0 +1,1 @@
+//! Schedule tables and SVG charts (pure string generation).
