@@ -1,0 +1,125 @@
+//! The VM tier: the built OS boots on a real Linux kernel in qemu (software emulation), marks
+//! itself successful, updates itself from a signed repository served on the host, and rolls back
+//! by itself when an update's root filesystem is damaged (dm-verity stops the boot).
+//!
+//! The work is done by `integration/vm/run-vm-tier.sh`; this test runs it and then asserts on
+//! what the guest printed on its serial console (kept in `target/tmp/vm-tier/boot-N.log`).
+//!
+//! - Runs only if `qemu-system-x86_64` (and the image tools) are installed; otherwise prints a SKIP
+//!   reason (under `CI=true` a missing tool fails the test instead).
+//! - `ABOS_VM_TIER=short` runs one boot (1.0.0 boots, marks itself successful, updates to 1.1.0);
+//!   anything else runs the full four-boot story.
+//! - Needs network access to the Debian mirror the first time (kernel and dmsetup packages, then
+//!   cached under `${ABOS_CACHE:-~/.cache/abos}`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const TOOLS: &[&str] = &[
+    "qemu-system-x86_64",
+    "sgdisk",
+    "veritysetup",
+    "mkfs.ext4",
+    "debugfs",
+    "lz4",
+    "busybox",
+    "python3",
+    "apt-get",
+    "dpkg-deb",
+    "cpio",
+    "strip",
+];
+
+const BINARIES: &[&str] = &["updog", "signpost", "pubsys", "repo-tools"];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// `target/debug` (or the profile directory this test was built in): the workspace's binaries.
+fn bin_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?.parent()?.to_path_buf(); // …/debug/deps/vm-… -> …/debug
+    BINARIES.iter().all(|b| dir.join(b).is_file()).then_some(dir)
+}
+
+/// The `ABOS-BOOTED version=… set=…` line of one boot's console, if the guest printed one.
+fn booted(log: &str) -> Option<(String, String)> {
+    let line = log.lines().find_map(|l| l.trim_end_matches('\r').strip_prefix("ABOS-BOOTED "))?;
+    let mut version = None;
+    let mut set = None;
+    for kv in line.split_whitespace() {
+        match kv.split_once('=') {
+            Some(("version", v)) => version = Some(v.to_owned()),
+            Some(("set", s)) => set = Some(s.to_owned()),
+            _ => {}
+        }
+    }
+    Some((version?, set?))
+}
+
+fn read_boot(out: &Path, n: u32) -> String {
+    let path = out.join(format!("boot-{n}.log"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn vm_boots_updates_and_rolls_back() {
+    for tool in TOOLS {
+        if !test_support::require_tool(tool) {
+            return;
+        }
+    }
+    let short = std::env::var("ABOS_VM_TIER").is_ok_and(|v| v == "short");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm-tier");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).expect("clear previous vm-tier output");
+    }
+    let mut cmd = Command::new(repo_root().join("integration/vm/run-vm-tier.sh"));
+    cmd.arg("--out").arg(&out);
+    if short {
+        cmd.arg("--short");
+    }
+    match bin_dir() {
+        Some(dir) => {
+            cmd.env("ABOS_BIN_DIR", dir);
+        }
+        None => eprintln!("vm tier: workspace binaries not built next to this test; the script builds them"),
+    }
+    let started = Instant::now();
+    let status = cmd.status().expect("run integration/vm/run-vm-tier.sh");
+    let took = started.elapsed();
+    eprintln!(
+        "vm tier ({}) took {:.0} s; output and console logs in {}",
+        if short { "short" } else { "full" },
+        took.as_secs_f64(),
+        out.display()
+    );
+
+    // What the guest printed, boot by boot.
+    let boot1 = read_boot(&out, 1);
+    assert_eq!(booted(&boot1), Some(("1.0.0".into(), "A".into())), "boot 1 console:\n{boot1}");
+    assert!(boot1.contains("ABOS-MARKED-SUCCESSFUL"), "boot 1 did not mark itself successful:\n{boot1}");
+    assert!(boot1.contains("ABOS-UPDATE-RESULT rc=0"), "boot 1's updog update failed:\n{boot1}");
+
+    if !short {
+        let boot2 = read_boot(&out, 2);
+        assert_eq!(booted(&boot2), Some(("1.1.0".into(), "B".into())), "boot 2 console:\n{boot2}");
+        assert!(boot2.contains("ABOS-MARKED-SUCCESSFUL"), "boot 2 did not mark itself successful:\n{boot2}");
+        assert!(boot2.contains("ABOS-UPDATE-RESULT rc=0"), "boot 2's updog update failed:\n{boot2}");
+
+        let boot3 = read_boot(&out, 3);
+        assert!(boot3.contains("[boot-stage] ===== boot: set=A"), "boot 3 did not try set A:\n{boot3}");
+        assert!(
+            boot3.lines().any(|l| l.contains("verity") && l.contains("corrupted")),
+            "boot 3: no dm-verity corruption report on the console:\n{boot3}"
+        );
+        assert_eq!(booted(&boot3), None, "boot 3 reached userspace from a damaged root:\n{boot3}");
+
+        let boot4 = read_boot(&out, 4);
+        assert_eq!(booted(&boot4), Some(("1.1.0".into(), "B".into())), "boot 4 console:\n{boot4}");
+    }
+    assert!(status.success(), "run-vm-tier.sh reported failed checks (see {}/summary.txt)", out.display());
+}
