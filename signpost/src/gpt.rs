@@ -1,0 +1,686 @@
+//! The GPT edge: reading both table copies with our own validation, and writing them in a
+//! crash-safe order.
+//!
+//! # Reading: "primary if valid, else backup"
+//!
+//! A copy (header sector + partition entry array) is *valid* when its header has the
+//! `EFI PART` signature, revision 1.0, a 92-byte header, a correct header CRC32, records its own
+//! location (`my_lba`), uses 128-byte entries whose array lies inside the disk, and the entry
+//! array matches the header's entry-array CRC32. [`read`] uses the primary (sector 1) if it is
+//! valid, else the backup (last sector). This is the rule GRUB's `gpt` module and `gptman` apply,
+//! and it is the only rule the boot selector ([`crate::boot_select`]) uses.
+//!
+//! # Writing: why an interruption at any byte is safe
+//!
+//! Let `T0` be the table the reader sees before a change and `T1` the new table. A change
+//! rewrites both copies with [`WritePlan`]:
+//!
+//! 1. First the copy the reader does **not** currently use, then `fsync`; then the copy it does
+//!    use, then `fsync`. Normally the primary is valid, so this is *backup first*, then primary
+//!    (GRUB's order too). If the primary was invalid (we read the backup), it is *primary first*.
+//! 2. Within one copy the header sector is written before the entry array.
+//!
+//! Why this is enough. A CRC32 over the header and one over the entry array make a copy valid
+//! only if its header and entries belong together. While the first copy is being written the
+//! reader keeps using the other copy, which is untouched and still `T0`. (If the first copy is
+//! the backup, the primary is valid `T0` and wins; if it is the primary, it was invalid and
+//! stays invalid — a torn header fails its CRC, a new header over old entries fails the entry
+//! CRC — until it is completely `T1`, and then `T1` is read.) After the first `fsync` the first
+//! copy is `T1` on stable storage. While the second copy is being written it is either still `T0`
+//! (nothing written yet), torn (invalid, so the reader falls back to the first copy, `T1`),
+//! or complete `T1`. Writing the header first means a copy that validates after a partial write
+//! can only be `T1`: its header is `T1`'s and its entry array must match `T1`'s CRC. (Writing
+//! the entries first would let an *old* header match its *old* entries again.) So at every byte
+//! of the sequence the reader sees exactly `T0` or `T1`, never a mixture, and the boot selector
+//! picks a set bootable in `T0` or in `T1`: never none (the transitions refuse to produce a
+//! table with nothing bootable), never a half-written set (the set being written is not
+//! bootable in `T0`, and only becomes bootable in `T1` after its images were written and
+//! verified). Both copies are on stable storage when a change returns.
+//!
+//! The argument relies on the reader looking for the backup at the last sector, so a table whose
+//! header records the backup elsewhere (a grown disk) is refused for writing
+//! ([`crate::Error::BackupNotAtEnd`]). The test `tests/durability.rs` replays every
+//! transition's write sequence cut at every 512-byte boundary, also from a corrupt primary, and
+//! runs the boot selector on each result.
+
+use crate::error::{self, Result};
+use gptman::{GPTHeader, GPTPartitionEntry};
+use serde::Serialize;
+use snafu::{ResultExt, ensure};
+use std::fmt;
+use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Size of a GPT partition entry this crate accepts.
+pub const ENTRY_SIZE: u32 = 128;
+/// Upper bound on the number of entries we accept (protects memory on garbage headers).
+pub const MAX_ENTRIES: u32 = 16384;
+const SIGNATURE: &[u8; 8] = b"EFI PART";
+
+/// Which copy of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CopyKind {
+    /// Header at sector 1.
+    Primary,
+    /// Header at the last sector.
+    Backup,
+}
+
+impl fmt::Display for CopyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CopyKind::Primary => "primary",
+            CopyKind::Backup => "backup",
+        })
+    }
+}
+
+/// Why a table copy is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "problem")]
+pub enum CopyProblem {
+    /// No "EFI PART" signature.
+    NoSignature,
+    /// Revision is not 1.0.
+    BadRevision,
+    /// Header size is not 92.
+    BadHeaderSize,
+    /// Header CRC32 mismatch.
+    HeaderCrc {
+        /// CRC in the header.
+        stored: u32,
+        /// CRC computed.
+        computed: u32,
+    },
+    /// The header records another location for itself.
+    WrongLocation {
+        /// `my_lba` in the header.
+        recorded: u64,
+        /// Where it was read.
+        actual: u64,
+    },
+    /// Entry size is not 128 or the count is out of range.
+    BadEntryArray {
+        /// Entry size.
+        entry_size: u32,
+        /// Entry count.
+        entries: u32,
+    },
+    /// Entry array lies outside the disk or over the header.
+    EntriesOutOfRange {
+        /// First sector of the array.
+        lba: u64,
+    },
+    /// Entry array CRC32 mismatch.
+    EntriesCrc {
+        /// CRC in the header.
+        stored: u32,
+        /// CRC computed.
+        computed: u32,
+    },
+    /// Valid on its own but holds a different table than the primary (stale backup).
+    DiffersFromPrimary,
+    /// The disk is too small to hold this copy.
+    TooSmall,
+}
+
+impl fmt::Display for CopyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CopyProblem::NoSignature => write!(f, "no \"EFI PART\" signature"),
+            CopyProblem::BadRevision => write!(f, "unsupported revision"),
+            CopyProblem::BadHeaderSize => write!(f, "header size is not 92"),
+            CopyProblem::HeaderCrc { stored, computed } => {
+                write!(
+                    f,
+                    "header CRC32 mismatch (stored {stored:#010x}, computed {computed:#010x})"
+                )
+            }
+            CopyProblem::WrongLocation { recorded, actual } => {
+                write!(
+                    f,
+                    "header records itself at sector {recorded} but was read at {actual}"
+                )
+            }
+            CopyProblem::BadEntryArray {
+                entry_size,
+                entries,
+            } => {
+                write!(
+                    f,
+                    "unsupported entry array ({entries} entries of {entry_size} bytes)"
+                )
+            }
+            CopyProblem::EntriesOutOfRange { lba } => {
+                write!(f, "entry array at sector {lba} lies outside the disk")
+            }
+            CopyProblem::EntriesCrc { stored, computed } => write!(
+                f,
+                "partition entry array CRC32 mismatch (stored {stored:#010x}, computed {computed:#010x})"
+            ),
+            CopyProblem::DiffersFromPrimary => {
+                write!(f, "holds a different table than the primary")
+            }
+            CopyProblem::TooSmall => write!(f, "disk too small"),
+        }
+    }
+}
+
+/// A table read from a disk: the header (in primary form) and the entry array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Logical sector size in bytes (512 or 4096).
+    pub sector_size: u64,
+    /// Disk length in bytes.
+    pub disk_len: u64,
+    /// Which copy was used.
+    pub source: CopyKind,
+    /// Problem with the primary, if any.
+    pub primary_problem: Option<CopyProblem>,
+    /// Problem with the backup, if any.
+    pub backup_problem: Option<CopyProblem>,
+    header: GPTHeader,
+    entries: Vec<GPTPartitionEntry>,
+}
+
+/// One step of a [`WritePlan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteStep {
+    /// Write `bytes` at byte `offset` of the whole disk.
+    Write {
+        /// Byte offset.
+        offset: u64,
+        /// Data.
+        bytes: Vec<u8>,
+    },
+    /// Flush everything written so far to stable storage (fsync).
+    Sync,
+}
+
+/// The ordered writes that replace a disk's table (see the module docs for the order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WritePlan {
+    /// Steps in order.
+    pub steps: Vec<WriteStep>,
+}
+
+impl WritePlan {
+    /// Total bytes written.
+    pub fn len_bytes(&self) -> u64 {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                WriteStep::Write { bytes, .. } => bytes.len() as u64,
+                WriteStep::Sync => 0,
+            })
+            .sum()
+    }
+
+    /// Applies the plan to an in-memory image, stopping after `limit` bytes of writes (for
+    /// crash simulation). Returns the number of bytes written.
+    pub fn apply_prefix(&self, image: &mut [u8], limit: u64) -> u64 {
+        let mut written = 0u64;
+        for step in &self.steps {
+            if let WriteStep::Write { offset, bytes } = step {
+                let room = limit.saturating_sub(written).min(bytes.len() as u64) as usize;
+                let start = *offset as usize;
+                image[start..start + room].copy_from_slice(&bytes[..room]);
+                written += room as u64;
+                if room < bytes.len() {
+                    break;
+                }
+            }
+        }
+        written
+    }
+}
+
+/// A `Write + Seek` sink that records what gptman writes, so we control where and in which
+/// order the bytes go to disk.
+#[derive(Default)]
+struct Recorder {
+    pos: u64,
+    segments: Vec<(u64, Vec<u8>)>,
+}
+
+impl Write for Recorder {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.segments.last_mut() {
+            Some((off, bytes)) if *off + bytes.len() as u64 == self.pos => {
+                bytes.extend_from_slice(buf)
+            }
+            _ => self.segments.push((self.pos, buf.to_vec())),
+        }
+        self.pos += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for Recorder {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.pos = match pos {
+            SeekFrom::Start(p) => p,
+            _ => {
+                return Err(std::io::Error::other(
+                    "recorder supports absolute seeks only",
+                ));
+            }
+        };
+        Ok(self.pos)
+    }
+}
+
+fn read_exact_at<R: Read + Seek + ?Sized>(
+    r: &mut R,
+    offset: u64,
+    len: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    r.seek(SeekFrom::Start(offset))?;
+    r.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// Whether the sector at `lba` starts with the GPT signature.
+fn has_signature<R: Read + Seek + ?Sized>(r: &mut R, offset: u64) -> std::io::Result<bool> {
+    Ok(read_exact_at(r, offset, 8)? == SIGNATURE)
+}
+
+/// Reads and validates one copy. I/O errors are returned as `Err`, validation problems as
+/// `Ok(Err(problem))`.
+fn read_copy<R: Read + Seek + ?Sized>(
+    r: &mut R,
+    sector_size: u64,
+    lba: u64,
+    disk_len: u64,
+) -> std::io::Result<std::result::Result<(GPTHeader, Vec<GPTPartitionEntry>), CopyProblem>> {
+    let sectors = disk_len / sector_size;
+    if lba >= sectors || sectors < 3 {
+        return Ok(Err(CopyProblem::TooSmall));
+    }
+    let sector = read_exact_at(r, lba * sector_size, sector_size as usize)?;
+    let header = match GPTHeader::read_from(&mut Cursor::new(&sector)) {
+        Ok(h) => h,
+        Err(gptman::Error::InvalidSignature) => return Ok(Err(CopyProblem::NoSignature)),
+        Err(gptman::Error::InvalidRevision) => return Ok(Err(CopyProblem::BadRevision)),
+        Err(gptman::Error::InvalidHeaderSize) => return Ok(Err(CopyProblem::BadHeaderSize)),
+        Err(gptman::Error::InvalidChecksum(stored, computed)) => {
+            return Ok(Err(CopyProblem::HeaderCrc { stored, computed }));
+        }
+        Err(e) => return Err(std::io::Error::other(e)),
+    };
+    if header.primary_lba != lba {
+        return Ok(Err(CopyProblem::WrongLocation {
+            recorded: header.primary_lba,
+            actual: lba,
+        }));
+    }
+    if header.size_of_partition_entry != ENTRY_SIZE
+        || header.number_of_partition_entries == 0
+        || header.number_of_partition_entries > MAX_ENTRIES
+    {
+        return Ok(Err(CopyProblem::BadEntryArray {
+            entry_size: header.size_of_partition_entry,
+            entries: header.number_of_partition_entries,
+        }));
+    }
+    let array_len = u64::from(header.number_of_partition_entries) * u64::from(ENTRY_SIZE);
+    let array_start = header.partition_entry_lba.saturating_mul(sector_size);
+    let array_end = array_start.saturating_add(array_len);
+    let header_start = lba * sector_size;
+    let overlaps_header = array_start < header_start + sector_size && header_start < array_end;
+    if header.partition_entry_lba < 2 || array_end > disk_len || overlaps_header {
+        return Ok(Err(CopyProblem::EntriesOutOfRange {
+            lba: header.partition_entry_lba,
+        }));
+    }
+    let array = read_exact_at(r, array_start, array_len as usize)?;
+    let entries = match header.read_partitions(
+        &mut ArrayAt {
+            base: array_start,
+            data: &array,
+            pos: array_start,
+        },
+        sector_size,
+    ) {
+        Ok(e) => e,
+        Err(gptman::Error::InvalidPartitionEntryArrayChecksum(stored, computed)) => {
+            return Ok(Err(CopyProblem::EntriesCrc { stored, computed }));
+        }
+        Err(e) => return Err(std::io::Error::other(e)),
+    };
+    Ok(Ok((header, entries)))
+}
+
+/// A byte buffer that lives at an absolute disk offset (for gptman's seeking reads).
+struct ArrayAt<'a> {
+    base: u64,
+    data: &'a [u8],
+    pos: u64,
+}
+
+impl Read for ArrayAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let pos = self.pos.saturating_sub(self.base) as usize;
+        let n = buf.len().min(self.data.len().saturating_sub(pos));
+        buf[..n].copy_from_slice(&self.data[pos..pos + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for ArrayAt<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match pos {
+            SeekFrom::Start(p) if p >= self.base => {
+                self.pos = p;
+                Ok(p)
+            }
+            _ => Err(std::io::Error::other("seek outside the entry array")),
+        }
+    }
+}
+
+/// Finds the sector size by looking for a GPT signature at 512 then 4096 bytes (primary) or in
+/// the last 512/4096-byte sector (backup). `None` if there is no GPT.
+pub fn probe_sector_size<R: Read + Seek + ?Sized>(
+    r: &mut R,
+    disk_len: u64,
+) -> std::io::Result<Option<u64>> {
+    for ss in [512u64, 4096] {
+        if disk_len < 3 * ss {
+            continue;
+        }
+        if has_signature(r, ss)? || has_signature(r, (disk_len / ss - 1) * ss)? {
+            return Ok(Some(ss));
+        }
+    }
+    Ok(None)
+}
+
+/// The table-level fields that must agree between the two copies (everything but locations).
+fn same_table(
+    a: &GPTHeader,
+    ea: &[GPTPartitionEntry],
+    b: &GPTHeader,
+    eb: &[GPTPartitionEntry],
+) -> bool {
+    a.first_usable_lba == b.first_usable_lba
+        && a.last_usable_lba == b.last_usable_lba
+        && a.disk_guid == b.disk_guid
+        && a.number_of_partition_entries == b.number_of_partition_entries
+        && a.partition_entry_array_crc32 == b.partition_entry_array_crc32
+        && ea == eb
+}
+
+/// Reads the table of a disk of `disk_len` bytes with `sector_size`-byte sectors: the primary if
+/// valid, else the backup. `path` is only used in errors.
+pub fn read<R: Read + Seek + ?Sized>(
+    r: &mut R,
+    path: &Path,
+    sector_size: u64,
+    disk_len: u64,
+) -> Result<Table> {
+    let last = disk_len / sector_size - 1;
+    let primary = read_copy(r, sector_size, 1, disk_len).context(error::ReadTableSnafu { path })?;
+    let backup =
+        read_copy(r, sector_size, last, disk_len).context(error::ReadTableSnafu { path })?;
+    let (source, header, entries, primary_problem, backup_problem) = match (primary, backup) {
+        (Ok((h, e)), Ok((bh, be))) => {
+            let stale = (!same_table(&h, &e, &bh, &be)).then_some(CopyProblem::DiffersFromPrimary);
+            (CopyKind::Primary, h, e, None, stale)
+        }
+        (Ok((h, e)), Err(bp)) => (CopyKind::Primary, h, e, None, Some(bp)),
+        (Err(pp), Ok((bh, be))) => {
+            // Put the backup header in primary form.
+            let mut h = bh.clone();
+            h.primary_lba = 1;
+            h.backup_lba = last;
+            h.partition_entry_lba = 2;
+            (CopyKind::Backup, h, be, Some(pp), None)
+        }
+        (Err(CopyProblem::NoSignature), Err(CopyProblem::NoSignature)) => {
+            return error::NotGptSnafu { path }.fail();
+        }
+        (Err(primary), Err(backup)) => {
+            return error::BothCopiesInvalidSnafu {
+                path,
+                primary,
+                backup,
+            }
+            .fail();
+        }
+    };
+    Ok(Table {
+        sector_size,
+        disk_len,
+        source,
+        primary_problem,
+        backup_problem,
+        header,
+        entries,
+    })
+}
+
+impl Table {
+    /// The partition entries (index 0 = partition 1).
+    pub fn entries(&self) -> &[GPTPartitionEntry] {
+        &self.entries
+    }
+
+    /// The header in primary form.
+    pub fn header(&self) -> &GPTHeader {
+        &self.header
+    }
+
+    /// Last sector of the disk.
+    pub fn last_lba(&self) -> u64 {
+        self.disk_len / self.sector_size - 1
+    }
+
+    /// Disk GUID in text form.
+    pub fn disk_guid(&self) -> String {
+        crate::guids::to_string(&self.header.disk_guid)
+    }
+
+    /// Whether both copies are valid and identical.
+    pub fn is_clean(&self) -> bool {
+        self.primary_problem.is_none() && self.backup_problem.is_none()
+    }
+
+    /// A copy of this table with each entry's attribute word replaced (index, new word).
+    pub fn with_attributes(&self, changes: &[(usize, u64)]) -> Table {
+        let mut t = self.clone();
+        for &(i, attrs) in changes {
+            t.entries[i].attribute_bits = attrs;
+        }
+        t
+    }
+
+    /// The ordered writes that put this table on a disk whose table was read as `current`
+    /// (see the module docs). Both copies get fresh CRCs; after a successful write both are
+    /// valid and identical.
+    pub fn write_plan(&self, current: &Table, path: &Path) -> Result<WritePlan> {
+        let ss = self.sector_size;
+        let last = self.last_lba();
+        ensure!(
+            self.header.backup_lba == last,
+            error::BackupNotAtEndSnafu {
+                path,
+                alternate_lba: self.header.backup_lba,
+                last_lba: last
+            }
+        );
+        let array_sectors = (u64::from(self.header.number_of_partition_entries)
+            * u64::from(ENTRY_SIZE))
+        .div_ceil(ss);
+        let mut primary = self.header.clone();
+        primary.primary_lba = 1;
+        primary.backup_lba = last;
+        let mut backup = self.header.clone();
+        backup.primary_lba = last;
+        backup.backup_lba = 1;
+        backup.partition_entry_lba = last - array_sectors;
+        ensure!(
+            backup.partition_entry_lba > self.header.last_usable_lba
+                && primary.partition_entry_lba + array_sectors <= self.header.first_usable_lba,
+            error::InvalidLayoutSnafu {
+                path,
+                reason: "the entry arrays overlap the usable area".to_string()
+            }
+        );
+        let primary_steps = copy_steps(&mut primary, ss, &self.entries, path)?;
+        let backup_steps = copy_steps(&mut backup, ss, &self.entries, path)?;
+        let (first, second) = match current.source {
+            CopyKind::Primary => (backup_steps, primary_steps),
+            CopyKind::Backup => (primary_steps, backup_steps),
+        };
+        let mut steps = first;
+        steps.push(WriteStep::Sync);
+        steps.extend(second);
+        steps.push(WriteStep::Sync);
+        Ok(WritePlan { steps })
+    }
+}
+
+/// Header sector (header + zero padding) then entry array of one copy.
+fn copy_steps(
+    header: &mut GPTHeader,
+    ss: u64,
+    entries: &[GPTPartitionEntry],
+    path: &Path,
+) -> Result<Vec<WriteStep>> {
+    let mut rec = Recorder::default();
+    header
+        .write_into(&mut rec, ss, entries)
+        .context(error::EncodeTableSnafu { path })?;
+    let header_offset = header.primary_lba * ss;
+    let mut steps = Vec::new();
+    let mut array = None;
+    for (offset, mut bytes) in rec.segments {
+        if offset == header_offset {
+            bytes.resize(ss as usize, 0);
+            steps.insert(0, WriteStep::Write { offset, bytes });
+        } else {
+            array = Some(WriteStep::Write { offset, bytes });
+        }
+    }
+    steps.extend(array);
+    Ok(steps)
+}
+
+/// A partition for [`write_new_table`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPartition {
+    /// Partition type GUID, on-disk bytes (see [`crate::guids::to_bytes`]).
+    pub type_guid: [u8; 16],
+    /// Label (GPT name, at most 36 UTF-16 units).
+    pub label: String,
+    /// First sector.
+    pub first_lba: u64,
+    /// Last sector (inclusive).
+    pub last_lba: u64,
+    /// Attribute word.
+    pub attributes: u64,
+    /// Unique partition GUID, on-disk bytes.
+    pub unique_guid: [u8; 16],
+}
+
+/// Creates a fresh GPT (protective MBR, primary and backup tables with 128 entries) on the
+/// existing file or device at `path`, whose size defines the disk. Partitions get numbers
+/// 1, 2, … in the order given. Everything is flushed to stable storage before returning.
+pub fn write_new_table(
+    path: &Path,
+    sector_size: u64,
+    disk_guid: [u8; 16],
+    parts: &[NewPartition],
+) -> Result<()> {
+    ensure!(
+        sector_size == 512 || sector_size == 4096,
+        error::InvalidLayoutSnafu {
+            path,
+            reason: format!("sector size {sector_size} is not 512 or 4096")
+        }
+    );
+    ensure!(
+        parts.len() <= 128,
+        error::InvalidLayoutSnafu {
+            path,
+            reason: format!("{} partitions (at most 128)", parts.len())
+        }
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .context(error::OpenDiskSnafu { path })?;
+    let mut gpt = gptman::GPT::new_from(&mut file, sector_size, disk_guid)
+        .map_err(|e| invalid(path, format!("cannot make a table for this disk: {e}")))?;
+    for (i, p) in parts.iter().enumerate() {
+        ensure!(
+            p.label.encode_utf16().count() <= 36,
+            error::InvalidLayoutSnafu {
+                path,
+                reason: format!("label {:?} is longer than 36 UTF-16 units", p.label)
+            }
+        );
+        ensure!(
+            p.type_guid != [0; 16],
+            error::InvalidLayoutSnafu {
+                path,
+                reason: format!("partition {} has a zero type GUID", i + 1)
+            }
+        );
+        ensure!(
+            p.first_lba >= gpt.header.first_usable_lba
+                && p.last_lba <= gpt.header.last_usable_lba
+                && p.first_lba <= p.last_lba,
+            error::InvalidLayoutSnafu {
+                path,
+                reason: format!(
+                    "partition {} ({}) spans sectors {}..={}, outside the usable {}..={}",
+                    i + 1,
+                    p.label,
+                    p.first_lba,
+                    p.last_lba,
+                    gpt.header.first_usable_lba,
+                    gpt.header.last_usable_lba
+                )
+            }
+        );
+        gpt[i as u32 + 1] = GPTPartitionEntry {
+            partition_type_guid: p.type_guid,
+            unique_partition_guid: p.unique_guid,
+            starting_lba: p.first_lba,
+            ending_lba: p.last_lba,
+            attribute_bits: p.attributes,
+            partition_name: p.label.as_str().into(),
+        };
+    }
+    let mut rec = Recorder::default();
+    gpt.write_into(&mut rec)
+        .map_err(|e| invalid(path, e.to_string()))?;
+    gptman::GPT::write_protective_mbr_into(&mut rec, sector_size)
+        .map_err(|e| invalid(path, e.to_string()))?;
+    for (offset, bytes) in &rec.segments {
+        file.seek(SeekFrom::Start(*offset))
+            .context(error::WriteTableSnafu {
+                path,
+                offset: *offset,
+            })?;
+        file.write_all(bytes).context(error::WriteTableSnafu {
+            path,
+            offset: *offset,
+        })?;
+    }
+    file.sync_all().context(error::SyncDiskSnafu { path })?;
+    Ok(())
+}
+
+fn invalid(path: &Path, reason: String) -> error::Error {
+    error::InvalidLayoutSnafu { path, reason }.build()
+}
