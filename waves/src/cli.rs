@@ -1,1 +1,146 @@
 //! Command-line definitions for the `waves` binary (the only place clap is used).
+
+use std::path::{Path, PathBuf};
+
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
+use jiff::Timestamp;
+use snafu::ResultExt;
+
+use crate::error::{self, Result};
+
+/// Plan rollout waves: see when each part of the fleet may take a release.
+#[derive(Debug, Parser)]
+#[command(
+    name = "waves",
+    version,
+    about = "Show how a wave policy rolls a release out over the fleet",
+    long_about = "Show how a wave policy rolls a release out over the fleet.\n\n\
+        A policy is a TOML file of [[waves]] with `start_after` (\"N minutes|hours|days|weeks\" \
+        after the release start, or an RFC3339 time) and `fleet_percentage` (cumulative, 1-100). \
+        POLICY is a file path or one of the built-in policies: default, accelerated, slow-roll, ohno.\n\n\
+        Exit codes: 0 success, 2 invalid input or usage, 3 could not read or write a file."
+)]
+pub struct Args {
+    /// Log level for messages on stderr (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "warn")]
+    pub log_level: String,
+    /// More logging (-v info, -vv debug); overrides --log-level.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a policy's schedule for a release start time: the manifest `waves` keys, a table of
+    /// waves (seeds, opening times, fleet share) and optionally an SVG chart.
+    Schedule(ScheduleArgs),
+    /// Tell when one host seed becomes eligible under a policy and release start time.
+    Seed(SeedArgs),
+    /// Write man pages (one per subcommand) and bash/zsh/fish completions to a directory.
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `waves schedule`.
+#[derive(Debug, clap::Args)]
+pub struct ScheduleArgs {
+    /// Policy file, or a built-in policy name (default, accelerated, slow-roll, ohno).
+    pub policy: String,
+    /// Release start time (RFC3339, e.g. 2025-08-25T17:00:00Z); offsets count from here.
+    #[arg(long, value_parser = parse_time)]
+    pub start: Timestamp,
+    /// Also write a chart of the share of the fleet eligible over time to this SVG file.
+    #[arg(long, value_name = "OUT.svg")]
+    pub svg: Option<PathBuf>,
+}
+
+/// `waves seed`.
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// Policy file, or a built-in policy name.
+    pub policy: String,
+    /// Release start time (RFC3339).
+    #[arg(long, value_parser = parse_time)]
+    pub start: Timestamp,
+    /// The host's seed (0-2047).
+    #[arg(long)]
+    pub seed: u32,
+    /// The time to check eligibility at (RFC3339); defaults to the release start.
+    #[arg(long, value_parser = parse_time)]
+    pub now: Option<Timestamp>,
+}
+
+fn parse_time(s: &str) -> std::result::Result<Timestamp, String> {
+    crate::time::parse_timestamp(s).map_err(|e| e.to_string())
+}
+
+/// Writes man pages and shell completions for `waves` into `out`; returns the files written.
+pub fn generate_docs(out: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out).context(error::WriteFileSnafu { path: out })?;
+    let cmd = Args::command();
+    let mut written = Vec::new();
+    let mut pages = vec![(String::from("waves"), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        pages.push((format!("waves-{}", sub.get_name()), sub.clone()));
+    }
+    for (name, page) in pages {
+        let path = out.join(format!("{name}.1"));
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(page)
+            .title(name.clone())
+            .render(&mut buf)
+            .context(error::WriteFileSnafu { path: &path })?;
+        std::fs::write(&path, buf).context(error::WriteFileSnafu { path: &path })?;
+        written.push(path);
+    }
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        let mut c = Args::command();
+        let path = clap_complete::generate_to(shell, &mut c, "waves", out)
+            .context(error::WriteFileSnafu { path: out })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_schedule() {
+        let a = Args::try_parse_from([
+            "waves",
+            "schedule",
+            "default",
+            "--start",
+            "2025-08-25T17:00:00Z",
+            "--json",
+        ])
+        .unwrap();
+        assert!(a.json);
+        assert!(matches!(a.command, Command::Schedule(ref s) if s.policy == "default"));
+        let e = Args::try_parse_from(["waves", "schedule", "default", "--start", "tomorrow"])
+            .unwrap_err();
+        assert!(e.to_string().contains("tomorrow"), "{e}");
+    }
+}

@@ -25,6 +25,7 @@
 
 pub mod chart;
 pub mod cli;
+pub mod commands;
 mod error;
 mod offset;
 mod policy;

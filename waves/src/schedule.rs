@@ -259,6 +259,27 @@ impl WaveSchedule {
     }
 }
 
+/// When Bottlerocket's updog would let a seed update under this schedule (its rules, quirks
+/// included: seed 0 at once, in-wave position by absolute seed, last wave unspread); for
+/// comparison charts and tests. `None`: at once (before any wave time).
+pub fn bottlerocket_opens_at(schedule: &WaveSchedule, seed: Seed) -> Option<Timestamp> {
+    let s = u32::from(seed.get());
+    let prev = schedule.0.range(..s).next_back().map(|(k, v)| (*k, *v));
+    let next = schedule.0.range(s..=MAX_SEED).next().map(|(k, v)| (*k, *v));
+    match (prev, next) {
+        (None, _) => None,
+        (Some((_, start)), None) => Some(start),
+        (Some((ks, start)), Some((ke, end))) => {
+            if end <= start {
+                return Some(end.max(start));
+            }
+            let per_seed = (to_nanos(end) - to_nanos(start)) / i128::from(ke - ks);
+            let target = from_nanos(to_nanos(start) + per_seed * i128::from(s));
+            Some(target.min(end))
+        }
+    }
+}
+
 impl From<BTreeMap<u32, Timestamp>> for WaveSchedule {
     fn from(map: BTreeMap<u32, Timestamp>) -> WaveSchedule {
         WaveSchedule(map)
