@@ -1,1 +1,7 @@
-//! (being written)
+//! os-image: builds the dm-verity A/B disk image and the update artifacts (being written).
+#![deny(missing_docs)]
+
+mod error;
+pub mod verity;
+
+pub use error::{Error, Result};
