@@ -20,6 +20,7 @@ pub struct BuildDescription {
     /// Architecture.
     pub arch: Arch,
     /// Version.
+    #[serde(deserialize_with = "crate::names::de_version")]
     pub version: Version,
     /// Build id (e.g. a short commit hash).
     pub build_id: String,

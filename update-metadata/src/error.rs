@@ -97,7 +97,7 @@ pub enum Error {
         /// Path of the failing field.
         field: String,
         /// The TOML error.
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
 
     /// A build description that does not parse.
@@ -112,70 +112,52 @@ pub enum Error {
     },
 
     /// Adding an update that is already in the manifest.
-    #[snafu(display("the manifest already has an update for {variant} {arch} {version}"))]
+    #[snafu(display("the manifest already has an update for {update}"))]
     DuplicateUpdate {
-        /// Variant.
-        variant: String,
-        /// Architecture.
-        arch: String,
-        /// Version.
-        version: Version,
+        /// `variant arch version`.
+        update: String,
     },
 
     /// Applying a wave policy failed.
-    #[snafu(display("failed to set waves for {variant} {arch} {version}"))]
+    #[snafu(display("failed to set waves for {update}"))]
     SetWaves {
-        /// Variant.
-        variant: String,
-        /// Architecture.
-        arch: String,
-        /// Version.
-        version: Version,
+        /// `variant arch version`.
+        update: String,
         /// The waves error.
-        source: waves::Error,
+        #[snafu(source(from(waves::Error, Box::new)))]
+        source: Box<waves::Error>,
     },
 
     /// An update's waves are not in ascending time order.
-    #[snafu(display("update {variant} {arch} {version}: field `waves` is invalid"))]
+    #[snafu(display("update {update}: field `waves` is invalid"))]
     WavesUnordered {
-        /// Variant.
-        variant: String,
-        /// Architecture.
-        arch: String,
-        /// Version.
-        version: Version,
+        /// `variant arch version`.
+        update: String,
         /// The waves error (names the keys and times).
-        source: waves::Error,
+        #[snafu(source(from(waves::Error, Box::new)))]
+        source: Box<waves::Error>,
     },
 
     /// Entries of one variant/arch disagree on `max_version`.
     #[snafu(display(
-        "{variant} {arch}: updates disagree on max_version ({version} has {max_version}, {other_version} has {other_max_version}); set it with set-max-version"
+        "{group}: updates disagree on max_version ({first}, {other}); set it with set-max-version"
     ))]
     MaxVersionMismatch {
-        /// Variant.
-        variant: String,
-        /// Architecture.
-        arch: String,
-        /// One update's version.
-        version: Version,
-        /// Its max_version.
-        max_version: Version,
-        /// Another update's version.
-        other_version: Version,
-        /// Its max_version.
-        other_max_version: Version,
+        /// `variant arch`.
+        group: String,
+        /// One entry, `version has max_version`.
+        first: String,
+        /// Another entry, `version has max_version`.
+        other: String,
     },
 
     /// Every entry of a variant/arch is above its max_version: hosts have nowhere to go.
     #[snafu(display(
-        "{variant} {arch}: max_version {max_version} is below every listed version (lowest {lowest}): no update is offerable"
+        "{group}: max_version {max_version} is below every listed version (lowest {lowest}): no update is offerable"
     ))]
     NothingUnderMaxVersion {
-        /// Variant.
-        variant: String,
-        /// Architecture.
-        arch: String,
+        /// `variant arch`.
+        group: String,
         /// The max_version.
         max_version: Version,
         /// The lowest listed version.
@@ -183,20 +165,14 @@ pub enum Error {
     },
 
     /// Two entries with the same variant, arch and version.
-    #[snafu(display(
-        "updates[{index}]: duplicate update {variant} {arch} {version} (also updates[{first}])"
-    ))]
+    #[snafu(display("updates[{index}]: duplicate update {update} (also updates[{first}])"))]
     DuplicateEntry {
         /// Index of the second entry.
         index: usize,
         /// Index of the first entry.
         first: usize,
-        /// Variant.
-        variant: String,
-        /// Architecture.
-        arch: String,
-        /// Version.
-        version: Version,
+        /// `variant arch version`.
+        update: String,
     },
 
     /// The migration chain has a gap.

@@ -48,9 +48,11 @@ pub struct Update {
     /// Architecture.
     pub arch: Arch,
     /// This release's version.
+    #[serde(deserialize_with = "crate::names::de_version")]
     pub version: Version,
     /// Ceiling for this variant/arch: entries above it are never offered, and hosts above it are
     /// moved down to the highest entry at or below it.
+    #[serde(deserialize_with = "crate::names::de_version")]
     pub max_version: Version,
     /// Rollout waves.
     pub waves: waves::WaveSchedule,
@@ -142,9 +144,7 @@ impl Manifest {
     ) -> Result<()> {
         if self.updates.iter().any(|u| u.is(&variant, arch, &version)) {
             return error::DuplicateUpdateSnafu {
-                variant: variant.to_string(),
-                arch: arch.to_string(),
-                version,
+                update: format!("{variant} {arch} {version}"),
             }
             .fail();
         }
@@ -195,9 +195,7 @@ impl Manifest {
         start: Timestamp,
     ) -> Result<usize> {
         let schedule = policy.schedule(start).context(error::SetWavesSnafu {
-            variant: variant.to_string(),
-            arch: arch.to_string(),
-            version: version.clone(),
+            update: format!("{variant} {arch} {version}"),
         })?;
         let mut count = 0;
         for u in self
@@ -245,9 +243,7 @@ impl Manifest {
     fn check_waves(&self) -> Result<()> {
         for u in &self.updates {
             u.waves.validate().context(error::WavesUnorderedSnafu {
-                variant: u.variant.to_string(),
-                arch: u.arch.to_string(),
-                version: u.version.clone(),
+                update: u.describe(),
             })?;
         }
         Ok(())
@@ -269,9 +265,7 @@ impl Manifest {
                 return error::DuplicateEntrySnafu {
                     index,
                     first,
-                    variant: u.variant.to_string(),
-                    arch: u.arch.to_string(),
-                    version: u.version.clone(),
+                    update: u.describe(),
                 }
                 .fail();
             }
@@ -285,20 +279,16 @@ impl Manifest {
             let first = entries[0];
             if let Some(other) = entries.iter().find(|u| u.max_version != first.max_version) {
                 return error::MaxVersionMismatchSnafu {
-                    variant: variant.to_string(),
-                    arch: arch.to_string(),
-                    version: first.version.clone(),
-                    max_version: first.max_version.clone(),
-                    other_version: other.version.clone(),
-                    other_max_version: other.max_version.clone(),
+                    group: format!("{variant} {arch}"),
+                    first: format!("{} has {}", first.version, first.max_version),
+                    other: format!("{} has {}", other.version, other.max_version),
                 }
                 .fail();
             }
             if entries.iter().all(|u| u.version > u.max_version) {
                 let lowest = entries.iter().map(|u| &u.version).min().expect("non-empty");
                 return error::NothingUnderMaxVersionSnafu {
-                    variant: variant.to_string(),
-                    arch: arch.to_string(),
+                    group: format!("{variant} {arch}"),
                     max_version: first.max_version.clone(),
                     lowest: lowest.clone(),
                 }
@@ -324,3 +314,6 @@ impl Manifest {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod test;

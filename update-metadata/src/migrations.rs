@@ -171,6 +171,7 @@ impl<'de> Deserialize<'de> for Migrations {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
     /// The release's version.
+    #[serde(deserialize_with = "crate::names::de_version")]
     pub version: Version,
     /// `"(from, to)"` → migration names; `[]` where a pair has none.
     #[serde(default)]
@@ -183,12 +184,12 @@ impl Release {
         let de = toml::Deserializer::parse(text).map_err(|source| Error::ParseRelease {
             origin: origin.to_owned(),
             field: ".".to_owned(),
-            source,
+            source: Box::new(source),
         })?;
         serde_path_to_error::deserialize(de).map_err(|e| Error::ParseRelease {
             origin: origin.to_owned(),
             field: e.path().to_string(),
-            source: e.into_inner(),
+            source: Box::new(e.into_inner()),
         })
     }
 

@@ -147,6 +147,15 @@ impl fmt::Display for TargetName {
 }
 string_serde!(TargetName);
 
+/// Deserializes a semver version, naming the bad value in the error.
+pub(crate) fn de_version<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<semver::Version, D::Error> {
+    let s = String::deserialize(d)?;
+    semver::Version::parse(&s)
+        .map_err(|e| serde::de::Error::custom(format_args!("bad version {s:?}: {e}")))
+}
+
 #[cfg(test)]
 mod test {
     use super::*;

@@ -203,3 +203,6 @@ pub fn select<'a>(manifest: &'a Manifest, host: &Host, policy: &Policy) -> Selec
         }
     }
 }
+
+#[cfg(test)]
+mod test;

@@ -59,7 +59,8 @@ pub enum Error {
         /// The policy file.
         path: PathBuf,
         /// The TOML error (names the field and line).
-        source: toml::de::Error,
+        #[snafu(source(from(toml::de::Error, Box::new)))]
+        source: Box<toml::de::Error>,
     },
 
     /// The policy file has no waves.
