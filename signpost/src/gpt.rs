@@ -365,11 +365,14 @@ struct ArrayAt<'a> {
 
 impl Read for ArrayAt<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // gptman reads `size_of::<GPTPartitionEntry>()` bytes per entry (more than the 128 it
+        // decodes), so reads past the array's end yield zeros instead of EOF.
         let pos = self.pos.saturating_sub(self.base) as usize;
         let n = buf.len().min(self.data.len().saturating_sub(pos));
         buf[..n].copy_from_slice(&self.data[pos..pos + n]);
-        self.pos += n as u64;
-        Ok(n)
+        buf[n..].fill(0);
+        self.pos += buf.len() as u64;
+        Ok(buf.len())
     }
 }
 

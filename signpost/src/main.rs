@@ -1,0 +1,30 @@
+//! `signpost`: see `signpost --help`.
+
+use clap::Parser;
+use signpost::cli::{Cli, run};
+use signpost::output::{write_error, write_outcome};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.global.verbose {
+        0 => cli.global.log_level,
+        1 => tracing::Level::INFO.max(cli.global.log_level),
+        2 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    match run(&cli) {
+        Ok(outcome) => {
+            if write_outcome(&mut out, &mut err, &outcome, cli.json()).is_err() {
+                return ExitCode::from(signpost::ExitStatus::Failure.code());
+            }
+            ExitCode::from(outcome.exit_status().code())
+        }
+        Err(e) => {
+            let _ = write_error(&mut err, &e);
+            ExitCode::from(e.exit_code().code())
+        }
+    }
+}
