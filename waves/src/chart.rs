@@ -175,36 +175,29 @@ pub fn render_svg(schedule: &WaveSchedule, title: &str) -> String {
     let curve = |times: Vec<Timestamp>| -> String {
         let mut sorted = times;
         sorted.sort();
-        let mut pts = format!("{:.1},{:.1}", x(t0), y(0.0));
+        // Step curve in whole-pixel-tenths; consecutive duplicate points are dropped.
+        let mut pts: Vec<String> = Vec::new();
+        let mut push = |px: f64, py: f64| {
+            let p = format!("{px:.1},{py:.1}");
+            if pts.last() != Some(&p) {
+                pts.push(p);
+            }
+        };
+        push(x(t0), y(0.0));
+        let share = |c: usize| y(c as f64 / f64::from(MAX_SEED));
         let mut count = 0usize;
-        let n = sorted.len();
         let mut i = 0;
-        while i < n {
+        while i < sorted.len() {
             let t = sorted[i];
-            while i < n && sorted[i] == t {
+            while i < sorted.len() && sorted[i] == t {
                 i += 1;
             }
-            let _ = write!(
-                pts,
-                " {:.1},{:.1}",
-                x(t),
-                y(count as f64 / f64::from(MAX_SEED))
-            );
+            push(x(t), share(count));
             count = i;
-            let _ = write!(
-                pts,
-                " {:.1},{:.1}",
-                x(t),
-                y(count as f64 / f64::from(MAX_SEED))
-            );
+            push(x(t), share(count));
         }
-        let _ = write!(
-            pts,
-            " {:.1},{:.1}",
-            x(t1),
-            y(count as f64 / f64::from(MAX_SEED))
-        );
-        pts
+        push(x(t1), share(count));
+        pts.join(" ")
     };
     let ours: Vec<Timestamp> = Seed::all()
         .map(|s| schedule.opens_at(s).unwrap_or(t0))

@@ -54,10 +54,12 @@ pub enum Error {
     },
 
     /// The policy file is not valid TOML of the expected shape.
-    #[snafu(display("{}: invalid wave policy", path.display()))]
+    #[snafu(display("{}: invalid wave policy: field `{field}` is invalid", path.display()))]
     PolicyToml {
         /// The policy file.
         path: PathBuf,
+        /// Path of the failing field (`.` for the whole file).
+        field: String,
         /// The TOML error (names the field and line).
         #[snafu(source(from(toml::de::Error, Box::new)))]
         source: Box<toml::de::Error>,

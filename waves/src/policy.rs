@@ -59,8 +59,18 @@ pub fn seed_bound(fleet_percentage: u8) -> u32 {
 impl WavePolicy {
     /// Parses a policy. `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &Path) -> Result<WavePolicy> {
-        let raw: RawPolicy =
-            toml::from_str(text).context(error::PolicyTomlSnafu { path: origin })?;
+        let de = toml::Deserializer::parse(text).context(error::PolicyTomlSnafu {
+            path: origin,
+            field: ".",
+        })?;
+        let raw: RawPolicy = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            error::PolicyTomlSnafu {
+                path: origin,
+                field,
+            }
+            .into_error(e.into_inner())
+        })?;
         ensure!(
             !raw.waves.is_empty(),
             error::PolicyEmptySnafu { path: origin }
@@ -272,18 +282,29 @@ mod test {
                 "waves = []".to_string(),
                 vec!["test.toml", "`waves` is empty"],
             ),
-            ("".to_string(), vec!["test.toml", "invalid wave policy"]),
+            (
+                "".to_string(),
+                vec!["test.toml", "invalid wave policy", "waves"],
+            ),
             (
                 "[[waves]]\nstart_after = '1 hour'\n".to_string(),
-                vec!["test.toml"],
+                vec!["test.toml", "`waves[0]`", "fleet_percentage"],
             ),
             (
                 "[[waves]]\nstart_after = '1 hour'\nfleet_percentage = '5'\n".to_string(),
-                vec!["test.toml"],
+                vec!["test.toml", "`waves[0].fleet_percentage`", "\"5\""],
+            ),
+            (
+                "[[waves]]\nstart_after = 5\nfleet_percentage = 5\n".to_string(),
+                vec!["test.toml", "`waves[0].start_after`", "5"],
             ),
             (
                 "[[waves]]\nstart_after = '1 hour'\nfleet_percentage = 5\nfleet = 3\n".to_string(),
-                vec!["test.toml"],
+                vec!["test.toml", "`waves[0].fleet`", "unknown field"],
+            ),
+            (
+                "[[waves]]\nstart_after = '1 hour\n".to_string(),
+                vec!["test.toml", "`.`"],
             ),
         ];
         for (text, wants) in cases {
