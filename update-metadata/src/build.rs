@@ -82,14 +82,50 @@ impl BuildDescription {
     pub fn load(path: &Path) -> Result<BuildDescription> {
         let bytes = std::fs::read(path).context(error::ReadFileSnafu { path })?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let d = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let d: BuildDescription = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             Error::ParseBuildDescription {
                 path: path.to_path_buf(),
                 field: e.path().to_string(),
                 source: e.into_inner(),
             }
         })?;
+        for (field, value) in d.artifact_fields() {
+            let p = Path::new(value);
+            let inside = !value.is_empty()
+                && p.components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            snafu::ensure!(inside, error::ArtifactPathSnafu { path, field, value });
+        }
         Ok(d)
+    }
+
+    fn artifact_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut v = vec![
+            (
+                "artifacts.boot.file_name",
+                self.artifacts.boot.file_name.as_str(),
+            ),
+            (
+                "artifacts.root.file_name",
+                self.artifacts.root.file_name.as_str(),
+            ),
+            (
+                "artifacts.hash.file_name",
+                self.artifacts.hash.file_name.as_str(),
+            ),
+        ];
+        if let Some(d) = &self.disk_image {
+            v.push(("disk_image.file_name", d.file_name.as_str()));
+        }
+        v
+    }
+
+    /// Where an artifact of this description is, given the description file's path.
+    pub fn artifact_path(description_path: &Path, artifact: &Artifact) -> std::path::PathBuf {
+        description_path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(&artifact.file_name)
     }
 
     /// Writes the description as pretty JSON, atomically and durably.

@@ -111,6 +111,20 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A build description whose artifact path leaves its directory.
+    #[snafu(display(
+        "{}: field `{field}` is invalid: {value:?} must be a relative path inside the description's directory",
+        path.display()
+    ))]
+    ArtifactPath {
+        /// The description file.
+        path: PathBuf,
+        /// The field, e.g. `artifacts.boot.file_name`.
+        field: String,
+        /// The rejected value.
+        value: String,
+    },
+
     /// Adding an update that is already in the manifest.
     #[snafu(display("the manifest already has an update for {update}"))]
     DuplicateUpdate {

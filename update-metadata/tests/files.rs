@@ -91,11 +91,8 @@ fn artifact(name: &str) -> Artifact {
     }
 }
 
-#[test]
-fn build_description_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("build.json");
-    let d = BuildDescription {
+fn sample() -> BuildDescription {
+    BuildDescription {
         name: "bottlerocket".into(),
         variant: t_v("metal-dev"),
         arch: Arch::Aarch64,
@@ -116,7 +113,14 @@ fn build_description_round_trip() {
         },
         disk_image: None,
         root_fs: "erofs".into(),
-    };
+    }
+}
+
+#[test]
+fn build_description_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("build.json");
+    let d = sample();
     d.write_atomic(&path).unwrap();
     assert_eq!(BuildDescription::load(&path).unwrap(), d);
     let text = std::fs::read_to_string(&path)
@@ -129,4 +133,36 @@ fn build_description_round_trip() {
         msg.contains("build.json") && msg.contains("`version`") && msg.contains("\"1.2\""),
         "{msg}"
     );
+}
+
+#[test]
+fn build_description_artifact_paths_stay_inside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("build.json");
+    let good = sample();
+    good.write_atomic(&path).unwrap();
+    assert_eq!(
+        BuildDescription::artifact_path(&path, &good.artifacts.root),
+        dir.path().join("root.ext4.lz4")
+    );
+    for (field, bad) in [
+        ("artifacts.boot.file_name", "../boot.lz4"),
+        ("artifacts.root.file_name", "/etc/passwd"),
+        ("artifacts.hash.file_name", ""),
+        ("disk_image.file_name", "a/../../x"),
+    ] {
+        let mut d = sample();
+        match field {
+            "artifacts.boot.file_name" => d.artifacts.boot.file_name = bad.into(),
+            "artifacts.root.file_name" => d.artifacts.root.file_name = bad.into(),
+            "artifacts.hash.file_name" => d.artifacts.hash.file_name = bad.into(),
+            _ => d.disk_image = Some(artifact(bad)),
+        }
+        d.write_atomic(&path).unwrap();
+        let e = BuildDescription::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("build.json") && e.contains(field) && e.contains(&format!("{bad:?}")),
+            "{e}"
+        );
+    }
 }
