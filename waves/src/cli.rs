@@ -40,6 +40,15 @@ pub struct Args {
 pub enum Command {
     /// Print a policy's schedule for a release start time: the manifest `waves` keys, a table of
     /// waves (seeds, opening times, fleet share) and optionally an SVG chart.
+    #[command(after_long_help = "\
+How hosts are spread: every host has a seed 0-2047. The seeds of a wave open one after another,
+evenly from the wave's start to the next wave's start (so a wave is fully open when the next one
+starts). The last wave is spread over the same duration as the wave before it. The manifest keys
+are exactly Bottlerocket's (the seed bound of the previous wave), so Bottlerocket hosts read the
+same manifest; they open seed 0 at once and the whole last wave at its start.
+
+Example:
+  waves schedule default --start 2025-08-25T17:00:00Z --svg rollout.svg")]
     Schedule(ScheduleArgs),
     /// Tell when one host seed becomes eligible under a policy and release start time.
     Seed(SeedArgs),
