@@ -10,6 +10,20 @@
 //!
 //! Pure: bytes in, values out; the only I/O is the explicit `load`/`write_atomic` helpers.
 //!
+//! # Compatibility with Bottlerocket's `update_metadata`
+//! Same wire format: field names and order, `"(X, Y)"` migration keys written with one space
+//! and sorted, waves as decimal-string keys to RFC3339 UTC, pretty JSON. Unknown fields at the
+//! top level, in updates and in `images` are kept on rewrite. Wave keys that are not decimal
+//! numbers, duplicate wave keys and duplicate migration keys are rejected, as in Bottlerocket.
+//! Deliberate differences:
+//! - times like `2019-8-06T15:00:00Z` (chrono accepts them) are read, and always written
+//!   canonically (`2019-08-06T15:00:00Z`);
+//! - a missing `migrations` object reads as empty;
+//! - `add_update` refuses an entry that already exists (same variant, arch, version);
+//! - [`Manifest::validate`] checks more than Bottlerocket's wave order: duplicates,
+//!   `max_version` agreement per variant/arch, something offerable, an unbroken migration chain;
+//! - errors name the source, the JSON path of the field and the bad value.
+//!
 //! ```
 //! use update_metadata::{Arch, Host, Manifest, Policy, Selection, VersionLock, select};
 //! let manifest = Manifest::from_slice(br#"{"updates": [{"variant": "metal-dev",

@@ -166,3 +166,37 @@ fn build_description_artifact_paths_stay_inside() {
         );
     }
 }
+
+#[test]
+fn concurrent_writers_never_tear_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manifest.json");
+    let manifests: Vec<Manifest> = (0..4)
+        .map(|i| {
+            let mut m = Manifest::new();
+            let t = |s: &str| s.parse().unwrap();
+            m.add_update(
+                t_v("aws-dev"),
+                Arch::X86_64,
+                Version::new(1, i, 0),
+                None,
+                Images::new(t("b"), t("r"), t("h")),
+            )
+            .unwrap();
+            m
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for m in &manifests {
+            let path = &path;
+            s.spawn(move || {
+                for _ in 0..20 {
+                    m.write_atomic(path).unwrap();
+                }
+            });
+        }
+    });
+    let last = Manifest::load(&path).unwrap();
+    assert!(manifests.contains(&last));
+    assert_eq!(listing(dir.path()), ["manifest.json"]);
+}
