@@ -13,7 +13,8 @@ use snafu::ResultExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const ABOUT: &str = "A/B partition sets on the OS disk: boot flags, atomic switching, boot selection";
+const ABOUT: &str =
+    "A/B partition sets on the OS disk: boot flags, atomic switching, boot selection";
 const LONG_ABOUT: &str = "\
 signpost reads and changes the boot flags of the two partition sets (A and B) on a \
 Bottlerocket-layout GPT disk. Each set is a BOOT, ROOT and HASH partition; the flags (priority, \
@@ -114,7 +115,9 @@ impl Cli {
     pub fn json(&self) -> bool {
         matches!(
             self.command,
-            Cmd::Status { json: true } | Cmd::HasBootEverSucceeded { json: true } | Cmd::BootSelect { json: true }
+            Cmd::Status { json: true }
+                | Cmd::HasBootEverSucceeded { json: true }
+                | Cmd::BootSelect { json: true }
         )
     }
 }
@@ -172,26 +175,46 @@ fn signpost(g: &GlobalArgs, access: Access) -> Result<Signpost> {
         (Some(disk), Some(active)) => Signpost::new(Disk::open_with(disk, access)?, active),
         (Some(disk), None) => {
             // A disk without --active: discover the active set only if it is the host's OS disk.
-            let sp = discovery::discover_with(DevNum::of_path(Path::new("/"))?, &g.sysfs_root, &g.dev_root, access)?;
+            let sp = discovery::discover_with(
+                DevNum::of_path(Path::new("/"))?,
+                &g.sysfs_root,
+                &g.dev_root,
+                access,
+            )?;
             snafu::ensure!(
                 sp.disk().path() == disk.as_path(),
-                error::ActiveNotInSetsSnafu { disk: disk.clone(), numbers: Vec::<u32>::new() }
+                error::ActiveNotInSetsSnafu {
+                    disk: disk.clone(),
+                    numbers: Vec::<u32>::new()
+                }
             );
             Ok(sp)
         }
-        (None, _) => discovery::discover_with(DevNum::of_path(Path::new("/"))?, &g.sysfs_root, &g.dev_root, access),
+        (None, _) => discovery::discover_with(
+            DevNum::of_path(Path::new("/"))?,
+            &g.sysfs_root,
+            &g.dev_root,
+            access,
+        ),
     }
 }
 
 /// Runs one invocation.
 pub fn run(cli: &Cli) -> Result<Outcome> {
     let g = &cli.global;
-    let rw = Access::ReadWrite { lock_wait: lock_wait(g) };
+    let rw = Access::ReadWrite {
+        lock_wait: lock_wait(g),
+    };
     let change = |command: StateCommand| -> Result<Outcome> {
         let mut sp = signpost(g, rw)?;
         let plan = sp.plan(command)?;
         sp.apply(&plan)?;
-        Ok(Outcome::Changed { command, before: plan.before, after: plan.after, next_boot: sp.next_boot() })
+        Ok(Outcome::Changed {
+            command,
+            before: plan.before,
+            after: plan.after,
+            next_boot: sp.next_boot(),
+        })
     };
     match &cli.command {
         Cmd::Status { .. } => Ok(Outcome::Status(signpost(g, Access::ReadOnly)?.status())),
@@ -209,7 +232,9 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
                 Some(path) => Disk::open_with(path, rw)?,
                 None => signpost(g, rw)?.into_disk(),
             };
-            Ok(Outcome::BootSelected { choice: boot_select(&mut disk)? })
+            Ok(Outcome::BootSelected {
+                choice: boot_select(&mut disk)?,
+            })
         }
         Cmd::GenerateDocs { out } => generate_docs(out).map(|files| Outcome::DocsWritten { files }),
     }
@@ -228,7 +253,9 @@ pub fn generate_docs(out: &Path) -> Result<Vec<PathBuf>> {
     let mut write_man = |cmd: clap::Command, name: String| -> Result<()> {
         let path = man_dir.join(format!("{name}.1"));
         let mut buf = Vec::new();
-        clap_mangen::Man::new(cmd.display_name(name.clone())).render(&mut buf).context(error::WriteDocsSnafu { path: &path })?;
+        clap_mangen::Man::new(cmd.display_name(name.clone()))
+            .render(&mut buf)
+            .context(error::WriteDocsSnafu { path: &path })?;
         std::fs::write(&path, buf).context(error::WriteDocsSnafu { path: &path })?;
         files.push(path);
         Ok(())
@@ -239,7 +266,8 @@ pub fn generate_docs(out: &Path) -> Result<Vec<PathBuf>> {
     }
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         let mut cmd = Cli::command();
-        let path = generate_to(shell, &mut cmd, "signpost", &comp_dir).context(error::WriteDocsSnafu { path: &comp_dir })?;
+        let path = generate_to(shell, &mut cmd, "signpost", &comp_dir)
+            .context(error::WriteDocsSnafu { path: &comp_dir })?;
         files.push(path);
     }
     Ok(files)
@@ -256,7 +284,10 @@ mod test {
 
     #[test]
     fn parses_globals_after_subcommand() {
-        let cli = Cli::try_parse_from(["signpost", "status", "--json", "--disk", "x.img", "--active", "b"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "signpost", "status", "--json", "--disk", "x.img", "--active", "b",
+        ])
+        .unwrap();
         assert_eq!(cli.global.active, Some(SetName::B));
         assert!(cli.json());
         assert!(Cli::try_parse_from(["signpost", "status", "--active", "c"]).is_err());

@@ -241,6 +241,8 @@ impl WritePlan {
 #[derive(Default)]
 struct Recorder {
     pos: u64,
+    /// Disk length, for `SeekFrom::End`.
+    len: u64,
     segments: Vec<(u64, Vec<u8>)>,
 }
 
@@ -264,11 +266,14 @@ impl Seek for Recorder {
     fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
         self.pos = match pos {
             SeekFrom::Start(p) => p,
-            _ => {
-                return Err(std::io::Error::other(
-                    "recorder supports absolute seeks only",
-                ));
-            }
+            SeekFrom::End(d) => self
+                .len
+                .checked_add_signed(d)
+                .ok_or_else(|| std::io::Error::other("seek before start"))?,
+            SeekFrom::Current(d) => self
+                .pos
+                .checked_add_signed(d)
+                .ok_or_else(|| std::io::Error::other("seek before start"))?,
         };
         Ok(self.pos)
     }
@@ -664,7 +669,13 @@ pub fn write_new_table(
             partition_name: p.label.as_str().into(),
         };
     }
-    let mut rec = Recorder::default();
+    let len = file
+        .seek(SeekFrom::End(0))
+        .context(error::ReadTableSnafu { path })?;
+    let mut rec = Recorder {
+        len,
+        ..Recorder::default()
+    };
     gpt.write_into(&mut rec)
         .map_err(|e| invalid(path, e.to_string()))?;
     gptman::GPT::write_protective_mbr_into(&mut rec, sector_size)

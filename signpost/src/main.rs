@@ -13,7 +13,10 @@ fn main() -> ExitCode {
         2 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     match run(&cli) {
         Ok(outcome) => {

@@ -38,13 +38,18 @@ pub fn write_status(out: &mut dyn Write, s: &Status) -> io::Result<()> {
 }
 
 /// Renders an outcome on stdout-like `out`; warnings about the table go to `err`.
-pub fn write_outcome(out: &mut dyn Write, err: &mut dyn Write, outcome: &Outcome, json: bool) -> io::Result<()> {
+pub fn write_outcome(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    outcome: &Outcome,
+    json: bool,
+) -> io::Result<()> {
     if json {
         let value = match outcome {
             Outcome::Status(s) => serde_json::to_value(s),
-            Outcome::EverBooted { has_boot_ever_succeeded } => {
-                Ok(serde_json::json!({ "has_boot_ever_succeeded": has_boot_ever_succeeded }))
-            }
+            Outcome::EverBooted {
+                has_boot_ever_succeeded,
+            } => Ok(serde_json::json!({ "has_boot_ever_succeeded": has_boot_ever_succeeded })),
             Outcome::BootSelected { choice } => serde_json::to_value(choice),
             other => serde_json::to_value(other),
         }
@@ -54,14 +59,21 @@ pub fn write_outcome(out: &mut dyn Write, err: &mut dyn Write, outcome: &Outcome
     }
     match outcome {
         Outcome::Status(s) => write_status(out, s),
-        Outcome::Changed { command, before, after, next_boot } => {
+        Outcome::Changed {
+            command,
+            before,
+            after,
+            next_boot,
+        } => {
             if before == after {
                 writeln!(err, "{command}: flags already as requested")?;
             }
             let next = next_boot.map_or("none".to_string(), |n| format!("set {n}"));
             writeln!(err, "{command}: done; next boot: {next}")
         }
-        Outcome::EverBooted { has_boot_ever_succeeded } => {
+        Outcome::EverBooted {
+            has_boot_ever_succeeded,
+        } => {
             if *has_boot_ever_succeeded {
                 writeln!(out, "true")?;
             }
@@ -72,7 +84,12 @@ pub fn write_outcome(out: &mut dyn Write, err: &mut dyn Write, outcome: &Outcome
             writeln!(
                 out,
                 "Set {}: boot=#{} root=#{} hash=#{} boot_uuid={} tries_left={}",
-                c.set, p.boot.number, p.root.number, p.hash.number, p.boot.unique_guid, c.tries_left_after
+                c.set,
+                p.boot.number,
+                p.root.number,
+                p.hash.number,
+                p.boot.unique_guid,
+                c.tries_left_after
             )
         }
         Outcome::BootSelected { choice: None } => writeln!(err, "no bootable partition set"),

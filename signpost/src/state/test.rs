@@ -7,12 +7,20 @@ use crate::Error;
 /// "p/t/s" → Flags.
 fn f(text: &str) -> Flags {
     let v: Vec<u8> = text.split('/').map(|x| x.parse().unwrap()).collect();
-    Flags { priority: v[0], tries_left: v[1], successful: v[2] == 1 }
+    Flags {
+        priority: v[0],
+        tries_left: v[1],
+        successful: v[2] == 1,
+    }
 }
 
 /// "A=1/0/1 B=0/0/0 e=1" (B may be "-").
 fn st(text: &str) -> DiskState {
-    let mut s = DiskState { a: Flags::default(), b: None, ever_booted: false };
+    let mut s = DiskState {
+        a: Flags::default(),
+        b: None,
+        ever_booted: false,
+    };
     for part in text.split_whitespace() {
         let (k, v) = part.split_once('=').unwrap();
         match k {
@@ -28,7 +36,8 @@ fn st(text: &str) -> DiskState {
 fn outcome(r: Result<DiskState>) -> String {
     match r {
         Ok(s) => {
-            let fl = |f: Flags| format!("{}/{}/{}", f.priority, f.tries_left, u8::from(f.successful));
+            let fl =
+                |f: Flags| format!("{}/{}/{}", f.priority, f.tries_left, u8::from(f.successful));
             format!(
                 "A={} B={} e={}",
                 fl(s.a),
@@ -206,7 +215,9 @@ fn every_state_times_every_command() {
         for (cmd, want) in Command::ALL.iter().zip(expected) {
             let got = outcome(transition(&st(state), *active, *cmd));
             if got != *want {
-                failures.push(format!("{name} [{state}, active {active}] {cmd}: want {want}, got {got}"));
+                failures.push(format!(
+                    "{name} [{state}, active {active}] {cmd}: want {want}, got {got}"
+                ));
             }
         }
     }
@@ -224,7 +235,10 @@ fn update_cycle_then_failed_trial_falls_back() {
     // B dies before mark-successful-boot: the next boot falls back to A by itself.
     let (chosen, s2) = boot_decision(&s).unwrap();
     assert_eq!(chosen, SetName::A);
-    assert_eq!(s2, s, "a successful set with no tries is picked without writing");
+    assert_eq!(
+        s2, s,
+        "a successful set with no tries is picked without writing"
+    );
     // Had B succeeded instead:
     let s = transition(&s, SetName::B, MarkSuccessfulBoot).unwrap();
     assert_eq!(boot_decision(&s).unwrap().0, SetName::B);
@@ -232,10 +246,22 @@ fn update_cycle_then_failed_trial_falls_back() {
 
 #[test]
 fn grub_rule_and_ties() {
-    assert_eq!(next_boot(&st("A=1/0/1 B=1/0/1 e=1")), Some(SetName::A), "tie goes to A");
+    assert_eq!(
+        next_boot(&st("A=1/0/1 B=1/0/1 e=1")),
+        Some(SetName::A),
+        "tie goes to A"
+    );
     assert_eq!(next_boot(&st("A=1/0/1 B=2/0/1 e=1")), Some(SetName::B));
-    assert_eq!(next_boot(&st("A=0/5/1 B=0/0/0 e=1")), None, "priority 0 never boots");
-    assert_eq!(next_boot(&st("A=3/0/0 B=1/1/0 e=1")), Some(SetName::B), "A has no tries");
+    assert_eq!(
+        next_boot(&st("A=0/5/1 B=0/0/0 e=1")),
+        None,
+        "priority 0 never boots"
+    );
+    assert_eq!(
+        next_boot(&st("A=3/0/0 B=1/1/0 e=1")),
+        Some(SetName::B),
+        "A has no tries"
+    );
     assert_eq!(next_boot(&st("A=1/0/1 B=- e=0")), Some(SetName::A));
     let (_, after) = boot_decision(&st("A=1/0/1 B=2/3/0 e=1")).unwrap();
     assert_eq!(after.b.unwrap().tries_left, 2);
@@ -247,16 +273,28 @@ fn grid() -> Vec<DiskState> {
     for p in [0, 1, 2, 3, 15] {
         for t in [0, 1, 2, 15] {
             for s in [false, true] {
-                flags.push(Flags { priority: p, tries_left: t, successful: s });
+                flags.push(Flags {
+                    priority: p,
+                    tries_left: t,
+                    successful: s,
+                });
             }
         }
     }
     let mut out = Vec::new();
     for a in &flags {
         for e in [false, true] {
-            out.push(DiskState { a: *a, b: None, ever_booted: e });
+            out.push(DiskState {
+                a: *a,
+                b: None,
+                ever_booted: e,
+            });
             for b in &flags {
-                out.push(DiskState { a: *a, b: Some(*b), ever_booted: e });
+                out.push(DiskState {
+                    a: *a,
+                    b: Some(*b),
+                    ever_booted: e,
+                });
             }
         }
     }
@@ -279,7 +317,13 @@ fn invariants_over_the_full_grid() {
                 }
                 match cmd {
                     MarkSuccessfulBoot => {
-                        assert_eq!(a, Flags { successful: true, ..b });
+                        assert_eq!(
+                            a,
+                            Flags {
+                                successful: true,
+                                ..b
+                            }
+                        );
                         assert!(after.ever_booted);
                         assert_eq!(after.get(inactive), state.get(inactive));
                     }
