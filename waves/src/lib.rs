@@ -5,9 +5,20 @@
 //! Bottlerocket's `set_waves` does: wave *i* is stored under the seed bound
 //! `trunc(p_{i−1} / 100 × 2048)` of the wave before it. A host with a [`Seed`] asks
 //! [`WaveSchedule::eligibility`] whether it may update now, or when it may. The eligibility rules
-//! fix three Bottlerocket quirks; see [`schedule`](crate::schedule) for the exact rules.
+//! fix three Bottlerocket quirks; see [`schedule`] for the exact rules.
 //!
 //! Everything here is pure: "now" is always a parameter.
+//!
+//! # Compatibility with Bottlerocket
+//! Same policy format and the same manifest keys and times. Deliberate differences:
+//! - `start_after` also accepts minutes and RFC3339 times (Bottlerocket's `ohno.toml`, written in
+//!   minutes, fails there; it works here);
+//! - a policy must be non-empty, use only `start_after` and `fleet_percentage`, have strictly
+//!   increasing percentages and offsets, and end at 100 % (Bottlerocket silently rolls the last
+//!   wave out to everyone whatever its percentage);
+//! - the release start is truncated to whole seconds;
+//! - eligibility: seed 0 waits for the first wave, hosts are spread by their offset inside their
+//!   wave, and the last wave is spread over the previous wave's duration (see [`schedule`]).
 //!
 //! ```
 //! use waves::{Eligibility, Seed, WavePolicy};
