@@ -105,4 +105,12 @@ pub enum Error {
         /// Index of the first bad data block.
         block: u64,
     },
+
+    // ----- layout -----
+    /// The OS image size is out of range.
+    #[snafu(display("OS image size {gib} GiB is out of range (1 to 1024)"))]
+    LayoutSize {
+        /// Size asked for.
+        gib: u32,
+    },
 }

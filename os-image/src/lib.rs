@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod layout;
 pub mod verity;
 
 pub use error::{Error, Result};
