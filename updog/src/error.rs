@@ -1,0 +1,473 @@
+//! The one error type of updog.
+
+use crate::exit::ExitStatus;
+use snafu::Snafu;
+use std::path::PathBuf;
+
+/// Alias for `Result<T, Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in updog.
+#[derive(Debug, Snafu)]
+#[snafu(visibility(pub(crate)))]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading the config file failed.
+    #[snafu(display("failed to read config file {}", path.display()))]
+    ConfigRead {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or misses a key.
+    #[snafu(display("failed to parse config file {}", path.display()))]
+    ConfigParse {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        #[snafu(source(from(toml::de::Error, Box::new)))]
+        source: Box<toml::de::Error>,
+    },
+    /// A URL in the config is invalid.
+    #[snafu(display("{}: `{field}` = {value:?} is not a valid URL", path.display()))]
+    ConfigUrl {
+        /// File.
+        path: PathBuf,
+        /// Key.
+        field: &'static str,
+        /// Value.
+        value: String,
+        /// Cause.
+        source: url::ParseError,
+    },
+    /// A config value is out of range.
+    #[snafu(display("{}: `{field}` = {value:?} is invalid; expected {expected}", path.display()))]
+    ConfigValue {
+        /// File.
+        path: PathBuf,
+        /// Key.
+        field: &'static str,
+        /// Value.
+        value: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
+    /// Reading os-release failed.
+    #[snafu(display("failed to read {}", path.display()))]
+    OsReleaseRead {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A field of os-release is missing or invalid.
+    #[snafu(display("{}: field {field} is missing or invalid ({value:?})", path.display()))]
+    OsReleaseField {
+        /// File.
+        path: PathBuf,
+        /// Field.
+        field: &'static str,
+        /// Value found.
+        value: String,
+    },
+    /// This binary was built for an architecture updates do not exist for.
+    #[snafu(display("unsupported architecture {arch}"))]
+    UnsupportedArch {
+        /// Compile-time architecture.
+        arch: String,
+    },
+    /// Reading the trusted root failed.
+    #[snafu(display("failed to read the trusted root {}", path.display()))]
+    TrustedRootRead {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A state directory could not be created.
+    #[snafu(display("failed to create directory {}", path.display()))]
+    CreateDir {
+        /// Directory.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Writing a state file failed.
+    #[snafu(display("failed to write {}", path.display()))]
+    WriteFile {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Reading a state file failed.
+    #[snafu(display("failed to read {}", path.display()))]
+    ReadFile {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Another updog holds the lock.
+    #[snafu(display("another updog is running (lock {} held{holder})", path.display()))]
+    LockHeld {
+        /// Lock file.
+        path: PathBuf,
+        /// " by pid N" if known.
+        holder: String,
+    },
+    /// The lock file could not be opened.
+    #[snafu(display("failed to open lock file {}", path.display()))]
+    LockOpen {
+        /// Lock file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built (bad proxy setting, TLS setup).
+    #[snafu(display("failed to set up the HTTP client"))]
+    HttpClient {
+        /// Cause.
+        #[snafu(source(from(reqwest::Error, Box::new)))]
+        source: Box<reqwest::Error>,
+    },
+    /// The async runtime could not start.
+    #[snafu(display("failed to start the async runtime"))]
+    Runtime {
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// An HTTP request failed.
+    #[snafu(display("request for {url} failed"))]
+    HttpRequest {
+        /// URL.
+        url: String,
+        /// Cause.
+        #[snafu(source(from(reqwest::Error, Box::new)))]
+        source: Box<reqwest::Error>,
+    },
+    /// The server answered with an error status.
+    #[snafu(display("{url} answered HTTP {status}"))]
+    HttpStatus {
+        /// URL.
+        url: String,
+        /// Status.
+        status: u16,
+    },
+    /// Reading a local (`file://`) target failed.
+    #[snafu(display("failed to read {}", path.display()))]
+    LocalTarget {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A URL could not be built.
+    #[snafu(display("cannot join {path:?} to {base}"))]
+    JoinUrl {
+        /// Base.
+        base: String,
+        /// Path.
+        path: String,
+        /// Cause.
+        source: url::ParseError,
+    },
+    /// Loading and verifying the repository metadata failed.
+    #[snafu(display("failed to load the update repository at {url}"))]
+    RepoLoad {
+        /// Metadata URL.
+        url: String,
+        /// Cause.
+        #[snafu(source(from(tough::error::Error, Box::new)))]
+        source: Box<tough::error::Error>,
+    },
+    /// The repository has no manifest.json.
+    #[snafu(display("manifest.json is not in the repository"))]
+    ManifestMissing,
+    /// Reading manifest.json through TUF failed.
+    #[snafu(display("failed to read manifest.json from the repository"))]
+    ManifestRead {
+        /// Cause.
+        #[snafu(source(from(tough::error::Error, Box::new)))]
+        source: Box<tough::error::Error>,
+    },
+    /// manifest.json is invalid.
+    #[snafu(display("manifest.json is invalid"))]
+    ManifestParse {
+        /// Cause.
+        #[snafu(source(from(update_metadata::Error, Box::new)))]
+        source: Box<update_metadata::Error>,
+    },
+    /// A target named by the manifest is invalid or not signed in the repository.
+    #[snafu(display("target {name:?} is not in the signed repository metadata"))]
+    TargetMissing {
+        /// Target name.
+        name: String,
+    },
+    /// A target name is not acceptable to tough.
+    #[snafu(display("invalid target name {name:?}"))]
+    TargetName {
+        /// Name.
+        name: String,
+        /// Cause.
+        #[snafu(source(from(tough::error::Error, Box::new)))]
+        source: Box<tough::error::Error>,
+    },
+    /// No migration path between the versions.
+    #[snafu(display("no migration path from {from} to {to}"))]
+    MigrationPath {
+        /// From.
+        from: String,
+        /// To.
+        to: String,
+        /// Cause.
+        #[snafu(source(from(update_metadata::Error, Box::new)))]
+        source: Box<update_metadata::Error>,
+    },
+    /// Caching migrations and manifest failed.
+    #[snafu(display("failed to store manifest and migrations in {}", path.display()))]
+    MigrationCache {
+        /// Target directory.
+        path: PathBuf,
+        /// Cause.
+        #[snafu(source(from(tough::error::Error, Box::new)))]
+        source: Box<tough::error::Error>,
+    },
+    /// A signpost operation failed.
+    #[snafu(display("failed to {op} on the OS disk"))]
+    Signpost {
+        /// What was attempted.
+        op: &'static str,
+        /// Cause.
+        #[snafu(source(from(signpost::Error, Box::new)))]
+        source: Box<signpost::Error>,
+    },
+    /// The disk could not be opened for writing.
+    #[snafu(display("failed to open the OS disk {} for writing", path.display()))]
+    DiskOpen {
+        /// Disk.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Writing to the disk failed.
+    #[snafu(display("failed to write {} at byte {offset}", path.display()))]
+    DiskWrite {
+        /// Disk.
+        path: PathBuf,
+        /// Byte offset.
+        offset: u64,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Reading from the disk failed.
+    #[snafu(display("failed to read {} at byte {offset}", path.display()))]
+    DiskRead {
+        /// Disk.
+        path: PathBuf,
+        /// Byte offset.
+        offset: u64,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// fsync of the disk failed.
+    #[snafu(display("failed to flush {} to stable storage", path.display()))]
+    DiskSync {
+        /// Disk.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The server sent more bytes than the signed length.
+    #[snafu(display("{name}: the server sent more than the {expected} bytes signed for it"))]
+    TargetTooLong {
+        /// Target.
+        name: String,
+        /// Signed length.
+        expected: u64,
+    },
+    /// The stream ended before the signed length and could not be resumed.
+    #[snafu(display(
+        "{name}: download stopped at byte {got} of {expected} and retries are exhausted"
+    ))]
+    TargetIncomplete {
+        /// Target.
+        name: String,
+        /// Signed length.
+        expected: u64,
+        /// Bytes received.
+        got: u64,
+        /// Last cause.
+        source: Box<Error>,
+    },
+    /// The downloaded bytes do not hash to the signed SHA-256.
+    #[snafu(display("{name}: SHA-256 mismatch: signed {expected}, received {actual}"))]
+    TargetHash {
+        /// Target.
+        name: String,
+        /// Signed.
+        expected: String,
+        /// Computed.
+        actual: String,
+    },
+    /// The LZ4 stream is corrupt.
+    #[snafu(display("{name}: failed to decode LZ4-compressed target"))]
+    Decode {
+        /// Target.
+        name: String,
+        /// Cause.
+        source: crate::lz4::Lz4Error,
+    },
+    /// The decompressed image is larger than its partition.
+    #[snafu(display("{name}: decompressed image exceeds the {limit}-byte partition {partition}"))]
+    ImageTooLarge {
+        /// Target.
+        name: String,
+        /// Partition label.
+        partition: String,
+        /// Partition size.
+        limit: u64,
+    },
+    /// A worker thread died.
+    #[snafu(display("the {what} thread panicked"))]
+    ThreadPanic {
+        /// Which thread.
+        what: &'static str,
+    },
+    /// The written partitions do not verify.
+    #[snafu(display("verification of the written {what} failed: {detail}"))]
+    Verify {
+        /// Which partition(s).
+        what: &'static str,
+        /// What exactly.
+        detail: String,
+    },
+    /// Running the reboot command failed.
+    #[snafu(display("failed to reboot with {command:?}"))]
+    Reboot {
+        /// The command.
+        command: Vec<String>,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The reboot command exited with an error.
+    #[snafu(display("reboot command {command:?} failed with {status}"))]
+    RebootStatus {
+        /// The command.
+        command: Vec<String>,
+        /// Its status.
+        status: std::process::ExitStatus,
+    },
+    /// Writing generated docs failed.
+    #[snafu(display("failed to write {}", path.display()))]
+    Docs {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+fn classify_tough(e: &tough::error::Error) -> ExitStatus {
+    use tough::error::Error as T;
+    match e {
+        T::ExpiredMetadata { .. } => ExitStatus::MetadataExpired,
+        T::OlderMetadata { .. }
+        | T::OlderSnapshotInTimestamp { .. }
+        | T::SnapshotRoleRollback { .. } => ExitStatus::RollbackDetected,
+        T::SystemTimeSteppedBackward { .. } => ExitStatus::ClockSteppedBack,
+        T::VerifyMetadata { .. }
+        | T::VerifyRoleMetadata { .. }
+        | T::VerifyTrustedMetadata { .. }
+        | T::HashMismatch { .. }
+        | T::ParseMetadata { .. }
+        | T::ParseTrustedMetadata { .. }
+        | T::MaxSizeExceeded { .. }
+        | T::VersionMismatch { .. }
+        | T::MetaMissing { .. } => ExitStatus::VerificationFailed,
+        T::Transport { source, .. } => match source.kind() {
+            tough::TransportErrorKind::FileNotFound => ExitStatus::VerificationFailed,
+            _ => ExitStatus::Network,
+        },
+        _ => ExitStatus::Failure,
+    }
+}
+
+impl Error {
+    /// The documented exit status for this error.
+    pub fn exit_code(&self) -> ExitStatus {
+        match self {
+            Error::ConfigRead { .. }
+            | Error::ConfigParse { .. }
+            | Error::ConfigUrl { .. }
+            | Error::ConfigValue { .. }
+            | Error::OsReleaseRead { .. }
+            | Error::OsReleaseField { .. }
+            | Error::UnsupportedArch { .. }
+            | Error::TrustedRootRead { .. } => ExitStatus::Usage,
+            Error::LockHeld { .. } => ExitStatus::LockHeld,
+            Error::HttpRequest { .. } | Error::HttpStatus { .. } => ExitStatus::Network,
+            Error::TargetIncomplete { source, .. } => match source.exit_code() {
+                ExitStatus::Failure => ExitStatus::Network,
+                other => other,
+            },
+            Error::RepoLoad { source, .. }
+            | Error::ManifestRead { source }
+            | Error::MigrationCache { source, .. } => classify_tough(source.as_ref()),
+            Error::ManifestMissing
+            | Error::ManifestParse { .. }
+            | Error::TargetMissing { .. }
+            | Error::TargetTooLong { .. }
+            | Error::TargetHash { .. }
+            | Error::Decode { .. }
+            | Error::Verify { .. } => ExitStatus::VerificationFailed,
+            Error::ImageTooLarge { .. } => ExitStatus::ImageTooLarge,
+            Error::Signpost { source, .. } => match source.exit_code() {
+                signpost::ExitStatus::Refused => ExitStatus::BadState,
+                signpost::ExitStatus::Locked => ExitStatus::LockHeld,
+                _ => ExitStatus::Disk,
+            },
+            Error::DiskOpen { .. }
+            | Error::DiskWrite { .. }
+            | Error::DiskRead { .. }
+            | Error::DiskSync { .. } => ExitStatus::Disk,
+            _ => ExitStatus::Failure,
+        }
+    }
+
+    /// An operator hint, if there is a useful one.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self.exit_code() {
+            ExitStatus::LockHeld => {
+                "wait for the other updog to finish (see `systemctl status updog.service`)".into()
+            }
+            ExitStatus::ClockSteppedBack => {
+                "the system clock is earlier than a time updog has already \
+                seen; fix the clock (NTP). If the clock was wrongly in the future before, remove \
+                var/lib/updog/tuf/latest_known_time.json under the host root"
+                    .into()
+            }
+            ExitStatus::MetadataExpired => "the repository's signed metadata has expired: the \
+                publisher must refresh it, or this host's clock is wrong"
+                .into(),
+            ExitStatus::RollbackDetected => {
+                "the repository served older signed metadata than this \
+                host already trusts (rollback attack or a stale mirror); nothing was changed"
+                    .into()
+            }
+            ExitStatus::VerificationFailed => "nothing was activated; the running system is \
+                unchanged and remains the one to boot"
+                .into(),
+            ExitStatus::Network => {
+                "check metadata_base_url/targets_base_url and proxy settings in \
+                updog.toml; an interrupted image download resumes on the next run"
+                    .into()
+            }
+            ExitStatus::Usage => {
+                "check /etc/updog.toml and /etc/os-release (or --host-root)".into()
+            }
+            _ => return None,
+        })
+    }
+}

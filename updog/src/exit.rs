@@ -1,0 +1,106 @@
+//! The documented process exit statuses of `updog` (one enum, never renumbered).
+//!
+//! Scripts and fleet tooling key on these numbers. A value, once published, keeps its meaning
+//! forever; new situations get new numbers.
+
+use serde::Serialize;
+
+/// Every exit status `updog` can return.
+///
+/// | code | name | meaning |
+/// |---:|---|---|
+/// | 0 | `Success` | the command did what was asked: an update is available (`check-update`), was written and activated (`update`), staged (`update-image`), applied or reverted |
+/// | 1 | `Failure` | an operational error not covered by a more specific code |
+/// | 2 | `Usage` | bad command line or configuration (`/etc/updog.toml`, `/etc/os-release`) |
+/// | 3 | `NothingNewer` | the repository has nothing newer than the running version |
+/// | 4 | `NotInWaveYet` | an update exists but this host's wave has not opened yet (the output says when) |
+/// | 5 | `VersionLocked` | `version_lock` pins this host and nothing matching it is available |
+/// | 6 | `NoUpdateForHost` | the manifest has no entry at all for this variant and architecture |
+/// | 7 | `ImageNotFound` | `--image VERSION` names a version the manifest does not offer this host |
+/// | 10 | `LockHeld` | another `updog` holds the update lock |
+/// | 11 | `VerificationFailed` | a signature, length or hash check failed (TUF metadata, a target, or the written partitions) |
+/// | 12 | `MetadataExpired` | repository metadata has expired (possible freeze attack) |
+/// | 13 | `RollbackDetected` | the repository offered older metadata than this host already trusts |
+/// | 14 | `ClockSteppedBack` | the system clock is earlier than a time this host has already seen |
+/// | 15 | `Network` | the repository could not be reached or kept failing after retries |
+/// | 16 | `Disk` | reading or writing the OS disk or its partition table failed |
+/// | 17 | `ImageTooLarge` | a decompressed image does not fit its partition |
+/// | 18 | `BadState` | the partition flags do not allow this action (e.g. nothing staged to apply) |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[repr(u8)]
+pub enum ExitStatus {
+    /// The command did what was asked.
+    Success = 0,
+    /// An operational error not covered by a more specific code.
+    Failure = 1,
+    /// Bad command line or configuration.
+    Usage = 2,
+    /// Nothing newer than the running version.
+    NothingNewer = 3,
+    /// An update exists but this host's wave has not opened yet.
+    NotInWaveYet = 4,
+    /// `version_lock` pins this host and nothing matching it is available.
+    VersionLocked = 5,
+    /// No entry at all for this variant and architecture.
+    NoUpdateForHost = 6,
+    /// `--image VERSION` is not offered to this host.
+    ImageNotFound = 7,
+    /// Another updog holds the update lock.
+    LockHeld = 10,
+    /// A signature, length or hash check failed.
+    VerificationFailed = 11,
+    /// Repository metadata has expired.
+    MetadataExpired = 12,
+    /// The repository offered older metadata than already trusted.
+    RollbackDetected = 13,
+    /// The system clock went backwards.
+    ClockSteppedBack = 14,
+    /// The repository could not be reached.
+    Network = 15,
+    /// Disk or partition table I/O failed.
+    Disk = 16,
+    /// A decompressed image does not fit its partition.
+    ImageTooLarge = 17,
+    /// The partition flags do not allow this action.
+    BadState = 18,
+}
+
+impl ExitStatus {
+    /// The numeric process exit code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::ExitStatus;
+
+    #[test]
+    fn codes_are_stable() {
+        // Never renumber: this table is the contract with operators.
+        let table = [
+            (ExitStatus::Success, 0),
+            (ExitStatus::Failure, 1),
+            (ExitStatus::Usage, 2),
+            (ExitStatus::NothingNewer, 3),
+            (ExitStatus::NotInWaveYet, 4),
+            (ExitStatus::VersionLocked, 5),
+            (ExitStatus::NoUpdateForHost, 6),
+            (ExitStatus::ImageNotFound, 7),
+            (ExitStatus::LockHeld, 10),
+            (ExitStatus::VerificationFailed, 11),
+            (ExitStatus::MetadataExpired, 12),
+            (ExitStatus::RollbackDetected, 13),
+            (ExitStatus::ClockSteppedBack, 14),
+            (ExitStatus::Network, 15),
+            (ExitStatus::Disk, 16),
+            (ExitStatus::ImageTooLarge, 17),
+            (ExitStatus::BadState, 18),
+        ];
+        for (status, code) in table {
+            assert_eq!(status.code(), code, "{status:?}");
+        }
+    }
+}

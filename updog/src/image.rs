@@ -1,0 +1,598 @@
+//! Streaming an image target into a partition, resumably.
+//!
+//! Two stages on two threads with bounded channels, so memory does not grow with the image:
+//!
+//! 1. network + hash (the async task): ranged HTTP (or `file://`) chunks → SHA-256 → LZ4 framing
+//!    into whole blocks (buffers come from a fixed pool of two);
+//! 2. decode + write (a std thread): LZ4 block decode → `pwrite` into the whole disk at the
+//!    partition's first byte, bounded by the partition length → periodic `fdatasync` + a durable
+//!    resume record.
+//!
+//! The signed length and SHA-256 (from tough's verified targets metadata) are enforced here: the
+//! stream may not exceed the length, and the final digest must match, or the image is refused.
+//! Nothing here marks anything bootable; the caller verifies and activates afterwards.
+//!
+//! Resume: at a checkpoint (a block boundary, every `checkpoint_bytes` written) the partition is
+//! flushed and a record is written with the exact target (name, SHA-256, length), the partition
+//! (GUID, offset, length), the compressed offset, the SHA-256 mid-state, and the LZ4 framer and
+//! decoder states. The next run restores these and asks the server only for the bytes after the
+//! checkpoint (HTTP Range), so at most one checkpoint interval is fetched again.
+
+use crate::error::{self, Error, Result};
+use crate::fsutil;
+use crate::lz4::{self, BlockDecoder, Boundary, DecodeOrSink, DecoderState, Event, Framer};
+use crate::reporter::{ImageKind, ProgressEvent, Reporter};
+use crate::transport::{HttpClient, TargetStream};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use sha2::digest::common::hazmat::SerializableState;
+use snafu::{IntoError, ResultExt};
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+use url::Url;
+
+/// Number of compressed-block buffers in flight (one being filled, one being decoded).
+const POOL: usize = 2;
+
+/// Everything needed to write one image target.
+#[derive(Debug, Clone)]
+pub struct ImagePlan {
+    /// Which image.
+    pub kind: ImageKind,
+    /// TUF target name.
+    pub target: String,
+    /// Where to download it.
+    pub url: Url,
+    /// Signed length of the compressed target.
+    pub length: u64,
+    /// Signed SHA-256 of the compressed target.
+    pub sha256: [u8; 32],
+    /// The whole-disk path to write into.
+    pub disk: PathBuf,
+    /// The inactive partition receiving it.
+    pub partition: signpost::Partition,
+}
+
+/// A durable record of progress on one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeRecord {
+    /// Record format.
+    pub format: u32,
+    /// Target name.
+    pub target: String,
+    /// Target SHA-256 (hex).
+    pub sha256: String,
+    /// Target length.
+    pub length: u64,
+    /// Partition unique GUID.
+    pub partition_guid: String,
+    /// Partition first byte on the disk.
+    pub partition_first_byte: u64,
+    /// Partition length.
+    pub partition_len: u64,
+    /// True once the whole image is written, flushed and its hash confirmed.
+    pub complete: bool,
+    /// Compressed bytes consumed at the checkpoint.
+    pub compressed_offset: u64,
+    /// SHA-256 mid-state after those bytes (hex).
+    pub hash_state: String,
+    /// LZ4 framer state.
+    pub boundary: Boundary,
+    /// LZ4 decoder state (includes the bytes written so far).
+    pub decoder: DecoderState,
+}
+
+const RECORD_FORMAT: u32 = 1;
+
+impl ResumeRecord {
+    fn matches(&self, plan: &ImagePlan) -> bool {
+        self.format == RECORD_FORMAT
+            && self.target == plan.target
+            && self.sha256 == hex::encode(plan.sha256)
+            && self.length == plan.length
+            && self.partition_guid == plan.partition.unique_guid
+            && self.partition_first_byte == plan.partition.first_byte
+            && self.partition_len == plan.partition.len_bytes
+    }
+}
+
+/// Where the record of an image lives.
+pub fn record_path(resume_dir: &Path, kind: ImageKind) -> PathBuf {
+    resume_dir.join(format!("{kind}.json"))
+}
+
+/// Loads a record for `plan` if one exists and matches exactly; a stale or unreadable record is
+/// removed.
+pub fn load_record(resume_dir: &Path, plan: &ImagePlan) -> Option<ResumeRecord> {
+    let path = record_path(resume_dir, plan.kind);
+    let bytes = std::fs::read(&path).ok()?;
+    match serde_json::from_slice::<ResumeRecord>(&bytes) {
+        Ok(r) if r.matches(plan) => Some(r),
+        Ok(_) => {
+            info!(
+                "discarding resume record {} for a different target or partition",
+                path.display()
+            );
+            let _ = fsutil::remove_durable(&path);
+            None
+        }
+        Err(e) => {
+            warn!(
+                "discarding unreadable resume record {}: {e}",
+                path.display()
+            );
+            let _ = fsutil::remove_durable(&path);
+            None
+        }
+    }
+}
+
+/// Removes every resume record.
+pub fn clear_records(resume_dir: &Path) -> Result<()> {
+    for kind in [ImageKind::Root, ImageKind::Boot, ImageKind::Hash] {
+        fsutil::remove_durable(&record_path(resume_dir, kind))?;
+    }
+    Ok(())
+}
+
+fn save_hash(h: &sha2::Sha256) -> String {
+    hex::encode(h.serialize().as_slice())
+}
+
+fn load_hash(s: &str) -> Option<sha2::Sha256> {
+    let bytes = hex::decode(s).ok()?;
+    let arr = bytes.as_slice().try_into().ok()?;
+    sha2::Sha256::deserialize(arr).ok()
+}
+
+/// What happened to one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageResult {
+    /// Which image.
+    pub kind: ImageKind,
+    /// Decompressed bytes in the partition.
+    pub written: u64,
+    /// Compressed bytes fetched in this run.
+    pub downloaded: u64,
+    /// Compressed offset this run started at (0 = fresh).
+    pub resumed_at: u64,
+    /// The image was already complete from an earlier run.
+    pub already_complete: bool,
+}
+
+enum Msg {
+    Event {
+        event: Event,
+        offset_after: u64,
+        boundary: Option<(Boundary, sha2::Sha256)>,
+    },
+    Finish,
+}
+
+/// Settings for one write.
+#[derive(Clone)]
+pub struct WriteSettings {
+    /// Directory for resume records.
+    pub resume_dir: PathBuf,
+    /// Checkpoint distance in decompressed bytes.
+    pub checkpoint_bytes: u64,
+    /// Progress sink.
+    pub reporter: Arc<dyn Reporter>,
+}
+
+impl std::fmt::Debug for WriteSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteSettings")
+            .field("resume_dir", &self.resume_dir)
+            .field("checkpoint_bytes", &self.checkpoint_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes one image (resuming if a matching record exists).
+pub async fn write_image(
+    http: &HttpClient,
+    plan: &ImagePlan,
+    settings: &WriteSettings,
+) -> Result<ImageResult> {
+    let record = load_record(&settings.resume_dir, plan);
+    if let Some(r) = &record
+        && r.complete
+    {
+        info!(
+            "{} image {} already written by an earlier run",
+            plan.kind, plan.target
+        );
+        settings.reporter.report(ProgressEvent::ImageDone {
+            image: plan.kind,
+            written: r.decoder.produced,
+        });
+        return Ok(ImageResult {
+            kind: plan.kind,
+            written: r.decoder.produced,
+            downloaded: 0,
+            resumed_at: r.compressed_offset,
+            already_complete: true,
+        });
+    }
+    let restored = record.and_then(|r| load_hash(&r.hash_state).map(|h| (r, h)));
+    let (start_offset, hasher, boundary, decoder_state) = match restored {
+        Some((r, h)) => {
+            info!(
+                "resuming {} image at compressed byte {} ({} bytes already written)",
+                plan.kind, r.compressed_offset, r.decoder.produced
+            );
+            (r.compressed_offset, h, r.boundary, Some(r.decoder))
+        }
+        None => (
+            0,
+            sha2::Sha256::new(),
+            Boundary::BetweenFrames { seen_frame: false },
+            None,
+        ),
+    };
+    settings.reporter.report(ProgressEvent::ImageStart {
+        image: plan.kind,
+        target: plan.target.clone(),
+        total: plan.length,
+        resumed_at: start_offset,
+    });
+
+    // The decode + write stage.
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&plan.disk)
+        .context(error::DiskOpenSnafu { path: &plan.disk })?;
+    let decoder = match decoder_state {
+        Some(state) => {
+            let mut window = Vec::new();
+            if BlockDecoder::needs_window(&boundary) {
+                let len = state.frame_produced.min(lz4::WINDOW as u64);
+                window.resize(len as usize, 0);
+                let at = plan.partition.first_byte + state.produced - len;
+                file.read_exact_at(&mut window, at)
+                    .context(error::DiskReadSnafu {
+                        path: &plan.disk,
+                        offset: at,
+                    })?;
+            }
+            BlockDecoder::resume(state, window)
+        }
+        None => BlockDecoder::new(),
+    };
+    let (tx, rx) = mpsc::channel::<Msg>(1);
+    let (pool_tx, mut pool_rx) = mpsc::channel::<Vec<u8>>(POOL);
+    for _ in 0..POOL {
+        let _ = pool_tx.try_send(Vec::new());
+    }
+    let writer = {
+        let plan = plan.clone();
+        let settings = settings.clone();
+        std::thread::Builder::new()
+            .name(format!("write-{}", plan.kind))
+            .spawn(move || writer_stage(file, decoder, rx, pool_tx, &plan, &settings))
+            .map_err(|source| error::RuntimeSnafu.into_error(source))?
+    };
+
+    let net = network_stage(
+        http,
+        plan,
+        start_offset,
+        hasher,
+        boundary,
+        tx,
+        &mut pool_rx,
+        settings,
+    )
+    .await;
+    let written = writer.join().map_err(|_| Error::ThreadPanic {
+        what: "image writer",
+    })?;
+    let downloaded = match net {
+        Ok(n) => n,
+        Err(e) => {
+            if matches!(
+                e,
+                Error::TargetHash { .. } | Error::TargetTooLong { .. } | Error::Decode { .. }
+            ) {
+                // The bytes cannot be trusted: start over next time.
+                let _ = fsutil::remove_durable(&record_path(&settings.resume_dir, plan.kind));
+            }
+            // A writer error (disk full, image too large) is the root cause if there is one.
+            return Err(match written {
+                Err(w) if !matches!(w, Error::ThreadPanic { .. }) && is_channel_closed(&e) => w,
+                _ => e,
+            });
+        }
+    };
+    let state = written?;
+    // Durable "complete" record so a later run skips this image.
+    let done = ResumeRecord {
+        format: RECORD_FORMAT,
+        target: plan.target.clone(),
+        sha256: hex::encode(plan.sha256),
+        length: plan.length,
+        partition_guid: plan.partition.unique_guid.clone(),
+        partition_first_byte: plan.partition.first_byte,
+        partition_len: plan.partition.len_bytes,
+        complete: true,
+        compressed_offset: plan.length,
+        hash_state: String::new(),
+        boundary: Boundary::BetweenFrames { seen_frame: true },
+        decoder: state.clone(),
+    };
+    write_record(&settings.resume_dir, plan.kind, &done)?;
+    settings.reporter.report(ProgressEvent::ImageDone {
+        image: plan.kind,
+        written: state.produced,
+    });
+    Ok(ImageResult {
+        kind: plan.kind,
+        written: state.produced,
+        downloaded,
+        resumed_at: start_offset,
+        already_complete: false,
+    })
+}
+
+fn is_channel_closed(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::ThreadPanic {
+            what: "writer channel"
+        }
+    )
+}
+
+fn write_record(dir: &Path, kind: ImageKind, record: &ResumeRecord) -> Result<()> {
+    let bytes = serde_json::to_vec(record).unwrap_or_default();
+    fsutil::write_atomic(&record_path(dir, kind), &bytes)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn network_stage(
+    http: &HttpClient,
+    plan: &ImagePlan,
+    start_offset: u64,
+    mut hasher: sha2::Sha256,
+    boundary: Boundary,
+    tx: mpsc::Sender<Msg>,
+    pool_rx: &mut mpsc::Receiver<Vec<u8>>,
+    _settings: &WriteSettings,
+) -> Result<u64> {
+    let mut framer = Framer::resume(boundary, start_offset);
+    let mut received = start_offset;
+    let mut failures = 0u32;
+    let closed = || Error::ThreadPanic {
+        what: "writer channel",
+    };
+    let decode_err = |source| Error::Decode {
+        name: plan.target.clone(),
+        source,
+    };
+    'download: loop {
+        let progress_mark = received;
+        let outcome: Result<()> = async {
+            let mut stream = TargetStream::open(http, &plan.url, received).await?;
+            while let Some(chunk) = stream.next().await? {
+                if received + chunk.len() as u64 > plan.length {
+                    return error::TargetTooLongSnafu {
+                        name: plan.target.clone(),
+                        expected: plan.length,
+                    }
+                    .fail();
+                }
+                received += chunk.len() as u64;
+                let mut input: &[u8] = &chunk;
+                while !input.is_empty() {
+                    if framer.needs_buffer() {
+                        let buf = pool_rx.recv().await.ok_or_else(closed)?;
+                        framer.set_buffer(buf);
+                    }
+                    let before = input.len();
+                    let event = framer.feed(&mut input).map_err(decode_err)?;
+                    hasher.update(&chunk[chunk.len() - before..chunk.len() - input.len()]);
+                    if let Some(event) = event {
+                        let boundary = framer.boundary().map(|b| (b, hasher.clone()));
+                        tx.send(Msg::Event {
+                            event,
+                            offset_after: framer.offset(),
+                            boundary,
+                        })
+                        .await
+                        .map_err(|_| closed())?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match outcome {
+            Ok(()) if received == plan.length => break 'download,
+            Ok(()) => {
+                // The server closed early: treat like a network drop.
+                let e = Error::HttpStatus {
+                    url: plan.url.to_string(),
+                    status: 0,
+                };
+                failures = retry_or_fail(http, plan, received, progress_mark, failures, e).await?;
+            }
+            Err(e @ (Error::HttpRequest { .. } | Error::LocalTarget { .. })) => {
+                failures = retry_or_fail(http, plan, received, progress_mark, failures, e).await?;
+            }
+            Err(Error::HttpStatus { status, url })
+                if status >= 500 || status == 408 || status == 429 =>
+            {
+                let e = Error::HttpStatus { status, url };
+                failures = retry_or_fail(http, plan, received, progress_mark, failures, e).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    framer.finish().map_err(decode_err)?;
+    let digest: [u8; 32] = hasher.finalize().into();
+    if digest != plan.sha256 {
+        return error::TargetHashSnafu {
+            name: plan.target.clone(),
+            expected: hex::encode(plan.sha256),
+            actual: hex::encode(digest),
+        }
+        .fail();
+    }
+    tx.send(Msg::Finish).await.map_err(|_| closed())?;
+    Ok(received - start_offset)
+}
+
+async fn retry_or_fail(
+    http: &HttpClient,
+    plan: &ImagePlan,
+    received: u64,
+    progress_mark: u64,
+    failures: u32,
+    cause: Error,
+) -> Result<u32> {
+    // Consecutive failures without progress count against the retry budget.
+    let failures = if received > progress_mark {
+        1
+    } else {
+        failures + 1
+    };
+    if failures > http.settings().retries {
+        return Err(Error::TargetIncomplete {
+            name: plan.target.clone(),
+            expected: plan.length,
+            got: received,
+            source: Box::new(cause),
+        });
+    }
+    http.wait_retry(
+        &plan.url,
+        failures,
+        &format!("stopped at byte {received}: {cause}"),
+    )
+    .await;
+    Ok(failures)
+}
+
+fn writer_stage(
+    file: std::fs::File,
+    mut decoder: BlockDecoder,
+    mut rx: mpsc::Receiver<Msg>,
+    pool_tx: mpsc::Sender<Vec<u8>>,
+    plan: &ImagePlan,
+    settings: &WriteSettings,
+) -> Result<DecoderState> {
+    let part = &plan.partition;
+    let disk = &plan.disk;
+    let mut since_checkpoint = 0u64;
+    let mut last_report = 0u64;
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            Msg::Event {
+                event,
+                offset_after,
+                boundary,
+            } => {
+                let mut written = decoder.state().produced;
+                let before = written;
+                let mut sink = |bytes: &[u8]| -> Result<()> {
+                    let end = written + bytes.len() as u64;
+                    if end > part.len_bytes {
+                        return error::ImageTooLargeSnafu {
+                            name: plan.target.clone(),
+                            partition: part.label.clone(),
+                            limit: part.len_bytes,
+                        }
+                        .fail();
+                    }
+                    let at = part.first_byte + written;
+                    file.write_all_at(bytes, at)
+                        .context(error::DiskWriteSnafu {
+                            path: disk,
+                            offset: at,
+                        })?;
+                    written = end;
+                    Ok(())
+                };
+                decoder
+                    .handle(&event, offset_after, &mut sink)
+                    .map_err(|e| match e {
+                        DecodeOrSink::Decode(source) => Error::Decode {
+                            name: plan.target.clone(),
+                            source,
+                        },
+                        DecodeOrSink::Sink(e) => e,
+                    })?;
+                if let Event::Block { data, .. } = event {
+                    // Return the buffer to the pool (the network side may have gone away).
+                    let _ = pool_tx.try_send(data);
+                }
+                let produced = decoder.state().produced;
+                since_checkpoint += produced - before;
+                if produced - last_report >= 4 << 20 {
+                    last_report = produced;
+                    settings.reporter.report(ProgressEvent::ImageProgress {
+                        image: plan.kind,
+                        received: offset_after,
+                        total: plan.length,
+                        written: produced,
+                    });
+                }
+                if since_checkpoint >= settings.checkpoint_bytes
+                    && let Some((boundary, hasher)) = boundary
+                {
+                    file.sync_data()
+                        .context(error::DiskSyncSnafu { path: disk })?;
+                    let record = ResumeRecord {
+                        format: RECORD_FORMAT,
+                        target: plan.target.clone(),
+                        sha256: hex::encode(plan.sha256),
+                        length: plan.length,
+                        partition_guid: part.unique_guid.clone(),
+                        partition_first_byte: part.first_byte,
+                        partition_len: part.len_bytes,
+                        complete: false,
+                        compressed_offset: offset_after,
+                        hash_state: save_hash(&hasher),
+                        boundary,
+                        decoder: decoder.state().clone(),
+                    };
+                    write_record(&settings.resume_dir, plan.kind, &record)?;
+                    debug!(
+                        "checkpoint: {} at compressed {offset_after}, written {produced}",
+                        plan.kind
+                    );
+                    since_checkpoint = 0;
+                }
+            }
+            Msg::Finish => {
+                file.sync_all()
+                    .context(error::DiskSyncSnafu { path: disk })?;
+                return Ok(decoder.state().clone());
+            }
+        }
+    }
+    // The network side stopped without finishing; its error is reported by the caller.
+    Err(Error::ThreadPanic { what: "network" })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn hash_state_round_trips() {
+        let mut h = sha2::Sha256::new();
+        h.update(b"hello ");
+        let saved = save_hash(&h);
+        let mut restored = load_hash(&saved).unwrap();
+        h.update(b"world");
+        restored.update(b"world");
+        assert_eq!(h.finalize(), restored.finalize());
+    }
+}

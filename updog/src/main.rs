@@ -1,0 +1,38 @@
+//! updog binary: parse, set up logging and progress, run one command, render, exit.
+
+mod output;
+
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+use updog::cli::{Cli, Cmd};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "warn,updog={}",
+            cli.log_level.as_str()
+        )))
+        .with_target(false)
+        .init();
+
+    if let Cmd::GenerateDocs { out } = &cli.command {
+        return match updog::docs::generate(out) {
+            Ok(files) => output::docs(&files),
+            Err(e) => output::error(&e, cli.json),
+        };
+    }
+    let Some(command) = cli.to_command() else {
+        return ExitCode::from(updog::ExitStatus::Usage.code());
+    };
+    let reporter: Arc<dyn updog::Reporter> = output::reporter(cli.json);
+    let env = cli.env(jiff::Timestamp::now(), reporter.clone());
+    let result = updog::run(command, &env);
+    output::finish(reporter.as_ref());
+    match result {
+        Ok(outcome) => output::outcome(&outcome, cli.json),
+        Err(e) => output::error(&e, cli.json),
+    }
+}

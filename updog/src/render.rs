@@ -1,0 +1,91 @@
+//! Turning outcomes and errors into text and JSON (the binary prints these strings).
+
+use crate::error::Error;
+use crate::workflow::{Activation, Outcome};
+use std::error::Error as _;
+
+/// Human text for an outcome (one or more lines).
+pub fn outcome_text(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Available { update } => format!("{} {}", update.variant, update.version),
+        Outcome::All { updates } => updates
+            .iter()
+            .map(|u| format!("{} {}", u.variant, u.version))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Outcome::NoUpdate(n) => n.to_string(),
+        Outcome::Updated {
+            update,
+            activation,
+            set,
+            rebooting,
+            ..
+        } => {
+            let what = match activation {
+                Activation::Activate => "Update applied",
+                Activation::StageOnly => "Update staged",
+            };
+            let mut s = format!("{what}: {} {} (set {set})", update.variant, update.version);
+            if *rebooting {
+                s.push_str("; rebooting");
+            }
+            s
+        }
+        Outcome::Applied { next, rebooting } => {
+            format!(
+                "Next boot: set {next}{}",
+                if *rebooting { "; rebooting" } else { "" }
+            )
+        }
+        Outcome::Reverted { next } => format!("Upgrade cancelled; next boot: set {next}"),
+    }
+}
+
+/// JSON for an outcome. `check-update --all` keeps Bottlerocket's shape (a pretty array of
+/// manifest update objects); everything else is one object tagged with `outcome`.
+pub fn outcome_json(outcome: &Outcome) -> String {
+    let value = match outcome {
+        Outcome::All { updates } => {
+            return serde_json::to_string_pretty(updates).unwrap_or_default();
+        }
+        other => serde_json::to_value(other).unwrap_or_default(),
+    };
+    let mut value = value;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("exit_code".into(), outcome.exit_status().code().into());
+    }
+    value.to_string()
+}
+
+/// `error:` / `Caused by:` / `hint:` text.
+pub fn error_text(e: &Error) -> String {
+    let mut s = format!("error: {e}");
+    let mut src = e.source();
+    while let Some(cause) = src {
+        s.push_str(&format!("\n  Caused by: {cause}"));
+        src = cause.source();
+    }
+    if let Some(h) = e.hint() {
+        s.push_str(&format!("\nhint: {h}"));
+    }
+    s
+}
+
+/// JSON for an error.
+pub fn error_json(e: &Error) -> String {
+    let mut causes = Vec::new();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        causes.push(cause.to_string());
+        src = cause.source();
+    }
+    serde_json::json!({
+        "outcome": "error",
+        "error": e.to_string(),
+        "causes": causes,
+        "hint": e.hint(),
+        "exit_code": e.exit_code().code(),
+        "status": e.exit_code(),
+    })
+    .to_string()
+}

@@ -1,0 +1,543 @@
+//! Real artefacts for updog's tests: signed TUF repositories (tough's editor, test keys made at
+//! test time, far-future whole-second expiry), images with real dm-verity trees (`veritysetup
+//! format`) compressed with the `lz4` tool, boot filesystems made by `mkfs.ext4 -d` holding a
+//! grub.cfg with the dm-verity table, and GPT disk images made by `sgdisk`.
+#![allow(dead_code, clippy::print_stderr, clippy::print_stdout)]
+
+use std::num::NonZeroU64;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use test_support::tuf::TestKey;
+use tough::editor::RepositoryEditor;
+use tough::key_source::{KeySource, LocalKeySource};
+use update_metadata::{Arch, Images, Manifest, TargetName, Variant, Version};
+
+pub const VARIANT: &str = "aws-dev";
+pub const MIB: u64 = 1 << 20;
+
+/// True when every tool the tests need is installed (else prints SKIP, or panics under CI).
+pub fn tools() -> bool {
+    ["sgdisk", "veritysetup", "lz4", "mkfs.ext4"]
+        .iter()
+        .all(|t| test_support::require_tool(t))
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub fn arch() -> Arch {
+    Arch::current().expect("supported arch")
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Deterministic, partly compressible bytes (random-looking 4 KiB blocks interleaved with text).
+pub fn content(len: u64, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len as usize + 4096);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut block = 0u64;
+    while (out.len() as u64) < len {
+        if block.is_multiple_of(3) {
+            for _ in 0..512 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        } else {
+            let line = format!(
+                "block {block} of release seed {seed}: the quick brown fox jumps over the lazy dog\n"
+            );
+            let mut b = Vec::with_capacity(4096 + line.len());
+            while b.len() < 4096 {
+                b.extend_from_slice(line.as_bytes());
+            }
+            out.extend_from_slice(&b[..4096]);
+        }
+        block += 1;
+    }
+    out.truncate(len as usize);
+    out
+}
+
+/// One release's images and their verity parameters.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub version: Version,
+    pub dir: PathBuf,
+    pub root_img: PathBuf,
+    pub boot_img: PathBuf,
+    pub hash_img: PathBuf,
+    pub root_name: String,
+    pub boot_name: String,
+    pub hash_name: String,
+    pub root_hash: String,
+    pub salt: String,
+}
+
+impl Release {
+    pub fn target_files(&self) -> Vec<PathBuf> {
+        [&self.root_name, &self.boot_name, &self.hash_name]
+            .iter()
+            .map(|n| self.dir.join(n))
+            .collect()
+    }
+    pub fn images(&self) -> Images {
+        Images::new(
+            self.boot_name.parse::<TargetName>().unwrap(),
+            self.root_name.parse::<TargetName>().unwrap(),
+            self.hash_name.parse::<TargetName>().unwrap(),
+        )
+    }
+}
+
+/// Builds release `version`: a root image of `root_len` bytes, its verity tree, a boot ext4 with
+/// grub.cfg carrying the table, each compressed with `lz4 -9 <lz4_args>`.
+pub fn make_release(dir: &Path, version: &str, root_len: u64, lz4_args: &[&str]) -> Release {
+    let v = Version::parse(version).unwrap();
+    let rdir = dir.join(format!("release-{version}"));
+    std::fs::create_dir_all(&rdir).unwrap();
+    let root_img = rdir.join("root.ext4");
+    let seed = v.major * 10_000 + v.minor * 100 + v.patch;
+    std::fs::write(&root_img, content(root_len, seed)).unwrap();
+    let hash_img = rdir.join("root.verity");
+    let out = run(Command::new("veritysetup")
+        .args([
+            "format",
+            "--format=1",
+            "--hash=sha256",
+            "--data-block-size=4096",
+            "--hash-block-size=4096",
+        ])
+        .arg(&root_img)
+        .arg(&hash_img));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).map(|r| r.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    let root_hash = field("Root hash:");
+    let salt = field("Salt:");
+    let data_blocks = root_len / 4096;
+    let boot_dir = rdir.join("bootfs/grub");
+    std::fs::create_dir_all(&boot_dir).unwrap();
+    std::fs::write(
+        boot_dir.join("grub.cfg"),
+        format!(
+            "set default=0\nset timeout=0\nset dm_verity_root=\"root,,,ro,0 {} verity 1 PARTUUID=$boot_uuid/PARTNROFF=1 \
+             PARTUUID=$boot_uuid/PARTNROFF=2 4096 4096 {data_blocks} 1 sha256 {root_hash} {salt} 2 \
+             restart_on_corruption ignore_zero_blocks\"\nmenuentry \"Test OS {version}\" {{\n  linux ($root)/vmlinuz root=/dev/dm-0 dm-mod.create=\"$dm_verity_root\"\n  boot\n}}\n",
+            data_blocks * 8
+        ),
+    )
+    .unwrap();
+    std::fs::write(rdir.join("bootfs/vmlinuz"), content(64 * 1024, seed + 7)).unwrap();
+    let boot_img = rdir.join("boot.ext4");
+    run(Command::new("mkfs.ext4")
+        .args([
+            "-q",
+            "-F",
+            "-O",
+            "^has_journal",
+            "-E",
+            "root_owner=0:0",
+            "-U",
+            "clear",
+            "-d",
+        ])
+        .arg(rdir.join("bootfs"))
+        .arg(&boot_img)
+        .arg("2M"));
+    let prefix = format!("bottlerocket-{VARIANT}-{}-{version}-abcdef12", arch());
+    let names = [
+        (root_img.clone(), format!("{prefix}-root.ext4.lz4")),
+        (boot_img.clone(), format!("{prefix}-boot.ext4.lz4")),
+        (hash_img.clone(), format!("{prefix}-root.verity.lz4")),
+    ];
+    for (src, name) in &names {
+        run(Command::new("lz4")
+            .args(["-q", "-f", "-9"])
+            .args(lz4_args)
+            .arg(src)
+            .arg(rdir.join(name)));
+    }
+    Release {
+        version: v,
+        dir: rdir,
+        root_img,
+        boot_img,
+        hash_img,
+        root_name: names[0].1.clone(),
+        boot_name: names[1].1.clone(),
+        hash_name: names[2].1.clone(),
+        root_hash,
+        salt,
+    }
+}
+
+/// Partition numbers of the test layout.
+pub const BOOT_A: u32 = 1;
+pub const ROOT_A: u32 = 2;
+pub const HASH_A: u32 = 3;
+pub const BOOT_B: u32 = 4;
+pub const ROOT_B: u32 = 5;
+pub const HASH_B: u32 = 6;
+
+/// A GPT disk (sgdisk) with two sets (BOOT 4 MiB, ROOT `root_mib`, HASH 1 MiB) and PRIVATE;
+/// BOOT-A has priority 1 + successful (a fresh image), set A holds `running`.
+pub fn make_disk(path: &Path, root_mib: u64, running: &Release) {
+    let total = 1 + 2 * (4 + root_mib + 1) + 1 + 1;
+    let f = std::fs::File::create(path).unwrap();
+    f.set_len(total * MIB).unwrap();
+    drop(f);
+    let g = signpost::guids::BOOT;
+    let mut cmd = Command::new("sgdisk");
+    cmd.arg("--clear");
+    let parts = [
+        ("BOOT-A", signpost::guids::BOOT, 4),
+        ("ROOT-A", signpost::guids::ROOT, root_mib),
+        ("HASH-A", signpost::guids::HASH, 1),
+        ("BOOT-B", g, 4),
+        ("ROOT-B", signpost::guids::ROOT, root_mib),
+        ("HASH-B", signpost::guids::HASH, 1),
+        ("PRIVATE", signpost::guids::PRIVATE, 1),
+    ];
+    let mut start = 2048u64;
+    for (i, (label, ty, mib)) in parts.iter().enumerate() {
+        let n = i + 1;
+        let end = start + mib * 2048 - 1;
+        cmd.arg(format!("-n{n}:{start}:{end}"))
+            .arg(format!("-t{n}:{ty}"))
+            .arg(format!("-c{n}:BOTTLEROCKET-{label}"));
+        start = end + 1;
+    }
+    cmd.args(["-A1:set:48", "-A1:set:56"]).arg(path);
+    run(&mut cmd);
+    write_partition(path, BOOT_A, &std::fs::read(&running.boot_img).unwrap());
+    write_partition(path, ROOT_A, &std::fs::read(&running.root_img).unwrap());
+    write_partition(path, HASH_A, &std::fs::read(&running.hash_img).unwrap());
+}
+
+/// (first byte, length) of partition `n` (read back with sgdisk, an independent tool).
+pub fn partition(path: &Path, n: u32) -> (u64, u64) {
+    let out = run(Command::new("sgdisk").arg(format!("-i{n}")).arg(path));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let num = |key: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{key} in {text}"))
+    };
+    let first = num("First sector:");
+    let last = num("Last sector:");
+    (first * 512, (last - first + 1) * 512)
+}
+
+pub fn write_partition(disk: &Path, n: u32, bytes: &[u8]) {
+    let (off, len) = partition(disk, n);
+    assert!(bytes.len() as u64 <= len);
+    let f = std::fs::OpenOptions::new().write(true).open(disk).unwrap();
+    f.write_all_at(bytes, off).unwrap();
+}
+
+pub fn read_partition(disk: &Path, n: u32, len: u64) -> Vec<u8> {
+    let (off, plen) = partition(disk, n);
+    let mut v = vec![0; len.min(plen) as usize];
+    std::fs::File::open(disk)
+        .unwrap()
+        .read_exact_at(&mut v, off)
+        .unwrap();
+    v
+}
+
+/// Versions and expiry of the non-root roles of a publication.
+#[derive(Debug, Clone, Copy)]
+pub struct RoleVersions {
+    pub targets: u64,
+    pub snapshot: u64,
+    pub timestamp: u64,
+    pub timestamp_expires: jiff::Timestamp,
+}
+
+impl RoleVersions {
+    pub fn all(v: u64) -> Self {
+        RoleVersions {
+            targets: v,
+            snapshot: v,
+            timestamp: v,
+            timestamp_expires: test_support::tuf::far_future(),
+        }
+    }
+}
+
+/// A repository directory (metadata/ and targets/) signed with a test key.
+pub struct Repo {
+    pub dir: PathBuf,
+    pub root_json: PathBuf,
+    pub key: TestKey,
+}
+
+impl Repo {
+    pub fn new(dir: &Path) -> Repo {
+        let keys = dir.join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        let (root_json, key) = test_support::tuf::simple_root(&keys);
+        let dir = dir.join("repo");
+        std::fs::create_dir_all(dir.join("metadata")).unwrap();
+        std::fs::create_dir_all(dir.join("targets")).unwrap();
+        Repo {
+            dir,
+            root_json,
+            key,
+        }
+    }
+
+    pub fn metadata(&self) -> PathBuf {
+        self.dir.join("metadata")
+    }
+    pub fn targets(&self) -> PathBuf {
+        self.dir.join("targets")
+    }
+
+    /// Signs and writes a publication holding `manifest` and `files` (target name = file name).
+    pub fn publish(&self, manifest: &Manifest, files: &[PathBuf], v: RoleVersions) {
+        let staging = self.dir.join(format!("staging-{}", v.timestamp));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("manifest.json"), manifest.to_vec_pretty()).unwrap();
+        for f in files {
+            std::fs::copy(f, staging.join(f.file_name().unwrap())).unwrap();
+        }
+        let far = test_support::tuf::far_future();
+        rt().block_on(async {
+            let mut editor = RepositoryEditor::new(&self.root_json).await.unwrap();
+            editor
+                .targets_version(NonZeroU64::new(v.targets).unwrap())
+                .unwrap()
+                .targets_expires(far)
+                .unwrap()
+                .snapshot_version(NonZeroU64::new(v.snapshot).unwrap())
+                .snapshot_expires(far)
+                .timestamp_version(NonZeroU64::new(v.timestamp).unwrap())
+                .timestamp_expires(v.timestamp_expires);
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(&staging)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            paths.sort();
+            editor.add_target_paths(paths).await.unwrap();
+            let keys: Vec<Box<dyn KeySource>> = vec![Box::new(LocalKeySource {
+                path: self.key.path.clone(),
+            })];
+            let signed = editor.sign(&keys).await.unwrap();
+            // Only the timestamp is unversioned: drop the old one so the new one replaces it.
+            let _ = std::fs::remove_file(self.metadata().join("timestamp.json"));
+            signed.write(self.metadata()).await.unwrap();
+            signed
+                .copy_targets(
+                    &staging,
+                    self.targets(),
+                    tough::editor::signed::PathExists::Skip,
+                )
+                .await
+                .unwrap();
+        });
+    }
+
+    /// The served file of target `name` (`<sha256>.<name>`).
+    pub fn target_file(&self, name: &str) -> PathBuf {
+        std::fs::read_dir(self.targets())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .ends_with(&format!(".{name}"))
+            })
+            .unwrap_or_else(|| panic!("no target {name}"))
+    }
+}
+
+/// A manifest with `releases` for this host's variant and arch (no waves).
+pub fn manifest(releases: &[&Release]) -> Manifest {
+    let mut m = Manifest::new();
+    for r in releases {
+        m.add_update(
+            VARIANT.parse::<Variant>().unwrap(),
+            arch(),
+            r.version.clone(),
+            None,
+            r.images(),
+        )
+        .unwrap();
+    }
+    let mut versions: Vec<Version> = releases.iter().map(|r| r.version.clone()).collect();
+    versions.sort();
+    for pair in versions.windows(2) {
+        m.migrations
+            .insert(pair[0].clone(), pair[1].clone(), Vec::new());
+    }
+    m
+}
+
+/// Adds a migration target file for `from -> to` (a small LZ4 file) and returns its path.
+pub fn add_migration(m: &mut Manifest, dir: &Path, from: &Version, to: &Version) -> PathBuf {
+    let name = format!("migrate_v{to}_test-migration.lz4");
+    let path = dir.join(&name);
+    let bytes = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    let mut enc = bytes;
+    std::io::Write::write_all(&mut enc, b"#!/bin/sh\necho migrating\n").unwrap();
+    std::fs::write(&path, enc.finish().unwrap()).unwrap();
+    m.migrations
+        .insert(from.clone(), to.clone(), vec![name.parse().unwrap()]);
+    path
+}
+
+/// A simulated host: directory with etc/updog.toml, etc/os-release, the trusted root, plus a disk.
+pub struct Host {
+    pub root: PathBuf,
+    pub disk: PathBuf,
+}
+
+impl Host {
+    pub fn new(
+        dir: &Path,
+        repo: &Repo,
+        base_url: &str,
+        running: &Release,
+        root_mib: u64,
+        extra_config: &str,
+    ) -> Host {
+        let root = dir.join("host");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("usr/share/updog")).unwrap();
+        std::fs::copy(&repo.root_json, root.join("usr/share/updog/root.json")).unwrap();
+        std::fs::write(
+            root.join("etc/os-release"),
+            format!(
+                "NAME=Bottlerocket\nVARIANT_ID={VARIANT}\nVERSION_ID={}\nBUILD_ID=abcdef12\n",
+                running.version
+            ),
+        )
+        .unwrap();
+        let host = Host {
+            root,
+            disk: dir.join("disk.img"),
+        };
+        host.set_config(base_url, extra_config);
+        make_disk(&host.disk, root_mib, running);
+        host
+    }
+
+    pub fn set_config(&self, base_url: &str, extra: &str) {
+        std::fs::write(
+            self.root.join("etc/updog.toml"),
+            format!(
+                "metadata_base_url = \"{base_url}metadata/\"\ntargets_base_url = \"{base_url}targets/\"\n\
+                 seed = 1234\nversion_lock = \"latest\"\nignore_waves = false\nretries = 2\nretry_backoff_ms = 0\n\
+                 read_timeout_secs = 5\ncheckpoint_mib = 1\nreboot_command = [\"true\"]\n{extra}"
+            ),
+        )
+        .unwrap();
+    }
+
+    /// Runs the real updog binary on this host and disk (active set A).
+    pub fn updog(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_updog"));
+        c.arg("--host-root")
+            .arg(&self.root)
+            .arg("--disk")
+            .arg(&self.disk)
+            .args(["--active", "a"])
+            .args(args);
+        c.env_remove("https_proxy")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY");
+        c
+    }
+
+    /// The library environment for this host.
+    pub fn env(&self, reporter: std::sync::Arc<dyn updog::Reporter>) -> updog::Env {
+        updog::Env {
+            paths: updog::config::HostPaths::new(&self.root),
+            disk: Some(updog::DiskOverride {
+                path: self.disk.clone(),
+                active: signpost::SetName::A,
+            }),
+            arch: None,
+            now: jiff::Timestamp::now(),
+            reporter,
+        }
+    }
+
+    /// Which set GRUB would boot next (run on a copy: boot_select decrements tries).
+    pub fn next_boot(&self) -> Option<signpost::SetName> {
+        let copy = self.disk.with_extension("copy");
+        std::fs::copy(&self.disk, &copy).unwrap();
+        let mut d = signpost::Disk::open(&copy).unwrap();
+        let choice = signpost::boot_select(&mut d).unwrap();
+        drop(d);
+        std::fs::remove_file(&copy).unwrap();
+        choice.map(|c| c.set)
+    }
+
+    pub fn flags(&self, set: signpost::SetName) -> signpost::Flags {
+        signpost::Disk::open_read_only(&self.disk)
+            .unwrap()
+            .flags(set)
+            .unwrap()
+    }
+}
+
+/// Exit code, stdout, stderr.
+pub fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Checks with `veritysetup verify` (independent of updog) that set B's root verifies against
+/// its hash partition with `release`'s root hash.
+pub fn veritysetup_verify_b(disk: &Path, release: &Release, dir: &Path) -> bool {
+    let root_len = std::fs::metadata(&release.root_img).unwrap().len();
+    let hash_len = std::fs::metadata(&release.hash_img).unwrap().len();
+    let root = dir.join("check-root");
+    let hash = dir.join("check-hash");
+    std::fs::write(&root, read_partition(disk, ROOT_B, root_len)).unwrap();
+    std::fs::write(&hash, read_partition(disk, HASH_B, hash_len)).unwrap();
+    Command::new("veritysetup")
+        .arg("verify")
+        .arg(&root)
+        .arg(&hash)
+        .arg(&release.root_hash)
+        .status()
+        .unwrap()
+        .success()
+}

@@ -1,0 +1,206 @@
+//! updog against real signed repositories over HTTP and file://, on real GPT disk images.
+
+mod common;
+
+use common::*;
+use std::sync::Arc;
+use test_support::http::{Fault, Server};
+use updog::ExitStatus;
+
+#[allow(dead_code)]
+struct World {
+    _dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    repo: Repo,
+    server: Server,
+    old: Release,
+    new: Release,
+    host: Host,
+}
+
+const ROOT_MIB: u64 = 8;
+
+fn world(lz4_args: &[&str]) -> World {
+    let dir = test_support::tempdir();
+    let path = dir.path().to_path_buf();
+    let repo = Repo::new(&path);
+    let old = make_release(&path, "1.0.0", 3 * MIB, lz4_args);
+    let new = make_release(&path, "1.1.0", 5 * MIB, lz4_args);
+    let mut m = manifest(&[&old, &new]);
+    let migration = add_migration(&mut m, &path, &old.version, &new.version);
+    let files = [old.target_files(), new.target_files(), vec![migration]].concat();
+    repo.publish(&m, &files, RoleVersions::all(1));
+    let server = Server::serve_dir(&repo.dir);
+    let host = Host::new(&path, &repo, &server.url(), &old, ROOT_MIB, "");
+    World {
+        _dir: dir,
+        dir: path,
+        repo,
+        server,
+        old,
+        new,
+        host,
+    }
+}
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn update_over_http_writes_verifies_and_activates() {
+    if !tools() {
+        return;
+    }
+    let w = world(&["-B4"]);
+    let before_a = read_partition(&w.host.disk, ROOT_A, 3 * MIB);
+    let out = w.host.updog(&["check-update"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{VARIANT} 1.1.0")
+    );
+
+    let out = w.host.updog(&["update", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["outcome"], "updated", "{stdout}");
+    assert_eq!(last["update"]["version"], "1.1.0");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("\"event\":\"image-start\"")),
+        "{stdout}"
+    );
+
+    // Independent checks: veritysetup verifies set B; GRUB's rule boots B next; A untouched.
+    assert!(veritysetup_verify_b(&w.host.disk, &w.new, &w.dir));
+    assert_eq!(
+        read_partition(&w.host.disk, BOOT_B, 2 * MIB),
+        std::fs::read(&w.new.boot_img).unwrap()
+    );
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::B));
+    let b = w.host.flags(signpost::SetName::B);
+    assert_eq!((b.priority, b.tries_left, b.successful), (2, 1, false));
+    assert_eq!(read_partition(&w.host.disk, ROOT_A, 3 * MIB), before_a);
+
+    // Every request carried the sorted query parameters.
+    let reqs = w.server.requests();
+    assert!(
+        reqs.iter()
+            .all(|r| r.query.contains("seed=1234") && r.query.contains("version=1.0.0")),
+        "{reqs:#?}"
+    );
+    let root_req = reqs
+        .iter()
+        .find(|r| r.path.ends_with(&w.new.root_name))
+        .unwrap();
+    assert!(root_req.query.starts_with("migrations=migrate_v1.1.0_test-migration.lz4%2Cmanifest.json&seed=1234&target=1.1.0&version=1.0.0"), "{}", root_req.query);
+    // Migrations cache for the migrator: manifest.json and the root chain.
+    let mig = w.host.root.join("var/lib/bottlerocket-migrations");
+    assert!(std::fs::read_dir(&mig).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".manifest.json")
+    }));
+    assert!(std::fs::read_dir(&mig).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".migrate_v1.1.0_test-migration.lz4")
+    }));
+    assert!(
+        w.host
+            .root
+            .join("var/cache/bottlerocket-metadata/1.root.json")
+            .exists()
+    );
+}
+
+#[test]
+fn unchanged_timestamp_fetches_nothing_else() {
+    if !tools() {
+        return;
+    }
+    let w = world(&[]);
+    let out = w.host.updog(&["check-update"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    w.server.clear_requests();
+    let out = w.host.updog(&["check-update"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let paths: Vec<String> = w.server.requests().iter().map(|r| r.path.clone()).collect();
+    // Only the TUF root probe (required by the spec) and the timestamp.
+    assert_eq!(
+        paths,
+        ["/metadata/2.root.json", "/metadata/timestamp.json"],
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn update_over_file_url() {
+    if !tools() {
+        return;
+    }
+    let w = world(&[]);
+    let base = format!("file://{}/", w.repo.dir.display());
+    w.host.set_config(&base, "");
+    let out = w.host.updog(&["update-image"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Update staged"),
+        "{}",
+        show(&out)
+    );
+    assert!(veritysetup_verify_b(&w.host.disk, &w.new, &w.dir));
+    // Staged: valid but A still boots next.
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::A));
+    let out = w.host.updog(&["update-apply"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::B));
+    let out = w.host.updog(&["update-revert"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::A));
+}
+
+#[test]
+fn library_reports_progress_and_resumes_after_a_cut() {
+    if !tools() {
+        return;
+    }
+    let w = world(&["-B4"]);
+    // Cut the root stream 3 times at ~1.5 MiB: retries continue with Range requests.
+    w.server.set_fault(Fault::CutAfter {
+        suffix: w.new.root_name.clone(),
+        bytes: 1_500_000,
+        times: 3,
+    });
+    let rep = Arc::new(updog::RecordingReporter::default());
+    let env = w.host.env(rep.clone());
+    let cmd = updog::Command::Update {
+        image: None,
+        waves: updog::Waves::Respect,
+        activation: updog::Activation::Activate,
+        reboot: updog::Reboot::NoReboot,
+    };
+    let outcome = updog::run(cmd, &env).unwrap();
+    assert_eq!(outcome.exit_status(), ExitStatus::Success);
+    let ranged: Vec<_> = w
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(&w.new.root_name))
+        .collect();
+    assert!(
+        ranged.len() >= 2 && ranged[1].range.is_some(),
+        "{ranged:#?}"
+    );
+    assert!(
+        rep.events()
+            .iter()
+            .any(|e| matches!(e, updog::ProgressEvent::Retry { .. }))
+    );
+    assert!(veritysetup_verify_b(&w.host.disk, &w.new, &w.dir));
+}
