@@ -42,7 +42,7 @@ pub struct Cli {
     /// Architecture to ask updates for (default: os-release ARCH, else this binary's).
     #[arg(long, global = true, value_parser = parse_arch)]
     pub arch: Option<Arch>,
-    /// Machine-readable output: JSON lines of progress events and the outcome on stdout.
+    /// Machine-readable output: the outcome as JSON on stdout, progress events as JSON lines on stderr.
     #[arg(short = 'j', long, global = true)]
     pub json: bool,
     /// Log level for messages on stderr.

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use updog::reporter::{ProgressEvent, Reporter};
 use updog::{Error, Outcome, render};
 
-/// Prints progress events as JSON lines on stdout.
+/// Prints progress events as JSON lines on stderr (stdout carries only the result).
 struct JsonReporter;
 
 impl Reporter for JsonReporter {
     fn report(&self, event: ProgressEvent) {
         if let Ok(line) = serde_json::to_string(&event) {
-            println!("{line}");
+            eprintln!("{line}");
         }
     }
 }
