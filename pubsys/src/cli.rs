@@ -1,0 +1,380 @@
+//! Command-line definitions (clap derive only; behaviour lives in [`crate::commands`]).
+
+use crate::keys::KeySpec;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use update_metadata::{Arch, TargetName, Variant, Version};
+use url::Url;
+
+/// Publish OS releases into TUF repositories, and keep those repositories valid.
+///
+/// A repository directory (--repo-dir DIR) holds metadata per variant and arch under
+/// DIR/metadata/<variant>/<arch>/ and every target under the shared DIR/targets/; serve DIR over
+/// any static web server and point updog's metadata_base_url at .../metadata/<variant>/<arch>/
+/// and targets_base_url at .../targets/.
+///
+/// Exit codes: 0 success; 1 a negative answer (a role expires inside the window, targets fail
+/// verification); 2 usage or input error; 3 signing keys; 4 repository load/verification;
+/// 5 conflict with the repository's contents; 6 manifest invalid; 7 write failure (the live
+/// repository is left unchanged).
+#[derive(Debug, Parser)]
+#[command(name = "pubsys", version, about, long_about)]
+pub struct Cli {
+    /// Log level for messages on stderr (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "warn")]
+    pub log_level: tracing::level_filters::LevelFilter,
+
+    /// More logging (-v info, -vv debug, -vvv trace); overrides --log-level.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print the outcome as JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// pubsys subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a repository, or add a release to an existing one.
+    ///
+    /// The existing repository is loaded and verified with the trusted root (an expired one is
+    /// refused unless --allow-expired-repo). The three images, any --extra-target files and a
+    /// new manifest.json are written as targets first; then the metadata, timestamp.json last,
+    /// so a reader never sees metadata naming a missing target and a failure never leaves the
+    /// live repository half-updated.
+    Repo(RepoArgs),
+    /// Download and verify every target of a repository (16 at a time).
+    ValidateRepo(ValidateArgs),
+    /// Show each role's expiry; exit 1 if any expires within the window.
+    CheckRepoExpirations(CheckExpirationsArgs),
+    /// Re-sign snapshot, targets and timestamp with new versions and expirations; nothing else
+    /// changes (root is never touched).
+    RefreshRepo(RefreshArgs),
+    /// Pull a bad release back: lower max_version (hosts above it move down to the newest good
+    /// version) or remove the release's entry. Signed like a release.
+    Yank(YankArgs),
+    /// Edit a manifest.json file (Bottlerocket's `updata`).
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+    /// Write man pages and shell completions.
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Signing options.
+#[derive(Debug, Args)]
+pub struct SigningArgs {
+    /// Trusted root.json of the repository (for a new repository: the root to publish).
+    #[arg(long, visible_alias = "trusted-root")]
+    pub root_role_path: PathBuf,
+    /// Signing key: a file path or file:///path (ed25519/ECDSA PKCS#8 DER, RSA PEM). Repeat for
+    /// threshold signing.
+    #[arg(long = "key", visible_alias = "default-key-path", required = true)]
+    pub keys: Vec<KeySpec>,
+    /// Expiration policy file (snapshot_expiration, targets_expiration, timestamp_expiration);
+    /// default 2 weeks / 2 weeks / 1 week.
+    #[arg(long, visible_alias = "repo-expiration-policy-path")]
+    pub expiration_policy: Option<PathBuf>,
+}
+
+/// Where the repository is.
+#[derive(Debug, Args, Clone)]
+pub struct LocationArgs {
+    /// Repository directory, updated in place (DIR/metadata/<variant>/<arch>/, DIR/targets/).
+    #[arg(long)]
+    pub repo_dir: Option<PathBuf>,
+    /// Read the existing repository from this metadata URL (…/<variant>/<arch>/) instead of the
+    /// repository directory.
+    #[arg(long, requires = "targets_url")]
+    pub metadata_url: Option<Url>,
+    /// Targets URL of the existing repository.
+    #[arg(long, requires = "metadata_url")]
+    pub targets_url: Option<Url>,
+    /// Load the repository even if its metadata has expired.
+    #[arg(long)]
+    pub allow_expired_repo: bool,
+    /// Persistent TUF datastore directory (detects rolled-back metadata across runs).
+    #[arg(long)]
+    pub datastore: Option<PathBuf>,
+}
+
+/// `pubsys repo`.
+#[derive(Debug, Args)]
+pub struct RepoArgs {
+    /// Signing.
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// Location.
+    #[command(flatten)]
+    pub location: LocationArgs,
+    /// Write a new repository into this directory instead (Bottlerocket's layout:
+    /// OUTDIR/<variant>/<arch>/ and OUTDIR/targets/); the metadata directory must not exist.
+    #[arg(long, conflicts_with = "repo_dir")]
+    pub outdir: Option<PathBuf>,
+    /// os-image's build description JSON (variant, arch, version and image paths).
+    #[arg(long, conflicts_with_all = ["variant", "arch", "version", "boot", "root", "hash"])]
+    pub build_description: Option<PathBuf>,
+    /// Variant (without --build-description).
+    #[arg(long)]
+    pub variant: Option<Variant>,
+    /// Architecture (x86_64 or aarch64).
+    #[arg(long)]
+    pub arch: Option<Arch>,
+    /// Version (semver; a leading v is accepted).
+    #[arg(long, value_parser = parse_version)]
+    pub version: Option<Version>,
+    /// BOOT image file.
+    #[arg(long, visible_alias = "boot-image")]
+    pub boot: Option<PathBuf>,
+    /// ROOT image file.
+    #[arg(long, visible_alias = "root-image")]
+    pub root: Option<PathBuf>,
+    /// HASH (dm-verity) image file.
+    #[arg(long, visible_alias = "hash-image")]
+    pub hash: Option<PathBuf>,
+    /// Release.toml whose migrations replace the manifest's.
+    #[arg(long, visible_alias = "release-config-path")]
+    pub release_file: Option<PathBuf>,
+    /// Extra file to publish as a target (migrations, kits); repeatable.
+    #[arg(long = "extra-target", visible_alias = "copy-target")]
+    pub extra_targets: Vec<PathBuf>,
+    /// Wave policy file for the new update (none: offered to every host at once).
+    #[arg(long, visible_alias = "wave-policy-path")]
+    pub wave_policy: Option<PathBuf>,
+    /// When the rollout starts: RFC3339 or "in N hours|days|weeks" (default now).
+    #[arg(long)]
+    pub release_start_time: Option<String>,
+    /// Hard-link images into the targets directory when on the same filesystem (default: copy).
+    #[arg(long)]
+    pub link_targets: bool,
+}
+
+/// `pubsys validate-repo`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Trusted root.json.
+    #[arg(long, visible_alias = "trusted-root")]
+    pub root_role_path: PathBuf,
+    /// Location.
+    #[command(flatten)]
+    pub location: LocationArgs,
+    /// Variant (with --repo-dir).
+    #[arg(long)]
+    pub variant: Option<Variant>,
+    /// Architecture (with --repo-dir).
+    #[arg(long)]
+    pub arch: Option<Arch>,
+}
+
+/// `pubsys check-repo-expirations`.
+#[derive(Debug, Args)]
+pub struct CheckExpirationsArgs {
+    /// Trusted root.json.
+    #[arg(long, visible_alias = "trusted-root")]
+    pub root_role_path: PathBuf,
+    /// Location.
+    #[command(flatten)]
+    pub location: LocationArgs,
+    /// Variant (with --repo-dir).
+    #[arg(long)]
+    pub variant: Option<Variant>,
+    /// Architecture (with --repo-dir).
+    #[arg(long)]
+    pub arch: Option<Arch>,
+    /// Window: "[in] N hours|days|weeks" (Bottlerocket's default is 3 days).
+    #[arg(long, visible_alias = "expiration-limit", default_value = "3 days")]
+    pub within: String,
+}
+
+/// `pubsys refresh-repo`.
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Signing.
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// Location.
+    #[command(flatten)]
+    pub location: LocationArgs,
+    /// Write the refreshed metadata into this new directory instead of in place
+    /// (OUTDIR/<variant>/<arch>/; must not exist).
+    #[arg(long, conflicts_with = "repo_dir")]
+    pub outdir: Option<PathBuf>,
+    /// Variant.
+    #[arg(long)]
+    pub variant: Variant,
+    /// Architecture.
+    #[arg(long)]
+    pub arch: Arch,
+}
+
+/// `pubsys yank`.
+#[derive(Debug, Args)]
+pub struct YankArgs {
+    /// Signing.
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// Location.
+    #[command(flatten)]
+    pub location: LocationArgs,
+    /// Variant.
+    #[arg(long)]
+    pub variant: Variant,
+    /// Architecture.
+    #[arg(long)]
+    pub arch: Arch,
+    /// Lower max_version to this version: newer releases are withheld and hosts above it move
+    /// down to the newest version at or below it.
+    #[arg(long, value_parser = parse_version, required_unless_present = "remove", conflicts_with = "remove")]
+    pub max_version: Option<Version>,
+    /// Remove this version's entry (max_version drops to the newest remaining version).
+    #[arg(long, value_parser = parse_version)]
+    pub remove: Option<Version>,
+}
+
+/// Variant/arch/version of one update entry.
+#[derive(Debug, Args, Clone)]
+pub struct EntryArgs {
+    /// Variant.
+    #[arg(long)]
+    pub variant: Variant,
+    /// Architecture.
+    #[arg(long)]
+    pub arch: Arch,
+    /// Version.
+    #[arg(long, value_parser = parse_version)]
+    pub version: Version,
+}
+
+/// `pubsys manifest …`.
+#[derive(Debug, Subcommand)]
+pub enum ManifestCommand {
+    /// Write an empty manifest.
+    Init {
+        /// Manifest file.
+        file: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Add an update entry; max_version follows Bottlerocket's rule unless given.
+    AddUpdate {
+        /// Manifest file.
+        file: PathBuf,
+        /// Entry.
+        #[command(flatten)]
+        entry: EntryArgs,
+        /// max_version (default: the greater of this version and the current max_version).
+        #[arg(long, value_parser = parse_version)]
+        max_version: Option<Version>,
+        /// Boot image target name.
+        #[arg(long)]
+        boot: TargetName,
+        /// Root image target name.
+        #[arg(long)]
+        root: TargetName,
+        /// Hash image target name.
+        #[arg(long)]
+        hash: TargetName,
+        /// Add empty migration lists between this version and its neighbours where the
+        /// migration chain would otherwise break (the release has no migrations).
+        #[arg(long)]
+        assume_no_migrations: bool,
+    },
+    /// Remove an update entry.
+    RemoveUpdate {
+        /// Manifest file.
+        file: PathBuf,
+        /// Entry.
+        #[command(flatten)]
+        entry: EntryArgs,
+    },
+    /// Set an entry's waves from a wave policy and a start time.
+    SetWaves {
+        /// Manifest file.
+        file: PathBuf,
+        /// Entry.
+        #[command(flatten)]
+        entry: EntryArgs,
+        /// Wave policy file.
+        #[arg(long, visible_alias = "wave-file")]
+        wave_policy: PathBuf,
+        /// Rollout start: RFC3339 or "in N units" (default now).
+        #[arg(long, visible_alias = "start-at")]
+        start: Option<String>,
+    },
+    /// Set max_version on every entry, or only one arch and/or variant.
+    SetMaxVersion {
+        /// Manifest file.
+        file: PathBuf,
+        /// The new max_version.
+        #[arg(long, value_parser = parse_version)]
+        max_version: Version,
+        /// Only this architecture.
+        #[arg(long)]
+        arch: Option<Arch>,
+        /// Only this variant.
+        #[arg(long)]
+        variant: Option<Variant>,
+    },
+    /// Replace the migrations with those of a Release.toml.
+    SetMigrations {
+        /// Manifest file.
+        file: PathBuf,
+        /// Release.toml.
+        #[arg(long)]
+        release_file: PathBuf,
+    },
+    /// Parse and validate.
+    Validate {
+        /// Manifest file.
+        file: PathBuf,
+    },
+    /// Print the manifest.
+    Show {
+        /// Manifest file.
+        file: PathBuf,
+    },
+}
+
+/// Output format (for future use by --output-format).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// Human text.
+    Text,
+    /// JSON.
+    Json,
+}
+
+/// Parses a version, accepting a leading `v`.
+pub fn parse_version(s: &str) -> Result<Version, String> {
+    s.strip_prefix('v')
+        .unwrap_or(s)
+        .parse()
+        .map_err(|e| format!("'{s}' is not a semver version: {e}"))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_debug_assert() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn versions_accept_a_leading_v() {
+        assert_eq!(parse_version("v1.2.3").unwrap(), Version::new(1, 2, 3));
+        assert!(parse_version("1.2").is_err());
+    }
+}

@@ -1,0 +1,538 @@
+//! Turns parsed arguments into library calls, and outcomes into text or JSON.
+
+use crate::Reporter;
+use crate::cli::{Cli, Command, LocationArgs, ManifestCommand};
+use crate::error::{self, ExitStatus, Result};
+use crate::expirations::{self, ExpirationReport, ExpiryState};
+use crate::manifest_edit::{self, ManifestOp, ManifestOutcome};
+use crate::policy::{self, ExpirationPolicy};
+use crate::refresh::{self, RefreshOutcome, RefreshRequest};
+use crate::release::{self, PublishOutcome, PublishRequest, ReleaseInputs};
+use crate::repo::{ExpiredRepo, LoadOptions, RepoSource};
+use crate::store::{LocalStore, TargetMode};
+use crate::validate::{self, ValidateReport};
+use crate::yank::{self, YankAction, YankOutcome, YankRequest};
+use jiff::Timestamp;
+use snafu::{OptionExt, ResultExt, ensure};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use update_metadata::{Arch, Variant};
+
+/// The real environment a command runs in.
+#[derive(Clone)]
+pub struct Env {
+    /// The current time.
+    pub now: Timestamp,
+    /// Progress sink.
+    pub reporter: Arc<dyn Reporter>,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a command produced.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// `repo`.
+    Repo(PublishOutcome),
+    /// `validate-repo`.
+    ValidateRepo(ValidateReport),
+    /// `check-repo-expirations`.
+    CheckRepoExpirations(ExpirationReport),
+    /// `refresh-repo`.
+    RefreshRepo(RefreshOutcome),
+    /// `yank`.
+    Yank(YankOutcome),
+    /// `manifest …`.
+    Manifest(ManifestOutcome),
+    /// `generate-docs`.
+    GenerateDocs {
+        /// Files written.
+        files: Vec<PathBuf>,
+    },
+}
+
+impl Outcome {
+    /// Exit status for a successful run (negative answers are not errors).
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Outcome::ValidateRepo(r) if !r.ok() => ExitStatus::Negative,
+            Outcome::CheckRepoExpirations(r) if r.attention_needed() => ExitStatus::Negative,
+            _ => ExitStatus::Success,
+        }
+    }
+
+    /// JSON rendering.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// Human rendering.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        match self {
+            Outcome::Repo(o) => {
+                let _ = writeln!(
+                    s,
+                    "{} {} {} {} ({} targets, metadata version {})",
+                    if o.new_repository {
+                        "Created repository with"
+                    } else {
+                        "Added release"
+                    },
+                    o.variant,
+                    o.arch,
+                    o.version,
+                    o.targets.len(),
+                    o.committed.version
+                );
+                for t in &o.targets {
+                    let _ = writeln!(s, "  {}  {:>12}  {}", &t.sha256[..16], t.length, t.name);
+                }
+                let _ = writeln!(s, "Wrote {}", o.store);
+            }
+            Outcome::ValidateRepo(r) => {
+                let _ = writeln!(
+                    s,
+                    "{}: {} targets, {} bytes verified, {} failed",
+                    r.metadata_url, r.targets, r.bytes, r.failed
+                );
+                for f in &r.failures {
+                    let _ = writeln!(s, "  FAILED {}: {}", f.name, f.error);
+                }
+            }
+            Outcome::CheckRepoExpirations(r) => {
+                let _ = writeln!(
+                    s,
+                    "{:<10} {:>12} {:<22} state",
+                    "role", "version", "expires"
+                );
+                for row in &r.roles {
+                    let state = match row.state {
+                        ExpiryState::Ok => "ok".to_string(),
+                        ExpiryState::ExpiresWithin => {
+                            format!("EXPIRES in {}", friendly(row.expires.duration_since(r.now)))
+                        }
+                        ExpiryState::Expired => "EXPIRED".to_string(),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "{:<10} {:>12} {:<22} {state}",
+                        row.role, row.version, row.expires
+                    );
+                }
+                if r.attention_needed() {
+                    let _ = writeln!(
+                        s,
+                        "Some metadata expires before {}: run `pubsys refresh-repo`.",
+                        r.window_end
+                    );
+                }
+            }
+            Outcome::RefreshRepo(o) => {
+                let _ = writeln!(
+                    s,
+                    "Refreshed: version {} -> {}; timestamp expires {}, snapshot {}, targets {}",
+                    o.previous_version,
+                    o.version,
+                    o.timestamp_expires,
+                    o.snapshot_expires,
+                    o.targets_expires
+                );
+            }
+            Outcome::Yank(o) => {
+                let _ = writeln!(
+                    s,
+                    "Yanked {} {}: max_version now {}; removed [{}]; withheld [{}] (metadata version {})",
+                    o.variant,
+                    o.arch,
+                    o.max_version.as_deref().unwrap_or("-"),
+                    o.removed.join(", "),
+                    o.withheld.join(", "),
+                    o.committed.version
+                );
+            }
+            Outcome::Manifest(o) => {
+                if o.operation == "show" {
+                    let _ = writeln!(
+                        s,
+                        "{}",
+                        serde_json::to_string_pretty(&o.manifest).unwrap_or_default()
+                    );
+                } else {
+                    let _ = writeln!(
+                        s,
+                        "{} {}: {} entr{} {}",
+                        o.operation,
+                        o.path.display(),
+                        o.changed,
+                        if o.changed == 1 { "y" } else { "ies" },
+                        if o.written { "(written)" } else { "(valid)" }
+                    );
+                }
+            }
+            Outcome::GenerateDocs { files } => {
+                let _ = writeln!(s, "Wrote {} files", files.len());
+            }
+        }
+        s
+    }
+}
+
+fn friendly(d: jiff::SignedDuration) -> String {
+    let secs = d.as_secs();
+    if secs >= 86_400 {
+        format!("{}d {}h", secs / 86_400, (secs % 86_400) / 3600)
+    } else {
+        format!("{}h {}m", secs / 3600, (secs % 3600) / 60)
+    }
+}
+
+fn expired(loc: &LocationArgs) -> ExpiredRepo {
+    if loc.allow_expired_repo {
+        ExpiredRepo::Allow
+    } else {
+        ExpiredRepo::Refuse
+    }
+}
+
+fn explicit_source(loc: &LocationArgs) -> Option<RepoSource> {
+    match (&loc.metadata_url, &loc.targets_url) {
+        (Some(m), Some(t)) => Some(RepoSource::new(m.clone(), t.clone())),
+        _ => None,
+    }
+}
+
+fn expiration_policy(path: Option<&Path>) -> Result<ExpirationPolicy> {
+    path.map_or_else(
+        || Ok(ExpirationPolicy::default()),
+        ExpirationPolicy::from_path,
+    )
+}
+
+/// Where to read from, for read-only commands.
+fn read_source(
+    loc: &LocationArgs,
+    variant: Option<&Variant>,
+    arch: Option<Arch>,
+) -> Result<RepoSource> {
+    if let Some(s) = explicit_source(loc) {
+        return Ok(s);
+    }
+    match (&loc.repo_dir, variant, arch) {
+        (Some(dir), Some(v), Some(a)) => RepoSource::of_store(&LocalStore::repo_dir(dir, v, a)),
+        _ => error::ParseTimeSnafu {
+            what: "repository location",
+            value: "",
+            reason: "give --metadata-url and --targets-url, or --repo-dir with --variant and --arch",
+        }
+        .fail(),
+    }
+}
+
+/// The store to write into: --repo-dir (in place) or a fresh --outdir.
+fn write_store(
+    loc: &LocationArgs,
+    outdir: Option<&Path>,
+    variant: &Variant,
+    arch: Arch,
+) -> Result<(LocalStore, Option<RepoSource>)> {
+    if let Some(out) = outdir {
+        let store = LocalStore::outdir(out, variant, arch);
+        ensure!(
+            !store.metadata_dir().exists(),
+            error::OutdirExistsSnafu {
+                path: store.metadata_dir()
+            }
+        );
+        // Existing repository (if any) comes from the URLs; without them, a new one.
+        return Ok((store, explicit_source(loc)));
+    }
+    let dir = loc.repo_dir.as_ref().context(error::ParseTimeSnafu {
+        what: "repository location",
+        value: "",
+        reason: "give --repo-dir DIR (or --outdir DIR)",
+    })?;
+    Ok((
+        LocalStore::repo_dir(dir, variant, arch),
+        explicit_source(loc),
+    ))
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
+    match cli.command {
+        Command::Repo(a) => {
+            let inputs = match &a.build_description {
+                Some(path) => ReleaseInputs::from_build_description(path)?,
+                None => match (&a.variant, a.arch, &a.version, &a.boot, &a.root, &a.hash) {
+                    (
+                        Some(variant),
+                        Some(arch),
+                        Some(version),
+                        Some(boot),
+                        Some(root),
+                        Some(hash),
+                    ) => ReleaseInputs {
+                        variant: variant.clone(),
+                        arch,
+                        version: version.clone(),
+                        images: release::ImagePaths {
+                            boot: boot.clone(),
+                            root: root.clone(),
+                            hash: hash.clone(),
+                        },
+                        expected: None,
+                    },
+                    _ => return error::ReleaseInputsSnafu.fail(),
+                },
+            };
+            let release_start = match &a.release_start_time {
+                Some(t) => policy::parse_when("--release-start-time", t, env.now)?,
+                None => policy::whole_seconds(env.now),
+            };
+            let (store, source) = write_store(
+                &a.location,
+                a.outdir.as_deref(),
+                &inputs.variant,
+                inputs.arch,
+            )?;
+            let req = PublishRequest {
+                trusted_root: a.signing.root_role_path,
+                keys: a.signing.keys,
+                source,
+                inputs,
+                release_file: a.release_file,
+                extra_targets: a.extra_targets,
+                wave_policy: a.wave_policy,
+                release_start,
+                expiration: expiration_policy(a.signing.expiration_policy.as_deref())?,
+                expired: expired(&a.location),
+                target_mode: if a.link_targets {
+                    TargetMode::Hardlink
+                } else {
+                    TargetMode::Copy
+                },
+                datastore: a.location.datastore.clone(),
+                now: env.now,
+            };
+            Ok(Outcome::Repo(
+                release::publish(&req, &store, env.reporter.clone()).await?,
+            ))
+        }
+        Command::ValidateRepo(a) => {
+            let (root, _) = crate::repo::read_root(&a.root_role_path)?;
+            let source = read_source(&a.location, a.variant.as_ref(), a.arch)?;
+            let opts = LoadOptions {
+                expired: expired(&a.location),
+                datastore: a.location.datastore.clone(),
+            };
+            Ok(Outcome::ValidateRepo(
+                validate::validate(&root, &source, &opts, env.reporter.as_ref()).await?,
+            ))
+        }
+        Command::CheckRepoExpirations(a) => {
+            let (root, _) = crate::repo::read_root(&a.root_role_path)?;
+            let source = read_source(&a.location, a.variant.as_ref(), a.arch)?;
+            let within = policy::parse_duration("--within", &a.within)?;
+            Ok(Outcome::CheckRepoExpirations(
+                expirations::check(
+                    &root,
+                    &source,
+                    within,
+                    env.now,
+                    a.location.datastore.clone(),
+                )
+                .await?,
+            ))
+        }
+        Command::RefreshRepo(a) => {
+            let (store, source) =
+                write_store(&a.location, a.outdir.as_deref(), &a.variant, a.arch)?;
+            // With --outdir the existing repository must come from somewhere.
+            let source = match (source, &a.location.repo_dir) {
+                (Some(s), _) => Some(s),
+                (None, Some(dir)) if a.outdir.is_some() => Some(RepoSource::of_store(
+                    &LocalStore::repo_dir(dir, &a.variant, a.arch),
+                )?),
+                (None, _) => None,
+            };
+            let req = RefreshRequest {
+                trusted_root: a.signing.root_role_path,
+                keys: a.signing.keys,
+                source,
+                expiration: expiration_policy(a.signing.expiration_policy.as_deref())?,
+                expired: expired(&a.location),
+                datastore: a.location.datastore.clone(),
+                now: env.now,
+            };
+            Ok(Outcome::RefreshRepo(
+                refresh::refresh(&req, &store, env.reporter.as_ref()).await?,
+            ))
+        }
+        Command::Yank(a) => {
+            let (store, source) = write_store(&a.location, None, &a.variant, a.arch)?;
+            let action = match (a.max_version, a.remove) {
+                (Some(v), None) => YankAction::LowerMaxVersion(v),
+                (None, Some(v)) => YankAction::Remove(v),
+                _ => {
+                    return error::NothingToYankSnafu {
+                        reason: "give --max-version or --remove",
+                    }
+                    .fail();
+                }
+            };
+            let req = YankRequest {
+                trusted_root: a.signing.root_role_path,
+                keys: a.signing.keys,
+                source,
+                variant: a.variant,
+                arch: a.arch,
+                action,
+                expiration: expiration_policy(a.signing.expiration_policy.as_deref())?,
+                expired: expired(&a.location),
+                datastore: a.location.datastore.clone(),
+                now: env.now,
+            };
+            Ok(Outcome::Yank(
+                yank::yank(&req, &store, env.reporter.as_ref()).await?,
+            ))
+        }
+        Command::Manifest(m) => {
+            let (file, op) = manifest_op(m, env.now)?;
+            Ok(Outcome::Manifest(manifest_edit::apply(&file, &op)?))
+        }
+        Command::GenerateDocs { out } => Ok(Outcome::GenerateDocs {
+            files: generate_docs(&out)?,
+        }),
+    }
+}
+
+fn manifest_op(m: ManifestCommand, now: Timestamp) -> Result<(PathBuf, ManifestOp)> {
+    Ok(match m {
+        ManifestCommand::Init { file, force } => (file, ManifestOp::Init { force }),
+        ManifestCommand::AddUpdate {
+            file,
+            entry,
+            max_version,
+            boot,
+            root,
+            hash,
+            assume_no_migrations,
+        } => (
+            file,
+            ManifestOp::AddUpdate {
+                variant: entry.variant,
+                arch: entry.arch,
+                version: entry.version,
+                max_version,
+                boot,
+                root,
+                hash,
+                assume_no_migrations,
+            },
+        ),
+        ManifestCommand::RemoveUpdate { file, entry } => (
+            file,
+            ManifestOp::RemoveUpdate {
+                variant: entry.variant,
+                arch: entry.arch,
+                version: entry.version,
+            },
+        ),
+        ManifestCommand::SetWaves {
+            file,
+            entry,
+            wave_policy,
+            start,
+        } => {
+            let start = match start {
+                Some(s) => policy::parse_when("--start", &s, now)?,
+                None => policy::whole_seconds(now),
+            };
+            (
+                file,
+                ManifestOp::SetWaves {
+                    variant: entry.variant,
+                    arch: entry.arch,
+                    version: entry.version,
+                    wave_file: wave_policy,
+                    start,
+                },
+            )
+        }
+        ManifestCommand::SetMaxVersion {
+            file,
+            max_version,
+            arch,
+            variant,
+        } => (
+            file,
+            ManifestOp::SetMaxVersion {
+                max_version,
+                arch,
+                variant,
+            },
+        ),
+        ManifestCommand::SetMigrations { file, release_file } => {
+            (file, ManifestOp::SetMigrations { release_file })
+        }
+        ManifestCommand::Validate { file } => (file, ManifestOp::Validate),
+        ManifestCommand::Show { file } => (file, ManifestOp::Show),
+    })
+}
+
+/// Writes man pages (one per command and subcommand) and bash/zsh/fish completions.
+pub fn generate_docs(out: &Path) -> Result<Vec<PathBuf>> {
+    use clap::CommandFactory;
+    let man_dir = out.join("man");
+    let comp_dir = out.join("completions");
+    for d in [&man_dir, &comp_dir] {
+        std::fs::create_dir_all(d).context(error::WriteDocsSnafu { path: d })?;
+    }
+    let mut files = Vec::new();
+    let cmd = crate::cli::Cli::command();
+    fn walk(cmd: &clap::Command, prefix: &str, dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+        let name = if prefix.is_empty() {
+            cmd.get_name().to_string()
+        } else {
+            format!("{prefix}-{}", cmd.get_name())
+        };
+        let path = dir.join(format!("{name}.1"));
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(cmd.clone())
+            .title(name.clone())
+            .render(&mut buf)
+            .context(error::WriteDocsSnafu { path: &path })?;
+        crate::store::write_atomic(dir, &format!("{name}.1"), &buf).map_err(|_| {
+            error::Error::WriteDocs {
+                path: path.clone(),
+                source: std::io::Error::other("atomic write failed"),
+            }
+        })?;
+        files.push(path);
+        for sub in cmd.get_subcommands() {
+            walk(sub, &name, dir, files)?;
+        }
+        Ok(())
+    }
+    walk(&cmd, "", &man_dir, &mut files)?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        let mut c = crate::cli::Cli::command();
+        let path = clap_complete::generate_to(shell, &mut c, "pubsys", &comp_dir)
+            .context(error::WriteDocsSnafu { path: &comp_dir })?;
+        files.push(path);
+    }
+    Ok(files)
+}

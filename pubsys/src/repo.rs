@@ -1,0 +1,463 @@
+//! The TUF edge: loading an existing repository with the trusted root, and signing + writing a
+//! new version of it through a [`RepoStore`] in the safe order.
+//!
+//! Write order (what a reader can observe at each point):
+//! 1. new target files (under consistent names no existing metadata references yet);
+//! 2. `N.root.json` if the store lacks it, then `V.targets.json` (and delegated roles), then
+//!    `V.snapshot.json`: all new version-named files, invisible until a timestamp points at them;
+//! 3. `timestamp.json`, replaced atomically: the single switch to the new version.
+//!
+//! A failure anywhere before step 3 leaves the live repository exactly as it was (with at most
+//! some unreferenced files); step 3 is one rename.
+
+use crate::error::{self, Result};
+use crate::keys::{SIGNED_ROLES, SigningKeys};
+use crate::policy::Expirations;
+use crate::store::{RepoStore, TargetMode};
+use futures::TryStreamExt;
+use jiff::Timestamp;
+use snafu::{OptionExt, ResultExt};
+use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
+use tough::editor::RepositoryEditor;
+use tough::schema::{Hashes, Root, Signed, Target};
+use tough::{ExpirationEnforcement, Repository, RepositoryLoader, TargetName, TransportErrorKind};
+use url::Url;
+
+/// The largest manifest.json we are willing to read.
+pub const MAX_MANIFEST_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Where an existing repository is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoSource {
+    /// Metadata base URL (`…/<variant>/<arch>/`).
+    pub metadata_url: Url,
+    /// Targets base URL.
+    pub targets_url: Url,
+}
+
+impl RepoSource {
+    /// A source from two URLs; a trailing slash is added where missing so joins work.
+    pub fn new(metadata_url: Url, targets_url: Url) -> Self {
+        RepoSource {
+            metadata_url: with_slash(metadata_url),
+            targets_url: with_slash(targets_url),
+        }
+    }
+
+    /// The URLs a store is read back from.
+    pub fn of_store(store: &dyn RepoStore) -> Result<Self> {
+        Ok(Self::new(store.metadata_url()?, store.targets_url()?))
+    }
+}
+
+fn with_slash(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
+/// Whether a repository whose metadata has expired may be loaded (to publish into or refresh).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpiredRepo {
+    /// Refuse to load an expired repository (safe default).
+    #[default]
+    Refuse,
+    /// Load it anyway (to refresh it, or to inspect it).
+    Allow,
+}
+
+/// Options for loading.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Expired-metadata policy.
+    pub expired: ExpiredRepo,
+    /// A persistent tough datastore: metadata trusted on an earlier run, so a rolled-back
+    /// timestamp or snapshot is detected. None: a fresh temporary one.
+    pub datastore: Option<PathBuf>,
+}
+
+/// Reads a trusted root file and parses it.
+pub fn read_root(path: &Path) -> Result<(Vec<u8>, Signed<Root>)> {
+    let bytes = std::fs::read(path).context(error::ReadRootSnafu { path })?;
+    let root = serde_json::from_slice(&bytes).context(error::ParseRootSnafu { path })?;
+    Ok((bytes, root))
+}
+
+/// Loads and verifies the repository at `source`. `Ok(None)` when it has no `timestamp.json`
+/// (there is no repository there yet).
+pub async fn load(
+    root: &[u8],
+    source: &RepoSource,
+    opts: &LoadOptions,
+) -> Result<Option<Repository>> {
+    let metadata_url = source.metadata_url.to_string();
+    let enforcement = match opts.expired {
+        ExpiredRepo::Refuse => ExpirationEnforcement::Safe,
+        ExpiredRepo::Allow => ExpirationEnforcement::Unsafe,
+    };
+    let mut loader = RepositoryLoader::new(
+        &root,
+        source.metadata_url.clone(),
+        source.targets_url.clone(),
+    )
+    .expiration_enforcement(enforcement);
+    if let Some(ds) = &opts.datastore {
+        std::fs::create_dir_all(ds).context(error::StoreIoSnafu {
+            action: "create datastore directory",
+            path: ds,
+        })?;
+        loader = loader.datastore(ds.clone());
+    }
+    match loader.load().await {
+        Ok(repo) => Ok(Some(repo)),
+        Err(tough::error::Error::Transport { source: t, url, .. })
+            if t.kind() == TransportErrorKind::FileNotFound
+                && url.path().ends_with("/timestamp.json") =>
+        {
+            Ok(None)
+        }
+        Err(e @ tough::error::Error::ExpiredMetadata { .. }) => {
+            let role = match &e {
+                tough::error::Error::ExpiredMetadata { role, .. } => role.to_string(),
+                _ => unreachable!(),
+            };
+            Err(e).context(error::RepoExpiredSnafu { metadata_url, role })
+        }
+        Err(e) => Err(e).context(error::LoadRepoSnafu { metadata_url }),
+    }
+}
+
+/// Like [`load`], but a missing repository is an error.
+pub async fn load_existing(
+    root: &[u8],
+    source: &RepoSource,
+    opts: &LoadOptions,
+) -> Result<Repository> {
+    load(root, source, opts)
+        .await?
+        .context(error::RepoMissingSnafu {
+            metadata_url: source.metadata_url.to_string(),
+        })
+}
+
+/// Reads a whole target through tough (length- and hash-checked), up to `max` bytes.
+pub async fn read_target_bytes(repo: &Repository, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
+    let target_name = TargetName::new(name).context(error::TargetNameSnafu { name })?;
+    if let Some(target) = repo.targets().signed.targets.get(&target_name)
+        && target.length > max
+    {
+        return error::InputMismatchSnafu {
+            path: PathBuf::from(name),
+            what: format!("{} bytes is more than the {max} byte limit", target.length),
+        }
+        .fail();
+    }
+    let Some(stream) = repo
+        .read_target(&target_name)
+        .await
+        .context(error::ReadTargetSnafu { name })?
+    else {
+        return Ok(None);
+    };
+    let chunks: Vec<_> = stream
+        .try_collect()
+        .await
+        .context(error::ReadTargetSnafu { name })?;
+    Ok(Some(chunks.concat()))
+}
+
+/// Metadata version for a new signing: Unix seconds of `now`, but always strictly greater than
+/// any version the repository has used for snapshot, targets or timestamp.
+pub fn next_version(repo: Option<&Repository>, now: Timestamp) -> NonZeroU64 {
+    let secs = u64::try_from(now.as_second()).unwrap_or(1).max(1);
+    let previous = repo.map_or(0, |r| {
+        r.timestamp()
+            .signed
+            .version
+            .get()
+            .max(r.snapshot().signed.version.get())
+            .max(r.targets().signed.version.get())
+    });
+    NonZeroU64::new(secs.max(previous.saturating_add(1))).unwrap_or(NonZeroU64::MIN)
+}
+
+/// A target file to be written into the store before the metadata that names it.
+#[derive(Debug, Clone)]
+pub struct PendingTarget {
+    /// The target name.
+    pub name: String,
+    /// Its TUF description (length, sha256).
+    pub target: Target,
+    /// Where its bytes come from.
+    pub content: TargetContent,
+}
+
+/// The bytes of a pending target.
+#[derive(Debug, Clone)]
+pub enum TargetContent {
+    /// A local file (copied or linked).
+    File(PathBuf),
+    /// In-memory bytes (manifest.json).
+    Bytes(Vec<u8>),
+}
+
+impl PendingTarget {
+    /// The consistent-snapshot file name `<sha256>.<name>`.
+    pub fn store_name(&self) -> String {
+        format!("{}.{}", hex::encode(&*self.target.hashes.sha256), self.name)
+    }
+
+    /// Lowercase hex sha256.
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(&*self.target.hashes.sha256)
+    }
+}
+
+/// A TUF target description from a length and sha256.
+pub fn make_target(length: u64, sha256: Vec<u8>) -> Target {
+    Target {
+        length,
+        hashes: Hashes {
+            sha256: sha256.into(),
+            _extra: Default::default(),
+        },
+        custom: Default::default(),
+        _extra: Default::default(),
+    }
+}
+
+/// sha256 of bytes.
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+        .as_ref()
+        .to_vec()
+}
+
+/// An editor over a new or loaded repository, with the root it signs under.
+#[derive(Debug)]
+pub struct Edit {
+    /// tough's editor.
+    pub editor: RepositoryEditor,
+    /// The root (latest trusted) the keys are checked against.
+    pub root: Signed<Root>,
+    // Keeps the temporary root file alive as long as the editor may read it.
+    _root_file: Option<tempfile::NamedTempFile>,
+}
+
+impl Edit {
+    /// Starts an edit: from the loaded repository (its latest root, targets and extras), or a
+    /// new repository under the trusted root at `root_path`.
+    pub async fn start(root_path: &Path, repo: Option<Repository>) -> Result<Edit> {
+        match repo {
+            None => {
+                let (_, root) = read_root(root_path)?;
+                let editor = RepositoryEditor::new(root_path)
+                    .await
+                    .context(error::EditorSnafu)?;
+                Ok(Edit {
+                    editor,
+                    root,
+                    _root_file: None,
+                })
+            }
+            Some(repo) => {
+                let root = repo.root().clone();
+                let bytes = serde_json::to_vec_pretty(&root)
+                    .context(error::SerializeSnafu { what: "root.json" })?;
+                let mut file = tempfile::NamedTempFile::new().context(error::StoreIoSnafu {
+                    action: "create temporary root file in",
+                    path: std::env::temp_dir(),
+                })?;
+                std::io::Write::write_all(&mut file, &bytes).context(error::StoreIoSnafu {
+                    action: "write",
+                    path: file.path(),
+                })?;
+                let editor = RepositoryEditor::from_repo(file.path(), repo)
+                    .await
+                    .context(error::EditorSnafu)?;
+                Ok(Edit {
+                    editor,
+                    root,
+                    _root_file: Some(file),
+                })
+            }
+        }
+    }
+
+    /// Checks the keys against this edit's root for the roles pubsys signs.
+    pub fn check_keys(&self, keys: &SigningKeys) -> Result<()> {
+        keys.check_against(&self.root.signed, &SIGNED_ROLES)
+    }
+
+    /// Sets versions (all three the same) and expirations.
+    pub fn set_versions(&mut self, version: NonZeroU64, expires: &Expirations) -> Result<()> {
+        self.editor
+            .targets_version(version)
+            .context(error::EditorSnafu)?
+            .targets_expires(expires.targets)
+            .context(error::EditorSnafu)?
+            .snapshot_version(version)
+            .snapshot_expires(expires.snapshot)
+            .timestamp_version(version)
+            .timestamp_expires(expires.timestamp);
+        Ok(())
+    }
+}
+
+/// What a commit wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Committed {
+    /// Target files written (consistent names).
+    pub targets_written: Vec<String>,
+    /// Metadata files written, in the order written (timestamp.json last).
+    pub metadata_written: Vec<String>,
+    /// The new metadata version.
+    pub version: u64,
+}
+
+/// Signs the edit and writes it through the store in the safe order.
+pub async fn sign_and_commit(
+    edit: Edit,
+    keys: &SigningKeys,
+    store: &dyn RepoStore,
+    targets: &[PendingTarget],
+    mode: TargetMode,
+    reporter: &dyn crate::Reporter,
+) -> Result<Committed> {
+    edit.check_keys(keys)?;
+    reporter.phase(crate::Phase::Signing);
+    let signed = edit
+        .editor
+        .sign(&keys.sources())
+        .await
+        .context(error::SignSnafu)?;
+
+    // Stage the exact signed bytes, then read them back to hand to the store.
+    let stage = tempfile::Builder::new()
+        .prefix("pubsys-stage-")
+        .tempdir()
+        .context(error::StoreIoSnafu {
+            action: "create staging directory in",
+            path: std::env::temp_dir(),
+        })?;
+    signed
+        .write(stage.path())
+        .await
+        .context(error::StageSnafu { path: stage.path() })?;
+    let mut staged: Vec<(String, Vec<u8>)> = Vec::new();
+    let entries = std::fs::read_dir(stage.path()).context(error::StoreIoSnafu {
+        action: "list staging directory",
+        path: stage.path(),
+    })?;
+    for entry in entries {
+        let entry = entry.context(error::StoreIoSnafu {
+            action: "list staging directory",
+            path: stage.path(),
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).context(error::StoreIoSnafu {
+            action: "read staged",
+            path: entry.path(),
+        })?;
+        staged.push((name, bytes));
+    }
+    staged.sort_by_key(|(name, _)| metadata_rank(name));
+    let version = staged
+        .iter()
+        .find_map(|(name, _)| name.strip_suffix(".snapshot.json")?.parse::<u64>().ok())
+        .unwrap_or_default();
+
+    // 1. Targets, each durable before any metadata names it.
+    reporter.phase(crate::Phase::WritingTargets);
+    let mut targets_written = Vec::new();
+    for pending in targets {
+        let store_name = pending.store_name();
+        match &pending.content {
+            TargetContent::File(path) => store.put_target_file(&store_name, path, mode)?,
+            TargetContent::Bytes(bytes) => store.put_target_bytes(&store_name, bytes)?,
+        }
+        reporter.item_done(&pending.name, true);
+        targets_written.push(store_name);
+    }
+
+    // 2. Versioned metadata, 3. timestamp.json last.
+    reporter.phase(crate::Phase::WritingMetadata);
+    let mut metadata_written = Vec::new();
+    for (name, bytes) in &staged {
+        if name.ends_with(".root.json") && store.has_metadata(name)? {
+            continue;
+        }
+        store.put_metadata(name, bytes)?;
+        metadata_written.push(name.clone());
+    }
+    Ok(Committed {
+        targets_written,
+        metadata_written,
+        version,
+    })
+}
+
+/// Write order of metadata files: root, targets (and delegated roles), snapshot, timestamp.
+fn metadata_rank(name: &str) -> (u8, String) {
+    let rank = if name.ends_with("root.json") {
+        0
+    } else if name == "timestamp.json" {
+        3
+    } else if name.ends_with("snapshot.json") {
+        2
+    } else {
+        1
+    };
+    (rank, name.to_string())
+}
+
+/// Looks a target up by name in a loaded repository.
+pub fn existing_target<'a>(repo: &'a Repository, name: &str) -> Option<&'a Target> {
+    let name = TargetName::new(name).ok()?;
+    repo.targets().signed.targets.get(&name)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn metadata_is_ordered_timestamp_last() {
+        let mut names = vec![
+            "timestamp.json",
+            "5.snapshot.json",
+            "5.targets.json",
+            "1.root.json",
+        ];
+        names.sort_by_key(|n| metadata_rank(n));
+        assert_eq!(
+            names,
+            [
+                "1.root.json",
+                "5.targets.json",
+                "5.snapshot.json",
+                "timestamp.json"
+            ]
+        );
+    }
+
+    #[test]
+    fn urls_get_a_trailing_slash() {
+        let s = RepoSource::new(
+            "http://h/m/v/x86_64".parse().unwrap(),
+            "file:///t/".parse().unwrap(),
+        );
+        assert_eq!(s.metadata_url.as_str(), "http://h/m/v/x86_64/");
+        assert_eq!(s.targets_url.as_str(), "file:///t/");
+    }
+
+    #[test]
+    fn versions_are_unix_seconds() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(next_version(None, now).get(), 1_767_225_600);
+    }
+}

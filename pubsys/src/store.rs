@@ -1,0 +1,284 @@
+//! Where a repository is written: the [`RepoStore`] seam and its local-directory backend.
+//!
+//! The release logic only ever asks a store to hold a target file under its consistent name,
+//! and to hold a metadata file. The store makes each write atomic and durable; the caller makes
+//! the order safe (targets, then versioned metadata, then `timestamp.json` last). An object-store
+//! backend (S3-compatible) implements the same trait without touching the release logic.
+
+use crate::error::{self, Result};
+use snafu::{OptionExt, ResultExt};
+use std::fmt;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use update_metadata::{Arch, Variant};
+use url::Url;
+
+/// How a local target file is put into the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetMode {
+    /// Copy the bytes (default; the repository does not depend on the build directory).
+    #[default]
+    Copy,
+    /// Hard-link the file when it is on the same filesystem, else copy.
+    Hardlink,
+}
+
+/// The writing side of a repository.
+pub trait RepoStore: fmt::Debug + Send + Sync {
+    /// Human description for logs and errors (a path or a bucket URL).
+    fn describe(&self) -> String;
+    /// URL a TUF client reads this store's metadata from.
+    fn metadata_url(&self) -> Result<Url>;
+    /// URL a TUF client reads this store's targets from.
+    fn targets_url(&self) -> Result<Url>;
+    /// Whether a metadata file (`timestamp.json`, `3.root.json`, …) exists.
+    fn has_metadata(&self, file_name: &str) -> Result<bool>;
+    /// Stores a target from a local file under its consistent name (`<sha256>.<name>`), atomically
+    /// and durably. A target already present under that name is kept (the name fixes the content).
+    fn put_target_file(&self, file_name: &str, source: &Path, mode: TargetMode) -> Result<()>;
+    /// Stores a target from bytes under its consistent name, atomically and durably.
+    fn put_target_bytes(&self, file_name: &str, bytes: &[u8]) -> Result<()>;
+    /// Stores a metadata file atomically and durably, replacing any previous one of that name.
+    fn put_metadata(&self, file_name: &str, bytes: &[u8]) -> Result<()>;
+}
+
+/// A repository in local directories: metadata in one, targets in another.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    metadata_dir: PathBuf,
+    targets_dir: PathBuf,
+}
+
+impl LocalStore {
+    /// A store over two explicit directories (created when first written).
+    pub fn new(metadata_dir: impl Into<PathBuf>, targets_dir: impl Into<PathBuf>) -> Self {
+        LocalStore {
+            metadata_dir: metadata_dir.into(),
+            targets_dir: targets_dir.into(),
+        }
+    }
+
+    /// Our layout: `DIR/metadata/<variant>/<arch>/` and a shared `DIR/targets/`.
+    pub fn repo_dir(dir: &Path, variant: &Variant, arch: Arch) -> Self {
+        Self::new(
+            dir.join("metadata")
+                .join(variant.to_string())
+                .join(arch.to_string()),
+            dir.join("targets"),
+        )
+    }
+
+    /// Bottlerocket's `--outdir` layout: `DIR/<variant>/<arch>/` and a shared `DIR/targets/`.
+    pub fn outdir(dir: &Path, variant: &Variant, arch: Arch) -> Self {
+        Self::new(
+            dir.join(variant.to_string()).join(arch.to_string()),
+            dir.join("targets"),
+        )
+    }
+
+    /// The metadata directory.
+    pub fn metadata_dir(&self) -> &Path {
+        &self.metadata_dir
+    }
+
+    /// The targets directory.
+    pub fn targets_dir(&self) -> &Path {
+        &self.targets_dir
+    }
+}
+
+/// A `file://` URL for a directory, with the trailing slash URL joining needs.
+pub fn dir_url(path: &Path) -> Result<Url> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .context(error::StoreIoSnafu {
+                action: "resolve the current directory for",
+                path,
+            })?
+            .join(path)
+    };
+    Url::from_directory_path(&abs)
+        .ok()
+        .context(error::PathUrlSnafu { path })
+}
+
+fn ensure_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).context(error::StoreIoSnafu {
+        action: "create directory",
+        path: dir,
+    })
+}
+
+/// fsync a directory so a rename in it survives power loss.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .context(error::StoreIoSnafu {
+            action: "fsync directory",
+            path: dir,
+        })
+}
+
+/// Writes `bytes` to `dir/name` via a temp file in `dir`, fsync, rename, fsync of the directory.
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    ensure_dir(dir)?;
+    let dest = dir.join(name);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .context(error::StoreIoSnafu {
+            action: "create temporary file in",
+            path: dir,
+        })?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .context(error::StoreIoSnafu {
+            action: "write",
+            path: tmp.path(),
+        })?;
+    tmp.persist(&dest)
+        .map_err(|e| e.error)
+        .context(error::StoreIoSnafu {
+            action: "rename into place",
+            path: &dest,
+        })?;
+    sync_dir(dir)
+}
+
+impl RepoStore for LocalStore {
+    fn describe(&self) -> String {
+        format!(
+            "metadata {} / targets {}",
+            self.metadata_dir.display(),
+            self.targets_dir.display()
+        )
+    }
+
+    fn metadata_url(&self) -> Result<Url> {
+        dir_url(&self.metadata_dir)
+    }
+
+    fn targets_url(&self) -> Result<Url> {
+        dir_url(&self.targets_dir)
+    }
+
+    fn has_metadata(&self, file_name: &str) -> Result<bool> {
+        let path = self.metadata_dir.join(file_name);
+        match fs::symlink_metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e).context(error::StoreIoSnafu {
+                action: "stat",
+                path,
+            }),
+        }
+    }
+
+    fn put_target_file(&self, file_name: &str, source: &Path, mode: TargetMode) -> Result<()> {
+        ensure_dir(&self.targets_dir)?;
+        let dest = self.targets_dir.join(file_name);
+        let src_len = fs::metadata(source)
+            .context(error::ReadInputSnafu { path: source })?
+            .len();
+        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == src_len) {
+            return Ok(());
+        }
+        let tmp_path = self
+            .targets_dir
+            .join(format!(".tmp-{}-{file_name}", std::process::id()));
+        let _ = fs::remove_file(&tmp_path);
+        let linked = mode == TargetMode::Hardlink && fs::hard_link(source, &tmp_path).is_ok();
+        if !linked {
+            let result = (|| -> std::io::Result<()> {
+                let mut input = File::open(source)?;
+                let mut output = File::create(&tmp_path)?;
+                std::io::copy(&mut input, &mut output)?;
+                output.sync_all()
+            })();
+            if let Err(e) = result {
+                let _ = fs::remove_file(&tmp_path);
+                return Err(e).context(error::StoreIoSnafu {
+                    action: "copy target to",
+                    path: &tmp_path,
+                });
+            }
+        } else {
+            File::open(&tmp_path)
+                .and_then(|f| f.sync_all())
+                .context(error::StoreIoSnafu {
+                    action: "fsync",
+                    path: &tmp_path,
+                })?;
+        }
+        fs::rename(&tmp_path, &dest).context(error::StoreIoSnafu {
+            action: "rename into place",
+            path: &dest,
+        })?;
+        sync_dir(&self.targets_dir)
+    }
+
+    fn put_target_bytes(&self, file_name: &str, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.targets_dir, file_name, bytes)
+    }
+
+    fn put_metadata(&self, file_name: &str, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.metadata_dir, file_name, bytes)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().join("m"), dir.path().join("t"));
+        store.put_metadata("timestamp.json", b"one").unwrap();
+        store.put_metadata("timestamp.json", b"two").unwrap();
+        assert_eq!(
+            fs::read(dir.path().join("m/timestamp.json")).unwrap(),
+            b"two"
+        );
+        let names: Vec<_> = fs::read_dir(dir.path().join("m")).unwrap().collect();
+        assert_eq!(names.len(), 1);
+        assert!(store.has_metadata("timestamp.json").unwrap());
+        assert!(!store.has_metadata("1.root.json").unwrap());
+    }
+
+    #[test]
+    fn target_files_copy_and_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("img");
+        fs::write(&src, b"image bytes").unwrap();
+        let store = LocalStore::new(dir.path().join("m"), dir.path().join("t"));
+        store
+            .put_target_file("aa.img", &src, TargetMode::Copy)
+            .unwrap();
+        store
+            .put_target_file("bb.img", &src, TargetMode::Hardlink)
+            .unwrap();
+        // Present already: kept.
+        store
+            .put_target_file("aa.img", &src, TargetMode::Copy)
+            .unwrap();
+        assert_eq!(
+            fs::read(dir.path().join("t/aa.img")).unwrap(),
+            b"image bytes"
+        );
+        assert_eq!(
+            fs::read(dir.path().join("t/bb.img")).unwrap(),
+            b"image bytes"
+        );
+        assert_eq!(fs::read_dir(dir.path().join("t")).unwrap().count(), 2);
+        let url = store.targets_url().unwrap();
+        assert!(
+            url.as_str().starts_with("file:///") && url.as_str().ends_with("/t/"),
+            "{url}"
+        );
+    }
+}
