@@ -1,0 +1,117 @@
+//! Expiry times: RFC 3339 or "in N units", always whole seconds.
+//!
+//! Fractional seconds in `expires` make other TUF clients (python-tuf) refuse the metadata, so
+//! every time this crate writes is truncated to the second.
+
+use crate::error::{self, Result};
+use jiff::{SignedDuration, Timestamp};
+use snafu::{OptionExt, ensure};
+
+/// Truncates a timestamp to whole seconds.
+pub fn whole_seconds(t: Timestamp) -> Timestamp {
+    // `from_second(as_second())` cannot fail for a value that came from a valid timestamp.
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
+/// Parses `RFC3339` or `[in] N second(s)|minute(s)|hour(s)|day(s)|week(s)` relative to `now`,
+/// and truncates the result to whole seconds.
+pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp> {
+    let trimmed = text.trim();
+    if let Ok(t) = trimmed.parse::<Timestamp>() {
+        return Ok(whole_seconds(t));
+    }
+    let words: Vec<&str> = trimmed.split_whitespace().collect();
+    let words = match words.as_slice() {
+        ["in", rest @ ..] => rest,
+        rest => rest,
+    };
+    let (count, unit) = match words {
+        [count, unit] => (*count, *unit),
+        _ => return error::TimeParseSnafu { text }.fail(),
+    };
+    let count: i64 = count.parse().ok().context(error::TimeParseSnafu { text })?;
+    ensure!(count >= 0, error::TimeParseSnafu { text });
+    let seconds_per_unit: i64 = match unit.trim_end_matches('s') {
+        "second" | "sec" => 1,
+        "minute" | "min" => 60,
+        "hour" => 3600,
+        "day" => 86_400,
+        "week" => 604_800,
+        _ => return error::TimeParseSnafu { text }.fail(),
+    };
+    let secs = count
+        .checked_mul(seconds_per_unit)
+        .context(error::TimeParseSnafu { text })?;
+    let t = now
+        .checked_add(SignedDuration::from_secs(secs))
+        .ok()
+        .context(error::TimeParseSnafu { text })?;
+    Ok(whole_seconds(t))
+}
+
+/// Like [`parse_time`], for clap: relative times are resolved against the system clock at parse
+/// time (the binary's edge), and the result is whole seconds.
+pub fn parse_time_arg(text: &str) -> std::result::Result<Timestamp, String> {
+    parse_time(text, Timestamp::now()).map_err(|e| e.to_string())
+}
+
+/// A timestamp that must already be whole seconds.
+pub(crate) fn ensure_whole_seconds(t: Timestamp, what: &str) -> Result<()> {
+    ensure!(
+        t.subsec_nanosecond() == 0,
+        error::FractionalExpirySnafu {
+            what: what.to_owned(),
+            expires: t
+        }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2030-01-01T00:00:00.750Z".parse().unwrap()
+    }
+
+    #[test]
+    fn relative_units_are_whole_seconds() {
+        let t = parse_time("in 7 days", now()).unwrap();
+        assert_eq!(t.to_string(), "2030-01-08T00:00:00Z");
+        assert_eq!(t.subsec_nanosecond(), 0);
+        assert_eq!(
+            parse_time("2 weeks", now()).unwrap().to_string(),
+            "2030-01-15T00:00:00Z"
+        );
+        assert_eq!(
+            parse_time("in 1 hour", now()).unwrap().to_string(),
+            "2030-01-01T01:00:00Z"
+        );
+        assert_eq!(
+            parse_time("in 90 minutes", now()).unwrap().to_string(),
+            "2030-01-01T01:30:00Z"
+        );
+    }
+
+    #[test]
+    fn rfc3339_is_truncated() {
+        let t = parse_time("2031-05-06T07:08:09.999Z", now()).unwrap();
+        assert_eq!(t.to_string(), "2031-05-06T07:08:09Z");
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        for bad in [
+            "",
+            "in",
+            "in x days",
+            "in 3 fortnights",
+            "tomorrow",
+            "in -1 days",
+        ] {
+            let err = parse_time(bad, now()).unwrap_err();
+            assert!(err.to_string().contains("time"), "{bad}: {err}");
+        }
+    }
+}

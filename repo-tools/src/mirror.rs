@@ -1,0 +1,436 @@
+//! `repo-tools mirror`: copy a repository (or one variant/arch/version of it) into a directory
+//! that updog can read over `file://` or any static HTTP server. See [`crate::layout`].
+//!
+//! Order of work, so that a directory being served while it is refreshed never names a file it
+//! does not have: load and verify everything through tough; copy targets (each verified by
+//! tough's length and sha256 check while streaming, then fsynced and renamed into place); write
+//! the root chain, targets, snapshot and finally `timestamp.json`; then record the run in
+//! `mirror.json` and remove superseded snapshot/targets metadata.
+//!
+//! Incremental: a target file already present under its served name is re-hashed; if it matches
+//! the signed length and sha256 it is reused, otherwise it is fetched again.
+
+use crate::error::{self, Result};
+use crate::filter::{self, Filter, MANIFEST_TARGET};
+use crate::layout::{self, MetadataSubdir, MirrorRecord, RepositoryRecord, TARGETS_DIR};
+use crate::reporter::{Event, Reporter};
+use crate::source::{self, Expiration, LoadedRepo};
+use aws_lc_rs::digest::{Context, SHA256};
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use snafu::{OptionExt, ResultExt, ensure};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use tough::schema::{Signed, Target, Timestamp};
+use tough::{IntoVec, TargetName, Transport};
+use url::Url;
+
+/// What to mirror and where.
+#[derive(Debug)]
+pub struct MirrorOptions {
+    /// Source metadata base URL (`http(s)://` or `file://`).
+    pub metadata_url: Url,
+    /// Source targets base URL.
+    pub targets_url: Url,
+    /// Trusted root file.
+    pub root: PathBuf,
+    /// Mirror directory.
+    pub out: PathBuf,
+    /// Metadata subdirectory inside the mirror.
+    pub metadata_subdir: MetadataSubdir,
+    /// Only part of the repository.
+    pub filter: Option<Filter>,
+    /// Whether expired metadata is refused.
+    pub expiration: Expiration,
+    /// Parallel downloads.
+    pub jobs: usize,
+    /// The transport (tough's `DefaultTransport` in the binary).
+    pub transport: Box<dyn Transport>,
+}
+
+/// What happened to one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetAction {
+    /// Downloaded and verified.
+    Fetched,
+    /// Already present and verified.
+    Reused,
+}
+
+/// One target in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct MirroredTarget {
+    /// TUF target name.
+    pub name: String,
+    /// File name under `targets/`.
+    pub file: String,
+    /// Length in bytes.
+    pub length: u64,
+    /// What was done.
+    pub action: TargetAction,
+}
+
+/// The outcome of a mirror run.
+#[derive(Debug, Clone, Serialize)]
+pub struct MirrorReport {
+    /// Source metadata URL.
+    pub metadata_url: String,
+    /// Source targets URL.
+    pub targets_url: String,
+    /// Where metadata was written.
+    pub metadata_dir: PathBuf,
+    /// Where targets were written.
+    pub targets_dir: PathBuf,
+    /// Filter, if any.
+    pub filter: Option<String>,
+    /// Versions the filter matched.
+    pub versions: Vec<String>,
+    /// Root version.
+    pub root_version: u64,
+    /// Timestamp version.
+    pub timestamp_version: u64,
+    /// Snapshot version.
+    pub snapshot_version: u64,
+    /// Targets version.
+    pub targets_version: u64,
+    /// Metadata files written.
+    pub metadata_files: usize,
+    /// Superseded metadata files removed.
+    pub metadata_pruned: usize,
+    /// Targets downloaded.
+    pub fetched: usize,
+    /// Targets reused.
+    pub reused: usize,
+    /// Bytes downloaded.
+    pub bytes_fetched: u64,
+    /// Bytes reused.
+    pub bytes_reused: u64,
+    /// Every target.
+    pub targets: Vec<MirroredTarget>,
+    /// Notes about the selection.
+    pub notes: Vec<String>,
+}
+
+/// Runs a mirror.
+pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<MirrorReport> {
+    let root_bytes = crate::fsio::read(&opts.root)?;
+    let metadata_dir = opts.metadata_subdir.metadata_dir(&opts.out);
+    let targets_dir = opts.out.join(TARGETS_DIR);
+    for dir in [&metadata_dir, &targets_dir] {
+        std::fs::create_dir_all(dir).context(error::CreateDirSnafu { path: dir })?;
+    }
+
+    let loaded = source::load(
+        &root_bytes,
+        &opts.root.display().to_string(),
+        opts.metadata_url.clone(),
+        opts.targets_url.clone(),
+        opts.expiration,
+        opts.transport.clone(),
+    )
+    .await?;
+    let repo = &loaded.repo;
+    reporter.report(&Event::RepositoryLoaded {
+        metadata_url: loaded.metadata_url.as_str(),
+        root_version: repo.root().signed.version.get(),
+        targets: repo.targets().signed.targets.len(),
+    });
+    refuse_rollback(&metadata_dir, &loaded)?;
+
+    // Plan.
+    let (names, versions, notes) = match &opts.filter {
+        None => (
+            repo.targets()
+                .signed
+                .targets
+                .keys()
+                .map(|n| n.raw().to_owned())
+                .collect(),
+            Vec::new(),
+            Vec::new(),
+        ),
+        Some(f) => {
+            let manifest = read_manifest(repo).await?;
+            let sel = filter::select(&manifest, f)?;
+            (sel.targets, sel.versions, sel.notes)
+        }
+    };
+    let mut plan: Vec<(TargetName, Target, String)> = Vec::new();
+    for name in &names {
+        let tname = TargetName::new(name.as_str())
+            .map_err(Box::new)
+            .context(error::TargetNameSnafu { name })?;
+        let target = repo
+            .targets()
+            .signed
+            .targets
+            .get(&tname)
+            .context(error::SelectedTargetMissingSnafu { name })?
+            .clone();
+        let file = layout::target_file_name(&repo.root().signed, &tname, &target);
+        layout::ensure_relative(&file)?;
+        plan.push((tname, target, file));
+    }
+    reporter.report(&Event::TargetsPlanned {
+        count: plan.len(),
+        bytes: plan.iter().map(|(_, t, _)| t.length).sum(),
+    });
+
+    // Targets first.
+    let results: Vec<MirroredTarget> = futures::stream::iter(plan.iter())
+        .map(|(name, target, file)| copy_target(repo, name, target, file, &targets_dir, reporter))
+        .buffer_unordered(opts.jobs.max(1))
+        .try_collect()
+        .await?;
+    crate::fsio::sync_dir(&targets_dir)?;
+    let mut results = results;
+    results.sort_by(|a, b| a.name.cmp(&b.name));
+
+    // Then metadata, timestamp last.
+    for (name, bytes) in &loaded.files {
+        let path = metadata_dir.join(name);
+        if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+            crate::fsio::write_atomic(&path, bytes)?;
+        }
+    }
+    let pruned = prune_metadata(&metadata_dir, &loaded)?;
+
+    let report = MirrorReport {
+        metadata_url: loaded.metadata_url.to_string(),
+        targets_url: loaded.targets_url.to_string(),
+        metadata_dir,
+        targets_dir,
+        filter: opts.filter.as_ref().map(ToString::to_string),
+        versions,
+        root_version: repo.root().signed.version.get(),
+        timestamp_version: repo.timestamp().signed.version.get(),
+        snapshot_version: repo.snapshot().signed.version.get(),
+        targets_version: repo.targets().signed.version.get(),
+        metadata_files: loaded.files.len(),
+        metadata_pruned: pruned,
+        fetched: results
+            .iter()
+            .filter(|t| t.action == TargetAction::Fetched)
+            .count(),
+        reused: results
+            .iter()
+            .filter(|t| t.action == TargetAction::Reused)
+            .count(),
+        bytes_fetched: results
+            .iter()
+            .filter(|t| t.action == TargetAction::Fetched)
+            .map(|t| t.length)
+            .sum(),
+        bytes_reused: results
+            .iter()
+            .filter(|t| t.action == TargetAction::Reused)
+            .map(|t| t.length)
+            .sum(),
+        targets: results,
+        notes,
+    };
+    let mut record = MirrorRecord::load(&opts.out)?;
+    record.upsert(RepositoryRecord {
+        metadata_subdir: opts.metadata_subdir.clone(),
+        metadata_url: report.metadata_url.clone(),
+        targets_url: report.targets_url.clone(),
+        filter: report.filter.clone(),
+        root_version: report.root_version,
+        timestamp_version: report.timestamp_version,
+        snapshot_version: report.snapshot_version,
+        targets_version: report.targets_version,
+        targets: report.targets.iter().map(|t| t.name.clone()).collect(),
+        mirrored_at: crate::expiry::whole_seconds(jiff::Timestamp::now()),
+    });
+    record.save(&opts.out)?;
+    Ok(report)
+}
+
+/// Reads and parses `manifest.json` through tough (length and hash checked).
+async fn read_manifest(repo: &tough::Repository) -> Result<update_metadata::Manifest> {
+    let name =
+        TargetName::new(MANIFEST_TARGET)
+            .map_err(Box::new)
+            .context(error::TargetNameSnafu {
+                name: MANIFEST_TARGET,
+            })?;
+    let stream = repo
+        .read_target(&name)
+        .await
+        .map_err(|source| error::Error::ReadTarget {
+            name: MANIFEST_TARGET.to_owned(),
+            source: Box::new(source),
+        })?
+        .context(error::SelectedTargetMissingSnafu {
+            name: MANIFEST_TARGET,
+        })?;
+    let bytes = stream
+        .into_vec()
+        .await
+        .map_err(|source| error::Error::ReadTarget {
+            name: MANIFEST_TARGET.to_owned(),
+            source: Box::new(source),
+        })?;
+    update_metadata::Manifest::from_slice(&bytes, MANIFEST_TARGET).map_err(|source| {
+        error::Error::Manifest {
+            source: Box::new(source),
+        }
+    })
+}
+
+/// Refuses to replace mirrored metadata with older versions (a rolled-back source).
+fn refuse_rollback(metadata_dir: &Path, loaded: &LoadedRepo) -> Result<()> {
+    let repo = &loaded.repo;
+    let path = metadata_dir.join("timestamp.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(());
+    };
+    let old: Signed<Timestamp> =
+        serde_json::from_slice(&bytes).context(error::ParseMetadataSnafu {
+            file: path.display().to_string(),
+        })?;
+    let new_ts = repo.timestamp().signed.version.get();
+    ensure!(
+        old.signed.version.get() <= new_ts,
+        error::RollbackSnafu {
+            role: "timestamp",
+            mirrored: old.signed.version.get(),
+            source_version: new_ts
+        }
+    );
+    if let Some(old_snap) = old.signed.meta.get("snapshot.json") {
+        let new_snap = repo.snapshot().signed.version.get();
+        ensure!(
+            old_snap.version.get() <= new_snap,
+            error::RollbackSnafu {
+                role: "snapshot",
+                mirrored: old_snap.version.get(),
+                source_version: new_snap
+            }
+        );
+    }
+    let n = repo.root().signed.version.get();
+    ensure!(
+        !metadata_dir.join(format!("{}.root.json", n + 1)).exists(),
+        error::RollbackSnafu {
+            role: "root",
+            mirrored: n + 1,
+            source_version: n
+        }
+    );
+    Ok(())
+}
+
+/// Removes superseded `V.snapshot.json` / `V.targets.json` files.
+fn prune_metadata(metadata_dir: &Path, loaded: &LoadedRepo) -> Result<usize> {
+    let keep: Vec<&str> = loaded.names.in_write_order();
+    let mut pruned = 0;
+    let entries =
+        std::fs::read_dir(metadata_dir).context(error::ReadDirSnafu { path: metadata_dir })?;
+    for entry in entries {
+        let entry = entry.context(error::ReadDirSnafu { path: metadata_dir })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let superseded = (name.ends_with(".snapshot.json") || name.ends_with(".targets.json"))
+            && !keep.contains(&name.as_str());
+        if superseded && entry.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::remove_file(entry.path())
+                .context(error::RemoveSnafu { path: entry.path() })?;
+            pruned += 1;
+        }
+    }
+    if pruned > 0 {
+        crate::fsio::sync_dir(metadata_dir)?;
+    }
+    Ok(pruned)
+}
+
+/// True if `path` holds exactly `target` (length and sha256).
+pub(crate) fn file_matches(path: &Path, target: &Target) -> Result<bool> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(error::Error::ReadFile {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let len = file
+        .metadata()
+        .context(error::ReadFileSnafu { path })?
+        .len();
+    if len != target.length {
+        return Ok(false);
+    }
+    let mut ctx = Context::new(&SHA256);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).context(error::ReadFileSnafu { path })?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(ctx.finish().as_ref() == target.hashes.sha256.as_ref())
+}
+
+async fn copy_target(
+    repo: &tough::Repository,
+    name: &TargetName,
+    target: &Target,
+    file: &str,
+    targets_dir: &Path,
+    reporter: &dyn Reporter,
+) -> Result<MirroredTarget> {
+    let path = targets_dir.join(file);
+    let done = |action| MirroredTarget {
+        name: name.raw().to_owned(),
+        file: file.to_owned(),
+        length: target.length,
+        action,
+    };
+    if file_matches(&path, target)? {
+        reporter.report(&Event::TargetReused {
+            name: name.raw(),
+            bytes: target.length,
+        });
+        return Ok(done(TargetAction::Reused));
+    }
+    let dir = path
+        .parent()
+        .context(error::NoParentSnafu { path: &path })?;
+    std::fs::create_dir_all(dir).context(error::CreateDirSnafu { path: dir })?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".partial-")
+        .tempfile_in(dir)
+        .context(error::WriteFileSnafu { path: &path })?;
+    let read_err = |source| error::Error::ReadTarget {
+        name: name.raw().to_owned(),
+        source: Box::new(source),
+    };
+    let mut stream = repo
+        .read_target(name)
+        .await
+        .map_err(read_err)?
+        .context(error::SelectedTargetMissingSnafu { name: name.raw() })?;
+    // tough checks the length limit per chunk and the sha256 at the end of the stream; no byte
+    // is renamed into place before the final check passed.
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(read_err)?;
+        tmp.write_all(&chunk)
+            .context(error::WriteFileSnafu { path: &path })?;
+    }
+    tmp.as_file()
+        .sync_all()
+        .context(error::WriteFileSnafu { path: &path })?;
+    tmp.persist(&path)
+        .map_err(|e| e.error)
+        .context(error::WriteFileSnafu { path: &path })?;
+    reporter.report(&Event::TargetFetched {
+        name: name.raw(),
+        bytes: target.length,
+    });
+    Ok(done(TargetAction::Fetched))
+}

@@ -1,0 +1,296 @@
+//! Rendering: results on stdout (text or JSON), logs and progress on stderr, errors as
+//! `error:` / `Caused by:` / `hint:`, exit codes from the library's `ExitStatus`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use repo_tools::cli::GlobalArgs;
+use repo_tools::mirror::TargetAction;
+use repo_tools::reporter::{Event, Reporter};
+use repo_tools::{Error, ExitStatus, Outcome};
+use std::process::ExitCode;
+
+pub fn init_logging(args: &GlobalArgs) {
+    let level = args.log_level.clone().unwrap_or_else(|| {
+        match args.verbose {
+            0 => "warn",
+            1 => "debug",
+            _ => "trace",
+        }
+        .to_owned()
+    });
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .init();
+}
+
+/// Progress: JSON lines on stderr with --json, otherwise a short line per target on stderr.
+pub struct Progress {
+    json: bool,
+}
+
+impl Progress {
+    pub fn new(json: bool) -> Self {
+        Self { json }
+    }
+}
+
+impl Reporter for Progress {
+    fn report(&self, event: &Event<'_>) {
+        if self.json {
+            if let Ok(line) = serde_json::to_string(event) {
+                eprintln!("{line}");
+            }
+            return;
+        }
+        match event {
+            Event::RepositoryLoaded {
+                metadata_url,
+                root_version,
+                targets,
+            } => {
+                eprintln!("loaded {metadata_url} (root v{root_version}, {targets} targets)");
+            }
+            Event::TargetFetched { name, bytes } => eprintln!("fetched  {name} ({bytes} bytes)"),
+            Event::TargetReused { name, .. } => eprintln!("reused   {name}"),
+            _ => {}
+        }
+    }
+}
+
+pub fn fatal(e: &dyn std::error::Error) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(ExitStatus::Io.code())
+}
+
+pub fn finish(result: Result<Outcome, Error>, json: bool) -> ExitCode {
+    match result {
+        Ok(outcome) => {
+            if json {
+                match serde_json::to_string_pretty(&outcome) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => return fatal(&e),
+                }
+            } else {
+                print!("{}", text(&outcome));
+            }
+            ExitCode::from(outcome.exit_status().code())
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  Caused by: {s}");
+                source = s.source();
+            }
+            if let Some(hint) = e.hint() {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(e.exit_status().code())
+        }
+    }
+}
+
+fn text(outcome: &Outcome) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    match outcome {
+        Outcome::RootEdited {
+            path,
+            action,
+            version,
+            key_ids,
+            signatures_cleared,
+        } => {
+            let _ = writeln!(s, "{action}: {} (version {version})", path.display());
+            for id in key_ids {
+                let _ = writeln!(s, "  key {id}");
+            }
+            if *signatures_cleared > 0 {
+                let _ = writeln!(
+                    s,
+                    "  {signatures_cleared} signature(s) cleared: the content changed; sign again"
+                );
+            }
+        }
+        Outcome::RootSigned { path, report } => {
+            let _ = writeln!(
+                s,
+                "signed {} with {}",
+                path.display(),
+                report.signed_with.join(", ")
+            );
+            for st in std::iter::once(&report.this).chain(report.previous.as_ref()) {
+                let _ = writeln!(
+                    s,
+                    "  root v{} keys: {}/{} signatures{}",
+                    st.authority_version,
+                    st.valid.len(),
+                    st.threshold,
+                    if st.met() {
+                        ""
+                    } else {
+                        " (threshold NOT met yet)"
+                    }
+                );
+            }
+        }
+        Outcome::RootMerged { path, report } => {
+            let _ = writeln!(
+                s,
+                "merged {} copies into {} ({} signatures)",
+                report.inputs,
+                path.display(),
+                report.signatures
+            );
+            for st in std::iter::once(&report.this).chain(report.previous.as_ref()) {
+                let _ = writeln!(
+                    s,
+                    "  root v{} keys: {}/{} signatures{}",
+                    st.authority_version,
+                    st.valid.len(),
+                    st.threshold,
+                    if st.met() { "" } else { " (threshold NOT met)" }
+                );
+            }
+        }
+        Outcome::RootVerified { path, report } => {
+            let _ = writeln!(
+                s,
+                "{}: version {}, expires {}",
+                path.display(),
+                report.version,
+                report.expires
+            );
+            for role in &report.roles {
+                let _ = writeln!(
+                    s,
+                    "  {:<9} threshold {} of {} key(s)",
+                    role.role.as_str(),
+                    role.threshold,
+                    role.keys.len()
+                );
+            }
+            let _ = writeln!(
+                s,
+                "  signatures: {}/{} by its own root keys",
+                report.this.valid.len(),
+                report.this.threshold
+            );
+            if let Some(p) = &report.previous {
+                let _ = writeln!(
+                    s,
+                    "  signatures: {}/{} by root v{}'s root keys",
+                    p.valid.len(),
+                    p.threshold,
+                    p.authority_version
+                );
+            }
+            if report.ok() {
+                let _ = writeln!(s, "OK");
+            } else {
+                for p in &report.problems {
+                    let _ = writeln!(s, "  problem: {p}");
+                }
+                let _ = writeln!(s, "NOT VALID");
+            }
+        }
+        Outcome::KeyGenerated {
+            path,
+            public_path,
+            key_type,
+            key_id,
+            roles,
+            root,
+        } => {
+            let _ = writeln!(s, "{key_id}");
+            let _ = writeln!(
+                s,
+                "  {key_type:?} private key {}, public key {}",
+                path.display(),
+                public_path.display()
+            );
+            if let Some(root) = root {
+                let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                let _ = writeln!(s, "  added to {} for {}", root.display(), names.join(", "));
+            }
+        }
+        Outcome::Mirrored(r) => {
+            let _ = writeln!(
+                s,
+                "mirrored {} into {} (root v{}, timestamp v{}, snapshot v{}, targets v{})",
+                r.metadata_url,
+                r.metadata_dir.display(),
+                r.root_version,
+                r.timestamp_version,
+                r.snapshot_version,
+                r.targets_version
+            );
+            if let Some(f) = &r.filter {
+                let _ = writeln!(s, "  filter {f}: versions {}", r.versions.join(", "));
+            }
+            let _ = writeln!(
+                s,
+                "  targets: {} fetched ({} bytes), {} reused ({} bytes)",
+                r.fetched, r.bytes_fetched, r.reused, r.bytes_reused
+            );
+            let fetched = r
+                .targets
+                .iter()
+                .filter(|t| t.action == TargetAction::Fetched)
+                .count();
+            debug_assert_eq!(fetched, r.fetched);
+            for n in &r.notes {
+                let _ = writeln!(s, "  note: {n}");
+            }
+        }
+        Outcome::MirrorVerified(r) => {
+            for repo in &r.repositories {
+                let _ = writeln!(
+                    s,
+                    "metadata/{}: root v{}, {} of {} targets present, all verified",
+                    repo.metadata_subdir,
+                    repo.root_version,
+                    repo.targets_present,
+                    repo.targets_listed
+                );
+            }
+            let _ = writeln!(
+                s,
+                "OK: {} target files, {} bytes",
+                r.target_files, r.target_bytes
+            );
+        }
+        Outcome::Exported(r) => {
+            let _ = writeln!(
+                s,
+                "wrote {}: {} files, {} bytes",
+                r.archive.display(),
+                r.files,
+                r.bytes
+            );
+        }
+        Outcome::Imported(r) => {
+            let _ = writeln!(
+                s,
+                "imported {} files ({} bytes) into {}{}; verified against the trusted root",
+                r.files,
+                r.bytes,
+                r.out.display(),
+                if r.replaced {
+                    " (replaced the previous tree)"
+                } else {
+                    ""
+                }
+            );
+        }
+        Outcome::DocsWritten { files } => {
+            for f in files {
+                let _ = writeln!(s, "{}", f.display());
+            }
+        }
+    }
+    s
+}

@@ -1,0 +1,973 @@
+//! The root of trust: building, editing, signing, merging and verifying `root.json`.
+//!
+//! The ceremony as practised: one person edits the root (`init`, `add-key`, `set-threshold`,
+//! `expire`, versions) and hands a copy to each key holder; each holder signs their own copy on
+//! their own machine; the copies are merged (`merge-signatures`) and the result is checked
+//! against every threshold (`verify`). Any edit clears existing signatures, since they no longer
+//! cover the content.
+//!
+//! Rotation: root N+1 must be signed by a threshold of root N's root keys (cross-signing) *and* by
+//! a threshold of its own root keys; a client holding root N fetches `N+1.root.json` and checks
+//! both (TUF 5.3.4). [`verify`] with a previous root checks exactly that.
+//!
+//! Files are written as pretty JSON with sorted keys; signatures cover the canonical form
+//! (olpc-cjson) of `signed`, as tough and python-tuf compute it.
+
+use crate::error::{self, Result};
+use crate::keys::{self, Signer};
+use aws_lc_rs::rand::SystemRandom;
+use jiff::Timestamp;
+use olpc_cjson::CanonicalFormatter;
+use serde::{Serialize, Serializer};
+use snafu::{OptionExt, ResultExt, ensure};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
+use tough::schema::decoded::{Decoded, Hex};
+use tough::schema::key::Key;
+use tough::schema::{RoleKeys, RoleType, Root, Signature, Signed};
+
+/// The TUF spec version written into new roots.
+pub const SPEC_VERSION: &str = "1.0.0";
+
+/// A top-level TUF role (the ones a root assigns keys to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum TopRole {
+    /// `root`
+    Root,
+    /// `snapshot`
+    Snapshot,
+    /// `targets`
+    Targets,
+    /// `timestamp`
+    Timestamp,
+}
+
+impl TopRole {
+    /// All four, in a stable order.
+    pub const ALL: [TopRole; 4] = [
+        TopRole::Root,
+        TopRole::Snapshot,
+        TopRole::Targets,
+        TopRole::Timestamp,
+    ];
+
+    /// tough's role type.
+    pub fn role_type(self) -> RoleType {
+        match self {
+            TopRole::Root => RoleType::Root,
+            TopRole::Snapshot => RoleType::Snapshot,
+            TopRole::Targets => RoleType::Targets,
+            TopRole::Timestamp => RoleType::Timestamp,
+        }
+    }
+
+    /// The role's name as written in root.json.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopRole::Root => "root",
+            TopRole::Snapshot => "snapshot",
+            TopRole::Targets => "targets",
+            TopRole::Timestamp => "timestamp",
+        }
+    }
+}
+
+impl fmt::Display for TopRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for TopRole {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// How the repository names its metadata and target files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotNaming {
+    /// `N.root.json`, `V.snapshot.json`, `V.targets.json`, targets as `<sha256>.<name>` (what
+    /// Bottlerocket uses; the default).
+    Consistent,
+    /// `snapshot.json`, `targets.json`, targets by plain name.
+    Plain,
+}
+
+/// Whether signing may leave a threshold unmet (a partial signature, to be merged later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThresholdPolicy {
+    /// Refuse to write unless every threshold is met (the default).
+    Enforce,
+    /// Write anyway and report what is missing (`--ignore-threshold`).
+    AllowIncomplete,
+}
+
+/// Reads and parses a root file.
+pub fn load(path: &Path) -> Result<Signed<Root>> {
+    let bytes = crate::fsio::read(path)?;
+    parse(&bytes, &path.display().to_string())
+}
+
+/// Parses root bytes; `origin` names them in errors.
+pub fn parse(bytes: &[u8], origin: &str) -> Result<Signed<Root>> {
+    serde_json::from_slice(bytes).context(error::ParseRootSnafu { origin })
+}
+
+/// The canonical JSON (olpc-cjson) of any serialisable value.
+pub fn canonical<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut data, CanonicalFormatter::new());
+    value
+        .serialize(&mut ser)
+        .context(error::CanonicalJsonSnafu)?;
+    Ok(data)
+}
+
+/// The bytes written to disk: pretty JSON with sorted keys and a final newline.
+pub fn to_file_bytes(root: &Signed<Root>) -> Result<Vec<u8>> {
+    let canon = canonical(root)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&canon).context(error::CanonicalJsonSnafu)?;
+    let mut out = serde_json::to_vec_pretty(&value).context(error::CanonicalJsonSnafu)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Writes a root file atomically and durably.
+pub fn save(path: &Path, root: &Signed<Root>) -> Result<()> {
+    crate::fsio::write_atomic(path, &to_file_bytes(root)?)
+}
+
+/// Creates a new, unsigned root with no keys and threshold 1 for every role.
+pub fn new_root(version: NonZeroU64, naming: SnapshotNaming, expires: Timestamp) -> Signed<Root> {
+    let roles = TopRole::ALL
+        .iter()
+        .map(|r| {
+            (
+                r.role_type(),
+                RoleKeys {
+                    keyids: Vec::new(),
+                    threshold: NonZeroU64::MIN,
+                    _extra: HashMap::new(),
+                },
+            )
+        })
+        .collect();
+    Signed {
+        signed: Root {
+            spec_version: SPEC_VERSION.to_owned(),
+            consistent_snapshot: naming == SnapshotNaming::Consistent,
+            version,
+            expires: crate::expiry::whole_seconds(expires),
+            keys: HashMap::new(),
+            roles,
+            _extra: HashMap::new(),
+        },
+        signatures: Vec::new(),
+    }
+}
+
+/// Adds `key` (if not yet listed) and assigns it to each of `roles`. Returns the key ID (hex).
+pub fn add_key(root: &mut Signed<Root>, key: Key, roles: &[TopRole]) -> Result<String> {
+    let existing = root
+        .signed
+        .keys
+        .iter()
+        .find(|(_, k)| **k == key)
+        .map(|(id, _)| id.clone());
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            let id = keys::key_id(&key)?;
+            root.signed.keys.insert(id.clone(), key);
+            id
+        }
+    };
+    for role in roles {
+        let entry = root
+            .signed
+            .roles
+            .entry(role.role_type())
+            .or_insert_with(|| RoleKeys {
+                keyids: Vec::new(),
+                threshold: NonZeroU64::MIN,
+                _extra: HashMap::new(),
+            });
+        if !entry.keyids.contains(&id) {
+            entry.keyids.push(id.clone());
+        }
+    }
+    root.signatures.clear();
+    Ok(hex::encode(&id))
+}
+
+/// Removes a key ID from one role, or (without a role) from every role and from the key list.
+pub fn remove_key(root: &mut Signed<Root>, key_id: &str, role: Option<TopRole>) -> Result<()> {
+    let id: Decoded<Hex> = key_id
+        .parse()
+        .ok()
+        .context(error::BadKeyIdSnafu { key_id })?;
+    let in_keys = root.signed.keys.contains_key(&id);
+    let in_role = |r: &RoleKeys| r.keyids.contains(&id);
+    match role {
+        Some(role) => {
+            let entry = root
+                .signed
+                .roles
+                .get_mut(&role.role_type())
+                .filter(|r| in_role(r))
+                .context(error::KeyNotInRoleSnafu { key_id, role })?;
+            entry.keyids.retain(|k| *k != id);
+        }
+        None => {
+            ensure!(
+                in_keys || root.signed.roles.values().any(in_role),
+                error::KeyNotInRootSnafu { key_id }
+            );
+            for entry in root.signed.roles.values_mut() {
+                entry.keyids.retain(|k| *k != id);
+            }
+            root.signed.keys.remove(&id);
+        }
+    }
+    root.signatures.clear();
+    Ok(())
+}
+
+/// Sets a role's threshold.
+pub fn set_threshold(root: &mut Signed<Root>, role: TopRole, threshold: NonZeroU64) {
+    root.signed
+        .roles
+        .entry(role.role_type())
+        .and_modify(|r| r.threshold = threshold)
+        .or_insert_with(|| RoleKeys {
+            keyids: Vec::new(),
+            threshold,
+            _extra: HashMap::new(),
+        });
+    root.signatures.clear();
+}
+
+/// Sets the expiry (truncated to whole seconds).
+pub fn set_expires(root: &mut Signed<Root>, expires: Timestamp) {
+    root.signed.expires = crate::expiry::whole_seconds(expires);
+    root.signatures.clear();
+}
+
+/// Sets the version.
+pub fn set_version(root: &mut Signed<Root>, version: NonZeroU64) {
+    root.signed.version = version;
+    root.signatures.clear();
+}
+
+/// Increments the version.
+pub fn bump_version(root: &mut Signed<Root>) -> Result<NonZeroU64> {
+    let next = root
+        .signed
+        .version
+        .checked_add(1)
+        .context(error::VersionOverflowSnafu)?;
+    set_version(root, next);
+    Ok(next)
+}
+
+/// Which root's keys made a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Authority {
+    /// The root being signed.
+    This,
+    /// The previous root (cross-signing for rotation).
+    Previous,
+}
+
+/// How many valid root-role signatures a document carries from one root's point of view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThresholdStatus {
+    /// Whose keys are counted.
+    pub authority: Authority,
+    /// The version of the root whose keys are counted.
+    pub authority_version: u64,
+    /// Its root-role threshold.
+    pub threshold: u64,
+    /// Key IDs (hex) with a valid signature.
+    pub valid: Vec<String>,
+}
+
+impl ThresholdStatus {
+    /// Whether the threshold is met.
+    pub fn met(&self) -> bool {
+        self.valid.len() as u64 >= self.threshold
+    }
+}
+
+/// Counts signatures on `doc` that are valid for `authority`'s root role, by asking tough to
+/// verify each signature alone against a threshold of one (tough's own verification code, not a
+/// re-implementation).
+pub fn count_valid(authority: &Root, doc: &Signed<Root>, who: Authority) -> ThresholdStatus {
+    let threshold = authority
+        .roles
+        .get(&RoleType::Root)
+        .map_or(0, |r| r.threshold.get());
+    let mut single = authority.clone();
+    if let Some(r) = single.roles.get_mut(&RoleType::Root) {
+        r.threshold = NonZeroU64::MIN;
+    }
+    let mut valid = Vec::new();
+    for sig in &doc.signatures {
+        let one = Signed {
+            signed: doc.signed.clone(),
+            signatures: vec![sig.clone()],
+        };
+        let id = hex::encode(&sig.keyid);
+        if single.verify_role(&one).is_ok() && !valid.contains(&id) {
+            valid.push(id);
+        }
+    }
+    ThresholdStatus {
+        authority: who,
+        authority_version: authority.version.get(),
+        threshold,
+        valid,
+    }
+}
+
+/// What `sign` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignReport {
+    /// Key IDs (hex) that signed in this run.
+    pub signed_with: Vec<String>,
+    /// This root's threshold status after signing.
+    pub this: ThresholdStatus,
+    /// The previous root's status, when cross-signing.
+    pub previous: Option<ThresholdStatus>,
+    /// True if every threshold is met.
+    pub complete: bool,
+}
+
+/// Signs `root` with each signer that holds a root key of `root` or (cross-signing) of
+/// `previous`. Existing signatures by other keys are kept (a signature by the same key ID is
+/// replaced). With [`ThresholdPolicy::Enforce`] an unmet threshold is an error and `root` is left
+/// unchanged.
+pub async fn sign(
+    root: &mut Signed<Root>,
+    signers: &[Signer],
+    previous: Option<&Signed<Root>>,
+    policy: ThresholdPolicy,
+    now: Timestamp,
+) -> Result<SignReport> {
+    ensure!(
+        root.signed.expires > now,
+        error::RootExpiredSnafu {
+            version: root.signed.version.get(),
+            expires: root.signed.expires
+        }
+    );
+    crate::expiry::ensure_whole_seconds(root.signed.expires, "root")?;
+    if policy == ThresholdPolicy::Enforce
+        && let Some(problem) = structure_problems(&root.signed).into_iter().next()
+    {
+        return error::UnstableRootSnafu {
+            problem: problem.to_string(),
+        }
+        .fail();
+    }
+    if let Some(prev) = previous {
+        ensure!(
+            root.signed.version.get() == prev.signed.version.get() + 1,
+            error::CrossSignVersionSnafu {
+                previous: prev.signed.version.get(),
+                version: root.signed.version.get()
+            }
+        );
+    }
+    let data = canonical(&root.signed)?;
+    let rng = SystemRandom::new();
+    let mut new_sigs: Vec<Signature> = Vec::new();
+    let mut signed_with = Vec::new();
+    for signer in signers {
+        let mut ids: Vec<Decoded<Hex>> = Vec::new();
+        for authority in std::iter::once(&root.signed).chain(previous.map(|p| &p.signed)) {
+            if let Some(id) = root_key_id(authority, &signer.public)
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+        ensure!(
+            !ids.is_empty(),
+            error::NotARootKeySnafu {
+                path: &signer.path,
+                key_id: keys::key_id_hex(&signer.public)?,
+            }
+        );
+        let sig = signer
+            .key
+            .sign(&data, &rng)
+            .await
+            .map_err(|source| error::Error::Sign {
+                path: signer.path.clone(),
+                source,
+            })?;
+        for id in ids {
+            signed_with.push(hex::encode(&id));
+            new_sigs.retain(|s| s.keyid != id);
+            new_sigs.push(Signature {
+                keyid: id,
+                sig: sig.clone().into(),
+            });
+        }
+    }
+    let mut candidate = root.clone();
+    candidate
+        .signatures
+        .retain(|old| !new_sigs.iter().any(|n| n.keyid == old.keyid));
+    candidate.signatures.extend(new_sigs);
+
+    let this = count_valid(&candidate.signed, &candidate, Authority::This);
+    let prev = previous.map(|p| count_valid(&p.signed, &candidate, Authority::Previous));
+    let complete = this.met() && prev.as_ref().is_none_or(ThresholdStatus::met);
+    if policy == ThresholdPolicy::Enforce {
+        for status in std::iter::once(&this).chain(prev.as_ref()) {
+            ensure!(
+                status.met(),
+                error::ThresholdNotMetSnafu {
+                    authority: status.authority,
+                    authority_version: status.authority_version,
+                    valid: status.valid.len(),
+                    threshold: status.threshold,
+                }
+            );
+        }
+    }
+    *root = candidate;
+    Ok(SignReport {
+        signed_with,
+        this,
+        previous: prev,
+        complete,
+    })
+}
+
+/// The key ID under which `authority` lists `key` in its root role, if it does.
+fn root_key_id(authority: &Root, key: &Key) -> Option<Decoded<Hex>> {
+    let role = authority.roles.get(&RoleType::Root)?;
+    authority
+        .keys
+        .iter()
+        .find(|(id, k)| *k == key && role.keyids.contains(id))
+        .map(|(id, _)| id.clone())
+}
+
+/// What `merge-signatures` produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeReport {
+    /// Number of input files.
+    pub inputs: usize,
+    /// Distinct valid signatures in the result.
+    pub signatures: usize,
+    /// This root's threshold status.
+    pub this: ThresholdStatus,
+    /// The previous root's status, when given.
+    pub previous: Option<ThresholdStatus>,
+    /// True if every threshold is met.
+    pub complete: bool,
+}
+
+/// Merges the signatures of several copies of the same root. Every copy must have the same
+/// signed content; every signature must verify (against this root, or against `previous` for
+/// keys only the previous root lists).
+pub fn merge(
+    inputs: &[(PathBuf, Signed<Root>)],
+    previous: Option<&Signed<Root>>,
+) -> Result<(Signed<Root>, MergeReport)> {
+    let (first_path, first) = inputs.first().context(error::NothingToMergeSnafu)?;
+    let reference = canonical(&first.signed)?;
+    let mut merged = Signed {
+        signed: first.signed.clone(),
+        signatures: Vec::new(),
+    };
+    for (path, copy) in inputs {
+        ensure!(
+            canonical(&copy.signed)? == reference,
+            error::MergeMismatchSnafu {
+                path,
+                first: first_path
+            }
+        );
+        for sig in &copy.signatures {
+            let id = hex::encode(&sig.keyid);
+            let one = Signed {
+                signed: copy.signed.clone(),
+                signatures: vec![sig.clone()],
+            };
+            let authority = if copy.signed.keys.contains_key(&sig.keyid) {
+                &copy.signed
+            } else if let Some(prev) = previous.filter(|p| p.signed.keys.contains_key(&sig.keyid)) {
+                &prev.signed
+            } else {
+                return error::UnknownSignatureKeySnafu { path, key_id: id }.fail();
+            };
+            let mut single = authority.clone();
+            if let Some(r) = single.roles.get_mut(&RoleType::Root) {
+                r.threshold = NonZeroU64::MIN;
+            }
+            ensure!(
+                single.verify_role(&one).is_ok(),
+                error::BadSignatureSnafu { path, key_id: id }
+            );
+            if !merged.signatures.iter().any(|s| s.keyid == sig.keyid) {
+                merged.signatures.push(sig.clone());
+            }
+        }
+    }
+    let this = count_valid(&merged.signed, &merged, Authority::This);
+    let prev = previous.map(|p| count_valid(&p.signed, &merged, Authority::Previous));
+    let complete = this.met() && prev.as_ref().is_none_or(ThresholdStatus::met);
+    let report = MergeReport {
+        inputs: inputs.len(),
+        signatures: merged.signatures.len(),
+        this,
+        previous: prev,
+        complete,
+    };
+    Ok((merged, report))
+}
+
+/// One thing wrong with a root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum Problem {
+    /// A top-level role is missing.
+    RoleMissing {
+        /// The role.
+        role: TopRole,
+    },
+    /// A role lists fewer keys than its threshold.
+    TooFewKeys {
+        /// The role.
+        role: TopRole,
+        /// Keys listed.
+        keys: usize,
+        /// Its threshold.
+        threshold: u64,
+    },
+    /// A role lists a key ID the key list does not have.
+    UnknownKeyId {
+        /// The role.
+        role: TopRole,
+        /// The key ID.
+        key_id: String,
+    },
+    /// A key ID is not the sha256 of its canonical key.
+    KeyIdMismatch {
+        /// Listed key ID.
+        key_id: String,
+        /// Computed key ID.
+        computed: String,
+    },
+    /// Not enough valid signatures.
+    ThresholdNotMet {
+        /// Whose keys.
+        authority: Authority,
+        /// Version of that root.
+        authority_version: u64,
+        /// Valid signatures.
+        valid: usize,
+        /// Needed.
+        threshold: u64,
+    },
+    /// Two signatures carry the same key ID (tough refuses such a file).
+    DuplicateSignature {
+        /// The key ID.
+        key_id: String,
+    },
+    /// The root has expired.
+    Expired {
+        /// When.
+        expires: Timestamp,
+    },
+    /// The expiry has fractional seconds (other TUF clients refuse it).
+    FractionalExpiry {
+        /// The value.
+        expires: Timestamp,
+    },
+    /// The new root is not the previous version plus one.
+    VersionNotNext {
+        /// Previous root's version.
+        previous: u64,
+        /// This root's version.
+        version: u64,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::RoleMissing { role } => write!(f, "role '{role}' is missing"),
+            Problem::TooFewKeys {
+                role,
+                keys,
+                threshold,
+            } => write!(
+                f,
+                "role '{role}' has {keys} key(s) but a threshold of {threshold}: it can never be signed"
+            ),
+            Problem::UnknownKeyId { role, key_id } => {
+                write!(
+                    f,
+                    "role '{role}' lists key ID {key_id}, which is not in the key list"
+                )
+            }
+            Problem::KeyIdMismatch { key_id, computed } => {
+                write!(
+                    f,
+                    "key ID {key_id} does not match its key (computed {computed})"
+                )
+            }
+            Problem::ThresholdNotMet {
+                authority,
+                authority_version,
+                valid,
+                threshold,
+            } => {
+                let whose = match authority {
+                    Authority::This => "its own",
+                    Authority::Previous => "the previous root's",
+                };
+                write!(
+                    f,
+                    "root threshold not met for {whose} root keys (version {authority_version}): \
+                     {valid} valid signature(s), {threshold} required"
+                )
+            }
+            Problem::DuplicateSignature { key_id } => {
+                write!(f, "two signatures carry key ID {key_id}")
+            }
+            Problem::Expired { expires } => write!(f, "expired at {expires}"),
+            Problem::FractionalExpiry { expires } => {
+                write!(f, "expiry {expires} has fractional seconds")
+            }
+            Problem::VersionNotNext { previous, version } => write!(
+                f,
+                "version {version} does not follow previous root version {previous} (must be {})",
+                previous + 1
+            ),
+        }
+    }
+}
+
+/// A role as a verified root describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleSummary {
+    /// The role.
+    pub role: TopRole,
+    /// Its threshold.
+    pub threshold: u64,
+    /// Its key IDs (hex) with their types.
+    pub keys: Vec<KeySummary>,
+}
+
+/// A key in a role.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeySummary {
+    /// Hex key ID.
+    pub key_id: String,
+    /// Algorithm.
+    pub key_type: &'static str,
+}
+
+/// The result of verifying a root.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Root version.
+    pub version: u64,
+    /// Expiry.
+    pub expires: Timestamp,
+    /// Whether consistent snapshots are on.
+    pub consistent_snapshot: bool,
+    /// The roles.
+    pub roles: Vec<RoleSummary>,
+    /// Signatures by this root's root keys.
+    pub this: ThresholdStatus,
+    /// Signatures by the previous root's root keys, when given.
+    pub previous: Option<ThresholdStatus>,
+    /// Everything wrong; empty means valid.
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    /// True when nothing is wrong.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Structural problems: roles present, thresholds reachable, key IDs known and correct.
+pub fn structure_problems(root: &Root) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for role in TopRole::ALL {
+        match root.roles.get(&role.role_type()) {
+            None => problems.push(Problem::RoleMissing { role }),
+            Some(keys) => {
+                for id in &keys.keyids {
+                    if !root.keys.contains_key(id) {
+                        problems.push(Problem::UnknownKeyId {
+                            role,
+                            key_id: hex::encode(id),
+                        });
+                    }
+                }
+                if (keys.keyids.len() as u64) < keys.threshold.get() {
+                    problems.push(Problem::TooFewKeys {
+                        role,
+                        keys: keys.keyids.len(),
+                        threshold: keys.threshold.get(),
+                    });
+                }
+            }
+        }
+    }
+    let listed: BTreeMap<String, &Key> = root
+        .keys
+        .iter()
+        .map(|(id, k)| (hex::encode(id), k))
+        .collect();
+    for (id, key) in listed {
+        if let Ok(computed) = keys::key_id_hex(key)
+            && computed != id
+        {
+            problems.push(Problem::KeyIdMismatch {
+                key_id: id,
+                computed,
+            });
+        }
+    }
+    problems
+}
+
+/// Verifies a root: structure, its own root threshold, expiry at `now`, whole-second expiry and,
+/// with `previous`, the rotation rule (version N+1, signed by a threshold of N's root keys).
+pub fn verify(
+    root: &Signed<Root>,
+    previous: Option<&Signed<Root>>,
+    now: Timestamp,
+) -> VerifyReport {
+    let mut problems = structure_problems(&root.signed);
+    let mut seen = Vec::new();
+    for sig in &root.signatures {
+        let id = hex::encode(&sig.keyid);
+        if seen.contains(&id) {
+            problems.push(Problem::DuplicateSignature { key_id: id.clone() });
+        }
+        seen.push(id);
+    }
+    let this = count_valid(&root.signed, root, Authority::This);
+    if !this.met() {
+        problems.push(Problem::ThresholdNotMet {
+            authority: Authority::This,
+            authority_version: this.authority_version,
+            valid: this.valid.len(),
+            threshold: this.threshold,
+        });
+    }
+    let prev = previous.map(|p| {
+        let status = count_valid(&p.signed, root, Authority::Previous);
+        if p.signed.version.get() + 1 != root.signed.version.get() {
+            problems.push(Problem::VersionNotNext {
+                previous: p.signed.version.get(),
+                version: root.signed.version.get(),
+            });
+        }
+        if !status.met() {
+            problems.push(Problem::ThresholdNotMet {
+                authority: Authority::Previous,
+                authority_version: status.authority_version,
+                valid: status.valid.len(),
+                threshold: status.threshold,
+            });
+        }
+        status
+    });
+    if root.signed.expires <= now {
+        problems.push(Problem::Expired {
+            expires: root.signed.expires,
+        });
+    }
+    if root.signed.expires.subsec_nanosecond() != 0 {
+        problems.push(Problem::FractionalExpiry {
+            expires: root.signed.expires,
+        });
+    }
+    let roles = TopRole::ALL
+        .iter()
+        .filter_map(|role| {
+            let keys = root.signed.roles.get(&role.role_type())?;
+            Some(RoleSummary {
+                role: *role,
+                threshold: keys.threshold.get(),
+                keys: keys
+                    .keyids
+                    .iter()
+                    .map(|id| KeySummary {
+                        key_id: hex::encode(id),
+                        key_type: root
+                            .signed
+                            .keys
+                            .get(id)
+                            .map_or("unknown", keys::key_type_name),
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    VerifyReport {
+        version: root.signed.version.get(),
+        expires: root.signed.expires,
+        consistent_snapshot: root.signed.consistent_snapshot,
+        roles,
+        this,
+        previous: prev,
+        problems,
+    }
+}
+
+/// Verifies a chain of roots `1..=N` (as fetched from a repository): each version k+1 is signed
+/// by a threshold of version k's root keys and of its own, versions are consecutive, and the
+/// chain passes through `trusted` (same signed content at the trusted version). Expiry is not
+/// checked for intermediate roots (TUF 5.3.10 checks only the final one).
+pub fn verify_chain(chain: &[(String, Signed<Root>)], trusted: &Signed<Root>) -> Result<()> {
+    let trusted_canon = canonical(&trusted.signed)?;
+    let mut saw_trusted = false;
+    for (i, (name, root)) in chain.iter().enumerate() {
+        let expected = i as u64 + 1;
+        ensure!(
+            root.signed.version.get() == expected,
+            error::RootChainSnafu {
+                file: name,
+                reason: format!(
+                    "declares version {} but should be {expected}",
+                    root.signed.version
+                )
+            }
+        );
+        let own = count_valid(&root.signed, root, Authority::This);
+        ensure!(
+            own.met(),
+            error::RootChainSnafu {
+                file: name,
+                reason: format!(
+                    "only {} valid signature(s) by its own root keys, {} required",
+                    own.valid.len(),
+                    own.threshold
+                )
+            }
+        );
+        if i > 0 {
+            let prev = &chain[i - 1].1;
+            let by_prev = count_valid(&prev.signed, root, Authority::Previous);
+            ensure!(
+                by_prev.met(),
+                error::RootChainSnafu {
+                    file: name,
+                    reason: format!(
+                        "only {} valid signature(s) by version {}'s root keys, {} required",
+                        by_prev.valid.len(),
+                        i,
+                        by_prev.threshold
+                    )
+                }
+            );
+        }
+        if root.signed.version == trusted.signed.version {
+            ensure!(
+                canonical(&root.signed)? == trusted_canon,
+                error::RootChainSnafu {
+                    file: name,
+                    reason: "differs from the trusted root of the same version".to_owned()
+                }
+            );
+            saw_trusted = true;
+        }
+    }
+    ensure!(
+        saw_trusted,
+        error::RootChainSnafu {
+            file: format!("{}.root.json", trusted.signed.version),
+            reason: "the trusted root's version is not in the repository's root chain".to_owned()
+        }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::keys::{KeyType, RsaBits};
+
+    fn far() -> Timestamp {
+        "2999-01-01T00:00:00Z".parse().unwrap()
+    }
+    fn now() -> Timestamp {
+        "2030-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn signer(dir: &Path, name: &str) -> Signer {
+        let g = keys::generate(KeyType::Ed25519, RsaBits::B2048).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, &g.private).unwrap();
+        keys::load_signer(&path).unwrap()
+    }
+
+    #[tokio::test]
+    async fn edits_clear_signatures_and_file_bytes_are_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = signer(dir.path(), "k");
+        let mut root = new_root(NonZeroU64::MIN, SnapshotNaming::Consistent, far());
+        add_key(&mut root, k.public.clone(), &TopRole::ALL).unwrap();
+        sign(
+            &mut root,
+            std::slice::from_ref(&k),
+            None,
+            ThresholdPolicy::Enforce,
+            now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(root.signatures.len(), 1);
+        assert!(verify(&root, None, now()).ok());
+        let bytes = to_file_bytes(&root).unwrap();
+        assert_eq!(to_file_bytes(&parse(&bytes, "x").unwrap()).unwrap(), bytes);
+        set_threshold(&mut root, TopRole::Snapshot, NonZeroU64::MIN);
+        assert!(root.signatures.is_empty());
+    }
+
+    #[tokio::test]
+    async fn unstable_root_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = signer(dir.path(), "k");
+        let mut root = new_root(NonZeroU64::MIN, SnapshotNaming::Consistent, far());
+        add_key(&mut root, k.public.clone(), &[TopRole::Root]).unwrap();
+        let err = sign(&mut root, &[k], None, ThresholdPolicy::Enforce, now())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("can never be signed"), "{err}");
+    }
+
+    #[test]
+    fn problems_render() {
+        let p = Problem::TooFewKeys {
+            role: TopRole::Targets,
+            keys: 1,
+            threshold: 2,
+        };
+        assert_eq!(
+            p.to_string(),
+            "role 'targets' has 1 key(s) but a threshold of 2: it can never be signed"
+        );
+    }
+}
