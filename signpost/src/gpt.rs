@@ -21,21 +21,36 @@
 //! 2. Within one copy the header sector is written before the entry array.
 //!
 //! Why this is enough. A CRC32 over the header and one over the entry array make a copy valid
-//! only if its header and entries belong together. While the first copy is being written the
-//! reader keeps using the other copy, which is untouched and still `T0`. (If the first copy is
-//! the backup, the primary is valid `T0` and wins; if it is the primary, it was invalid and
-//! stays invalid — a torn header fails its CRC, a new header over old entries fails the entry
-//! CRC — until it is completely `T1`, and then `T1` is read.) After the first `fsync` the first
-//! copy is `T1` on stable storage. While the second copy is being written it is either still `T0`
-//! (nothing written yet), torn (invalid, so the reader falls back to the first copy, `T1`),
-//! or complete `T1`. Writing the header first means a copy that validates after a partial write
-//! can only be `T1`: its header is `T1`'s and its entry array must match `T1`'s CRC. (Writing
-//! the entries first would let an *old* header match its *old* entries again.) So at every byte
-//! of the sequence the reader sees exactly `T0` or `T1`, never a mixture, and the boot selector
-//! picks a set bootable in `T0` or in `T1`: never none (the transitions refuse to produce a
-//! table with nothing bootable), never a half-written set (the set being written is not
-//! bootable in `T0`, and only becomes bootable in `T1` after its images were written and
-//! verified). Both copies are on stable storage when a change returns.
+//! only if its header and entries belong together, so a partially written copy is either
+//! invalid or one of the complete tables.
+//!
+//! - While the first copy is being written, the reader keeps using the other copy, which is
+//!   untouched and still `T0`. (If the first copy is the backup, the primary is valid `T0` and
+//!   wins. If it is the primary, it was invalid and stays invalid — a torn header fails its CRC,
+//!   a new header over old entries fails the entry CRC — until it is completely `T1`, and from
+//!   then on `T1` is read.)
+//! - After the first `fsync` the first copy is `T1` on stable storage. While the second copy is
+//!   being written it is still `T0` (nothing written yet), torn (invalid, so the reader uses the
+//!   first copy, `T1`), or complete `T1`.
+//!
+//! So at every byte of the sequence the reader sees exactly `T0` or `T1`, never a mixture, and
+//! the boot selector picks a set bootable in `T0` or in `T1`: never none (the transitions refuse
+//! to produce a table with nothing bootable), never a half-written set (the set being written
+//! is not bootable in `T0`, and only becomes bootable in `T1` after its images were written and
+//! verified). Both copies are on stable storage when a change returns. The same holds if the
+//! device persists the writes between two flushes in any order, since validity is decided per
+//! copy by the CRCs, not by the order of sectors.
+//!
+//! Which rule matters where: when both copies are valid, either copy could go first. When the
+//! primary is invalid, writing the backup first would be fatal: a torn backup plus an invalid
+//! primary leaves no table at all (the test `write_order` and the replay test catch exactly
+//! this). Header-before-entries guards a subtler case: a damaged primary whose *header* is
+//! intact but describes an older entry array; writing its entries first could make that old
+//! header valid again for a moment, reviving a table older than `T0`. With the header first, a
+//! copy that validates after a partial write can only be `T1`. (Our own interrupted writes never
+//! leave such an older header: a primary torn by us has `T1`'s header over a partial array, and
+//! the backup, written first, already holds `T1`; so even a device that reorders writes within an
+//! epoch could only revive the table the backup holds, which is `T0` of the next change.)
 //!
 //! The argument relies on the reader looking for the backup at the last sector, so a table whose
 //! header records the backup elsewhere (a grown disk) is refused for writing
