@@ -448,13 +448,15 @@ impl Host {
         host
     }
 
+    /// Writes updog.toml; `extra` lines come first (so they may set `retries`, default 2 here).
     pub fn set_config(&self, base_url: &str, extra: &str) {
+        let retries = if extra.contains("retries") { "" } else { "retries = 2\n" };
         std::fs::write(
             self.root.join("etc/updog.toml"),
             format!(
                 "metadata_base_url = \"{base_url}metadata/\"\ntargets_base_url = \"{base_url}targets/\"\n\
-                 seed = 1234\nversion_lock = \"latest\"\nignore_waves = false\nretries = 2\nretry_backoff_ms = 0\n\
-                 read_timeout_secs = 5\ncheckpoint_mib = 1\nreboot_command = [\"true\"]\n{extra}"
+                 seed = 1234\nversion_lock = \"latest\"\nignore_waves = false\nretry_backoff_ms = 0\n\
+                 read_timeout_secs = 5\ncheckpoint_mib = 1\nreboot_command = [\"true\"]\n{extra}{retries}"
             ),
         )
         .unwrap();
