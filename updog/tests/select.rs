@@ -21,11 +21,20 @@ fn world() -> World {
     let repo = Repo::new(&path);
     let server = Server::serve_dir(&repo.dir);
     let url = server.url();
-    World { _dir: dir, dir: path, repo, _server: server, url }
+    World {
+        _dir: dir,
+        dir: path,
+        repo,
+        _server: server,
+        url,
+    }
 }
 
 fn releases(w: &World, versions: &[&str]) -> Vec<Release> {
-    versions.iter().map(|v| make_release(&w.dir, v, MIB, &[])).collect()
+    versions
+        .iter()
+        .map(|v| make_release(&w.dir, v, MIB, &[]))
+        .collect()
 }
 
 fn publish(w: &World, m: &Manifest, rel: &[Release]) {
@@ -39,7 +48,8 @@ fn code(out: &std::process::Output) -> i32 {
 
 fn json(out: &std::process::Output) -> serde_json::Value {
     let s = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(s.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {}", show(out)))
+    serde_json::from_str(s.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {}", show(out)))
 }
 
 #[test]
@@ -53,7 +63,11 @@ fn nothing_newer_and_image_downgrade() {
     let host = Host::new(&w.dir, &w.repo, &w.url, &rel[1], 4, "");
     let out = host.updog(&["check-update"]);
     assert_eq!(code(&out), 3, "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1.1.0 is the newest"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1.1.0 is the newest"),
+        "{}",
+        show(&out)
+    );
     let out = host.updog(&["check-update", "--json"]);
     assert_eq!(json(&out)["reason"], "nothing-newer");
     assert_eq!(json(&out)["exit_code"], 3);
@@ -72,7 +86,10 @@ fn nothing_newer_and_image_downgrade() {
     // --all lists everything applicable, newest first, on stdout; JSON keeps Bottlerocket's shape.
     let out = host.updog(&["check-update", "--all"]);
     assert_eq!(code(&out), 0);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{VARIANT} 1.1.0\n{VARIANT} 1.0.0\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{VARIANT} 1.1.0\n{VARIANT} 1.0.0\n")
+    );
     let out = host.updog(&["check-update", "--all", "--json"]);
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(all[0]["version"], "1.1.0");
@@ -93,7 +110,15 @@ fn waves_with_an_injected_clock() {
     )
     .unwrap();
     let start: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
-    let n = m.set_waves(&VARIANT.parse().unwrap(), arch(), &Version::new(1, 1, 0), &policy, start).unwrap();
+    let n = m
+        .set_waves(
+            &VARIANT.parse().unwrap(),
+            arch(),
+            &Version::new(1, 1, 0),
+            &policy,
+            start,
+        )
+        .unwrap();
     assert_eq!(n, 1);
     publish(&w, &m, &rel);
     let host = Host::new(&w.dir, &w.repo, &w.url, &rel[0], 4, "");
@@ -101,7 +126,10 @@ fn waves_with_an_injected_clock() {
     let out = host.updog(&["check-update", "--at", "2030-01-01T00:30:00Z"]);
     assert_eq!(code(&out), 4, "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("1.1.0") && text.contains("wave opens at 2030-01-"), "{text}");
+    assert!(
+        text.contains("1.1.0") && text.contains("wave opens at 2030-01-"),
+        "{text}"
+    );
     let out = host.updog(&["check-update", "--json", "--at", "2030-01-01T00:30:00Z"]);
     let j = json(&out);
     assert_eq!(j["reason"], "not-in-wave-yet");
@@ -134,29 +162,56 @@ fn version_lock_and_max_version_pull_back() {
     let host = Host::new(&w.dir, &w.repo, &w.url, &rel[0], 4, "");
     host.set_config(&w.url, "");
     let cfg = std::fs::read_to_string(host.root.join("etc/updog.toml")).unwrap();
-    std::fs::write(host.root.join("etc/updog.toml"), cfg.replace("version_lock = \"latest\"", "version_lock = \"v1.0.0\"")).unwrap();
+    std::fs::write(
+        host.root.join("etc/updog.toml"),
+        cfg.replace("version_lock = \"latest\"", "version_lock = \"v1.0.0\""),
+    )
+    .unwrap();
     let out = host.updog(&["check-update"]);
     assert_eq!(code(&out), 5, "{}", show(&out));
     // Locked to 1.1.0 while 1.2.0 exists: 1.1.0 is chosen.
-    std::fs::write(host.root.join("etc/updog.toml"), cfg.replace("version_lock = \"latest\"", "version_lock = \"1.1.0\"")).unwrap();
+    std::fs::write(
+        host.root.join("etc/updog.toml"),
+        cfg.replace("version_lock = \"latest\"", "version_lock = \"1.1.0\""),
+    )
+    .unwrap();
     let out = host.updog(&["check-update"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{VARIANT} 1.1.0"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{VARIANT} 1.1.0")
+    );
     std::fs::write(host.root.join("etc/updog.toml"), &cfg).unwrap();
-    assert_eq!(String::from_utf8_lossy(&host.updog(&["check-update"]).stdout).trim(), format!("{VARIANT} 1.2.0"));
+    assert_eq!(
+        String::from_utf8_lossy(&host.updog(&["check-update"]).stdout).trim(),
+        format!("{VARIANT} 1.2.0")
+    );
 
     // Pull-back: the publisher lowers max_version to 1.1.0; a host on 1.2.0 moves down.
     m.set_max_version(&Version::new(1, 1, 0), None, None);
-    w.repo.publish(&m, &rel.iter().flat_map(|r| r.target_files()).collect::<Vec<_>>(), RoleVersions::all(2));
+    w.repo.publish(
+        &m,
+        &rel.iter()
+            .flat_map(|r| r.target_files())
+            .collect::<Vec<_>>(),
+        RoleVersions::all(2),
+    );
     let dir2 = w.dir.join("host2");
     std::fs::create_dir_all(&dir2).unwrap();
     let host2 = Host::new(&dir2, &w.repo, &w.url, &rel[2], 4, "");
     let out = host2.updog(&["update", "--now"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1.1.0"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1.1.0"),
+        "{}",
+        show(&out)
+    );
     assert!(veritysetup_verify_b(&host2.disk, &rel[1], &dir2));
     // And the host on 1.0.0 is offered 1.1.0, not 1.2.0.
-    assert_eq!(String::from_utf8_lossy(&host.updog(&["check-update"]).stdout).trim(), format!("{VARIANT} 1.1.0"));
+    assert_eq!(
+        String::from_utf8_lossy(&host.updog(&["check-update"]).stdout).trim(),
+        format!("{VARIANT} 1.1.0")
+    );
 }
 
 #[test]
@@ -167,15 +222,39 @@ fn no_update_for_this_variant_or_arch() {
     let w = world();
     let rel = releases(&w, &["1.0.0"]);
     let mut m = Manifest::new();
-    m.add_update("other-variant".parse().unwrap(), arch(), rel[0].version.clone(), None, rel[0].images()).unwrap();
-    let other_arch = if arch() == update_metadata::Arch::X86_64 { update_metadata::Arch::Aarch64 } else { update_metadata::Arch::X86_64 };
-    m.add_update(VARIANT.parse().unwrap(), other_arch, rel[0].version.clone(), None, rel[0].images()).unwrap();
+    m.add_update(
+        "other-variant".parse().unwrap(),
+        arch(),
+        rel[0].version.clone(),
+        None,
+        rel[0].images(),
+    )
+    .unwrap();
+    let other_arch = if arch() == update_metadata::Arch::X86_64 {
+        update_metadata::Arch::Aarch64
+    } else {
+        update_metadata::Arch::X86_64
+    };
+    m.add_update(
+        VARIANT.parse().unwrap(),
+        other_arch,
+        rel[0].version.clone(),
+        None,
+        rel[0].images(),
+    )
+    .unwrap();
     publish(&w, &m, &rel);
     let host = Host::new(&w.dir, &w.repo, &w.url, &rel[0], 4, "");
     let out = host.updog(&["update", "--json"]);
     assert_eq!(code(&out), 6, "{}", show(&out));
     assert_eq!(json(&out)["reason"], "no-update-for-host");
     // Asking as the other architecture finds it.
-    let out = host.updog(&["check-update", "--arch", other_arch.as_str(), "--image", "1.0.0"]);
+    let out = host.updog(&[
+        "check-update",
+        "--arch",
+        other_arch.as_str(),
+        "--image",
+        "1.0.0",
+    ]);
     assert_eq!(code(&out), 0, "{}", show(&out));
 }

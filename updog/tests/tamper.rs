@@ -28,7 +28,16 @@ fn world_with(versions: RoleVersions) -> World {
     let server = Server::serve_dir(&repo.dir);
     let host = Host::new(&path, &repo, &server.url(), &old, 4, "");
     let a_root = read_partition(&host.disk, ROOT_A, 2 * MIB);
-    World { _dir: dir, dir: path, repo, server, old, new, host, a_root }
+    World {
+        _dir: dir,
+        dir: path,
+        repo,
+        server,
+        old,
+        new,
+        host,
+        a_root,
+    }
 }
 
 fn world() -> World {
@@ -38,7 +47,8 @@ fn world() -> World {
 impl World {
     fn republish(&self, v: RoleVersions) {
         let files = [self.old.target_files(), self.new.target_files()].concat();
-        self.repo.publish(&manifest(&[&self.old, &self.new]), &files, v);
+        self.repo
+            .publish(&manifest(&[&self.old, &self.new]), &files, v);
     }
 
     /// Runs `update`, expects `code` and `needle` in stderr, and checks the running set.
@@ -46,18 +56,28 @@ impl World {
         let out = self.host.updog(&["update"]);
         assert_eq!(out.status.code(), Some(code), "{}", show(&out));
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(stderr.contains("error: ") && stderr.contains(needle), "expected {needle:?}: {}", show(&out));
+        assert!(
+            stderr.contains("error: ") && stderr.contains(needle),
+            "expected {needle:?}: {}",
+            show(&out)
+        );
         self.assert_running_set_safe();
         stderr
     }
 
     fn assert_running_set_safe(&self) {
         assert_eq!(self.host.next_boot(), Some(signpost::SetName::A));
-        assert_eq!(read_partition(&self.host.disk, ROOT_A, 2 * MIB), self.a_root);
+        assert_eq!(
+            read_partition(&self.host.disk, ROOT_A, 2 * MIB),
+            self.a_root
+        );
         let a = self.host.flags(signpost::SetName::A);
         assert!(a.successful && a.priority >= 1, "{a:?}");
         let b = self.host.flags(signpost::SetName::B);
-        assert!(!b.successful && (b.priority == 0 || b.tries_left == 0), "B must not be bootable: {b:?}");
+        assert!(
+            !b.successful && (b.priority == 0 || b.tries_left == 0),
+            "B must not be bootable: {b:?}"
+        );
     }
 }
 
@@ -95,7 +115,11 @@ fn bad_signature_is_refused() {
     let ts = w.repo.metadata().join("timestamp.json");
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ts).unwrap()).unwrap();
     let sig = v["signatures"][0]["sig"].as_str().unwrap().to_owned();
-    let flipped = format!("{}{}", if sig.starts_with('0') { "1" } else { "0" }, &sig[1..]);
+    let flipped = format!(
+        "{}{}",
+        if sig.starts_with('0') { "1" } else { "0" },
+        &sig[1..]
+    );
     v["signatures"][0]["sig"] = flipped.into();
     std::fs::write(&ts, serde_json::to_vec(&v).unwrap()).unwrap();
     w.refused(11, "failed to load the update repository");
@@ -136,7 +160,11 @@ fn clock_stepping_backwards_is_refused() {
     let out = w.host.updog(&["check-update"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     // Pretend this host once saw a time far in the future.
-    std::fs::write(w.host.root.join("var/lib/updog/tuf/latest_known_time.json"), "\"2099-01-01T00:00:00Z\"").unwrap();
+    std::fs::write(
+        w.host.root.join("var/lib/updog/tuf/latest_known_time.json"),
+        "\"2099-01-01T00:00:00Z\"",
+    )
+    .unwrap();
     let err = w.refused(14, "failed to load the update repository");
     assert!(err.contains("hint: the system clock"), "{err}");
 }
@@ -148,7 +176,9 @@ fn endless_target_is_refused() {
     }
     let w = world();
     // Endless garbage: refused at once (not an LZ4 frame), nothing written beyond a block.
-    w.server.set_fault(Fault::Endless { suffix: w.new.root_name.clone() });
+    w.server.set_fault(Fault::Endless {
+        suffix: w.new.root_name.clone(),
+    });
     let err = w.refused(11, &w.new.root_name);
     assert!(err.contains("Caused by: bad LZ4 magic"), "{err}");
     w.server.set_fault(Fault::None);
@@ -170,20 +200,46 @@ fn truncated_stream_fails_then_resumes_on_the_next_run() {
     w.host.set_config(&w.server.url(), "retries = 0\n");
     let file = w.repo.target_file(&w.new.root_name);
     let len = std::fs::metadata(&file).unwrap().len();
-    w.server.set_fault(Fault::CutAfter { suffix: w.new.root_name.clone(), bytes: len * 6 / 10, times: 1 });
+    w.server.set_fault(Fault::CutAfter {
+        suffix: w.new.root_name.clone(),
+        bytes: len * 6 / 10,
+        times: 1,
+    });
     w.refused(15, "download stopped at byte");
-    let first: u64 = w.server.requests().iter().filter(|r| r.path.ends_with(&w.new.root_name)).map(|r| r.bytes_sent).sum();
+    let first: u64 = w
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with(&w.new.root_name))
+        .map(|r| r.bytes_sent)
+        .sum();
     w.server.set_fault(Fault::None);
     w.server.clear_requests();
     let out = w.host.updog(&["update"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming root image"), "{}", show(&out));
-    let reqs: Vec<_> = w.server.requests().into_iter().filter(|r| r.path.ends_with(&w.new.root_name)).collect();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resuming root image"),
+        "{}",
+        show(&out)
+    );
+    let reqs: Vec<_> = w
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(&w.new.root_name))
+        .collect();
     assert_eq!(reqs.len(), 1, "{reqs:#?}");
     let range = reqs[0].range.clone().expect("a Range request");
-    let start: u64 = range.trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
+    let start: u64 = range
+        .trim_start_matches("bytes=")
+        .trim_end_matches('-')
+        .parse()
+        .unwrap();
     // Never more than the unfinished part plus one checkpoint interval (1 MiB decompressed).
-    assert!(start > 0 && len - start <= len - len * 6 / 10 + MIB, "resumed at {start} of {len}");
+    assert!(
+        start > 0 && len - start <= len - len * 6 / 10 + MIB,
+        "resumed at {start} of {len}"
+    );
     assert_eq!(reqs[0].bytes_sent, len - start);
     assert!(first >= len * 6 / 10);
     assert!(veritysetup_verify_b(&w.host.disk, &w.new, &w.dir));
@@ -197,15 +253,25 @@ fn server_ignoring_ranges_still_completes_correctly() {
     }
     let w = world();
     w.host.set_config(&w.server.url(), "retries = 0\n");
-    let len = std::fs::metadata(w.repo.target_file(&w.new.root_name)).unwrap().len();
-    w.server.set_fault(Fault::CutAfter { suffix: w.new.root_name.clone(), bytes: len / 2, times: 1 });
+    let len = std::fs::metadata(w.repo.target_file(&w.new.root_name))
+        .unwrap()
+        .len();
+    w.server.set_fault(Fault::CutAfter {
+        suffix: w.new.root_name.clone(),
+        bytes: len / 2,
+        times: 1,
+    });
     w.refused(15, "download stopped at byte");
     // The next run asks for a range, the server answers 200 with the whole file: the prefix is
     // skipped (and re-hashed nowhere: the hash state was restored from the record).
     w.server.set_fault(Fault::NoRanges);
     let out = w.host.updog(&["update"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("server ignored the Range request"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("server ignored the Range request"),
+        "{}",
+        show(&out)
+    );
     assert!(veritysetup_verify_b(&w.host.disk, &w.new, &w.dir));
 }
 
@@ -215,11 +281,19 @@ fn metadata_server_errors_are_network_failures() {
         return;
     }
     let w = world();
-    w.server.set_fault(Fault::Status { suffix: "timestamp.json".into(), status: 503 });
+    w.server.set_fault(Fault::Status {
+        suffix: "timestamp.json".into(),
+        status: 503,
+    });
     let err = w.refused(15, "failed to load the update repository");
     assert!(err.contains("503"), "{err}");
     // 1 try + 2 retries.
-    let n = w.server.requests().iter().filter(|r| r.path.ends_with("timestamp.json")).count();
+    let n = w
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("timestamp.json"))
+        .count();
     assert_eq!(n, 3);
 }
 
@@ -233,11 +307,19 @@ fn image_larger_than_its_partition_is_refused() {
     let repo = Repo::new(&path);
     let old = make_release(&path, "1.0.0", 2 * MIB, &[]);
     let big = make_release(&path, "1.1.0", 5 * MIB, &[]);
-    repo.publish(&manifest(&[&old, &big]), &[old.target_files(), big.target_files()].concat(), RoleVersions::all(1));
+    repo.publish(
+        &manifest(&[&old, &big]),
+        &[old.target_files(), big.target_files()].concat(),
+        RoleVersions::all(1),
+    );
     let server = Server::serve_dir(&repo.dir);
     let host = Host::new(&path, &repo, &server.url(), &old, 4, "");
     let out = host.updog(&["update"]);
     assert_eq!(out.status.code(), Some(17), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("exceeds the"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exceeds the"),
+        "{}",
+        show(&out)
+    );
     assert_eq!(host.next_boot(), Some(signpost::SetName::A));
 }

@@ -67,9 +67,18 @@ fn update_over_http_writes_verifies_and_activates() {
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["outcome"], "updated", "{stdout}");
     assert_eq!(last["update"]["version"], "1.1.0");
-    assert_eq!(stdout.lines().count(), 1, "only the result on stdout: {stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "only the result on stdout: {stdout}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.lines().any(|l| l.starts_with("{\"event\":\"image-start\"")), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("{\"event\":\"image-start\"")),
+        "{stderr}"
+    );
 
     // Independent checks: veritysetup verifies set B; GRUB's rule boots B next; A untouched.
     assert!(veritysetup_verify_b(&w.host.disk, &w.new, &w.dir));

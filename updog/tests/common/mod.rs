@@ -450,7 +450,11 @@ impl Host {
 
     /// Writes updog.toml; `extra` lines come first (so they may set `retries`, default 2 here).
     pub fn set_config(&self, base_url: &str, extra: &str) {
-        let retries = if extra.contains("retries") { "" } else { "retries = 2\n" };
+        let retries = if extra.contains("retries") {
+            ""
+        } else {
+            "retries = 2\n"
+        };
         std::fs::write(
             self.root.join("etc/updog.toml"),
             format!(
