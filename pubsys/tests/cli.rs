@@ -1,0 +1,597 @@
+//! The `pubsys` binary end to end: exit codes, text and JSON output, error rendering.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const DEFAULT_WAVES: &str = r#"
+[[waves]]
+start_after = '1 hour'
+fleet_percentage = 1
+[[waves]]
+start_after = '4 hours'
+fleet_percentage = 5
+[[waves]]
+start_after = '1 day'
+fleet_percentage = 15
+[[waves]]
+start_after = '2 days'
+fleet_percentage = 40
+[[waves]]
+start_after = '4 days'
+fleet_percentage = 60
+[[waves]]
+start_after = '5 days'
+fleet_percentage = 90
+[[waves]]
+start_after = '6 days'
+fleet_percentage = 100
+"#;
+
+fn pubsys(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pubsys"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run pubsys")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn sha256_hex(path: &Path) -> String {
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        &std::fs::read(path).unwrap(),
+    ))
+}
+
+/// Writes os-image's build description next to the images.
+fn build_description(fx: &Fixture, version: &str, corrupt_hash: bool) -> std::path::PathBuf {
+    let images = fx.images(version, 32 * 1024);
+    let art = |path: &Path| {
+        let size = std::fs::metadata(path).unwrap().len();
+        let mut sha = sha256_hex(path);
+        if corrupt_hash {
+            sha.replace_range(0..1, if sha.starts_with('0') { "1" } else { "0" });
+        }
+        update_metadata::Artifact {
+            file_name: path.file_name().unwrap().to_str().unwrap().into(),
+            size,
+            sha256: sha,
+            uncompressed_size: size,
+            uncompressed_sha256: sha256_hex(path),
+        }
+    };
+    let desc = update_metadata::BuildDescription {
+        name: "bottlerocket".into(),
+        variant: fx.variant.clone(),
+        arch: fx.arch,
+        version: version.parse().unwrap(),
+        build_id: "abcdef0".into(),
+        artifacts: update_metadata::Artifacts {
+            boot: art(&images.boot),
+            root: art(&images.root),
+            hash: art(&images.hash),
+        },
+        verity: update_metadata::VerityInfo {
+            root_hash: "00".repeat(32),
+            salt: "11".repeat(32),
+            data_blocks: 8,
+            data_block_size: 4096,
+            hash_block_size: 4096,
+            hash_algorithm: "sha256".into(),
+        },
+        disk_image: None,
+        root_fs: "ext4".into(),
+    };
+    let path = images.boot.parent().unwrap().join("build.json");
+    desc.write_atomic(&path).unwrap();
+    path
+}
+
+#[test]
+fn repo_from_build_description_with_waves_then_check_and_validate() {
+    let fx = Fixture::new();
+    let waves = fx.dir.path().join("default-waves.toml");
+    std::fs::write(&waves, DEFAULT_WAVES).unwrap();
+    let desc = build_description(&fx, "1.0.0", false);
+    let out = pubsys(&[
+        "repo",
+        "--root-role-path",
+        p(&fx.root),
+        "--key",
+        p(&fx.key.path),
+        "--repo-dir",
+        p(&fx.repo_dir),
+        "--build-description",
+        p(&desc),
+        "--wave-policy",
+        p(&waves),
+        "--release-start-time",
+        "2030-01-01T17:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["command"], "repo");
+    assert_eq!(json["new_repository"], true);
+    assert_eq!(json["waves"], 7);
+
+    // The manifest carries Bottlerocket's wave keys for the default policy.
+    let manifest_file = target_file(&fx.targets_dir(), "manifest.json");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(manifest_file).unwrap()).unwrap();
+    let w = &m["updates"][0]["waves"];
+    assert_eq!(w["0"], "2030-01-01T18:00:00Z");
+    assert_eq!(w["20"], "2030-01-01T21:00:00Z");
+    assert_eq!(w["1843"], "2030-01-07T17:00:00Z");
+    assert_eq!(
+        m["updates"][0]["images"]["root"],
+        "bottlerocket-aws-dev-x86_64-1.0.0-abcdef0-root.ext4.lz4"
+    );
+
+    // Expirations: timestamp expires in 1 week, snapshot/targets in 2.
+    let check = |within: &str| {
+        pubsys(&[
+            "check-repo-expirations",
+            "--root-role-path",
+            p(&fx.root),
+            "--repo-dir",
+            p(&fx.repo_dir),
+            "--variant",
+            "aws-dev",
+            "--arch",
+            "x86_64",
+            "--within",
+            within,
+        ])
+    };
+    let ok = check("1 day");
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains("timestamp"),
+        "{}",
+        text(&ok.stdout)
+    );
+    let soon = check("10 days");
+    assert_eq!(soon.status.code(), Some(1), "{}", text(&soon.stdout));
+    let table = text(&soon.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("timestamp") && l.contains("EXPIRES in 6d")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("targets") && l.trim_end().ends_with("ok")),
+        "{table}"
+    );
+
+    // validate-repo over the repo dir; then one flipped byte gives exit 1 naming the target.
+    let validate = || {
+        pubsys(&[
+            "validate-repo",
+            "--root-role-path",
+            p(&fx.root),
+            "--repo-dir",
+            p(&fx.repo_dir),
+            "--variant",
+            "aws-dev",
+            "--arch",
+            "x86_64",
+        ])
+    };
+    let v = validate();
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}{}",
+        text(&v.stdout),
+        text(&v.stderr)
+    );
+    let hash_img = target_file(
+        &fx.targets_dir(),
+        "bottlerocket-aws-dev-x86_64-1.0.0-abcdef0-root.verity.lz4",
+    );
+    flip_byte(&hash_img, -1);
+    let v = validate();
+    assert_eq!(v.status.code(), Some(1));
+    assert!(
+        text(&v.stdout)
+            .contains("FAILED bottlerocket-aws-dev-x86_64-1.0.0-abcdef0-root.verity.lz4"),
+        "{}",
+        text(&v.stdout)
+    );
+}
+
+#[test]
+fn build_description_mismatch_is_refused_before_writing() {
+    let fx = Fixture::new();
+    let desc = build_description(&fx, "1.0.0", true);
+    let out = pubsys(&[
+        "repo",
+        "--root-role-path",
+        p(&fx.root),
+        "--key",
+        p(&fx.key.path),
+        "--repo-dir",
+        p(&fx.repo_dir),
+        "--build-description",
+        p(&desc),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("error: Input file") && err.contains("does not match the build description"),
+        "{err}"
+    );
+    assert!(!fx.repo_dir.exists());
+}
+
+#[test]
+fn errors_render_with_causes_hints_and_exit_codes() {
+    let fx = Fixture::new();
+    let images = fx.images("1.0.0", 1024);
+    let base = |key: &str, extra: &[&str]| {
+        let mut args = vec![
+            "repo",
+            "--root-role-path",
+            p(&fx.root),
+            "--repo-dir",
+            p(&fx.repo_dir),
+            "--variant",
+            "aws-dev",
+            "--arch",
+            "x86_64",
+            "--version",
+            "v1.0.0",
+            "--boot",
+            p(&images.boot),
+            "--root",
+            p(&images.root),
+            "--hash",
+            p(&images.hash),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        args.push("--key".into());
+        args.push(key.into());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        pubsys(&refs)
+    };
+    let missing = fx.dir.path().join("nokey.pk8");
+    let out = base(p(&missing), &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: Failed to read signing key"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  Caused by: No such file or directory"),
+        "{err}"
+    );
+
+    let out = base(p(&fx.key.path), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = base(p(&fx.key.path), &[]);
+    assert_eq!(out.status.code(), Some(5));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("already holds release aws-dev x86_64 1.0.0") && err.contains("hint:"),
+        "{err}"
+    );
+
+    // --outdir that already holds this variant/arch.
+    let outdir = fx.dir.path().join("out");
+    std::fs::create_dir_all(outdir.join("aws-dev/x86_64")).unwrap();
+    let out = pubsys(&[
+        "repo",
+        "--root-role-path",
+        p(&fx.root),
+        "--key",
+        p(&fx.key.path),
+        "--outdir",
+        p(&outdir),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+        "--version",
+        "2.0.0",
+        "--boot",
+        p(&images.boot),
+        "--root",
+        p(&images.root),
+        "--hash",
+        p(&images.hash),
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("already exists"));
+
+    // --outdir: a fresh Bottlerocket-layout copy built from the existing repository.
+    let outdir2 = fx.dir.path().join("out2");
+    let meta_url = format!("file://{}/metadata/aws-dev/x86_64/", fx.repo_dir.display());
+    let targets_url = format!("file://{}/targets/", fx.repo_dir.display());
+    let images2 = fx.images("1.1.0", 1024);
+    let out = pubsys(&[
+        "repo",
+        "--root-role-path",
+        p(&fx.root),
+        "--key",
+        p(&fx.key.path),
+        "--outdir",
+        p(&outdir2),
+        "--metadata-url",
+        &meta_url,
+        "--targets-url",
+        &targets_url,
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+        "--version",
+        "1.1.0",
+        "--boot",
+        p(&images2.boot),
+        "--root",
+        p(&images2.root),
+        "--hash",
+        p(&images2.hash),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(outdir2.join("aws-dev/x86_64/timestamp.json").is_file());
+    assert!(outdir2.join("aws-dev/x86_64/1.root.json").is_file());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["new_repository"], false);
+    assert_eq!(json["migrations_added"][0], "(1.0.0, 1.1.0)");
+
+    // JSON errors on stdout too.
+    let out = base(p(&missing), &["--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["exit_code"], 3);
+}
+
+#[test]
+fn yank_and_refresh_through_the_binary() {
+    let fx = Fixture::new();
+    fx.publish(&fx.request("1.0.0", now())).unwrap();
+    fx.publish(&fx.request("1.1.0", now())).unwrap();
+    let common = [
+        "--root-role-path",
+        p(&fx.root),
+        "--key",
+        p(&fx.key.path),
+        "--repo-dir",
+        p(&fx.repo_dir),
+    ];
+    let mut args = vec!["yank"];
+    args.extend(common);
+    args.extend([
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+        "--max-version",
+        "1.0.0",
+    ]);
+    let out = pubsys(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("max_version now 1.0.0; removed []; withheld [1.1.0]"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let mut args = vec!["refresh-repo"];
+    args.extend(common);
+    args.extend(["--variant", "aws-dev", "--arch", "x86_64", "--json"]);
+    let out = pubsys(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["version"].as_u64().unwrap() > json["previous_version"].as_u64().unwrap());
+    assert_eq!(
+        json["committed"]["targets_written"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        json["committed"]["metadata_written"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        "timestamp.json"
+    );
+}
+
+#[test]
+fn manifest_editor_round_trip_and_refusals() {
+    let fx = Fixture::new();
+    let m = fx.dir.path().join("manifest.json");
+    let waves = fx.dir.path().join("w.toml");
+    std::fs::write(&waves, DEFAULT_WAVES).unwrap();
+    let ok = |args: &[&str]| {
+        let out = pubsys(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        out
+    };
+    ok(&["manifest", "init", p(&m)]);
+    assert_eq!(
+        std::fs::read_to_string(&m)
+            .unwrap()
+            .replace([' ', '\n'], ""),
+        r#"{"updates":[],"migrations":{}}"#
+    );
+    let out = pubsys(&["manifest", "init", p(&m)]);
+    assert_eq!(out.status.code(), Some(5), "init refuses to clobber");
+    for v in ["1.0.0", "1.1.0"] {
+        ok(&[
+            "manifest",
+            "add-update",
+            p(&m),
+            "--variant",
+            "aws-dev",
+            "--arch",
+            "x86_64",
+            "--version",
+            v,
+            "--boot",
+            &format!("b-{v}.lz4"),
+            "--root",
+            &format!("r-{v}.lz4"),
+            "--hash",
+            &format!("h-{v}.lz4"),
+            "--assume-no-migrations",
+        ]);
+    }
+    ok(&[
+        "manifest",
+        "set-waves",
+        p(&m),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+        "--version",
+        "1.1.0",
+        "--wave-policy",
+        p(&waves),
+        "--start",
+        "2030-01-01T00:00:00Z",
+    ]);
+    let before = std::fs::read(&m).unwrap();
+    // A max_version below every version would leave nothing to offer: refused, file unchanged.
+    let out = pubsys(&[
+        "manifest",
+        "set-max-version",
+        p(&m),
+        "--max-version",
+        "0.9.0",
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("error: The manifest would become invalid"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&m).unwrap(), before);
+    // Removing an entry that is not there.
+    let out = pubsys(&[
+        "manifest",
+        "remove-update",
+        p(&m),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+        "--version",
+        "3.0.0",
+    ]);
+    assert_eq!(out.status.code(), Some(6));
+
+    ok(&[
+        "manifest",
+        "set-max-version",
+        p(&m),
+        "--max-version",
+        "1.0.0",
+        "--arch",
+        "x86_64",
+    ]);
+    let out = ok(&["manifest", "show", p(&m), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let updates = json["manifest"]["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 2);
+    assert!(updates.iter().all(|u| u["max_version"] == "1.0.0"));
+    assert_eq!(
+        json["manifest"]["migrations"]["(1.0.0, 1.1.0)"],
+        serde_json::json!([])
+    );
+    assert_eq!(updates[1]["waves"]["0"], "2030-01-01T01:00:00Z");
+    ok(&[
+        "manifest",
+        "remove-update",
+        p(&m),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+        "--version",
+        "1.1.0",
+    ]);
+    ok(&["manifest", "validate", p(&m)]);
+
+    // set-migrations from a Release.toml.
+    let rel = fx.dir.path().join("Release.toml");
+    std::fs::write(
+        &rel,
+        "version = \"1.1.0\"\n[migrations]\n\"(1.0.0, 1.1.0)\" = [\"migrate_v1.1.0_x.lz4\"]\n",
+    )
+    .unwrap();
+    ok(&[
+        "manifest",
+        "set-migrations",
+        p(&m),
+        "--release-file",
+        p(&rel),
+    ]);
+    let shown: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
+    assert_eq!(
+        shown["migrations"]["(1.0.0, 1.1.0)"][0],
+        "migrate_v1.1.0_x.lz4"
+    );
+}
+
+#[test]
+fn help_and_generated_docs() {
+    let out = pubsys(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for word in [
+        "repo",
+        "validate-repo",
+        "check-repo-expirations",
+        "refresh-repo",
+        "yank",
+        "manifest",
+        "Exit codes",
+    ] {
+        assert!(help.contains(word), "{word} missing from --help:\n{help}");
+    }
+    let dir = test_support::tempdir();
+    let out = pubsys(&["generate-docs", "--out", p(dir.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for f in [
+        "man/pubsys.1",
+        "man/pubsys-repo.1",
+        "man/pubsys-manifest-add-update.1",
+        "completions/pubsys.bash",
+        "completions/_pubsys",
+        "completions/pubsys.fish",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    let usage = pubsys(&["repo", "--bogus"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
