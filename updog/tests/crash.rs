@@ -4,6 +4,8 @@
 //! never modified; the next run resumes instead of starting over; a final run completes.
 //! Also: two updogs at once.
 
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use common::*;
