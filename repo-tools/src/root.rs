@@ -127,14 +127,28 @@ pub fn canonical<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     Ok(data)
 }
 
-/// The bytes written to disk: pretty JSON with sorted keys and a final newline.
+/// The bytes written to disk: pretty JSON with sorted keys and a final newline. (Canonical JSON
+/// itself is not valid JSON when it holds PEM keys: olpc-cjson leaves newlines unescaped.)
 pub fn to_file_bytes(root: &Signed<Root>) -> Result<Vec<u8>> {
-    let canon = canonical(root)?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&canon).context(error::CanonicalJsonSnafu)?;
-    let mut out = serde_json::to_vec_pretty(&value).context(error::CanonicalJsonSnafu)?;
+    let value = serde_json::to_value(root).context(error::CanonicalJsonSnafu)?;
+    let mut out = serde_json::to_vec_pretty(&sorted(value)).context(error::CanonicalJsonSnafu)?;
     out.push(b'\n');
     Ok(out)
+}
+
+/// Recursively sorts object keys (the workspace enables serde_json's `preserve_order`, so maps
+/// keep insertion order and `HashMap` iteration order would otherwise leak into files).
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 /// Writes a root file atomically and durably.
