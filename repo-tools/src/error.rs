@@ -332,6 +332,25 @@ pub enum Error {
     NoParent { path: PathBuf },
 }
 
+/// True if a tough error (or anything in its cause chain) says the bytes did not match the
+/// signed hash or length: tough reports those through its transport error.
+fn content_mismatch(err: &tough::error::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(t) = e.downcast_ref::<tough::error::Error>()
+            && matches!(
+                t,
+                tough::error::Error::HashMismatch { .. }
+                    | tough::error::Error::MaxSizeExceeded { .. }
+            )
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
 impl Error {
     /// The exit status for this error.
     pub fn exit_status(&self) -> ExitStatus {
@@ -378,10 +397,15 @@ impl Error {
                 }
                 _ => ExitStatus::Untrusted,
             },
-            ReadTarget { source, .. } => match source.as_ref() {
-                tough::error::Error::Transport { .. } => ExitStatus::Transport,
-                _ => ExitStatus::Untrusted,
-            },
+            ReadTarget { source, .. } | VerifyTarget { source, .. } => {
+                if content_mismatch(source.as_ref()) {
+                    ExitStatus::Untrusted
+                } else if matches!(source.as_ref(), tough::error::Error::Transport { .. }) {
+                    ExitStatus::Transport
+                } else {
+                    ExitStatus::Untrusted
+                }
+            }
             UnknownSignatureKey { .. }
             | BadSignature { .. }
             | RootChain { .. }
@@ -392,7 +416,6 @@ impl Error {
             | MetadataSignature { .. }
             | TargetName { .. }
             | SelectedTargetMissing { .. }
-            | VerifyTarget { .. }
             | Manifest { .. }
             | Rollback { .. }
             | UnexpectedFile { .. }

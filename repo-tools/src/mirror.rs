@@ -139,6 +139,8 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
     refuse_rollback(&metadata_dir, &loaded)?;
 
     // Plan.
+    // The manifest, when a filter needs it, is read (and verified) once and reused as the copy.
+    let mut prefetched: Option<Vec<u8>> = None;
     let (names, versions, notes) = match &opts.filter {
         None => (
             repo.targets()
@@ -151,7 +153,8 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
             Vec::new(),
         ),
         Some(f) => {
-            let manifest = read_manifest(repo).await?;
+            let (manifest, bytes) = read_manifest(repo).await?;
+            prefetched = Some(bytes);
             let sel = filter::select(&manifest, f)?;
             (sel.targets, sel.versions, sel.notes)
         }
@@ -179,7 +182,12 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
 
     // Targets first.
     let results: Vec<MirroredTarget> = futures::stream::iter(plan.iter())
-        .map(|(name, target, file)| copy_target(repo, name, target, file, &targets_dir, reporter))
+        .map(|(name, target, file)| {
+            let ready = prefetched
+                .as_deref()
+                .filter(|_| name.raw() == MANIFEST_TARGET);
+            copy_target(repo, name, target, file, &targets_dir, ready, reporter)
+        })
         .buffer_unordered(opts.jobs.max(1))
         .try_collect()
         .await?;
@@ -248,7 +256,7 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
 }
 
 /// Reads and parses `manifest.json` through tough (length and hash checked).
-async fn read_manifest(repo: &tough::Repository) -> Result<update_metadata::Manifest> {
+async fn read_manifest(repo: &tough::Repository) -> Result<(update_metadata::Manifest, Vec<u8>)> {
     let name =
         TargetName::new(MANIFEST_TARGET)
             .map_err(Box::new)
@@ -272,11 +280,13 @@ async fn read_manifest(repo: &tough::Repository) -> Result<update_metadata::Mani
             name: MANIFEST_TARGET.to_owned(),
             source: Box::new(source),
         })?;
-    update_metadata::Manifest::from_slice(&bytes, MANIFEST_TARGET).map_err(|source| {
-        error::Error::Manifest {
-            source: Box::new(source),
-        }
-    })
+    let manifest =
+        update_metadata::Manifest::from_slice(&bytes, MANIFEST_TARGET).map_err(|source| {
+            error::Error::Manifest {
+                source: Box::new(source),
+            }
+        })?;
+    Ok((manifest, bytes))
 }
 
 /// Refuses to replace mirrored metadata with older versions (a rolled-back source).
@@ -382,6 +392,7 @@ async fn copy_target(
     target: &Target,
     file: &str,
     targets_dir: &Path,
+    ready: Option<&[u8]>,
     reporter: &dyn Reporter,
 ) -> Result<MirroredTarget> {
     let path = targets_dir.join(file);
@@ -406,21 +417,12 @@ async fn copy_target(
         .prefix(".partial-")
         .tempfile_in(dir)
         .context(error::WriteFileSnafu { path: &path })?;
-    let read_err = |source| error::Error::ReadTarget {
-        name: name.raw().to_owned(),
-        source: Box::new(source),
-    };
-    let mut stream = repo
-        .read_target(name)
-        .await
-        .map_err(read_err)?
-        .context(error::SelectedTargetMissingSnafu { name: name.raw() })?;
-    // tough checks the length limit per chunk and the sha256 at the end of the stream; no byte
-    // is renamed into place before the final check passed.
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(read_err)?;
-        tmp.write_all(&chunk)
-            .context(error::WriteFileSnafu { path: &path })?;
+    match ready {
+        // Already read through tough (length and sha256 checked).
+        Some(bytes) => tmp
+            .write_all(bytes)
+            .context(error::WriteFileSnafu { path: &path })?,
+        None => stream_target(repo, name, &mut tmp, &path).await?,
     }
     tmp.as_file()
         .sync_all()
@@ -433,4 +435,29 @@ async fn copy_target(
         bytes: target.length,
     });
     Ok(done(TargetAction::Fetched))
+}
+
+/// Streams a target through tough into `tmp`. tough checks the length limit per chunk and the
+/// sha256 at the end of the stream; the caller renames nothing into place unless this succeeds.
+async fn stream_target(
+    repo: &tough::Repository,
+    name: &TargetName,
+    tmp: &mut tempfile::NamedTempFile,
+    path: &Path,
+) -> Result<()> {
+    let read_err = |source| error::Error::ReadTarget {
+        name: name.raw().to_owned(),
+        source: Box::new(source),
+    };
+    let mut stream = repo
+        .read_target(name)
+        .await
+        .map_err(read_err)?
+        .context(error::SelectedTargetMissingSnafu { name: name.raw() })?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(read_err)?;
+        tmp.write_all(&chunk)
+            .context(error::WriteFileSnafu { path })?;
+    }
+    Ok(())
 }
