@@ -37,21 +37,19 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # 1. the selector
-if ! "$signpost" --disk "$disk" boot-select --json > "$work/choice.json" 2> "$work/choice.err"; then
+rc=0
+"$signpost" --disk "$disk" boot-select --json > "$work/choice.json" 2> "$work/choice.err" || rc=$?
+if [[ $rc == 7 ]]; then # signpost's exit code for "nothing bootable" (GRUB: "no such partition")
+    echo "[boot-stage] no bootable set: firmware halts" >> "$logf"
+    echo "BOOT-STAGE set=none tries_left_after=0 qemu_rc=none seconds=0"
+    exit 0
+elif [[ $rc != 0 ]]; then
     cat "$work/choice.err" >&2
-    if grep -qi 'no .*bootable\|nothing bootable\|no such partition' "$work/choice.err"; then
-        echo "[boot-stage] no bootable set: firmware halts" >> "$logf"
-        echo "BOOT-STAGE set=none tries_left_after=0 qemu_rc=none seconds=0"
-        exit 0
-    fi
-    die "signpost boot-select failed"
+    die "signpost boot-select failed (exit $rc)"
 fi
 read -r set tries boot_no boot_first boot_len boot_uuid < <(python3 - "$work/choice.json" <<'PY'
 import json, sys
-text = open(sys.argv[1]).read().strip().splitlines()
-# the last JSON object printed is the decision
-d = json.loads(text[-1])
-c = d.get("choice", d)
+c = json.load(open(sys.argv[1]))
 if c is None or c.get("set") is None:
     print("none 0 0 0 0 -"); sys.exit()
 b = c["partitions"]["boot"]

@@ -6,7 +6,7 @@
 #
 # Contents: busybox-static with its applets in /bin, guest/init as /sbin/init, our updog and
 # signpost binaries in /usr/bin with the shared libraries ldd names (debug info stripped),
-# /usr/share/updog/root.json, /etc/updog.toml and /etc/os-release.
+# /usr/share/updog/root.json, /etc/updog.toml, /etc/os-release and the host's CA bundle.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -42,6 +42,12 @@ for b in "$updog" "$signpost"; do
     strip --strip-debug "$out/usr/bin/$name"
 done
 install -m 0644 "$root_json" "$out/usr/share/updog/root.json"
+# CA bundle where Bottlerocket has it and where rustls' platform verifier looks (updog's HTTP client
+# refuses to start without one, even for http:// repositories)
+ca=/etc/ssl/certs/ca-certificates.crt
+[[ -f $ca ]] || die "no CA bundle at $ca (apt-get install ca-certificates)"
+install -D -m 0644 "$ca" "$out/etc/ssl/certs/ca-certificates.crt"
+install -D -m 0644 "$ca" "$out/etc/pki/tls/certs/ca-bundle.crt"
 install -m 0644 "$updog_toml" "$out/etc/updog.toml"
 cat > "$out/etc/os-release" <<OSR
 NAME=ABOS

@@ -6,8 +6,9 @@
 #
 #   handmade-os.sh --rootfs DIR --kernel VMLINUZ --out DIR [--disk FILE]
 #
-# OUT gets boot.ext4, root.ext4, root.verity (raw), their .lz4 and verity.env (ROOT_HASH, SALT,
-# DATA_BLOCKS). BOOT holds /vmlinuz and a Bottlerocket-style /grub/grub.cfg (dm_verity_root).
+# OUT gets boot.ext4, root.ext4, root.verity (raw), the lz4 update images named like Bottlerocket's
+# (listed in artifacts.env as BOOT, ROOT, HASH) and verity.env (ROOT_HASH, SALT, DATA_BLOCKS).
+# BOOT holds /vmlinuz and a Bottlerocket-style /grub/grub.cfg (dm_verity_root).
 # Disk layout (1 MiB aligned): BOOT-A 16M, ROOT-A 128M, HASH-A 4M, BOOT-B, ROOT-B, HASH-B,
 # PRIVATE 4M; BOOT-A flags priority=1 successful=1 as a fresh image has.
 set -euo pipefail
@@ -58,7 +59,13 @@ CFG
 kmib=$(( $(stat -c %s "$kernel") / 1048576 + 3 ))
 mkfs.ext4 -q -F -b 4096 -O ^has_journal -U clear -E hash_seed=00000000-0000-0000-0000-000000000000 \
     -d "$boot" "$out/boot.ext4" "${kmib}M"
-for f in boot.ext4 root.ext4 root.verity; do lz4 -q -f -9 "$out/$f" "$out/$f.lz4"; done
+# update images named like Bottlerocket's: <image>-<variant>-<arch>-<version>-<build>-<suffix>
+prefix=abos-$VARIANT_ID-x86_64-$VERSION_ID-$BUILD_ID
+lz4 -q -f -9 "$out/boot.ext4" "$out/$prefix-boot.ext4.lz4"
+lz4 -q -f -9 "$out/root.ext4" "$out/$prefix-root.ext4.lz4"
+lz4 -q -f -9 "$out/root.verity" "$out/$prefix-root.verity.lz4"
+printf 'BOOT=%s\nROOT=%s\nHASH=%s\n' "$out/$prefix-boot.ext4.lz4" "$out/$prefix-root.ext4.lz4" \
+    "$out/$prefix-root.verity.lz4" > "$out/artifacts.env"
 
 [[ -n $disk ]] || exit 0
 BOOT=6b636168-7420-6568-2070-6c616e657421

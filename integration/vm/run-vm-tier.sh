@@ -30,6 +30,11 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 [[ -n $out ]] || out=$(mktemp -d "${TMPDIR:-/tmp}/abos-vm-tier.XXXXXX")
+if [[ -d $out && -n $(ls -A "$out") ]]; then
+    # only ever clear a directory an earlier run made
+    [[ -f $out/summary.txt ]] || die "$out is not empty and not an earlier run's output"
+    rm -rf "${out:?}"/*
+fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 console=$out/console.log
@@ -61,7 +66,7 @@ log "kernel $(cat "$kdir/package") ($vmlinuz), initramfs $initrd"
 echo "kernel: $(cat "$kdir/package")" >> "$summary"
 
 # ---------------------------------------------------------------- root of trust, repository, server
-variant=abos-vm
+variant=qemu
 arch=x86_64
 keys=$out/keys
 mkdir -p "$keys"
@@ -105,10 +110,11 @@ build_os() {
 }
 
 publish() {
-    local version=$1 dir=$out/build/$1/images
+    local version=$1 BOOT ROOT HASH
+    . "$out/build/$1/images/artifacts.env"
     "$B/pubsys" repo --repo-dir "$repo" --root-role-path "$keys/root.json" --key "$keys/key.pk8" \
         --variant "$variant" --arch "$arch" --version "$version" \
-        --boot "$dir/boot.ext4.lz4" --root "$dir/root.ext4.lz4" --hash "$dir/root.verity.lz4" \
+        --boot "$BOOT" --root "$ROOT" --hash "$HASH" \
         > "$out/pubsys-$version.log" 2>&1 || { cat "$out/pubsys-$version.log" >&2; die "pubsys repo $version"; }
     log "published $version"
 }
@@ -149,7 +155,7 @@ boot update
 check "boot 1: the guest runs 1.0.0 from set A" guest_said 1 "ABOS-BOOTED version=1.0.0 set=A"
 check "boot 1: mark-successful-boot found its disk from the root device and succeeded" guest_said 1 "ABOS-MARKED-SUCCESSFUL"
 check "boot 1: updog update exited 0" guest_said 1 "ABOS-UPDATE-RESULT rc=0"
-"$B/signpost" --disk "$out/disk.img" status --json > "$out/status-after-boot1.json"
+"$B/signpost" --disk "$out/disk.img" --active a status --json > "$out/status-after-boot1.json"
 check "after boot 1: set B boots next (host reads the GPT)" \
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["next_boot"]=="B" else 1)' "$out/status-after-boot1.json"
 
@@ -167,7 +173,7 @@ if [[ $short == 0 ]]; then
     python3 - "$out/disk.img" "$B/signpost" "$out" > "$out/damage.txt" <<'PY'
 import json, subprocess, sys
 disk, signpost, out = sys.argv[1:4]
-st = json.loads(subprocess.run([signpost, "--disk", disk, "status", "--json"], check=True, capture_output=True).stdout)
+st = json.loads(subprocess.run([signpost, "--disk", disk, "--active", "a", "status", "--json"], check=True, capture_output=True).stdout)
 seta = next(s for s in st["sets"] if s["name"] == "A")
 root = seta["partitions"]["root"] if "partitions" in seta else seta["root"]
 first = root["first_byte"]
