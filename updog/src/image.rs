@@ -481,11 +481,55 @@ async fn retry_or_fail(
 
 fn writer_stage(
     file: std::fs::File,
+    decoder: BlockDecoder,
+    rx: mpsc::Receiver<Msg>,
+    pool_tx: mpsc::Sender<Vec<u8>>,
+    plan: &ImagePlan,
+    settings: &WriteSettings,
+) -> Result<DecoderState> {
+    // Checkpoints are flushed by a helper thread, so the disk keeps writing back while the
+    // decoder goes on; a checkpoint that arrives while one is being flushed is skipped.
+    let sync_file = file
+        .try_clone()
+        .context(error::DiskOpenSnafu { path: &plan.disk })?;
+    let (ck_tx, ck_rx) = std::sync::mpsc::sync_channel::<ResumeRecord>(1);
+    let resume_dir = settings.resume_dir.clone();
+    let kind = plan.kind;
+    let disk = plan.disk.clone();
+    std::thread::scope(|s| {
+        let syncer = s.spawn(move || -> Result<()> {
+            for record in ck_rx {
+                sync_file
+                    .sync_data()
+                    .context(error::DiskSyncSnafu { path: &disk })?;
+                write_record(&resume_dir, kind, &record)?;
+                debug!(
+                    "checkpoint: {kind} at compressed {}, written {}",
+                    record.compressed_offset, record.decoder.produced
+                );
+            }
+            Ok(())
+        });
+        let result = write_loop(&file, decoder, rx, pool_tx, plan, settings, ck_tx);
+        let synced = syncer
+            .join()
+            .map_err(|_| Error::ThreadPanic { what: "checkpoint" })?;
+        synced?;
+        let state = result?;
+        file.sync_all()
+            .context(error::DiskSyncSnafu { path: &plan.disk })?;
+        Ok(state)
+    })
+}
+
+fn write_loop(
+    file: &std::fs::File,
     mut decoder: BlockDecoder,
     mut rx: mpsc::Receiver<Msg>,
     pool_tx: mpsc::Sender<Vec<u8>>,
     plan: &ImagePlan,
     settings: &WriteSettings,
+    checkpoints: std::sync::mpsc::SyncSender<ResumeRecord>,
 ) -> Result<DecoderState> {
     let part = &plan.partition;
     let disk = &plan.disk;
@@ -546,8 +590,6 @@ fn writer_stage(
                 if since_checkpoint >= settings.checkpoint_bytes
                     && let Some((boundary, hasher)) = boundary
                 {
-                    file.sync_data()
-                        .context(error::DiskSyncSnafu { path: disk })?;
                     let record = ResumeRecord {
                         format: RECORD_FORMAT,
                         target: plan.target.clone(),
@@ -562,19 +604,17 @@ fn writer_stage(
                         boundary,
                         decoder: decoder.state().clone(),
                     };
-                    write_record(&settings.resume_dir, plan.kind, &record)?;
-                    debug!(
-                        "checkpoint: {} at compressed {offset_after}, written {produced}",
-                        plan.kind
-                    );
-                    since_checkpoint = 0;
+                    match checkpoints.try_send(record) {
+                        Ok(()) => since_checkpoint = 0,
+                        // The previous checkpoint is still being flushed: try at the next block.
+                        Err(std::sync::mpsc::TrySendError::Full(_)) => {}
+                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                            return Err(Error::ThreadPanic { what: "checkpoint" });
+                        }
+                    }
                 }
             }
-            Msg::Finish => {
-                file.sync_all()
-                    .context(error::DiskSyncSnafu { path: disk })?;
-                return Ok(decoder.state().clone());
-            }
+            Msg::Finish => return Ok(decoder.state().clone()),
         }
     }
     // The network side stopped without finishing; its error is reported by the caller.

@@ -3,7 +3,12 @@
 use std::path::Path;
 
 fn unit(name: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd").join(name)).unwrap()
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("systemd")
+            .join(name),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -11,11 +16,20 @@ fn units_have_the_required_shape() {
     let timer = unit("updog.timer");
     assert!(timer.contains("RandomizedDelaySec="), "{timer}");
     let service = unit("updog.service");
-    assert!(service.contains("ExecStart=/usr/bin/updog update-image"), "{service}");
+    assert!(
+        service.contains("ExecStart=/usr/bin/updog update-image"),
+        "{service}"
+    );
     assert!(service.contains("SuccessExitStatus=3 4 5 6 7"), "{service}");
     let mark = unit("mark-successful-boot.service");
-    assert!(mark.contains("After=multi-user.target") && mark.contains("RefuseManualStart=true"), "{mark}");
-    assert!(mark.contains("ExecStart=/usr/bin/signpost mark-successful-boot"), "{mark}");
+    assert!(
+        mark.contains("After=multi-user.target") && mark.contains("RefuseManualStart=true"),
+        "{mark}"
+    );
+    assert!(
+        mark.contains("ExecStart=/usr/bin/signpost mark-successful-boot"),
+        "{mark}"
+    );
 }
 
 #[test]
@@ -24,7 +38,11 @@ fn units_pass_systemd_analyze_verify() {
         return;
     }
     let dir = test_support::tempdir();
-    let names = ["updog.timer", "updog.service", "mark-successful-boot.service"];
+    let names = [
+        "updog.timer",
+        "updog.service",
+        "mark-successful-boot.service",
+    ];
     for n in names {
         std::fs::write(dir.path().join(n), unit(n)).unwrap();
     }
@@ -36,6 +54,9 @@ fn units_pass_systemd_analyze_verify() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The binaries are not installed on the build machine; anything else is a real problem.
-    let problems: Vec<&str> = stderr.lines().filter(|l| !l.contains("is not executable")).collect();
+    let problems: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.contains("is not executable"))
+        .collect();
     assert!(problems.is_empty(), "{stderr}");
 }
