@@ -373,16 +373,9 @@ pub async fn sign_and_commit(
 
     // 1. Targets, each durable before any metadata names it.
     reporter.phase(crate::Phase::WritingTargets);
-    let mut targets_written = Vec::new();
-    for pending in targets {
-        let store_name = pending.store_name();
-        match &pending.content {
-            TargetContent::File(path) => store.put_target_file(&store_name, path, mode)?,
-            TargetContent::Bytes(bytes) => store.put_target_bytes(&store_name, bytes)?,
-        }
-        reporter.item_done(&pending.name, true);
-        targets_written.push(store_name);
-    }
+    put_targets(store, targets, mode, reporter)?;
+    let targets_written: Vec<String> = targets.iter().map(PendingTarget::store_name).collect();
+    store.sync_targets()?;
 
     // 2. Versioned metadata, 3. timestamp.json last.
     reporter.phase(crate::Phase::WritingMetadata);
@@ -399,6 +392,54 @@ pub async fn sign_and_commit(
         metadata_written,
         version,
     })
+}
+
+/// Target writers running at once: concurrent fsyncs share journal commits, which matters
+/// for releases with many small targets (migrations).
+const TARGET_WRITERS: usize = 8;
+
+/// Puts every pending target into the store with a few writer threads; the first error (in
+/// input order) wins and stops the writers.
+fn put_targets(
+    store: &dyn RepoStore,
+    targets: &[PendingTarget],
+    mode: TargetMode,
+    reporter: &dyn crate::Reporter,
+) -> Result<()> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed: Mutex<Vec<(usize, crate::Error)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..TARGET_WRITERS.min(targets.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(pending) = targets.get(i) else { break };
+                    let store_name = pending.store_name();
+                    let result = match &pending.content {
+                        TargetContent::File(path) => store.put_target_file(&store_name, path, mode),
+                        TargetContent::Bytes(bytes) => store.put_target_bytes(&store_name, bytes),
+                    };
+                    reporter.item_done(&pending.name, result.is_ok());
+                    if let Err(e) = result {
+                        failed
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((i, e));
+                        next.store(targets.len(), Ordering::SeqCst);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+    failed.sort_by_key(|(i, _)| *i);
+    match failed.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Write order of metadata files: root, targets (and delegated roles), snapshot, timestamp.

@@ -35,11 +35,15 @@ pub trait RepoStore: fmt::Debug + Send + Sync {
     fn targets_url(&self) -> Result<Url>;
     /// Whether a metadata file (`timestamp.json`, `3.root.json`, …) exists.
     fn has_metadata(&self, file_name: &str) -> Result<bool>;
-    /// Stores a target from a local file under its consistent name (`<sha256>.<name>`), atomically
-    /// and durably. A target already present under that name is kept (the name fixes the content).
+    /// Stores a target from a local file under its consistent name (`<sha256>.<name>`),
+    /// atomically. A target already present under that name is kept (the name fixes the
+    /// content). Durable once [`RepoStore::sync_targets`] returns.
     fn put_target_file(&self, file_name: &str, source: &Path, mode: TargetMode) -> Result<()>;
-    /// Stores a target from bytes under its consistent name, atomically and durably.
+    /// Stores a target from bytes under its consistent name, atomically. Durable once
+    /// [`RepoStore::sync_targets`] returns.
     fn put_target_bytes(&self, file_name: &str, bytes: &[u8]) -> Result<()>;
+    /// Makes every target stored so far durable (called once, before any metadata is written).
+    fn sync_targets(&self) -> Result<()>;
     /// Stores a metadata file atomically and durably, replacing any previous one of that name.
     fn put_metadata(&self, file_name: &str, bytes: &[u8]) -> Result<()>;
 }
@@ -214,15 +218,22 @@ impl RepoStore for LocalStore {
                     path: &tmp_path,
                 })?;
         }
+        // The directory entry is made durable by `sync_targets`, once for all targets.
         fs::rename(&tmp_path, &dest).context(error::StoreIoSnafu {
             action: "rename into place",
             path: &dest,
-        })?;
-        sync_dir(&self.targets_dir)
+        })
     }
 
     fn put_target_bytes(&self, file_name: &str, bytes: &[u8]) -> Result<()> {
         write_atomic(&self.targets_dir, file_name, bytes)
+    }
+
+    fn sync_targets(&self) -> Result<()> {
+        if self.targets_dir.exists() {
+            sync_dir(&self.targets_dir)?;
+        }
+        Ok(())
     }
 
     fn put_metadata(&self, file_name: &str, bytes: &[u8]) -> Result<()> {

@@ -7,6 +7,8 @@
 //! Gated on the tools being installed: `test_support::require_tool("tuftool")` and a python-tuf
 //! import check; both print `SKIP:` when missing and panic under `CI=true`.
 
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use common::*;

@@ -231,9 +231,12 @@ fn targets_are_written_before_metadata_and_timestamp_last() {
     let log = store.log.lock().unwrap().clone();
     let first_meta = log.iter().position(|l| l.starts_with("metadata")).unwrap();
     assert!(
-        log[..first_meta].iter().all(|l| l.starts_with("target")),
+        log[..first_meta - 1]
+            .iter()
+            .all(|l| l.starts_with("target")),
         "{log:#?}"
     );
+    assert_eq!(log[first_meta - 1], "sync targets", "{log:#?}");
     assert_eq!(log.last().unwrap(), "metadata timestamp.json", "{log:#?}");
     let snap = log
         .iter()

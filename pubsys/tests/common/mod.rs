@@ -186,6 +186,10 @@ impl RepoStore for RecordingStore {
         self.record(format!("target {n}"), n)?;
         self.inner.put_target_bytes(n, bytes)
     }
+    fn sync_targets(&self) -> pubsys::Result<()> {
+        self.log.lock().unwrap().push("sync targets".into());
+        self.inner.sync_targets()
+    }
     fn put_metadata(&self, n: &str, bytes: &[u8]) -> pubsys::Result<()> {
         self.record(format!("metadata {n}"), n)?;
         self.inner.put_metadata(n, bytes)
