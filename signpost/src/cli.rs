@@ -174,21 +174,17 @@ fn signpost(g: &GlobalArgs, access: Access) -> Result<Signpost> {
     match (&g.disk, g.active) {
         (Some(disk), Some(active)) => Signpost::new(Disk::open_with(disk, access)?, active),
         (Some(disk), None) => {
-            // A disk without --active: discover the active set only if it is the host's OS disk.
-            let sp = discovery::discover_with(
+            // Without --active, the disk must be the host's OS disk, whose active set we discover.
+            let found = discovery::discover_with(
                 DevNum::of_path(Path::new("/"))?,
                 &g.sysfs_root,
                 &g.dev_root,
                 access,
-            )?;
-            snafu::ensure!(
-                sp.disk().path() == disk.as_path(),
-                error::ActiveNotInSetsSnafu {
-                    disk: disk.clone(),
-                    numbers: Vec::<u32>::new()
-                }
             );
-            Ok(sp)
+            match found {
+                Ok(sp) if same_file(sp.disk().path(), disk) => Ok(sp),
+                _ => error::ActiveRequiredSnafu { disk: disk.clone() }.fail(),
+            }
         }
         (None, _) => discovery::discover_with(
             DevNum::of_path(Path::new("/"))?,
@@ -196,6 +192,13 @@ fn signpost(g: &GlobalArgs, access: Access) -> Result<Signpost> {
             &g.dev_root,
             access,
         ),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 

@@ -139,6 +139,7 @@ pub fn find_root_device(
             partitions.push(number);
         }
     }
+    partitions.sort_unstable();
     ensure!(
         disks.len() == 1,
         error::SeveralDisksSnafu {

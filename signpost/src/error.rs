@@ -337,6 +337,16 @@ pub enum Error {
         numbers: Vec<u32>,
     },
 
+    /// `--disk` without `--active`, and the disk is not the running host's OS disk.
+    #[snafu(display(
+        "--active a|b is required with --disk {} (it is not the running host's OS disk)",
+        disk.display()
+    ))]
+    ActiveRequired {
+        /// The disk given.
+        disk: PathBuf,
+    },
+
     /// Writing man pages / completions failed.
     #[snafu(display("failed to write documentation to {}", path.display()))]
     WriteDocs {
@@ -405,7 +415,8 @@ impl Error {
             | ParseSysfs { .. }
             | NoLowerDevices { .. }
             | SeveralDisks { .. }
-            | ActiveNotInSets { .. } => ExitStatus::Discovery,
+            | ActiveNotInSets { .. }
+            | ActiveRequired { .. } => ExitStatus::Discovery,
             _ => ExitStatus::Failure,
         }
     }

@@ -352,3 +352,15 @@ fn four_kib_sectors() {
     assert_eq!(&data[data.len() - 4096..data.len() - 4088], b"EFI PART");
     assert_ne!(&data[512..520], b"EFI PART");
 }
+
+#[test]
+fn disk_without_active_is_a_clear_error() {
+    let dir = test_support::tempdir();
+    let path = native_image(dir.path(), Sets::Dual, 512);
+    let (code, _, stderr) = cli(&path, &["clear-inactive"]);
+    assert_eq!(code, 8);
+    assert!(
+        stderr.starts_with("error: --active a|b is required with --disk"),
+        "{stderr}"
+    );
+}
