@@ -95,6 +95,12 @@ pub fn sparse(dir: &Path, name: &str, len: u64) -> PathBuf {
 /// A Bottlerocket-layout image (1 MiB partitions starting at 1 MiB) made by sgdisk.
 pub fn sgdisk_image(dir: &Path, sets: Sets) -> PathBuf {
     let path = sparse(dir, "sgdisk.img", 16 * MIB);
+    sgdisk_layout(&path, sets);
+    path
+}
+
+/// Writes the test layout with sgdisk onto an existing file or device.
+pub fn sgdisk_layout(path: &Path, sets: Sets) {
     let mut cmd = Command::new("sgdisk");
     cmd.arg("-o");
     for (i, (label, ty, attrs)) in layout(sets).iter().enumerate() {
@@ -115,9 +121,8 @@ pub fn sgdisk_image(dir: &Path, sets: Sets) -> PathBuf {
             }
         }
     }
-    cmd.arg(&path);
+    cmd.arg(path);
     run(&mut cmd);
-    path
 }
 
 /// The same layout written by `signpost::write_new_table`.
