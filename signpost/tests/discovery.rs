@@ -141,6 +141,21 @@ fn discovery_errors() {
         stderr.contains("hint: on a disk image, pass --disk PATH --active a|b"),
         "{stderr}"
     );
+    // Lower devices on two different disks.
+    let t = tree(&[4, 5], true);
+    let vdb = t
+        .sys
+        .join("devices/pci0000:00/0000:00:05.0/virtio2/block/vdb");
+    write(&vdb.join("dev"), "254:16\n");
+    write(&vdb.join("vdb1/partition"), "1\n");
+    symlink(
+        vdb.join("vdb1"),
+        t.sys.join("devices/virtual/block/dm-0/slaves/vdb1"),
+    )
+    .unwrap();
+    let err = discovery::discover_with(root, &t.sys, &t.dev, Access::ReadOnly).unwrap_err();
+    assert!(matches!(err, Error::SeveralDisks { .. }), "{err:?}");
+    assert!(err.to_string().contains(r#"["vda", "vdb"]"#), "{err}");
     // No sysfs entry for the root device at all.
     let empty = test_support::tempdir();
     let err =
