@@ -199,6 +199,7 @@ async fn run_mirror(args: MirrorArgs, env: &Env, reporter: &dyn Reporter) -> Res
         expiration: expiration(args.allow_expired),
         jobs: args.jobs,
         transport: env.transport.clone(),
+        now: env.clock.now(),
     };
     Ok(Outcome::Mirrored(mirror::mirror(opts, reporter).await?))
 }

@@ -49,12 +49,6 @@ pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp> {
     Ok(whole_seconds(t))
 }
 
-/// Like [`parse_time`], for clap: relative times are resolved against the system clock at parse
-/// time (the binary's edge), and the result is whole seconds.
-pub fn parse_time_arg(text: &str) -> std::result::Result<Timestamp, String> {
-    parse_time(text, Timestamp::now()).map_err(|e| e.to_string())
-}
-
 /// A timestamp that must already be whole seconds.
 pub(crate) fn ensure_whole_seconds(t: Timestamp, what: &str) -> Result<()> {
     ensure!(

@@ -101,3 +101,72 @@ pub fn select(manifest: &Manifest, filter: &Filter) -> Result<Selection> {
     sel.versions.dedup();
     Ok(sel)
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        let text = r#"{
+          "updates": [
+            {"variant":"aws-dev","arch":"x86_64","version":"1.0.0","max_version":"1.2.0","waves":{},
+             "images":{"boot":"b-100","root":"r-100","hash":"h-100"}},
+            {"variant":"aws-dev","arch":"x86_64","version":"1.1.0","max_version":"1.2.0","waves":{},
+             "images":{"boot":"b-110","root":"r-110","hash":"h-110"}},
+            {"variant":"aws-dev","arch":"x86_64","version":"1.2.0","max_version":"1.2.0","waves":{},
+             "images":{"boot":"b-120","root":"r-120","hash":"h-120"}},
+            {"variant":"aws-dev","arch":"aarch64","version":"1.1.0","max_version":"1.2.0","waves":{},
+             "images":{"boot":"arm-b","root":"arm-r","hash":"arm-h"}}
+          ],
+          "migrations": {
+            "(1.0.0, 1.1.0)": ["m-a"],
+            "(1.1.0, 1.2.0)": ["m-b"]
+          }
+        }"#;
+        Manifest::from_slice(text.as_bytes(), "test").unwrap()
+    }
+
+    fn filter(version: Option<&str>) -> Filter {
+        Filter {
+            variant: "aws-dev".parse().unwrap(),
+            arch: "x86_64".parse().unwrap(),
+            version: version.map(|v| v.parse().unwrap()),
+        }
+    }
+
+    fn names(sel: &Selection) -> Vec<&str> {
+        sel.targets.iter().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn one_version_keeps_its_images_and_every_migration_reaching_it() {
+        let sel = select(&manifest(), &filter(Some("1.1.0"))).unwrap();
+        assert_eq!(
+            names(&sel),
+            ["b-110", "h-110", "m-a", "m-b", "manifest.json", "r-110"]
+        );
+        let sel = select(&manifest(), &filter(Some("1.0.0"))).unwrap();
+        // From 1.1.0 and 1.2.0 down to 1.0.0 uses both migrations (run backwards).
+        assert_eq!(
+            names(&sel),
+            ["b-100", "h-100", "m-a", "m-b", "manifest.json", "r-100"]
+        );
+    }
+
+    #[test]
+    fn no_version_keeps_every_version_of_the_variant_and_arch_only() {
+        let sel = select(&manifest(), &filter(None)).unwrap();
+        assert_eq!(sel.versions, ["1.0.0", "1.1.0", "1.2.0"]);
+        assert_eq!(sel.targets.len(), 9 + 2 + 1);
+        assert!(!sel.targets.iter().any(|t| t.starts_with("arm-")));
+    }
+
+    #[test]
+    fn unknown_version_is_an_error_naming_the_filter() {
+        let err = select(&manifest(), &filter(Some("2.0.0"))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the manifest has no update matching aws-dev/x86_64/2.0.0"
+        );
+    }
+}

@@ -46,6 +46,8 @@ pub struct MirrorOptions {
     pub jobs: usize,
     /// The transport (tough's `DefaultTransport` in the binary).
     pub transport: Box<dyn Transport>,
+    /// "Now", recorded in `mirror.json`.
+    pub now: jiff::Timestamp,
 }
 
 /// What happened to one target.
@@ -249,7 +251,7 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
         snapshot_version: report.snapshot_version,
         targets_version: report.targets_version,
         targets: report.targets.iter().map(|t| t.name.clone()).collect(),
-        mirrored_at: crate::expiry::whole_seconds(jiff::Timestamp::now()),
+        mirrored_at: crate::expiry::whole_seconds(opts.now),
     });
     record.save(&opts.out)?;
     Ok(report)

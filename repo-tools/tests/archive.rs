@@ -62,11 +62,18 @@ fn pack(archive: &Path, files: &[(String, Vec<u8>)], raw_extra: &[(&str, &[u8])]
         });
     }
     for (path, bytes) in raw_extra {
+        let (path, kind) = match path.strip_prefix("symlink:") {
+            Some(p) => (p, tar::EntryType::Symlink),
+            None => (*path, tar::EntryType::Regular),
+        };
         let mut h = tar::Header::new_old();
         h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
         h.set_size(bytes.len() as u64);
         h.set_mode(0o644);
-        h.set_entry_type(tar::EntryType::Regular);
+        h.set_entry_type(kind);
+        if kind == tar::EntryType::Symlink {
+            h.set_link_name("/etc/passwd").unwrap();
+        }
         h.set_cksum();
         b.append(&h, *bytes).unwrap();
         index.files.push(IndexEntry {
@@ -243,6 +250,15 @@ async fn path_traversal_entry_is_refused() {
     );
     assert!(!dir.path().join("escaped.txt").exists());
     assert!(!out.exists());
+    // A symbolic link is refused whatever it points at.
+    let archive = dir.path().join("link.tar");
+    pack(&archive, &files, &[("symlink:targets/link", b"")]);
+    let err = import(&archive, &repo.root, &out).await.unwrap_err();
+    assert!(matches!(err, Error::ArchiveEntry { .. }), "{err}");
+    assert!(
+        err.to_string().contains("targets/link") && err.to_string().contains("Symlink"),
+        "{err}"
+    );
     // An extra file inside the tree that no repository lists is refused too.
     let archive = dir.path().join("extra.tar");
     let mut with_extra = files.clone();

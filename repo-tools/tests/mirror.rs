@@ -243,6 +243,24 @@ async fn filtered_mirror_copies_one_version_its_images_and_migrations() {
         Outcome::MirrorVerified(v) => assert_eq!(v.repositories[0].targets_present, 6),
         other => panic!("{other:?}"),
     }
+    // A filtered mirror survives export/import: the record says which targets it must hold.
+    let archive = dir.path().join("filtered.tar");
+    cli(&["export", s(&out), "-o", s(&archive)]).await.unwrap();
+    let far = dir.path().join("far");
+    match cli(&[
+        "import",
+        s(&archive),
+        "--root",
+        s(&repo.root),
+        "--out",
+        s(&far),
+    ])
+    .await
+    .unwrap()
+    {
+        Outcome::Imported(r) => assert_eq!(r.verified.target_files, 6),
+        other => panic!("{other:?}"),
+    }
     // Every version of the variant: 9 images + 2 migrations + manifest.
     let all = mirror(&[
         "--metadata-url",
