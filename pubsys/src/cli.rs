@@ -116,9 +116,10 @@ pub struct RepoArgs {
     /// Location.
     #[command(flatten)]
     pub location: LocationArgs,
-    /// Write a new repository into this directory instead (Bottlerocket's layout:
-    /// OUTDIR/<variant>/<arch>/ and OUTDIR/targets/); the metadata directory must not exist.
-    #[arg(long, conflicts_with = "repo_dir")]
+    /// Write the result into this directory instead of in place (Bottlerocket's layout:
+    /// OUTDIR/<variant>/<arch>/ and OUTDIR/targets/; the metadata directory must not exist).
+    /// The existing repository, if any, is read from --metadata-url/--targets-url or --repo-dir.
+    #[arg(long)]
     pub outdir: Option<PathBuf>,
     /// os-image's build description JSON (variant, arch, version and image paths).
     #[arg(long, conflicts_with_all = ["variant", "arch", "version", "boot", "root", "hash"])]
@@ -205,8 +206,9 @@ pub struct RefreshArgs {
     #[command(flatten)]
     pub location: LocationArgs,
     /// Write the refreshed metadata into this new directory instead of in place
-    /// (OUTDIR/<variant>/<arch>/; must not exist).
-    #[arg(long, conflicts_with = "repo_dir")]
+    /// (OUTDIR/<variant>/<arch>/; must not exist); the repository is read from
+    /// --metadata-url/--targets-url or --repo-dir.
+    #[arg(long)]
     pub outdir: Option<PathBuf>,
     /// Variant.
     #[arg(long)]

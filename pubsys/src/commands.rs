@@ -252,8 +252,16 @@ fn write_store(
                 path: store.metadata_dir()
             }
         );
-        // Existing repository (if any) comes from the URLs; without them, a new one.
-        return Ok((store, explicit_source(loc)));
+        // The existing repository (if any) comes from the URLs or the repository directory;
+        // with neither, a new repository is created.
+        let source = match (explicit_source(loc), &loc.repo_dir) {
+            (Some(s), _) => Some(s),
+            (None, Some(dir)) => Some(RepoSource::of_store(&LocalStore::repo_dir(
+                dir, variant, arch,
+            ))?),
+            (None, None) => None,
+        };
+        return Ok((store, source));
     }
     let dir = loc.repo_dir.as_ref().context(error::ParseTimeSnafu {
         what: "repository location",
@@ -356,14 +364,6 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
         Command::RefreshRepo(a) => {
             let (store, source) =
                 write_store(&a.location, a.outdir.as_deref(), &a.variant, a.arch)?;
-            // With --outdir the existing repository must come from somewhere.
-            let source = match (source, &a.location.repo_dir) {
-                (Some(s), _) => Some(s),
-                (None, Some(dir)) if a.outdir.is_some() => Some(RepoSource::of_store(
-                    &LocalStore::repo_dir(dir, &a.variant, a.arch),
-                )?),
-                (None, _) => None,
-            };
             let req = RefreshRequest {
                 trusted_root: a.signing.root_role_path,
                 keys: a.signing.keys,

@@ -41,9 +41,15 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             eprintln!("error: {err}");
+            // tough's messages repeat their cause's text; print each text once.
+            let mut previous = err.to_string();
             let mut source = std::error::Error::source(&err);
             while let Some(cause) = source {
-                eprintln!("  Caused by: {cause}");
+                let text = cause.to_string();
+                if !previous.ends_with(&text) {
+                    eprintln!("  Caused by: {text}");
+                }
+                previous = text;
                 source = cause.source();
             }
             if let Some(hint) = err.hint() {

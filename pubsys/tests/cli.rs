@@ -1,5 +1,7 @@
 //! The `pubsys` binary end to end: exit codes, text and JSON output, error rendering.
 
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use common::*;
@@ -594,4 +596,88 @@ fn help_and_generated_docs() {
     }
     let usage = pubsys(&["repo", "--bogus"]);
     assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn refresh_into_outdir_and_tampered_metadata_through_the_binary() {
+    let fx = Fixture::new();
+    fx.publish(&fx.request("1.0.0", now())).unwrap();
+    let outdir = fx.dir.path().join("refreshed");
+    let out = pubsys(&[
+        "refresh-repo",
+        "--root-role-path",
+        p(&fx.root),
+        "--key",
+        p(&fx.key.path),
+        "--repo-dir",
+        p(&fx.repo_dir),
+        "--outdir",
+        p(&outdir),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(outdir.join("aws-dev/x86_64/timestamp.json").is_file());
+    // The in-place repository is untouched by an --outdir refresh.
+    let live: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fx.metadata_dir().join("timestamp.json")).unwrap())
+            .unwrap();
+    let new: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(outdir.join("aws-dev/x86_64/timestamp.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(new["signed"]["version"].as_u64() > live["signed"]["version"].as_u64());
+    // Refreshing into the same outdir again is refused.
+    let again = pubsys(&[
+        "refresh-repo",
+        "--root-role-path",
+        p(&fx.root),
+        "--key",
+        p(&fx.key.path),
+        "--repo-dir",
+        p(&fx.repo_dir),
+        "--outdir",
+        p(&outdir),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+    ]);
+    assert_eq!(again.status.code(), Some(5));
+
+    // A flipped signature byte: exit 4 and an error chain naming the role.
+    let ts = fx.metadata_dir().join("timestamp.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ts).unwrap()).unwrap();
+    let sig = v["signatures"][0]["sig"].as_str().unwrap().to_string();
+    v["signatures"][0]["sig"] = format!(
+        "{}{}",
+        if sig.starts_with('a') { "b" } else { "a" },
+        &sig[1..]
+    )
+    .into();
+    std::fs::write(&ts, serde_json::to_vec(&v).unwrap()).unwrap();
+    let out = pubsys(&[
+        "validate-repo",
+        "--root-role-path",
+        p(&fx.root),
+        "--repo-dir",
+        p(&fx.repo_dir),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: Failed to load repository from file://"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Caused by: Failed to verify timestamp metadata"),
+        "{err}"
+    );
+    eprintln!("{err}");
 }

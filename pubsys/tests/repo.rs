@@ -611,3 +611,59 @@ fn base64_encode(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[test]
+fn release_file_migrations_and_extra_targets_are_published() {
+    let fx = Fixture::new();
+    fx.publish(&fx.request("1.0.0", now())).unwrap();
+    let mig = fx.dir.path().join("migrate_v1.1.0_example.lz4");
+    std::fs::write(&mig, b"migration binary").unwrap();
+    let rel = fx.dir.path().join("Release.toml");
+    std::fs::write(
+        &rel,
+        "version = \"1.1.0\"\n[migrations]\n\"(1.0.0, 1.1.0)\" = [\"migrate_v1.1.0_example.lz4\"]\n",
+    )
+    .unwrap();
+    let mut req = fx.request("1.1.0", now());
+    req.release_file = Some(rel);
+    req.extra_targets = vec![mig.clone()];
+    let out = fx.publish(&req).unwrap();
+    assert!(out.migrations_added.is_empty());
+    assert!(
+        out.targets
+            .iter()
+            .any(|t| t.name == "migrate_v1.1.0_example.lz4")
+    );
+    let m = manifest_of(&fx, &fx.source());
+    let path = m
+        .find_migrations(&Version::new(1, 0, 0), &Version::new(1, 1, 0))
+        .unwrap();
+    assert_eq!(path.len(), 1);
+    assert_eq!(path[0].to_string(), "migrate_v1.1.0_example.lz4");
+    let report = rt()
+        .block_on(validate(
+            &fx.root_bytes(),
+            &fx.source(),
+            &LoadOptions::default(),
+            &NoReporter,
+        ))
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.targets, 8);
+
+    // Reusing a target name with different content is a conflict, and nothing is written.
+    std::fs::write(&mig, b"different migration binary").unwrap();
+    let ts_before = std::fs::read(fx.metadata_dir().join("timestamp.json")).unwrap();
+    let mut req = fx.request("1.2.0", now());
+    req.extra_targets = vec![mig];
+    let err = fx.publish(&req).unwrap_err();
+    assert!(matches!(err, Error::TargetConflict { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("migrate_v1.1.0_example.lz4"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(fx.metadata_dir().join("timestamp.json")).unwrap(),
+        ts_before
+    );
+}
