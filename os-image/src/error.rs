@@ -1,6 +1,7 @@
 //! The crate's error type: one variant per failed operation, carrying its path or tool.
 
 use snafu::Snafu;
+use std::path::PathBuf;
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -112,5 +113,291 @@ pub enum Error {
     LayoutSize {
         /// Size asked for.
         gib: u32,
+    },
+
+    // ----- names and inputs -----
+    /// A name given on the command line or in a spec is not valid.
+    #[snafu(display("invalid {what} '{value}': {reason}"))]
+    InvalidName {
+        /// Which kind of name.
+        what: &'static str,
+        /// The value.
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The root filesystem input cannot be read.
+    #[snafu(display("cannot read the root filesystem input {}", path.display()))]
+    RootfsSource {
+        /// Input path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The tar input cannot be extracted.
+    #[snafu(display("cannot extract the root filesystem archive {}", path.display()))]
+    ExtractTar {
+        /// Archive path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The input holds something we cannot copy (device node, fifo, socket, or a symlinked
+    /// directory where we install a file).
+    #[snafu(display("unsupported file type in the root filesystem input: {}", path.display()))]
+    UnsupportedFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file name debugfs cannot address (not UTF-8, or contains `"` or a newline).
+    #[snafu(display("unsupported file name in the root filesystem: {}", path.display()))]
+    UnsupportedPath {
+        /// The path.
+        path: PathBuf,
+    },
+    /// `--root-json` is not JSON.
+    #[snafu(display("{} is not valid JSON (expected a TUF root.json)", path.display()))]
+    InvalidRootJson {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// `--updog-toml` is not TOML.
+    #[snafu(display("{} is not valid TOML (expected updog.toml)", path.display()))]
+    InvalidUpdogToml {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: toml::de::Error,
+    },
+    /// The content does not fit its partition.
+    #[snafu(display(
+        "the {what} built from {} does not fit its {} MiB partition",
+        source_dir.display(),
+        max_bytes / (1 << 20)
+    ))]
+    ContentTooBig {
+        /// "root filesystem", "boot filesystem", "hash tree".
+        what: &'static str,
+        /// Where the content came from.
+        source_dir: PathBuf,
+        /// Partition size.
+        max_bytes: u64,
+    },
+
+    // ----- tools -----
+    /// An external tool is not installed.
+    #[snafu(display("missing tool `{tool}` (install the Debian package `{package}`)"))]
+    ToolMissing {
+        /// Tool name.
+        tool: &'static str,
+        /// Debian package.
+        package: &'static str,
+    },
+    /// An external tool could not be started.
+    #[snafu(display("cannot run `{tool}`"))]
+    ToolSpawn {
+        /// Tool name.
+        tool: &'static str,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// An external tool failed.
+    #[snafu(display("`{tool}` failed ({status}): {stderr}\n  command: {command}"))]
+    ToolFailed {
+        /// Tool name.
+        tool: &'static str,
+        /// Command line.
+        command: String,
+        /// Exit status.
+        status: String,
+        /// Last lines of its stderr.
+        stderr: String,
+    },
+    /// An external tool printed something we could not understand.
+    #[snafu(display("cannot find the {what} in the output of `{tool}`"))]
+    ToolOutput {
+        /// Tool name.
+        tool: &'static str,
+        /// What was looked for.
+        what: &'static str,
+    },
+
+    // ----- files -----
+    /// Creating a file failed.
+    #[snafu(display("cannot create {}", path.display()))]
+    CreateFile {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Opening a file failed.
+    #[snafu(display("cannot open {}", path.display()))]
+    OpenFile {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Reading a file failed.
+    #[snafu(display("cannot read {}", path.display()))]
+    ReadFile {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Writing a file failed.
+    #[snafu(display("cannot write {}", path.display()))]
+    WriteFile {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Copying a file failed.
+    #[snafu(display("cannot copy {} to {}", from.display(), to.display()))]
+    CopyFile {
+        /// Source.
+        from: PathBuf,
+        /// Destination.
+        to: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Creating a directory failed.
+    #[snafu(display("cannot create directory {}", path.display()))]
+    CreateDir {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Listing a directory failed.
+    #[snafu(display("cannot list directory {}", path.display()))]
+    ReadDir {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Creating a temporary file failed.
+    #[snafu(display("cannot create a temporary file"))]
+    CreateTemp {
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The output directory cannot be created or written.
+    #[snafu(display("cannot write to the output directory {}", path.display()))]
+    OutputDir {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Renaming a finished output into place failed.
+    #[snafu(display("cannot move {} into place", path.display()))]
+    Publish {
+        /// Final path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+
+    // ----- disk image -----
+    /// Writing the partition table failed.
+    #[snafu(display("cannot write the partition table of {}", path.display()))]
+    WriteTable {
+        /// Disk image.
+        path: PathBuf,
+        /// Cause.
+        source: signpost::Error,
+    },
+    /// Writing the build description failed.
+    #[snafu(display("cannot write the build description {}", path.display()))]
+    WriteDescription {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: update_metadata::Error,
+    },
+    /// Opening a disk (GPT) failed.
+    #[snafu(display("cannot read the partition table of {}", path.display()))]
+    OpenDisk {
+        /// Disk.
+        path: PathBuf,
+        /// Cause.
+        source: signpost::Error,
+    },
+    /// The disk's partitions are not the plan.
+    #[snafu(display("{} does not have the expected layout: {reason}", path.display()))]
+    LayoutMismatch {
+        /// Disk.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+    /// A file is missing from a filesystem inside the disk.
+    #[snafu(display("{path} not found in the filesystem at byte {offset} of {}", image.display()))]
+    FileNotInImage {
+        /// Disk or image file.
+        image: PathBuf,
+        /// Byte offset of the filesystem.
+        offset: u64,
+        /// Path inside the filesystem.
+        path: String,
+    },
+    /// The verity parameters in a boot partition are unusable.
+    #[snafu(display("invalid field `{field}` in the verity parameters {}", path.display()))]
+    BootParamsInvalid {
+        /// Where they came from.
+        path: PathBuf,
+        /// Field.
+        field: &'static str,
+    },
+    /// verity.json could not be parsed.
+    #[snafu(display("cannot parse the verity parameters {}", path.display()))]
+    BootParamsParse {
+        /// Where they came from.
+        path: PathBuf,
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// grub.cfg and verity.json disagree.
+    #[snafu(display(
+        "set {set}: grub.cfg's dm-verity table differs from verity.json (grub.cfg: {grub}; verity.json: {json})"
+    ))]
+    BootParamsDisagree {
+        /// Set.
+        set: signpost::SetName,
+        /// Table in grub.cfg.
+        grub: String,
+        /// Table from verity.json.
+        json: String,
+    },
+    /// A set's partition does not hold what it should.
+    #[snafu(display("set {set}: {what}"))]
+    SetContent {
+        /// Set.
+        set: signpost::SetName,
+        /// What is wrong.
+        what: String,
+    },
+    /// A set failed verification.
+    #[snafu(display("set {set} failed verification"))]
+    SetVerification {
+        /// Set.
+        set: signpost::SetName,
+        /// The first problem found.
+        #[snafu(source(from(Error, Box::new)))]
+        source: Box<Error>,
+    },
+    /// No set on the disk holds an OS.
+    #[snafu(display("no partition set of {} holds an OS (every BOOT partition is empty)", path.display()))]
+    NoPopulatedSet {
+        /// Disk.
+        path: PathBuf,
     },
 }
