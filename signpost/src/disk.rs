@@ -333,7 +333,7 @@ impl Disk {
         self.layout = layout;
         ensure!(
             self.table.is_clean() && self.state() == *expected,
-            error::StalePlanSnafu { path }
+            error::VerifyWriteSnafu { path }
         );
         Ok(())
     }

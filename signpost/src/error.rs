@@ -241,6 +241,16 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The table read back after a write is not what was written.
+    #[snafu(display(
+        "after writing, the partition table read back from {} does not match what was written",
+        path.display()
+    ))]
+    VerifyWrite {
+        /// Disk path.
+        path: PathBuf,
+    },
+
     /// Writing the partition table failed.
     #[snafu(display("failed to write the partition table of {} at byte {offset}", path.display()))]
     WriteTable {

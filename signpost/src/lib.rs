@@ -31,6 +31,7 @@
 pub mod attrs;
 mod boot;
 pub mod cli;
+pub mod commands;
 pub mod device;
 pub mod discovery;
 mod disk;

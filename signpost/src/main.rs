@@ -1,7 +1,8 @@
 //! `signpost`: see `signpost --help`.
 
 use clap::Parser;
-use signpost::cli::{Cli, run};
+use signpost::cli::Cli;
+use signpost::commands::run;
 use signpost::output::{write_error, write_outcome};
 use std::process::ExitCode;
 

@@ -1,6 +1,6 @@
 //! Rendering outcomes and errors for the `signpost` binary (text or JSON), into any writer.
 
-use crate::cli::Outcome;
+use crate::commands::Outcome;
 use crate::{Error, PartitionStatus, Status};
 use std::io::{self, Write};
 

@@ -364,3 +364,91 @@ fn disk_without_active_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn write_new_table_rejects_bad_layouts() {
+    use signpost::NewPartition;
+    let dir = test_support::tempdir();
+    let path = sparse(dir.path(), "new.img", 8 * MIB);
+    let part = |first: u64, last: u64, id: u8| NewPartition {
+        type_guid: signpost::guids::to_bytes(signpost::guids::DATA),
+        label: "P".into(),
+        first_lba: first,
+        last_lba: last,
+        attributes: 0,
+        unique_guid: [id; 16],
+    };
+    let cases: Vec<(Vec<NewPartition>, &str)> = vec![
+        (
+            vec![part(2048, 4095, 1), part(4000, 6000, 2)],
+            "invalid partition boundaries",
+        ),
+        (
+            vec![part(2048, 4095, 1), part(4096, 6000, 1)],
+            "conflict of partition GUIDs",
+        ),
+        (vec![part(10, 4095, 1)], "outside the usable 34..=16350"),
+        (vec![part(2048, 16_383, 1)], "outside the usable"),
+    ];
+    for (parts, message) in cases {
+        let err = signpost::write_new_table(&path, 512, [1; 16], &parts).unwrap_err();
+        assert!(matches!(err, Error::InvalidLayout { .. }), "{err:?}");
+        assert!(err.to_string().contains(message), "{err}");
+    }
+    let err = signpost::write_new_table(&path, 1024, [1; 16], &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("sector size 1024 is not 512 or 4096"),
+        "{err}"
+    );
+    let mut long = part(2048, 4095, 1);
+    long.label = "X".repeat(37);
+    assert!(
+        signpost::write_new_table(&path, 512, [1; 16], &[long])
+            .unwrap_err()
+            .to_string()
+            .contains("longer than 36")
+    );
+    // Nothing was written by the refused calls.
+    assert!(std::fs::read(&path).unwrap().iter().all(|b| *b == 0));
+}
+
+/// A disk grown after partitioning: the backup is no longer at the end. Reading works (with a
+/// warning), writing is refused because the crash-safety argument needs the backup at the end.
+#[test]
+fn grown_disk_is_refused_for_writing() {
+    if !tools() {
+        return;
+    }
+    let dir = test_support::tempdir();
+    let path = sgdisk_image(dir.path(), Sets::Dual);
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(32 * MIB).unwrap();
+    drop(f);
+    let disk = Disk::open(&path).unwrap();
+    assert_eq!(disk.warnings().len(), 1);
+    assert!(
+        disk.warnings()[0]
+            .to_string()
+            .starts_with("backup GPT copy is invalid (no \"EFI PART\" signature)")
+    );
+    let mut sp = Signpost::new(disk, SetName::A).unwrap();
+    let err = sp.clear_inactive().unwrap_err();
+    assert!(matches!(err, Error::BackupNotAtEnd { .. }), "{err:?}");
+    assert!(
+        err.to_string().ends_with(
+            "the backup GPT header is recorded at sector 32767 but the disk's last sector is 65535"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.hint().unwrap(),
+        "move the backup table to the end with `sgdisk -e`"
+    );
+    // After `sgdisk -e` it works again.
+    drop(sp);
+    sgdisk(&path, &["-e"]);
+    let mut sp = Signpost::new(Disk::open(&path).unwrap(), SetName::A).unwrap();
+    sp.clear_inactive().unwrap();
+    assert_sgdisk_clean(&path);
+}
