@@ -29,6 +29,12 @@ pub const FLAGS_MASK: u64 = PRIORITY_MASK | TRIES_LEFT_MASK | SUCCESSFUL;
 /// Largest value of priority and tries_left (4 bits).
 pub const MAX_FIELD: u8 = 15;
 
+/// Flags of BOOT-A on a freshly built image (Bottlerocket's `sgdisk -A` at build): priority 1,
+/// successful (bits 48 and 56).
+pub const FRESH_BOOT_A: u64 = (1 << PRIORITY_SHIFT) | SUCCESSFUL;
+/// Flags of BOOT-B on a freshly built image: nothing set (never boots until updated).
+pub const FRESH_BOOT_B: u64 = 0;
+
 /// Reads the boot flags from an attribute word.
 pub fn decode(attributes: u64) -> Flags {
     Flags {
@@ -124,6 +130,19 @@ mod test {
             assert!(ever_booted(with_ever_booted(base, true)));
             assert!(!ever_booted(with_ever_booted(base, false)));
         }
+    }
+
+    #[test]
+    fn fresh_image_flags() {
+        assert_eq!(
+            decode(FRESH_BOOT_A),
+            Flags {
+                priority: 1,
+                tries_left: 0,
+                successful: true
+            }
+        );
+        assert_eq!(decode(FRESH_BOOT_B), Flags::default());
     }
 
     #[test]

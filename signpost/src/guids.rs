@@ -28,6 +28,36 @@ pub const DATA_UNIQUE_PREFERRED: &str = "5b94e8df-28b8-485c-9d19-362263b5944c";
 /// Fallback unique GUID of the DATA partition.
 pub const DATA_UNIQUE_FALLBACK: &str = "69040874-417d-4e26-a764-7885f22007ea";
 
+/// Partition labels (GPT names) of Bottlerocket's layout.
+pub mod labels {
+    /// BIOS boot partition.
+    pub const BIOS_BOOT: &str = "BIOS-BOOT";
+    /// EFI system partition.
+    pub const EFI_SYSTEM: &str = "EFI-SYSTEM";
+    /// EFI backup placeholder.
+    pub const EFI_BACKUP: &str = "EFI-BACKUP";
+    /// Set A's BOOT.
+    pub const BOOT_A: &str = "BOTTLEROCKET-BOOT-A";
+    /// Set A's ROOT.
+    pub const ROOT_A: &str = "BOTTLEROCKET-ROOT-A";
+    /// Set A's HASH.
+    pub const HASH_A: &str = "BOTTLEROCKET-HASH-A";
+    /// Set A's RESERVED.
+    pub const RESERVED_A: &str = "BOTTLEROCKET-RESERVED-A";
+    /// Set B's BOOT.
+    pub const BOOT_B: &str = "BOTTLEROCKET-BOOT-B";
+    /// Set B's ROOT.
+    pub const ROOT_B: &str = "BOTTLEROCKET-ROOT-B";
+    /// Set B's HASH.
+    pub const HASH_B: &str = "BOTTLEROCKET-HASH-B";
+    /// Set B's RESERVED.
+    pub const RESERVED_B: &str = "BOTTLEROCKET-RESERVED-B";
+    /// The PRIVATE partition.
+    pub const PRIVATE: &str = "BOTTLEROCKET-PRIVATE";
+    /// The DATA partition after first boot (unlabelled in the built image).
+    pub const DATA: &str = "BOTTLEROCKET-DATA";
+}
+
 const fn hex_val(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
