@@ -389,15 +389,9 @@ impl Error {
             | ArchiveIndexMissing { .. } => ExitStatus::Usage,
             ThresholdNotMet { .. } => ExitStatus::Negative,
             MetadataNotFound { .. } | Fetch { .. } => ExitStatus::Transport,
-            LoadRepository { source, .. } => match source.as_ref() {
-                tough::error::Error::Transport { source, .. }
-                    if source.kind() != tough::TransportErrorKind::FileNotFound =>
-                {
-                    ExitStatus::Transport
-                }
-                _ => ExitStatus::Untrusted,
-            },
-            ReadTarget { source, .. } | VerifyTarget { source, .. } => {
+            LoadRepository { source, .. }
+            | ReadTarget { source, .. }
+            | VerifyTarget { source, .. } => {
                 if content_mismatch(source.as_ref()) {
                     ExitStatus::Untrusted
                 } else if matches!(source.as_ref(), tough::error::Error::Transport { .. }) {

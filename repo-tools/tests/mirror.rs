@@ -434,6 +434,29 @@ async fn wrong_root_is_refused() {
     );
 }
 
+#[tokio::test]
+async fn unreachable_source_is_a_transport_error() {
+    let dir = test_support::tempdir();
+    let repo = Repo::simple(&dir.path().join("src"));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let server = Server::serve_dir(&empty);
+    let err = mirror(&[
+        "--metadata-url",
+        &format!("{}metadata/", server.url()),
+        "--targets-url",
+        &format!("{}targets/", server.url()),
+        "--root",
+        s(&repo.root),
+        "--out",
+        s(&dir.path().join("m")),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_status(), ExitStatus::Transport, "{}", chain(&err));
+    assert!(chain(&err).contains("timestamp.json"), "{}", chain(&err));
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for f in files_under(from) {
         let dest = to.join(&f);
