@@ -246,8 +246,15 @@ fn write_store(
 ) -> Result<(LocalStore, Option<RepoSource>)> {
     if let Some(out) = outdir {
         let store = LocalStore::outdir(out, variant, arch);
+        // Must not exist; a directory holding only a stale lock file (from a run that failed
+        // before writing) counts as empty.
+        let occupied = std::fs::read_dir(store.metadata_dir()).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name() != crate::store::LOCK_FILE)
+        });
         ensure!(
-            !store.metadata_dir().exists(),
+            !occupied,
             error::OutdirExistsSnafu {
                 path: store.metadata_dir()
             }

@@ -467,6 +467,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Another pubsys holds the repository's writer lock.
+    #[snafu(display("The repository is being updated by another pubsys (lock '{}' is held)", path.display()))]
+    RepoLocked {
+        /// Lock file.
+        path: PathBuf,
+    },
+
     /// A file the command would create already exists.
     #[snafu(display("'{}' already exists", path.display()))]
     FileExists {
@@ -505,7 +512,8 @@ impl Error {
             | OutdirExists { .. }
             | TargetConflict { .. }
             | RepoLocationMismatch { .. }
-            | FileExists { .. } => ExitStatus::Conflict,
+            | FileExists { .. }
+            | RepoLocked { .. } => ExitStatus::Conflict,
             ManifestInvalid { .. }
             | ManifestFile { .. }
             | UpdateNotFound { .. }

@@ -57,6 +57,8 @@ pub async fn refresh(
         Some(s) => s.clone(),
         None => RepoSource::of_store(store)?,
     };
+    // Held from load to the timestamp write: the read-modify-write is one step.
+    let _lock = store.lock()?;
     reporter.phase(Phase::LoadingRepository);
     let opts = LoadOptions {
         expired: req.expired,

@@ -273,6 +273,8 @@ pub async fn publish(
     };
     let origin = source.metadata_url.to_string();
 
+    // Held from load to the timestamp write: the read-modify-write is one step.
+    let _lock = store.lock()?;
     reporter.phase(Phase::LoadingRepository);
     let opts = LoadOptions {
         expired: req.expired,

@@ -46,7 +46,27 @@ pub trait RepoStore: fmt::Debug + Send + Sync {
     fn sync_targets(&self) -> Result<()>;
     /// Stores a metadata file atomically and durably, replacing any previous one of that name.
     fn put_metadata(&self, file_name: &str, bytes: &[u8]) -> Result<()>;
+    /// Takes the exclusive writer lock for this variant/arch's metadata, held until the guard
+    /// is dropped, so two publishers cannot both read version N and both write N+1 (the later
+    /// timestamp would silently drop the other's release). Fails at once if it is held.
+    fn lock(&self) -> Result<StoreLock>;
 }
+
+/// A held writer lock (released on drop).
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: Option<File>,
+}
+
+impl StoreLock {
+    /// A lock guard for stores whose backend serialises writers by other means.
+    pub fn none() -> StoreLock {
+        StoreLock { _file: None }
+    }
+}
+
+/// Name of the lock file in a local metadata directory.
+pub const LOCK_FILE: &str = ".pubsys.lock";
 
 /// A repository in local directories: metadata in one, targets in another.
 #[derive(Debug, Clone)]
@@ -229,6 +249,28 @@ impl RepoStore for LocalStore {
         write_atomic(&self.targets_dir, file_name, bytes)
     }
 
+    fn lock(&self) -> Result<StoreLock> {
+        ensure_dir(&self.metadata_dir)?;
+        let path = self.metadata_dir.join(LOCK_FILE);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .context(error::StoreIoSnafu {
+                action: "open lock file",
+                path: &path,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(StoreLock { _file: Some(file) }),
+            Err(fs::TryLockError::WouldBlock) => error::RepoLockedSnafu { path }.fail(),
+            Err(fs::TryLockError::Error(e)) => Err(e).context(error::StoreIoSnafu {
+                action: "lock",
+                path,
+            }),
+        }
+    }
+
     fn sync_targets(&self) -> Result<()> {
         if self.targets_dir.exists() {
             sync_dir(&self.targets_dir)?;
@@ -259,6 +301,18 @@ mod test {
         assert_eq!(names.len(), 1);
         assert!(store.has_metadata("timestamp.json").unwrap());
         assert!(!store.has_metadata("1.root.json").unwrap());
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_while_the_lock_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().join("m"), dir.path().join("t"));
+        let held = store.lock().unwrap();
+        let err = store.lock().unwrap_err();
+        assert!(matches!(err, crate::Error::RepoLocked { .. }), "{err:?}");
+        assert_eq!(err.exit_code(), 5);
+        drop(held);
+        store.lock().unwrap();
     }
 
     #[test]

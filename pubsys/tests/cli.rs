@@ -237,7 +237,8 @@ fn build_description_mismatch_is_refused_before_writing() {
         err.contains("error: Input file") && err.contains("does not match the build description"),
         "{err}"
     );
-    assert!(!fx.repo_dir.exists());
+    assert!(!fx.metadata_dir().join("timestamp.json").exists());
+    assert!(!fx.targets_dir().exists());
 }
 
 #[test]
@@ -299,6 +300,7 @@ fn errors_render_with_causes_hints_and_exit_codes() {
     // --outdir that already holds this variant/arch.
     let outdir = fx.dir.path().join("out");
     std::fs::create_dir_all(outdir.join("aws-dev/x86_64")).unwrap();
+    std::fs::write(outdir.join("aws-dev/x86_64/timestamp.json"), b"{}").unwrap();
     let out = pubsys(&[
         "repo",
         "--root-role-path",

@@ -335,7 +335,14 @@ fn key_errors_are_clear_and_nothing_is_written() {
     assert!(err.to_string().contains(&other.key_id), "{err}");
     assert_eq!(err.exit_code(), 3);
 
-    assert!(!fx.metadata_dir().exists(), "nothing written");
+    assert!(
+        !fx.metadata_dir().join("timestamp.json").exists(),
+        "nothing written"
+    );
+    assert!(
+        !fx.metadata_dir().join("1.root.json").exists(),
+        "nothing written"
+    );
     assert!(!fx.targets_dir().exists(), "nothing written");
 }
 
@@ -666,4 +673,16 @@ fn release_file_migrations_and_extra_targets_are_published() {
         std::fs::read(fx.metadata_dir().join("timestamp.json")).unwrap(),
         ts_before
     );
+}
+
+#[test]
+fn a_publisher_holding_the_lock_blocks_a_second_one() {
+    let fx = Fixture::new();
+    fx.publish(&fx.request("1.0.0", now())).unwrap();
+    let held = fx.store().lock().unwrap();
+    let err = fx.publish(&fx.request("1.1.0", now())).unwrap_err();
+    assert!(matches!(err, Error::RepoLocked { .. }), "{err:?}");
+    assert_eq!(err.exit_code(), 5);
+    drop(held);
+    fx.publish(&fx.request("1.1.0", now())).unwrap();
 }

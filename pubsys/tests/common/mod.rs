@@ -186,6 +186,9 @@ impl RepoStore for RecordingStore {
         self.record(format!("target {n}"), n)?;
         self.inner.put_target_bytes(n, bytes)
     }
+    fn lock(&self) -> pubsys::Result<pubsys::store::StoreLock> {
+        self.inner.lock()
+    }
     fn sync_targets(&self) -> pubsys::Result<()> {
         self.log.lock().unwrap().push("sync targets".into());
         self.inner.sync_targets()
