@@ -1,6 +1,6 @@
 //! `validate-repo`: load a repository with the trusted root, then download and verify every
-//! target (length and sha256, by tough) with bounded concurrency, and check that every image the
-//! manifest names is a listed target.
+//! target (length and sha256, by tough) with bounded concurrency, and check that every image and
+//! migration the manifest names is a listed target.
 
 use crate::error::{Result, chain_string};
 use crate::release::{MANIFEST_TARGET, read_manifest};
@@ -118,6 +118,19 @@ pub async fn validate(
                                     u.variant, u.arch, u.version
                                 ),
                                 name: image,
+                            });
+                        }
+                    }
+                }
+                for (from, to, names) in m.migrations.iter() {
+                    for name in names {
+                        let name = name.to_string();
+                        if !listed(&name) {
+                            failures.push(TargetFailure {
+                                error: format!(
+                                    "manifest.json names it as a migration from {from} to {to}, but targets.json does not list it"
+                                ),
+                                name,
                             });
                         }
                     }

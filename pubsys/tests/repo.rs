@@ -658,11 +658,39 @@ fn release_file_migrations_and_extra_targets_are_published() {
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.targets, 8);
 
+    // A manifest naming a migration the repository lacks fails validation, naming it.
+    let rel2 = fx.dir.path().join("Release2.toml");
+    std::fs::write(
+        &rel2,
+        "version = \"1.1.1\"\n[migrations]\n\"(1.0.0, 1.1.0)\" = [\"migrate_v1.1.0_example.lz4\"]\n\"(1.1.0, 1.1.1)\" = [\"migrate_v1.1.1_missing.lz4\"]\n",
+    )
+    .unwrap();
+    let mut req = fx.request("1.1.1", now());
+    req.release_file = Some(rel2);
+    fx.publish(&req).unwrap();
+    let report = rt()
+        .block_on(validate(
+            &fx.root_bytes(),
+            &fx.source(),
+            &LoadOptions::default(),
+            &NoReporter,
+        ))
+        .unwrap();
+    assert_eq!(report.failed, 1, "{report:?}");
+    assert_eq!(report.failures[0].name, "migrate_v1.1.1_missing.lz4");
+    assert!(
+        report.failures[0]
+            .error
+            .contains("migration from 1.1.0 to 1.1.1"),
+        "{report:?}"
+    );
+
     // Reusing a target name with different content is a conflict, and nothing is written.
     std::fs::write(&mig, b"different migration binary").unwrap();
     let ts_before = std::fs::read(fx.metadata_dir().join("timestamp.json")).unwrap();
     let mut req = fx.request("1.2.0", now());
     req.extra_targets = vec![mig];
+    req.release_file = None;
     let err = fx.publish(&req).unwrap_err();
     assert!(matches!(err, Error::TargetConflict { .. }), "{err:?}");
     assert!(
@@ -685,4 +713,35 @@ fn a_publisher_holding_the_lock_blocks_a_second_one() {
     assert_eq!(err.exit_code(), 5);
     drop(held);
     fx.publish(&fx.request("1.1.0", now())).unwrap();
+}
+
+#[test]
+fn publishing_reads_the_existing_repository_over_http() {
+    let fx = Fixture::new();
+    fx.publish(&fx.request("1.0.0", now())).unwrap();
+    let server = Server::serve_dir(&fx.repo_dir);
+    // Write the next version into a separate output store, reading the live one over HTTP.
+    let out = pubsys::store::LocalStore::outdir(&fx.dir.path().join("out"), &fx.variant, fx.arch);
+    let mut req = fx.request("1.1.0", now());
+    req.source = Some(http_source(&server, &fx));
+    let o = rt()
+        .block_on(pubsys::release::publish(&req, &out, Arc::new(NoReporter)))
+        .unwrap();
+    assert!(!o.new_repository);
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with(".manifest.json") && r.status == 200),
+        "the existing manifest was read over HTTP: {:?}",
+        server.requests()
+    );
+    // The output holds the new metadata; old targets stay where they are (synced separately).
+    assert!(out.metadata_dir().join("timestamp.json").is_file());
+    let new_targets: Vec<_> = std::fs::read_dir(out.targets_dir()).unwrap().collect();
+    assert_eq!(
+        new_targets.len(),
+        4,
+        "three new images and the new manifest"
+    );
 }
