@@ -26,14 +26,20 @@ pub fn init_logging(args: &GlobalArgs) {
         .init();
 }
 
-/// Progress: JSON lines on stderr with --json, otherwise a short line per target on stderr.
+/// Progress: JSON lines on stderr with --json; otherwise a short line per target on stderr, only
+/// when stderr is a terminal.
 pub struct Progress {
     json: bool,
+    tty: bool,
 }
 
 impl Progress {
     pub fn new(json: bool) -> Self {
-        Self { json }
+        use std::io::IsTerminal;
+        Self {
+            json,
+            tty: std::io::stderr().is_terminal(),
+        }
     }
 }
 
@@ -43,6 +49,9 @@ impl Reporter for Progress {
             if let Ok(line) = serde_json::to_string(event) {
                 eprintln!("{line}");
             }
+            return;
+        }
+        if !self.tty {
             return;
         }
         match event {
