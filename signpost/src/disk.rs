@@ -169,6 +169,14 @@ impl Disk {
                 .context(error::NotGptSnafu { path })?,
         };
         let table = gpt::read(&mut device.file, path, sector_size, len)?;
+        tracing::debug!(
+            disk = %path.display(),
+            sector_size,
+            source = %table.source,
+            primary_problem = ?table.primary_problem,
+            backup_problem = ?table.backup_problem,
+            "read partition table"
+        );
         let layout = layout(table.entries(), sector_size, path)?;
         Ok(Disk {
             device,
@@ -320,6 +328,15 @@ impl Disk {
     /// Applies a plan made by [`Disk::plan_state`] on this disk, then re-reads and checks the
     /// table: both copies valid and identical, and the flags equal to `expected`.
     pub fn apply_plan(&mut self, plan: &WritePlan, expected: &DiskState) -> Result<()> {
+        tracing::info!(
+            disk = %self.device.path.display(),
+            bytes = plan.len_bytes(),
+            first_copy = %match self.table.source {
+                CopyKind::Primary => CopyKind::Backup,
+                CopyKind::Backup => CopyKind::Primary,
+            },
+            "writing both GPT copies"
+        );
         self.device.apply(plan)?;
         let path = self.device.path.clone();
         let table = gpt::read(

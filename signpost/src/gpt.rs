@@ -448,6 +448,7 @@ pub fn read<R: Read + Seek + ?Sized>(
     sector_size: u64,
     disk_len: u64,
 ) -> Result<Table> {
+    ensure!(disk_len >= 3 * sector_size, error::NotGptSnafu { path });
     let last = disk_len / sector_size - 1;
     let primary = read_copy(r, sector_size, 1, disk_len).context(error::ReadTableSnafu { path })?;
     let backup =
@@ -547,7 +548,12 @@ impl Table {
         let mut backup = self.header.clone();
         backup.primary_lba = last;
         backup.backup_lba = 1;
-        backup.partition_entry_lba = last - array_sectors;
+        backup.partition_entry_lba = last.checked_sub(array_sectors).ok_or_else(|| {
+            invalid(
+                path,
+                "the disk is too small for the entry arrays".to_string(),
+            )
+        })?;
         ensure!(
             backup.partition_entry_lba > self.header.last_usable_lba
                 && primary.partition_entry_lba + array_sectors <= self.header.first_usable_lba,
