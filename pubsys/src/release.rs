@@ -490,3 +490,38 @@ pub(crate) async fn publish_manifest_change(
     )
     .await
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn migration_gaps_are_filled_on_both_sides() {
+        let mut m = Manifest::new();
+        let v = |s: &str| s.parse::<Version>().unwrap();
+        m.migrations.insert(v("1.0.0"), v("1.2.0"), vec![]);
+        // 1.1.0 lands between 1.0.0 and 1.2.0: (1.0.0, 1.1.0) and (1.1.0, 1.2.0) are needed.
+        let added = fill_migration_gaps(&mut m, &v("1.1.0"));
+        assert_eq!(added, [(v("1.0.0"), v("1.1.0")), (v("1.1.0"), v("1.2.0"))]);
+        m.migrations.path(&v("1.0.0"), &v("1.2.0")).unwrap();
+        m.migrations.path(&v("1.1.0"), &v("1.2.0")).unwrap();
+        // Nothing to add the second time, nor for a version already on a path.
+        assert!(fill_migration_gaps(&mut m, &v("1.1.0")).is_empty());
+        // The first version ever has no neighbours.
+        assert!(fill_migration_gaps(&mut Manifest::new(), &v("1.0.0")).is_empty());
+    }
+
+    #[test]
+    fn hashing_matches_a_known_vector() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("abc");
+        std::fs::write(&p, b"abc").unwrap();
+        let (len, sha) = hash_file(&p, &crate::NoReporter).unwrap();
+        assert_eq!(len, 3);
+        assert_eq!(
+            hex::encode(sha),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(file_target_name(Path::new("/x/..")).is_err());
+    }
+}

@@ -191,3 +191,119 @@ pub async fn yank(
         committed,
     })
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use update_metadata::Images;
+
+    fn manifest(versions: &[&str]) -> Manifest {
+        let mut m = Manifest::new();
+        for v in versions {
+            let name = |p: &str| format!("{p}-{v}.lz4").parse().unwrap();
+            m.add_update(
+                "aws-dev".parse().unwrap(),
+                Arch::X86_64,
+                v.parse().unwrap(),
+                None,
+                Images::new(name("boot"), name("root"), name("hash")),
+            )
+            .unwrap();
+            crate::release::fill_migration_gaps(&mut m, &v.parse().unwrap());
+        }
+        m
+    }
+
+    fn max_versions(m: &Manifest) -> Vec<String> {
+        m.updates
+            .iter()
+            .map(|u| u.max_version.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn lowering_max_version_withholds_newer_releases() {
+        let mut m = manifest(&["1.0.0", "1.1.0", "1.2.0"]);
+        let v = "aws-dev".parse().unwrap();
+        let (max, removed) = apply(
+            &mut m,
+            &v,
+            Arch::X86_64,
+            &YankAction::LowerMaxVersion(Version::new(1, 1, 0)),
+        )
+        .unwrap();
+        assert_eq!(max, Some(Version::new(1, 1, 0)));
+        assert!(removed.is_empty());
+        assert_eq!(max_versions(&m), ["1.1.0", "1.1.0", "1.1.0"]);
+        m.validate().unwrap();
+        // Not lower than the current max: nothing to do.
+        let err = apply(
+            &mut m,
+            &v,
+            Arch::X86_64,
+            &YankAction::LowerMaxVersion(Version::new(1, 1, 0)),
+        )
+        .unwrap_err();
+        assert!(matches!(err, crate::Error::NothingToYank { .. }), "{err:?}");
+        // Below every release: hosts would have nowhere to go.
+        let err = apply(
+            &mut m,
+            &v,
+            Arch::X86_64,
+            &YankAction::LowerMaxVersion(Version::new(0, 9, 0)),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("at or below 0.9.0"), "{err}");
+        // Another arch has no entries.
+        let err = apply(
+            &mut m,
+            &v,
+            Arch::Aarch64,
+            &YankAction::LowerMaxVersion(Version::new(1, 0, 0)),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("no updates for aws-dev aarch64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn removing_the_newest_release_lowers_max_version() {
+        let mut m = manifest(&["1.0.0", "1.1.0", "1.2.0"]);
+        let v = "aws-dev".parse().unwrap();
+        let (max, removed) = apply(
+            &mut m,
+            &v,
+            Arch::X86_64,
+            &YankAction::Remove(Version::new(1, 2, 0)),
+        )
+        .unwrap();
+        assert_eq!(max, Some(Version::new(1, 1, 0)));
+        assert_eq!(removed, [Version::new(1, 2, 0)]);
+        assert_eq!(max_versions(&m), ["1.1.0", "1.1.0"]);
+        m.validate().unwrap();
+        // Removing a middle release keeps max_version.
+        let (max, _) = apply(
+            &mut m,
+            &v,
+            Arch::X86_64,
+            &YankAction::Remove(Version::new(1, 0, 0)),
+        )
+        .unwrap();
+        assert_eq!(max, Some(Version::new(1, 1, 0)));
+        assert_eq!(max_versions(&m), ["1.1.0"]);
+        // Unknown version.
+        let err = apply(
+            &mut m,
+            &v,
+            Arch::X86_64,
+            &YankAction::Remove(Version::new(9, 0, 0)),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, crate::Error::UpdateNotFound { .. }),
+            "{err:?}"
+        );
+    }
+}
