@@ -65,11 +65,13 @@ pub fn write_outcome(
             after,
             next_boot,
         } => {
-            if before == after {
-                writeln!(err, "{command}: flags already as requested")?;
-            }
             let next = next_boot.map_or("none".to_string(), |n| format!("set {n}"));
-            writeln!(err, "{command}: done; next boot: {next}")
+            let what = if before == after {
+                "flags already as requested"
+            } else {
+                "done"
+            };
+            writeln!(err, "{command}: {what}; next boot: {next}")
         }
         Outcome::EverBooted {
             has_boot_ever_succeeded,
