@@ -457,6 +457,151 @@ async fn unreachable_source_is_a_transport_error() {
     assert!(chain(&err).contains("timestamp.json"), "{}", chain(&err));
 }
 
+#[tokio::test]
+async fn expired_repository_is_refused_unless_allowed() {
+    let dir = test_support::tempdir();
+    let repo = Repo::simple(&dir.path().join("src"));
+    repo.add_files(&[("a.bin", b"one")]);
+    repo.publish_expiring(1, "2020-01-01T00:00:00Z".parse().unwrap())
+        .await;
+    let out = dir.path().join("mirror");
+    let base = [
+        "--metadata-url",
+        repo.metadata_url().as_str(),
+        "--targets-url",
+        repo.targets_url().as_str(),
+        "--root",
+        s(&repo.root),
+        "--out",
+        s(&out),
+    ]
+    .map(str::to_owned);
+    let args: Vec<&str> = base.iter().map(String::as_str).collect();
+    let err = mirror(&args).await.unwrap_err();
+    assert_eq!(err.exit_status(), ExitStatus::Untrusted, "{}", chain(&err));
+    assert!(
+        chain(&err).contains("timestamp") && chain(&err).to_lowercase().contains("expired"),
+        "{}",
+        chain(&err)
+    );
+    assert!(!out.join("metadata/timestamp.json").exists());
+    let mut allowed = args.clone();
+    allowed.push("--allow-expired");
+    assert_eq!(mirror(&allowed).await.unwrap().fetched, 1);
+    // The same applies on import of that mirror.
+    let archive = dir.path().join("old.tar");
+    cli(&["export", s(&out), "-o", s(&archive)]).await.unwrap();
+    let far = dir.path().join("far");
+    let err = cli(&[
+        "import",
+        s(&archive),
+        "--root",
+        s(&repo.root),
+        "--out",
+        s(&far),
+    ])
+    .await
+    .unwrap_err();
+    assert!(
+        chain(&err).to_lowercase().contains("expired"),
+        "{}",
+        chain(&err)
+    );
+    assert!(!far.exists());
+    cli(&[
+        "import",
+        s(&archive),
+        "--root",
+        s(&repo.root),
+        "--out",
+        s(&far),
+        "--allow-expired",
+    ])
+    .await
+    .unwrap();
+}
+
+#[test]
+fn binary_mirror_json_and_exit_codes() {
+    let dir = test_support::tempdir();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let repo = Repo::simple(&dir.path().join("src"));
+    repo.add_files(&[("a.bin", b"one"), ("b.bin", b"two")]);
+    rt.block_on(repo.publish(1));
+    let bin = env!("CARGO_BIN_EXE_repo-tools");
+    let out = dir.path().join("mirror");
+    let run = || {
+        std::process::Command::new(bin)
+            .args([
+                "--json",
+                "mirror",
+                "--metadata-url",
+                repo.metadata_url().as_str(),
+                "--targets-url",
+                repo.targets_url().as_str(),
+                "--root",
+                s(&repo.root),
+                "--out",
+                s(&out),
+            ])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(v["outcome"], "mirrored");
+    assert_eq!(
+        (v["fetched"].as_u64(), v["reused"].as_u64()),
+        (Some(2), Some(0))
+    );
+    // Progress events are JSON lines on stderr.
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&first.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "target-fetched")
+            .count(),
+        2,
+        "{events:?}"
+    );
+    let second: serde_json::Value = serde_json::from_slice(&run().stdout).unwrap();
+    assert_eq!(
+        (second["fetched"].as_u64(), second["reused"].as_u64()),
+        (Some(0), Some(2))
+    );
+    // A tampered source target: exit 3 and an error naming it.
+    let served = files_under(&repo.targets())
+        .into_iter()
+        .find(|f| f.ends_with(".b.bin"))
+        .unwrap();
+    std::fs::write(repo.targets().join(&served), b"TWO").unwrap();
+    std::fs::remove_file(out.join("targets").join(&served)).unwrap();
+    let bad = run();
+    assert_eq!(
+        bad.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("error: failed to fetch and verify target 'b.bin'")
+            && stderr.contains("Caused by:"),
+        "{stderr}"
+    );
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for f in files_under(from) {
         let dest = to.join(&f);

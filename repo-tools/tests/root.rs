@@ -446,6 +446,47 @@ async fn expiry_is_whole_seconds_in_the_file() {
 }
 
 #[tokio::test]
+async fn expired_root_is_reported_and_not_signed() {
+    let dir = test_support::tempdir();
+    let d = dir.path();
+    let (k, _) = gen_key(d, "k.pk8", "ed25519").await;
+    let root = d.join("root.json");
+    edited_root(&root, &[&k], "1", &k).await;
+    // Before the (fixed) now of these tests.
+    cli(&["root", "expire", s(&root), "2030-01-01T00:00:00Z"])
+        .await
+        .unwrap();
+    let err = cli(&["root", "sign", s(&root), "--key", s(&k)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RootExpired { .. }), "{err}");
+    assert!(err.hint().unwrap().contains("expire"));
+    cli(&[
+        "root",
+        "sign",
+        s(&root),
+        "--key",
+        s(&k),
+        "--ignore-threshold",
+    ])
+    .await
+    .unwrap_err();
+    match cli(&["root", "verify", s(&root)]).await.unwrap() {
+        Outcome::RootVerified { report, .. } => {
+            assert!(
+                report
+                    .problems
+                    .iter()
+                    .any(|p| p.to_string() == "expired at 2030-01-01T00:00:00Z"),
+                "{:?}",
+                report.problems
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn bad_input_gives_clear_errors() {
     let dir = test_support::tempdir();
     let d = dir.path();

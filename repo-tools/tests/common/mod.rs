@@ -101,6 +101,11 @@ impl Repo {
 
     /// Signs and writes the repository at `version` with every input file as a target.
     pub async fn publish(&self, version: u64) {
+        self.publish_expiring(version, far_future()).await;
+    }
+
+    /// Like [`Repo::publish`] with the timestamp role expiring at `timestamp_expires`.
+    pub async fn publish_expiring(&self, version: u64, timestamp_expires: jiff::Timestamp) {
         let v = NonZeroU64::new(version).unwrap();
         let mut editor = RepositoryEditor::new(&self.root).await.unwrap();
         let mut inputs: Vec<PathBuf> = std::fs::read_dir(self.inputs())
@@ -117,7 +122,7 @@ impl Repo {
             .snapshot_version(v)
             .snapshot_expires(far_future())
             .timestamp_version(v)
-            .timestamp_expires(far_future());
+            .timestamp_expires(timestamp_expires);
         let keys: Vec<Box<dyn KeySource>> = self
             .keys
             .iter()
