@@ -169,7 +169,8 @@ pub enum Error {
         /// File.
         path: PathBuf,
         /// Cause.
-        source: toml::de::Error,
+        #[snafu(source(from(toml::de::Error, Box::new)))]
+        source: Box<toml::de::Error>,
     },
     /// The content does not fit its partition.
     #[snafu(display(
@@ -313,7 +314,8 @@ pub enum Error {
         /// Disk image.
         path: PathBuf,
         /// Cause.
-        source: signpost::Error,
+        #[snafu(source(from(signpost::Error, Box::new)))]
+        source: Box<signpost::Error>,
     },
     /// Writing the build description failed.
     #[snafu(display("cannot write the build description {}", path.display()))]
@@ -321,7 +323,8 @@ pub enum Error {
         /// Path.
         path: PathBuf,
         /// Cause.
-        source: update_metadata::Error,
+        #[snafu(source(from(update_metadata::Error, Box::new)))]
+        source: Box<update_metadata::Error>,
     },
     /// Opening a disk (GPT) failed.
     #[snafu(display("cannot read the partition table of {}", path.display()))]
@@ -329,7 +332,8 @@ pub enum Error {
         /// Disk.
         path: PathBuf,
         /// Cause.
-        source: signpost::Error,
+        #[snafu(source(from(signpost::Error, Box::new)))]
+        source: Box<signpost::Error>,
     },
     /// The disk's partitions are not the plan.
     #[snafu(display("{} does not have the expected layout: {reason}", path.display()))]
@@ -367,11 +371,11 @@ pub enum Error {
     },
     /// grub.cfg and verity.json disagree.
     #[snafu(display(
-        "set {set}: grub.cfg's dm-verity table differs from verity.json (grub.cfg: {grub}; verity.json: {json})"
+        "{partition}: grub.cfg's dm-verity table differs from verity.json (grub.cfg: {grub}; verity.json: {json})"
     ))]
     BootParamsDisagree {
-        /// Set.
-        set: signpost::SetName,
+        /// Boot partition label.
+        partition: String,
         /// Table in grub.cfg.
         grub: String,
         /// Table from verity.json.
@@ -399,5 +403,21 @@ pub enum Error {
     NoPopulatedSet {
         /// Disk.
         path: PathBuf,
+    },
+    /// A BOOT partition holds no ext4 filesystem.
+    #[snafu(display("{partition} holds no boot filesystem (empty or damaged)"))]
+    NoBootFilesystem {
+        /// Boot partition label.
+        partition: String,
+    },
+    /// Reading a partition of a disk failed.
+    #[snafu(display("cannot read {partition} of {}", path.display()))]
+    ReadPartition {
+        /// Disk.
+        path: PathBuf,
+        /// Partition label.
+        partition: String,
+        /// Cause.
+        source: std::io::Error,
     },
 }

@@ -297,7 +297,7 @@ impl Layout {
             return Some(small);
         }
         let gib = 1024 * MIB;
-        if disk_bytes % gib == 0 {
+        if disk_bytes.is_multiple_of(gib) {
             let n = u32::try_from(disk_bytes / gib).ok()?;
             return Layout::plan(LayoutSize::Gib(n)).ok();
         }

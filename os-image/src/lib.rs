@@ -1,12 +1,20 @@
 //! os-image: builds the dm-verity A/B disk image and the update artifacts (being written).
 #![deny(missing_docs)]
 
+pub mod artifacts;
+pub mod boot;
 pub mod bootfs;
+mod build;
 mod error;
 pub mod identity;
+pub mod image;
 pub mod layout;
 pub mod rootfs;
 pub mod tools;
+pub mod verify_disk;
 pub mod verity;
 
+pub use boot::{BootParams, BootedSystem, emulated_boot, read_boot_params};
+pub use build::{BuildSpec, NoReporter, Populate, Reporter, Step, build};
 pub use error::{Error, Result};
+pub use verify_disk::{DiskReport, verify_disk};
