@@ -140,7 +140,15 @@ fn repo_from_build_description_with_waves_then_check_and_validate() {
         "bottlerocket-aws-dev-x86_64-1.0.0-abcdef0-root.ext4.lz4"
     );
 
-    // Expirations: timestamp expires in 1 week, snapshot/targets in 2.
+    // Expirations from Bottlerocket's policy file: timestamp in 1 week, snapshot/targets in 2,
+    // counted from the signing time (whole seconds).
+    let ts: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fx.metadata_dir().join("timestamp.json")).unwrap())
+            .unwrap();
+    let version = ts["signed"]["version"].as_i64().unwrap();
+    let expires: jiff::Timestamp = ts["signed"]["expires"].as_str().unwrap().parse().unwrap();
+    let lifetime = expires.as_second() - version;
+    assert!((604_800..604_800 + 5).contains(&lifetime), "{lifetime}");
     let check = |within: &str| {
         pubsys(&[
             "check-repo-expirations",
