@@ -121,6 +121,7 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
     let targets_dir = opts.out.join(TARGETS_DIR);
     for dir in [&metadata_dir, &targets_dir] {
         std::fs::create_dir_all(dir).context(error::CreateDirSnafu { path: dir })?;
+        remove_leftovers(dir)?;
     }
 
     let loaded = source::load(
@@ -331,6 +332,23 @@ fn refuse_rollback(metadata_dir: &Path, loaded: &LoadedRepo) -> Result<()> {
             source_version: n
         }
     );
+    Ok(())
+}
+
+/// Removes temp files an interrupted earlier run left behind (`.partial-*`, `.tmp-*`).
+fn remove_leftovers(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).context(error::ReadDirSnafu { path: dir })?;
+    for entry in entries {
+        let entry = entry.context(error::ReadDirSnafu { path: dir })?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if (name.starts_with(".partial-") || name.starts_with(".tmp-"))
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            std::fs::remove_file(entry.path())
+                .context(error::RemoveSnafu { path: entry.path() })?;
+        }
+    }
     Ok(())
 }
 

@@ -75,7 +75,9 @@ async fn http_mirror_is_complete_incremental_and_readable_by_tough() {
         );
     }
 
-    // Second run: nothing new, and no target is requested from the server.
+    // Second run: nothing new, and no target is requested from the server. A temp file an
+    // interrupted run left behind is cleaned up.
+    std::fs::write(out.join("targets/.partial-abc123"), b"half").unwrap();
     server.clear_requests();
     let second = mirror(&args).await.unwrap();
     assert_eq!((second.fetched, second.reused), (0, 3));
