@@ -79,6 +79,37 @@ fn cycle_on_loop(sector_size: u64) {
     assert_eq!(file_view.flags(SetName::B).unwrap().tries_left, 0);
 }
 
+/// `write_new_table` on a 4096-byte-sector device: sgdisk and sfdisk read it as we meant it.
+#[test]
+fn native_table_on_4096_device() {
+    if !enabled() {
+        return;
+    }
+    let dir = test_support::tempdir();
+    let image = sparse(dir.path(), "disk.img", 16 * MIB);
+    let dev = Loop::attach(&image, 4096);
+    native_layout(&dev.0, Sets::Dual, 4096);
+    assert_sgdisk_clean(&dev.0);
+    let (parts, attrs) = sfdisk(&dev.0);
+    assert_eq!(parts.len(), 13);
+    for (i, (label, ty, a)) in layout(Sets::Dual).iter().enumerate() {
+        let n = i as u32 + 1;
+        assert_eq!(parts[&n]["type"].as_str().unwrap().to_lowercase(), *ty);
+        assert_eq!(
+            parts[&n].get("name").and_then(|v| v.as_str()).unwrap_or(""),
+            *label
+        );
+        assert_eq!(
+            parts[&n]["start"].as_u64().unwrap(),
+            u64::from(n) * 256,
+            "in 4096-byte sectors"
+        );
+        assert_eq!(attrs[&n], *a);
+    }
+    let out = run(Command::new("sfdisk").arg("--json").arg(&dev.0));
+    assert!(out.contains("\"sectorsize\": 4096"), "{out}");
+}
+
 #[test]
 fn loop_device_512() {
     if enabled() {

@@ -128,6 +128,12 @@ pub fn sgdisk_layout(path: &Path, sets: Sets) {
 /// The same layout written by `signpost::write_new_table`.
 pub fn native_image(dir: &Path, sets: Sets, sector_size: u64) -> PathBuf {
     let path = sparse(dir, &format!("native-{sector_size}.img"), 16 * MIB);
+    native_layout(&path, sets, sector_size);
+    path
+}
+
+/// Writes the test layout with `signpost::write_new_table` onto an existing file or device.
+pub fn native_layout(path: &Path, sets: Sets, sector_size: u64) {
     let per_mib = MIB / sector_size;
     let parts: Vec<NewPartition> = layout(sets)
         .iter()
@@ -149,8 +155,7 @@ pub fn native_image(dir: &Path, sets: Sets, sector_size: u64) -> PathBuf {
             }
         })
         .collect();
-    signpost::write_new_table(&path, sector_size, [0x11; 16], &parts).unwrap();
-    path
+    signpost::write_new_table(path, sector_size, [0x11; 16], &parts).unwrap();
 }
 
 /// `sgdisk -v` must find no problems.
