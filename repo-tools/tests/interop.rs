@@ -221,3 +221,110 @@ async fn tuftool_downloads_from_the_mirror() {
     assert_eq!(std::fs::read(out.join("second.txt")).unwrap(), b"two");
     assert_eq!(std::fs::read(out.join("first.txt")).unwrap(), b"one");
 }
+
+#[tokio::test]
+async fn a_tuftool_repository_and_root_work_with_repo_tools() {
+    if !test_support::require_tool("tuftool") {
+        return;
+    }
+    let dir = test_support::tempdir();
+    let d = dir.path().to_owned();
+    let root = d.join("root.json");
+    let key = d.join("key.pem");
+    let inputs = d.join("inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::write(inputs.join("hello.txt"), b"hello from tuftool").unwrap();
+    let repo = d.join("repo");
+    let (root_c, key_c, inputs_c, repo_c) =
+        (root.clone(), key.clone(), inputs.clone(), repo.clone());
+    tokio::task::spawn_blocking(move || {
+        let tuftool = |args: &[&str]| {
+            let out = std::process::Command::new("tuftool")
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "tuftool {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let (r, k) = (s(&root_c), s(&key_c));
+        tuftool(&["root", "init", r]);
+        tuftool(&["root", "expire", r, "2099-01-01T00:00:00Z"]);
+        for role in ["root", "snapshot", "targets", "timestamp"] {
+            tuftool(&["root", "set-threshold", r, role, "1"]);
+        }
+        tuftool(&[
+            "root",
+            "gen-rsa-key",
+            r,
+            k,
+            "-r",
+            "root",
+            "-r",
+            "snapshot",
+            "-r",
+            "targets",
+            "-r",
+            "timestamp",
+        ]);
+        tuftool(&["root", "sign", r, "-k", k]);
+        tuftool(&[
+            "create",
+            "-r",
+            r,
+            "-k",
+            k,
+            "-t",
+            s(&inputs_c),
+            "-o",
+            s(&repo_c),
+            "--targets-expires",
+            "2099-01-01T00:00:00Z",
+            "--targets-version",
+            "1",
+            "--snapshot-expires",
+            "2099-01-01T00:00:00Z",
+            "--snapshot-version",
+            "1",
+            "--timestamp-expires",
+            "2099-01-01T00:00:00Z",
+            "--timestamp-version",
+            "1",
+        ]);
+    })
+    .await
+    .unwrap();
+
+    // repo-tools accepts tuftool's root ...
+    let outcome = cli(&["root", "verify", s(&root)]).await.unwrap();
+    assert_eq!(
+        outcome.exit_status(),
+        repo_tools::ExitStatus::Success,
+        "{outcome:?}"
+    );
+    // ... and mirrors its repository (targets written as symlinks by tuftool).
+    let murl = url::Url::from_directory_path(repo.join("metadata")).unwrap();
+    let turl = url::Url::from_directory_path(repo.join("targets")).unwrap();
+    let mirror = d.join("mirror");
+    let repo_tools::Outcome::Mirrored(r) = cli(&[
+        "mirror",
+        "--metadata-url",
+        murl.as_str(),
+        "--targets-url",
+        turl.as_str(),
+        "--root",
+        s(&root),
+        "--out",
+        s(&mirror),
+    ])
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.fetched, 1);
+    let m = url::Url::from_directory_path(mirror.join("metadata")).unwrap();
+    let t = url::Url::from_directory_path(mirror.join("targets")).unwrap();
+    assert_eq!(load_all(&root, m, t).await, vec!["hello.txt"]);
+}
