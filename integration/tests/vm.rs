@@ -12,6 +12,8 @@
 //! - Needs network access to the Debian mirror the first time (kernel and dmsetup packages, then
 //!   cached under `${ABOS_CACHE:-~/.cache/abos}`).
 
+#![allow(clippy::print_stderr)] // the test reports its duration, output directory and SKIP reasons
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -34,19 +36,28 @@ const TOOLS: &[&str] = &[
 const BINARIES: &[&str] = &["updog", "signpost", "pubsys", "repo-tools"];
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
-/// `target/debug` (or the profile directory this test was built in): the workspace's binaries.
+/// `target/debug` (or the profile directory this test was built in), if the workspace's binaries
+/// are there. `ABOS_BIN_DIR` in the environment takes precedence.
 fn bin_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let dir = exe.parent()?.parent()?.to_path_buf(); // …/debug/deps/vm-… -> …/debug
-    BINARIES.iter().all(|b| dir.join(b).is_file()).then_some(dir)
+    BINARIES
+        .iter()
+        .all(|b| dir.join(b).is_file())
+        .then_some(dir)
 }
 
 /// The `ABOS-BOOTED version=… set=…` line of one boot's console, if the guest printed one.
 fn booted(log: &str) -> Option<(String, String)> {
-    let line = log.lines().find_map(|l| l.trim_end_matches('\r').strip_prefix("ABOS-BOOTED "))?;
+    let line = log
+        .lines()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix("ABOS-BOOTED "))?;
     let mut version = None;
     let mut set = None;
     for kv in line.split_whitespace() {
@@ -82,11 +93,15 @@ fn vm_boots_updates_and_rolls_back() {
     if short {
         cmd.arg("--short");
     }
-    match bin_dir() {
-        Some(dir) => {
-            cmd.env("ABOS_BIN_DIR", dir);
+    if std::env::var_os("ABOS_BIN_DIR").is_none() {
+        match bin_dir() {
+            Some(dir) => {
+                cmd.env("ABOS_BIN_DIR", dir);
+            }
+            None => eprintln!(
+                "vm tier: workspace binaries not found beside this test; the script builds them"
+            ),
         }
-        None => eprintln!("vm tier: workspace binaries not built next to this test; the script builds them"),
     }
     let started = Instant::now();
     let status = cmd.status().expect("run integration/vm/run-vm-tier.sh");
@@ -100,26 +115,63 @@ fn vm_boots_updates_and_rolls_back() {
 
     // What the guest printed, boot by boot.
     let boot1 = read_boot(&out, 1);
-    assert_eq!(booted(&boot1), Some(("1.0.0".into(), "A".into())), "boot 1 console:\n{boot1}");
-    assert!(boot1.contains("ABOS-MARKED-SUCCESSFUL"), "boot 1 did not mark itself successful:\n{boot1}");
-    assert!(boot1.contains("ABOS-UPDATE-RESULT rc=0"), "boot 1's updog update failed:\n{boot1}");
+    assert_eq!(
+        booted(&boot1),
+        Some(("1.0.0".into(), "A".into())),
+        "boot 1 console:\n{boot1}"
+    );
+    assert!(
+        boot1.contains("ABOS-MARKED-SUCCESSFUL"),
+        "boot 1 did not mark itself successful:\n{boot1}"
+    );
+    assert!(
+        boot1.contains("ABOS-UPDATE-RESULT rc=0"),
+        "boot 1's updog update failed:\n{boot1}"
+    );
 
     if !short {
         let boot2 = read_boot(&out, 2);
-        assert_eq!(booted(&boot2), Some(("1.1.0".into(), "B".into())), "boot 2 console:\n{boot2}");
-        assert!(boot2.contains("ABOS-MARKED-SUCCESSFUL"), "boot 2 did not mark itself successful:\n{boot2}");
-        assert!(boot2.contains("ABOS-UPDATE-RESULT rc=0"), "boot 2's updog update failed:\n{boot2}");
+        assert_eq!(
+            booted(&boot2),
+            Some(("1.1.0".into(), "B".into())),
+            "boot 2 console:\n{boot2}"
+        );
+        assert!(
+            boot2.contains("ABOS-MARKED-SUCCESSFUL"),
+            "boot 2 did not mark itself successful:\n{boot2}"
+        );
+        assert!(
+            boot2.contains("ABOS-UPDATE-RESULT rc=0"),
+            "boot 2's updog update failed:\n{boot2}"
+        );
 
         let boot3 = read_boot(&out, 3);
-        assert!(boot3.contains("[boot-stage] ===== boot: set=A"), "boot 3 did not try set A:\n{boot3}");
         assert!(
-            boot3.lines().any(|l| l.contains("verity") && l.contains("corrupted")),
+            boot3.contains("[boot-stage] ===== boot: set=A"),
+            "boot 3 did not try set A:\n{boot3}"
+        );
+        assert!(
+            boot3
+                .lines()
+                .any(|l| l.contains("verity") && l.contains("corrupted")),
             "boot 3: no dm-verity corruption report on the console:\n{boot3}"
         );
-        assert_eq!(booted(&boot3), None, "boot 3 reached userspace from a damaged root:\n{boot3}");
+        assert_eq!(
+            booted(&boot3),
+            None,
+            "boot 3 reached userspace from a damaged root:\n{boot3}"
+        );
 
         let boot4 = read_boot(&out, 4);
-        assert_eq!(booted(&boot4), Some(("1.1.0".into(), "B".into())), "boot 4 console:\n{boot4}");
+        assert_eq!(
+            booted(&boot4),
+            Some(("1.1.0".into(), "B".into())),
+            "boot 4 console:\n{boot4}"
+        );
     }
-    assert!(status.success(), "run-vm-tier.sh reported failed checks (see {}/summary.txt)", out.display());
+    assert!(
+        status.success(),
+        "run-vm-tier.sh reported failed checks (see {}/summary.txt)",
+        out.display()
+    );
 }
