@@ -228,9 +228,7 @@ fn read_source(
     }
     match (&loc.repo_dir, variant, arch) {
         (Some(dir), Some(v), Some(a)) => RepoSource::of_store(&LocalStore::repo_dir(dir, v, a)),
-        _ => error::ParseTimeSnafu {
-            what: "repository location",
-            value: "",
+        _ => error::LocationSnafu {
             reason: "give --metadata-url and --targets-url, or --repo-dir with --variant and --arch",
         }
         .fail(),
@@ -270,9 +268,7 @@ fn write_store(
         };
         return Ok((store, source));
     }
-    let dir = loc.repo_dir.as_ref().context(error::ParseTimeSnafu {
-        what: "repository location",
-        value: "",
+    let dir = loc.repo_dir.as_ref().context(error::LocationSnafu {
         reason: "give --repo-dir DIR (or --outdir DIR)",
     })?;
     Ok((

@@ -474,6 +474,34 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The command line does not say where the repository is.
+    #[snafu(display("No repository location: {reason}"))]
+    Location {
+        /// What to give.
+        reason: String,
+    },
+
+    /// A target is larger than we are willing to read into memory.
+    #[snafu(display("Target '{name}' is {length} bytes, more than the {max} byte limit"))]
+    TargetTooLarge {
+        /// Target name.
+        name: String,
+        /// Listed length.
+        length: u64,
+        /// Limit.
+        max: u64,
+    },
+
+    /// tough could not compute a key id for a key.
+    #[snafu(display("Failed to compute the key id of '{}'", path.display()))]
+    KeyId {
+        /// Key path.
+        path: PathBuf,
+        /// Cause.
+        #[snafu(source(from(tough::schema::Error, Box::new)))]
+        source: Box<tough::schema::Error>,
+    },
+
     /// A file the command would create already exists.
     #[snafu(display("'{}' already exists", path.display()))]
     FileExists {
@@ -495,6 +523,7 @@ impl Error {
         use Error::*;
         match self {
             ReadKey { .. }
+            | KeyId { .. }
             | KeyFormat { .. }
             | KeySourceUnsupported { .. }
             | KeyNotInRoot { .. }
@@ -502,6 +531,7 @@ impl Error {
             | NoKeys
             | Sign { .. } => ExitStatus::Keys,
             LoadRepo { .. }
+            | TargetTooLarge { .. }
             | RepoExpired { .. }
             | RepoMissing { .. }
             | ManifestMissing { .. }

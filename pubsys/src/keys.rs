@@ -7,7 +7,7 @@
 //! root.json so "this key is not in root" is reported by name instead of as a bare signing failure.
 
 use crate::error::{self, Result};
-use snafu::{OptionExt, ResultExt, ensure};
+use snafu::{ResultExt, ensure};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -74,10 +74,7 @@ impl SigningKeys {
                 .tuf_key()
                 .key_id()
                 .map(|id| hex::encode(&*id))
-                .ok()
-                .context(error::KeySourceUnsupportedSnafu {
-                    spec: spec.to_string(),
-                })?;
+                .context(error::KeyIdSnafu { path })?;
             keys.push(LoadedKey {
                 spec: spec.clone(),
                 key_id,

@@ -150,9 +150,10 @@ pub async fn read_target_bytes(repo: &Repository, name: &str, max: u64) -> Resul
     if let Some(target) = repo.targets().signed.targets.get(&target_name)
         && target.length > max
     {
-        return error::InputMismatchSnafu {
-            path: PathBuf::from(name),
-            what: format!("{} bytes is more than the {max} byte limit", target.length),
+        return error::TargetTooLargeSnafu {
+            name,
+            length: target.length,
+            max,
         }
         .fail();
     }
