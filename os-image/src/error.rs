@@ -420,4 +420,96 @@ pub enum Error {
         /// Cause.
         source: std::io::Error,
     },
+    /// SOURCE_DATE_EPOCH is out of range.
+    #[snafu(display("SOURCE_DATE_EPOCH {value} is not a valid time"))]
+    InvalidEpoch {
+        /// Value given.
+        value: i64,
+    },
+}
+
+/// Exit status of the `os-image` binary, by error class. Never renumbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ExitStatus {
+    /// 0: success.
+    Success,
+    /// 1: the image is corrupt or inconsistent (verification failed).
+    VerificationFailed,
+    /// 2: usage error or bad input (bad name or version, unreadable or too big root filesystem).
+    BadInput,
+    /// 3: environment (missing tool, unwritable output directory).
+    Environment,
+    /// 4: anything else (a tool or I/O failed).
+    Failed,
+}
+
+impl ExitStatus {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::VerificationFailed => 1,
+            ExitStatus::BadInput => 2,
+            ExitStatus::Environment => 3,
+            ExitStatus::Failed => 4,
+        }
+    }
+}
+
+impl Error {
+    /// The exit status for this error.
+    pub fn exit_code(&self) -> ExitStatus {
+        use Error::*;
+        match self {
+            VerityRootHashMismatch { .. }
+            | VerityHashBlockCorrupt { .. }
+            | VerityDataBlockCorrupt { .. }
+            | VeritySuperblockMismatch { .. }
+            | VeritySuperblockInvalid { .. }
+            | VerityHashTooShort { .. }
+            | VerityDataTooShort { .. }
+            | SetVerification { .. }
+            | SetContent { .. }
+            | LayoutMismatch { .. }
+            | NoPopulatedSet { .. }
+            | NoBootFilesystem { .. }
+            | BootParamsDisagree { .. }
+            | BootParamsInvalid { .. }
+            | BootParamsParse { .. }
+            | FileNotInImage { .. } => ExitStatus::VerificationFailed,
+            InvalidName { .. }
+            | InvalidEpoch { .. }
+            | RootfsSource { .. }
+            | ExtractTar { .. }
+            | UnsupportedFile { .. }
+            | UnsupportedPath { .. }
+            | InvalidRootJson { .. }
+            | InvalidUpdogToml { .. }
+            | ContentTooBig { .. }
+            | LayoutSize { .. }
+            | VerityDataSize { .. }
+            | VeritySaltTooLong { .. }
+            | VerityUnsupported { .. } => ExitStatus::BadInput,
+            ToolMissing { .. } | OutputDir { .. } | CreateTemp { .. } => ExitStatus::Environment,
+            _ => ExitStatus::Failed,
+        }
+    }
+
+    /// A suggestion for the operator, if there is a useful one.
+    pub fn hint(&self) -> Option<String> {
+        use Error::*;
+        match self {
+            ToolMissing { package, .. } => Some(format!("apt-get install -y --no-install-recommends {package}")),
+            ContentTooBig { .. } => Some(
+                "use a larger --os-size-gib (each GiB adds 460 MiB to ROOT and 20 MiB to BOOT) or a smaller tree".into(),
+            ),
+            OutputDir { .. } => Some("choose an output directory you can write to, on a filesystem with free space".into()),
+            SetVerification { .. } | VerityDataBlockCorrupt { .. } | VerityHashBlockCorrupt { .. } => {
+                Some("the set's ROOT or HASH partition does not match its BOOT partition; write the set again".into())
+            }
+            LayoutMismatch { .. } => Some("this disk was not made by os-image (or its table was changed)".into()),
+            InvalidRootJson { .. } => Some("pass the TUF root.json of the repository hosts will update from".into()),
+            _ => None,
+        }
+    }
 }
