@@ -62,8 +62,8 @@ impl ReleaseInputs {
     /// Reads os-image's build description; artifact paths are relative to its directory.
     pub fn from_build_description(path: &Path) -> Result<ReleaseInputs> {
         let desc = BuildDescription::load(path).context(error::BuildDescriptionSnafu { path })?;
-        let dir = path.parent().unwrap_or(Path::new("."));
         let a = &desc.artifacts;
+        let at = |x: &update_metadata::Artifact| BuildDescription::artifact_path(path, x);
         let exp = |x: &update_metadata::Artifact| Expected {
             size: x.size,
             sha256: x.sha256.to_ascii_lowercase(),
@@ -73,9 +73,9 @@ impl ReleaseInputs {
             arch: desc.arch,
             version: desc.version.clone(),
             images: ImagePaths {
-                boot: dir.join(&a.boot.file_name),
-                root: dir.join(&a.root.file_name),
-                hash: dir.join(&a.hash.file_name),
+                boot: at(&a.boot),
+                root: at(&a.root),
+                hash: at(&a.hash),
             },
             expected: Some([exp(&a.boot), exp(&a.root), exp(&a.hash)]),
         })
