@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
+# The integration tests drive the real binaries: build them first.
+cargo build --workspace --bins
 cargo test --workspace --no-fail-fast "$@"
