@@ -233,6 +233,10 @@ pub struct MirrorArgs {
     /// Parallel downloads.
     #[arg(short, long, default_value = "4")]
     pub jobs: usize,
+    /// Attempts per target when the transfer fails (a connection cut mid-body, a 5xx); a
+    /// target whose bytes do not match is never retried.
+    #[arg(long, default_value = "3")]
+    pub attempts: u32,
 }
 
 /// `repo-tools verify-mirror`

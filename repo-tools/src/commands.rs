@@ -198,6 +198,7 @@ async fn run_mirror(args: MirrorArgs, env: &Env, reporter: &dyn Reporter) -> Res
         filter,
         expiration: expiration(args.allow_expired),
         jobs: args.jobs,
+        attempts: args.attempts.max(1),
         transport: env.transport.clone(),
         now: env.clock.now(),
     };

@@ -44,6 +44,8 @@ pub struct MirrorOptions {
     pub expiration: Expiration,
     /// Parallel downloads.
     pub jobs: usize,
+    /// Attempts per target on transport failures (at least 1).
+    pub attempts: u32,
     /// The transport (tough's `DefaultTransport` in the binary).
     pub transport: Box<dyn Transport>,
     /// "Now", recorded in `mirror.json`.
@@ -184,12 +186,18 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
     });
 
     // Targets first.
+    let copier = Copier {
+        repo,
+        targets_dir: &targets_dir,
+        attempts: opts.attempts,
+        reporter,
+    };
     let results: Vec<MirroredTarget> = futures::stream::iter(plan.iter())
         .map(|(name, target, file)| {
             let ready = prefetched
                 .as_deref()
                 .filter(|_| name.raw() == MANIFEST_TARGET);
-            copy_target(repo, name, target, file, &targets_dir, ready, reporter)
+            copy_target(&copier, name, target, file, ready)
         })
         .buffer_unordered(opts.jobs.max(1))
         .try_collect()
@@ -406,15 +414,27 @@ pub(crate) fn file_matches(path: &Path, target: &Target) -> Result<bool> {
     Ok(ctx.finish().as_ref() == target.hashes.sha256.as_ref())
 }
 
+/// What every target copy shares.
+struct Copier<'a> {
+    repo: &'a tough::Repository,
+    targets_dir: &'a Path,
+    attempts: u32,
+    reporter: &'a dyn Reporter,
+}
+
 async fn copy_target(
-    repo: &tough::Repository,
+    copier: &Copier<'_>,
     name: &TargetName,
     target: &Target,
     file: &str,
-    targets_dir: &Path,
     ready: Option<&[u8]>,
-    reporter: &dyn Reporter,
 ) -> Result<MirroredTarget> {
+    let Copier {
+        repo,
+        targets_dir,
+        attempts,
+        reporter,
+    } = *copier;
     let path = targets_dir.join(file);
     let done = |action| MirroredTarget {
         name: name.raw().to_owned(),
@@ -442,7 +462,30 @@ async fn copy_target(
         Some(bytes) => tmp
             .write_all(bytes)
             .context(error::WriteFileSnafu { path: &path })?,
-        None => stream_target(repo, name, &mut tmp, &path).await?,
+        None => {
+            // tough retries connection failures but not a body cut short; a mirror of large
+            // images should survive that, so whole-target transport failures are retried
+            // (from the start, into a fresh file). Content mismatches are never retried.
+            let mut attempt = 1;
+            loop {
+                match stream_target(repo, name, &mut tmp, &path).await {
+                    Ok(()) => break,
+                    Err(e)
+                        if attempt < attempts
+                            && e.exit_status() == crate::ExitStatus::Transport =>
+                    {
+                        tracing::warn!("retrying {} after: {e}", name.raw());
+                        attempt += 1;
+                        tmp.as_file_mut()
+                            .set_len(0)
+                            .context(error::WriteFileSnafu { path: &path })?;
+                        std::io::Seek::rewind(tmp.as_file_mut())
+                            .context(error::WriteFileSnafu { path: &path })?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
     }
     tmp.as_file()
         .sync_all()

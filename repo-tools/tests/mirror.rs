@@ -8,7 +8,7 @@ use common::*;
 use repo_tools::Outcome;
 use repo_tools::error::{Error, ExitStatus};
 use repo_tools::mirror::{MirrorReport, TargetAction};
-use test_support::http::Server;
+use test_support::http::{Fault, Server};
 
 async fn mirror(args: &[&str]) -> repo_tools::Result<MirrorReport> {
     let mut full = vec!["mirror"];
@@ -602,6 +602,68 @@ fn binary_mirror_json_and_exit_codes() {
             && stderr.contains("Caused by:"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn interrupted_downloads_resume_and_server_errors_leave_nothing_behind() {
+    let dir = test_support::tempdir();
+    let repo = Repo::simple(&dir.path().join("src"));
+    repo.add_files(&[("big.bin", &[9u8; 200_000]), ("small.bin", b"s")]);
+    repo.publish(1).await;
+    let server = Server::serve_dir(&repo.dir);
+    let out = dir.path().join("mirror");
+    let murl = format!("{}metadata/", server.url());
+    let turl = format!("{}targets/", server.url());
+    let args = [
+        "--metadata-url",
+        murl.as_str(),
+        "--targets-url",
+        turl.as_str(),
+        "--root",
+        s(&repo.root),
+        "--out",
+        s(&out),
+    ];
+
+    // The connection drops mid-body once: the target is fetched again and the copy verifies.
+    server.set_fault(Fault::CutAfter {
+        suffix: ".big.bin".into(),
+        bytes: 50_000,
+        times: 1,
+    });
+    let r = mirror(&args).await.unwrap();
+    assert_eq!(r.fetched, 2);
+    let big: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|q| q.path.ends_with(".big.bin"))
+        .collect();
+    assert_eq!(big.len(), 2, "{big:?}");
+    assert_eq!(big[0].bytes_sent, 50_000);
+
+    // A server that keeps failing a target: exit 4, no partial file, metadata untouched.
+    server.set_fault(Fault::Status {
+        suffix: ".new.bin".into(),
+        status: 503,
+    });
+    repo.add_files(&[("new.bin", b"new")]);
+    repo.publish(2).await;
+    let mut once = args.to_vec();
+    once.extend(["--attempts", "1"]);
+    let err = mirror(&once).await.unwrap_err();
+    assert_eq!(err.exit_status(), ExitStatus::Transport, "{}", chain(&err));
+    assert!(err.to_string().contains("new.bin"), "{err}");
+    let leftovers: Vec<String> = files_under(&out.join("targets"))
+        .into_iter()
+        .filter(|f| f.contains("new.bin") || f.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        out.join("metadata/1.snapshot.json").exists()
+            && !out.join("metadata/2.snapshot.json").exists()
+    );
+    server.set_fault(Fault::None);
+    assert_eq!(mirror(&args).await.unwrap().fetched, 1);
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
