@@ -210,6 +210,11 @@ pub struct RefreshArgs {
     /// --metadata-url/--targets-url or --repo-dir.
     #[arg(long)]
     pub outdir: Option<PathBuf>,
+    /// Move the repository to this new root (version N+1, signed by root N's root keys and its
+    /// own, e.g. made with repo-tools): re-sign with the keys it names for snapshot, targets
+    /// and timestamp. --key must then be those new keys.
+    #[arg(long)]
+    pub new_root: Option<PathBuf>,
     /// Variant.
     #[arg(long)]
     pub variant: Variant,

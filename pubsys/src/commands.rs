@@ -374,6 +374,7 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
                 expiration: expiration_policy(a.signing.expiration_policy.as_deref())?,
                 expired: expired(&a.location),
                 datastore: a.location.datastore.clone(),
+                new_root: a.new_root,
                 now: env.now,
             };
             Ok(Outcome::RefreshRepo(

@@ -502,6 +502,15 @@ pub enum Error {
         source: Box<tough::schema::Error>,
     },
 
+    /// A new root for a key rotation is not acceptable.
+    #[snafu(display("Cannot rotate to root '{}': {reason}", path.display()))]
+    RootRotation {
+        /// New root path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
     /// A file the command would create already exists.
     #[snafu(display("'{}' already exists", path.display()))]
     FileExists {
@@ -524,6 +533,7 @@ impl Error {
         match self {
             ReadKey { .. }
             | KeyId { .. }
+            | RootRotation { .. }
             | KeyFormat { .. }
             | KeySourceUnsupported { .. }
             | KeyNotInRoot { .. }

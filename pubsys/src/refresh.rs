@@ -1,4 +1,8 @@
 //! `refresh-repo`: new expirations and versions, re-signed; targets, manifest and root untouched.
+//!
+//! With a new root (`--new-root`, version N+1 cross-signed by root N), the same re-signing moves
+//! the snapshot/targets/timestamp roles to the keys that root names; `N+1.root.json` is written
+//! just before the new metadata, timestamp last.
 
 use crate::error::Result;
 use crate::keys::{KeySpec, SigningKeys};
@@ -24,6 +28,9 @@ pub struct RefreshRequest {
     pub expired: ExpiredRepo,
     /// Persistent TUF datastore.
     pub datastore: Option<PathBuf>,
+    /// Move the repository to this root (version N+1, cross-signed): re-sign snapshot,
+    /// targets and timestamp with the keys it names, and publish it with them.
+    pub new_root: Option<PathBuf>,
     /// The current time.
     pub now: Timestamp,
 }
@@ -72,7 +79,10 @@ pub async fn refresh(
         targets,
         timestamp,
     } = req.expiration.expirations(req.now)?;
-    let mut edit = Edit::start(&req.trusted_root, Some(existing)).await?;
+    let mut edit = match &req.new_root {
+        Some(new_root) => Edit::start_rotated(new_root, existing).await?,
+        None => Edit::start(&req.trusted_root, Some(existing)).await?,
+    };
     edit.check_keys(&keys)?;
     edit.set_versions(
         version,

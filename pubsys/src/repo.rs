@@ -16,7 +16,7 @@ use crate::policy::Expirations;
 use crate::store::{RepoStore, TargetMode};
 use futures::TryStreamExt;
 use jiff::Timestamp;
-use snafu::{OptionExt, ResultExt};
+use snafu::{OptionExt, ResultExt, ensure};
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use tough::editor::RepositoryEditor;
@@ -287,6 +287,51 @@ impl Edit {
                 })
             }
         }
+    }
+
+    /// Starts an edit that moves the loaded repository to `new_root_path` (root version N+1,
+    /// signed by a threshold of root N's root keys and of its own): the way to hand the
+    /// snapshot/targets/timestamp roles to new keys. The new root is checked here, before
+    /// anything is signed, and written as `N+1.root.json` with the re-signed metadata.
+    pub async fn start_rotated(new_root_path: &Path, repo: Repository) -> Result<Edit> {
+        let (_, new_root) = read_root(new_root_path)?;
+        let current = repo.root();
+        let want = current.signed.version.get() + 1;
+        ensure!(
+            new_root.signed.version.get() == want,
+            error::RootRotationSnafu {
+                path: new_root_path,
+                reason: format!(
+                    "its version is {}, the repository's root is version {} (expected {want})",
+                    new_root.signed.version, current.signed.version
+                ),
+            }
+        );
+        current.signed.verify_role(&new_root).map_err(|e| {
+            error::RootRotationSnafu {
+                path: new_root_path,
+                reason: format!(
+                    "not signed by root version {}'s root keys: {e}",
+                    current.signed.version
+                ),
+            }
+            .build()
+        })?;
+        new_root.signed.verify_role(&new_root).map_err(|e| {
+            error::RootRotationSnafu {
+                path: new_root_path,
+                reason: format!("not signed by its own root keys: {e}"),
+            }
+            .build()
+        })?;
+        let editor = RepositoryEditor::from_repo(new_root_path, repo)
+            .await
+            .context(error::EditorSnafu)?;
+        Ok(Edit {
+            editor,
+            root: new_root,
+            _root_file: None,
+        })
     }
 
     /// Checks the keys against this edit's root for the roles pubsys signs.

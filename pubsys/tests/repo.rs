@@ -187,6 +187,7 @@ fn publish_add_yank_refresh_validate_over_file_and_http() {
                 expiration: ExpirationPolicy::default(),
                 expired: ExpiredRepo::Refuse,
                 datastore: None,
+                new_root: None,
                 now: later,
             },
             &fx.store(),
@@ -418,6 +419,7 @@ fn expired_repository_is_refused_unless_allowed_and_refresh_revives_it() {
         expiration: ExpirationPolicy::default(),
         expired: ExpiredRepo::Refuse,
         datastore: None,
+        new_root: None,
         now: now(),
     };
     let err = rt()
@@ -743,5 +745,143 @@ fn publishing_reads_the_existing_repository_over_http() {
         new_targets.len(),
         4,
         "three new images and the new manifest"
+    );
+}
+
+#[test]
+fn root_rotation_and_moving_the_signing_roles_to_new_keys() {
+    use test_support::tuf::{far_future, gen_ed25519_key, write_root};
+    let fx = Fixture::new();
+    fx.publish(&fx.request("1.0.0", now())).unwrap();
+    let refresh_req = |keys: Vec<KeySpec>, new_root: Option<std::path::PathBuf>| RefreshRequest {
+        trusted_root: fx.root.clone(),
+        keys,
+        source: None,
+        expiration: ExpirationPolicy::default(),
+        expired: ExpiredRepo::Refuse,
+        datastore: None,
+        new_root,
+        now: now(),
+    };
+    let key_a = || vec![KeySpec::File(fx.key.path.clone())];
+
+    // 1. repo-tools publishes root v2 (adds key B to every role), cross-signed by A and B.
+    //    pubsys keeps publishing with A and never rewrites the root files.
+    let b = gen_ed25519_key(&fx.dir.path().join("b.pk8"));
+    write_root(
+        &fx.metadata_dir().join("2.root.json"),
+        2,
+        &[&fx.key, &b],
+        1,
+        &[&fx.key, &b],
+        far_future(),
+    );
+    let out = fx.publish(&fx.request("1.1.0", now())).unwrap();
+    assert!(
+        !out.committed
+            .metadata_written
+            .iter()
+            .any(|m| m.ends_with("root.json"))
+    );
+
+    // 2. Move every role to key B alone with root v3 (signed by v2's root key A and by B).
+    let v3 = fx.dir.path().join("3.root.json");
+    write_root(&v3, 3, &[&b], 1, &[&fx.key, &b], far_future());
+    // A root that skips a version, or that root v2's keys did not sign, is refused.
+    let v4 = fx.dir.path().join("4.root.json");
+    write_root(&v4, 4, &[&b], 1, &[&fx.key, &b], far_future());
+    let err = rt()
+        .block_on(pubsys::refresh::refresh(
+            &refresh_req(vec![KeySpec::File(b.path.clone())], Some(v4)),
+            &fx.store(),
+            &NoReporter,
+        ))
+        .unwrap_err();
+    assert!(err.to_string().contains("expected 3"), "{err}");
+    let v3_unsigned = fx.dir.path().join("3-self-only.root.json");
+    let c = gen_ed25519_key(&fx.dir.path().join("c.pk8"));
+    write_root(&v3_unsigned, 3, &[&c], 1, &[&c], far_future());
+    let err = rt()
+        .block_on(pubsys::refresh::refresh(
+            &refresh_req(vec![KeySpec::File(c.path.clone())], Some(v3_unsigned)),
+            &fx.store(),
+            &NoReporter,
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::RootRotation { .. })
+            && err.to_string().contains("not signed by root version 2"),
+        "{err}"
+    );
+    // Old key A cannot sign under root v3.
+    let err = rt()
+        .block_on(pubsys::refresh::refresh(
+            &refresh_req(key_a(), Some(v3.clone())),
+            &fx.store(),
+            &NoReporter,
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::KeyNotInRoot {
+                root_version: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // With key B it goes through: 3.root.json is published with the re-signed metadata.
+    let r = rt()
+        .block_on(pubsys::refresh::refresh(
+            &refresh_req(vec![KeySpec::File(b.path.clone())], Some(v3.clone())),
+            &fx.store(),
+            &NoReporter,
+        ))
+        .unwrap();
+    assert_eq!(r.committed.metadata_written.first().unwrap(), "3.root.json");
+    assert_eq!(
+        std::fs::read(fx.metadata_dir().join("3.root.json")).unwrap(),
+        std::fs::read(&v3).unwrap()
+    );
+
+    // 3. Clients that trust only root v1 walk v2 and v3; A can no longer publish, B can.
+    let report = rt()
+        .block_on(validate(
+            &fx.root_bytes(),
+            &fx.source(),
+            &LoadOptions::default(),
+            &NoReporter,
+        ))
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+    let err = fx.publish(&fx.request("1.2.0", now())).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::KeyNotInRoot {
+                root_version: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let mut req = fx.request("1.2.0", now());
+    req.keys = vec![KeySpec::File(b.path.clone())];
+    fx.publish(&req).unwrap();
+    let report = rt()
+        .block_on(validate(
+            &fx.root_bytes(),
+            &fx.source(),
+            &LoadOptions::default(),
+            &NoReporter,
+        ))
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.manifest_updates, Some(3));
+    assert_eq!(
+        std::fs::read_to_string(fx.metadata_dir().join("1.root.json")).unwrap(),
+        std::fs::read_to_string(&fx.root).unwrap(),
+        "root v1 as published is untouched"
     );
 }
