@@ -1,7 +1,7 @@
 //! Command-line definitions (clap derive only; behaviour lives in [`crate::commands`]).
 
 use crate::keys::KeySpec;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use update_metadata::{Arch, TargetName, Variant, Version};
 use url::Url;
@@ -37,6 +37,18 @@ pub struct Cli {
     pub command: Command,
 }
 
+const REPO_EXAMPLES: &str = "Examples:
+  # First release into a new repository directory, rolled out over the default waves
+  pubsys repo --root-role-path root.json --key keys/targets.pk8 --repo-dir /srv/updates \\
+      --build-description build/bottlerocket-aws-dev-x86_64.json \\
+      --wave-policy waves/policies/default.toml --release-start-time 'in 1 hour'
+
+  # Same, from explicit image files
+  pubsys repo --root-role-path root.json --key keys/targets.pk8 --repo-dir /srv/updates \\
+      --variant aws-dev --arch x86_64 --version 1.1.0 \\
+      --boot boot.ext4.lz4 --root root.ext4.lz4 --hash root.verity.lz4 \\
+      --release-file Release.toml --extra-target migrate_v1.1.0_example.lz4";
+
 /// pubsys subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -47,6 +59,7 @@ pub enum Command {
     /// new manifest.json are written as targets first; then the metadata, timestamp.json last,
     /// so a reader never sees metadata naming a missing target and a failure never leaves the
     /// live repository half-updated.
+    #[command(after_long_help = REPO_EXAMPLES)]
     Repo(RepoArgs),
     /// Download and verify every target of a repository (16 at a time).
     ValidateRepo(ValidateArgs),
@@ -350,15 +363,6 @@ pub enum ManifestCommand {
         /// Manifest file.
         file: PathBuf,
     },
-}
-
-/// Output format (for future use by --output-format).
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
-    /// Human text.
-    Text,
-    /// JSON.
-    Json,
 }
 
 /// Parses a version, accepting a leading `v`.
