@@ -16,7 +16,8 @@ fn main() -> ExitCode {
         Err(e) => return output::fatal(&e),
     };
     let env = repo_tools::Env::system();
-    let reporter = output::Progress::new(cli.global.json);
+    let reporter = output::Progress::new(&cli.global);
     let result = runtime.block_on(repo_tools::run(cli.command, &env, &reporter));
+    drop(reporter); // clears a progress bar before the result is printed
     output::finish(result, cli.global.json)
 }

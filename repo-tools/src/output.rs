@@ -26,20 +26,38 @@ pub fn init_logging(args: &GlobalArgs) {
         .init();
 }
 
-/// Progress: JSON lines on stderr with --json; otherwise a short line per target on stderr, only
-/// when stderr is a terminal.
+/// Progress: JSON lines on stderr with --json; otherwise, on a terminal and when not verbose, a
+/// byte progress bar for mirror runs; nothing when stderr is not a terminal.
 pub struct Progress {
     json: bool,
-    tty: bool,
+    draw: bool,
+    plan: std::sync::Mutex<Option<indicatif::ProgressBar>>,
 }
 
 impl Progress {
-    pub fn new(json: bool) -> Self {
+    pub fn new(args: &GlobalArgs) -> Self {
         use std::io::IsTerminal;
+        let draw = !args.json && args.verbose == 0 && std::io::stderr().is_terminal();
         Self {
-            json,
-            tty: std::io::stderr().is_terminal(),
+            json: args.json,
+            bar: None,
+            draw,
+            plan: std::sync::Mutex::new(None),
         }
+    }
+
+    fn with_bar(&self, f: impl FnOnce(&indicatif::ProgressBar)) {
+        if let Ok(guard) = self.plan.lock()
+            && let Some(bar) = guard.as_ref()
+        {
+            f(bar);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.with_bar(indicatif::ProgressBar::finish_and_clear);
     }
 }
 
@@ -51,19 +69,27 @@ impl Reporter for Progress {
             }
             return;
         }
-        if !self.tty {
+        if !self.draw {
             return;
         }
         match event {
-            Event::RepositoryLoaded {
-                metadata_url,
-                root_version,
-                targets,
-            } => {
-                eprintln!("loaded {metadata_url} (root v{root_version}, {targets} targets)");
+            Event::TargetsPlanned { bytes, .. } => {
+                let bar = indicatif::ProgressBar::new(*bytes);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}",
+                ) {
+                    bar.set_style(style);
+                }
+                if let Ok(mut guard) = self.plan.lock() {
+                    *guard = Some(bar);
+                }
             }
-            Event::TargetFetched { name, bytes } => eprintln!("fetched  {name} ({bytes} bytes)"),
-            Event::TargetReused { name, .. } => eprintln!("reused   {name}"),
+            Event::TargetFetched { name, bytes } | Event::TargetReused { name, bytes } => {
+                self.with_bar(|bar| {
+                    bar.inc(*bytes);
+                    bar.set_message(name.to_string());
+                });
+            }
             _ => {}
         }
     }
