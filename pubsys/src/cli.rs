@@ -204,7 +204,8 @@ pub struct CheckExpirationsArgs {
     /// Architecture (with --repo-dir).
     #[arg(long)]
     pub arch: Option<Arch>,
-    /// Window: "[in] N hours|days|weeks" (Bottlerocket's default is 3 days).
+    /// Window: "[in] N hours|days|weeks" from now, or an RFC3339 time (Bottlerocket's default
+    /// is 3 days).
     #[arg(long, visible_alias = "expiration-limit", default_value = "3 days")]
     pub within: String,
 }

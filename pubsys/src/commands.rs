@@ -352,7 +352,9 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
         Command::CheckRepoExpirations(a) => {
             let (root, _) = crate::repo::read_root(&a.root_role_path)?;
             let source = read_source(&a.location, a.variant.as_ref(), a.arch)?;
-            let within = policy::parse_duration("--within", &a.within)?;
+            // A duration ("3 days") or, as Bottlerocket's --expiration-limit, a point in time.
+            let within = policy::parse_when("--within", &a.within, env.now)?
+                .duration_since(policy::whole_seconds(env.now));
             Ok(Outcome::CheckRepoExpirations(
                 expirations::check(
                     &root,

@@ -165,6 +165,11 @@ fn repo_from_build_description_with_waves_then_check_and_validate() {
         ])
     };
     let ok = check("1 day");
+    assert_eq!(
+        check("2099-01-01T00:00:00Z").status.code(),
+        Some(1),
+        "an RFC3339 limit works too"
+    );
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
     assert!(
         text(&ok.stdout).contains("timestamp"),
