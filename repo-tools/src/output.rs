@@ -40,7 +40,6 @@ impl Progress {
         let draw = !args.json && args.verbose == 0 && std::io::stderr().is_terminal();
         Self {
             json: args.json,
-            bar: None,
             draw,
             plan: std::sync::Mutex::new(None),
         }
