@@ -23,6 +23,7 @@ packages=(
   gdisk            # sgdisk: independent GPT reader/writer
   fdisk            # sfdisk --json: independent GPT reader
   lz4              # lz4: update artifacts and the benchmark baseline
+  faketime         # integration tests: hosts whose clock is ahead (expired metadata)
   curl             # benchmark baseline pipeline
   busybox-static   # VM tier guest userland
   cpio             # VM tier initramfs

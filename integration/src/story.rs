@@ -399,6 +399,24 @@ impl<'n> World<'n> {
         self.tool("updog", &full)
     }
 
+    /// `updog <args>` on `host` whose clock runs `offset` ahead (libfaketime, e.g. "+1d"), as a
+    /// host that was powered off for a while, or whose repository stopped being refreshed.
+    pub fn updog_later(&self, host: &Host, offset: &str, args: &[&str]) -> Run {
+        let active = host.active.to_string();
+        let mut cmd = Command::new("faketime");
+        cmd.args(["-f", offset]).arg(self.bins.path("updog"));
+        cmd.args([
+            "--host-root",
+            s(&host.root),
+            "--disk",
+            s(&host.disk),
+            "--active",
+            &active,
+        ]);
+        cmd.args(args);
+        self.exec(cmd)
+    }
+
     /// `signpost --disk … --active … <args>` on `host`.
     pub fn signpost(&self, host: &Host, args: &[&str]) -> Run {
         let active = host.active.to_string();
