@@ -33,7 +33,7 @@ const TOOLS: &[&str] = &[
     "strip",
 ];
 
-const BINARIES: &[&str] = &["updog", "signpost", "pubsys", "repo-tools"];
+const BINARIES: &[&str] = &["updog", "signpost", "pubsys", "repo-tools", "os-image"];
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Populate the guest's root filesystem directory (input of `os-image build --rootfs DIR`).
 #
-#   build-rootfs.sh --out DIR --version X.Y.Z --variant V --updog BIN --signpost BIN \
-#                   --root-json FILE --updog-toml FILE
+#   build-rootfs.sh --out DIR --updog BIN --signpost BIN \
+#                   [--version X.Y.Z --variant V] [--root-json FILE] [--updog-toml FILE]
 #
 # Contents: busybox-static with its applets in /bin, guest/init as /sbin/init, our updog and
-# signpost binaries in /usr/bin with the shared libraries ldd names (debug info stripped),
-# /usr/share/updog/root.json, /etc/updog.toml, /etc/os-release and the host's CA bundle.
+# signpost binaries in /usr/bin with the shared libraries ldd names (debug info stripped), the
+# host's CA bundle; and, when given (os-image installs them itself), /usr/share/updog/root.json,
+# /etc/updog.toml and /etc/os-release.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -24,7 +25,7 @@ while [[ $# -gt 0 ]]; do
     esac
     shift 2
 done
-for v in out version variant updog signpost root_json updog_toml; do
+for v in out updog signpost; do
     [[ -n ${!v} ]] || die "build-rootfs: --${v//_/-} is required"
 done
 
@@ -41,14 +42,15 @@ for b in "$updog" "$signpost"; do
     copy_with_libs "$b" "$out" "/usr/bin/$name"
     strip --strip-debug "$out/usr/bin/$name"
 done
-install -m 0644 "$root_json" "$out/usr/share/updog/root.json"
+[[ -z $root_json ]] || install -m 0644 "$root_json" "$out/usr/share/updog/root.json"
+[[ -z $updog_toml ]] || install -m 0644 "$updog_toml" "$out/etc/updog.toml"
 # CA bundle where Bottlerocket has it and where rustls' platform verifier looks (updog's HTTP client
 # refuses to start without one, even for http:// repositories)
 ca=/etc/ssl/certs/ca-certificates.crt
 [[ -f $ca ]] || die "no CA bundle at $ca (apt-get install ca-certificates)"
 install -D -m 0644 "$ca" "$out/etc/ssl/certs/ca-certificates.crt"
 install -D -m 0644 "$ca" "$out/etc/pki/tls/certs/ca-bundle.crt"
-install -m 0644 "$updog_toml" "$out/etc/updog.toml"
+[[ -n $version ]] || exit 0
 cat > "$out/etc/os-release" <<OSR
 NAME=ABOS
 ID=abos

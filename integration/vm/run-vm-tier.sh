@@ -12,8 +12,7 @@
 #   --out DIR keep everything here (default: a new directory under ${TMPDIR:-/tmp}); the guest
 #             console of every boot is DIR/console.log; DIR/summary.txt lists what each boot printed.
 #
-# Binaries: updog, signpost, pubsys, repo-tools (and os-image when it can build a bootable image)
-# from $ABOS_BIN_DIR, else built with `cargo build -p …` into ${CARGO_TARGET_DIR:-<repo>/target}.
+# Binaries: updog, signpost, pubsys, repo-tools, os-image from $ABOS_BIN_DIR, else built with `cargo build -p …` into ${CARGO_TARGET_DIR:-<repo>/target}.
 # Kernel and initramfs: fetch-kernel.sh / mkinitramfs.sh (cached under ${ABOS_CACHE:-~/.cache/abos}).
 # Exit status 0 only if every expectation held; each check prints `CHECK ok|FAILED: …`.
 set -euo pipefail
@@ -49,7 +48,7 @@ for t in qemu-system-x86_64 sgdisk veritysetup mkfs.ext4 debugfs lz4 busybox pyt
 done
 
 # ---------------------------------------------------------------- binaries
-bins=(updog signpost pubsys repo-tools)
+bins=(updog signpost pubsys repo-tools os-image)
 if [[ -z ${ABOS_BIN_DIR:-} ]]; then
     ABOS_BIN_DIR=${CARGO_TARGET_DIR:-$repo_root/target}/debug
     log "building ${bins[*]} (cargo build, debug profile)"
@@ -98,24 +97,48 @@ ignore_waves = false
 TOML
 
 # ---------------------------------------------------------------- OS builds
-# build_os VERSION: rootfs + images in $out/build/VERSION; the first one also makes the disk.
+# build_os VERSION: rootfs + images in $out/build/VERSION; 1.0.0's disk image is the VM's disk.
+# Builder: os-image (default) or handmade-os.sh (ABOS_VM_BUILDER=handmade; cross-check).
+builder=${ABOS_VM_BUILDER:-os-image}
+[[ $builder == handmade || -x $B/os-image ]] || die "no os-image in $B (or set ABOS_VM_BUILDER=handmade)"
 build_os() {
-    local version=$1 dir=$out/build/$1 disk_arg=()
-    [[ $version == 1.0.0 ]] && disk_arg=(--disk "$out/disk.img")
-    "$VM_DIR/build-rootfs.sh" --out "$dir/rootfs" --version "$version" --variant "$variant" \
-        --updog "$B/updog" --signpost "$B/signpost" --root-json "$keys/root.json" \
-        --updog-toml "$out/updog.toml"
-    "$VM_DIR/handmade-os.sh" --rootfs "$dir/rootfs" --kernel "$vmlinuz" --out "$dir/images" "${disk_arg[@]}"
-    log "built OS $version with handmade-os.sh (mkfs.ext4 -d + veritysetup + lz4)"
+    local version=$1 dir=$out/build/$1
+    if [[ $builder == os-image ]]; then
+        "$VM_DIR/build-rootfs.sh" --out "$dir/rootfs" --updog "$B/updog" --signpost "$B/signpost"
+        SOURCE_DATE_EPOCH=1700000000 "$B/os-image" build --rootfs "$dir/rootfs" --variant "$variant" \
+            --arch "$arch" --version "$version" --build-id vmtier --name abos --kernel "$vmlinuz" \
+            --root-json "$keys/root.json" --updog-toml "$out/updog.toml" --os-size-gib 1 \
+            --out "$dir/images" > "$dir/os-image.log" 2>&1 ||
+            { cat "$dir/os-image.log" >&2; die "os-image build $version"; }
+        local desc
+        desc=$(ls "$dir"/images/*.json)
+        printf 'DESCRIPTION=%s\n' "$desc" > "$dir/images/artifacts.env"
+        if [[ $version == 1.0.0 ]]; then
+            cp --sparse=always "$(ls "$dir"/images/*.img)" "$out/disk.img"
+        fi
+    else
+        local disk_arg=()
+        [[ $version == 1.0.0 ]] && disk_arg=(--disk "$out/disk.img")
+        "$VM_DIR/build-rootfs.sh" --out "$dir/rootfs" --version "$version" --variant "$variant" \
+            --updog "$B/updog" --signpost "$B/signpost" --root-json "$keys/root.json" \
+            --updog-toml "$out/updog.toml"
+        "$VM_DIR/handmade-os.sh" --rootfs "$dir/rootfs" --kernel "$vmlinuz" --out "$dir/images" "${disk_arg[@]}" 2> /dev/null
+    fi
+    log "built OS $version with $builder"
 }
+echo "builder: $builder" >> "$summary"
 
 publish() {
-    local version=$1 BOOT ROOT HASH
+    local version=$1 BOOT= ROOT= HASH= DESCRIPTION= what
     . "$out/build/$1/images/artifacts.env"
+    if [[ -n $DESCRIPTION ]]; then
+        what=(--build-description "$DESCRIPTION")
+    else
+        what=(--variant "$variant" --arch "$arch" --version "$version" --boot "$BOOT" --root "$ROOT" --hash "$HASH")
+    fi
     "$B/pubsys" repo --repo-dir "$repo" --root-role-path "$keys/root.json" --key "$keys/key.pk8" \
-        --variant "$variant" --arch "$arch" --version "$version" \
-        --boot "$BOOT" --root "$ROOT" --hash "$HASH" \
-        > "$out/pubsys-$version.log" 2>&1 || { cat "$out/pubsys-$version.log" >&2; die "pubsys repo $version"; }
+        "${what[@]}" > "$out/pubsys-$version.log" 2>&1 ||
+        { cat "$out/pubsys-$version.log" >&2; die "pubsys repo $version"; }
     log "published $version"
 }
 
@@ -178,19 +201,29 @@ seta = next(s for s in st["sets"] if s["name"] == "A")
 root = seta["partitions"]["root"] if "partitions" in seta else seta["root"]
 first = root["first_byte"]
 # find the physical block of /bin/busybox's first block with debugfs on a copy of the partition
-with open(disk, "rb") as f:
+# copy the filesystem (ext4 superblock: block count at 1024+4, log2(block size)-10 at 1024+24)
+with open(disk, "rb") as f, open(out + "/rootA.ext4", "wb") as o:
+    f.seek(first + 1024)
+    sb = f.read(32)
+    size = int.from_bytes(sb[4:8], "little") * (1024 << int.from_bytes(sb[24:28], "little"))
+    size = min(size or root["len_bytes"], root["len_bytes"])
     f.seek(first)
-    data = f.read(root["len_bytes"])
-open(out + "/rootA.ext4", "wb").write(data)
+    while size > 0:
+        chunk = f.read(min(size, 1 << 20))
+        o.write(chunk)
+        size -= len(chunk)
 r = subprocess.run(["debugfs", "-R", "bmap /bin/busybox 0", out + "/rootA.ext4"], capture_output=True, text=True)
-block = int(r.stdout.strip())
+try:
+    block, what = int(r.stdout.strip()), "/bin/busybox block 0"
+except ValueError:  # not ext4 (erofs): the block holding the superblock, read by mount
+    block, what = 0, "superblock"
 off = first + block * 4096 + 64
 with open(disk, "r+b") as f:
     f.seek(off)
     b = f.read(1)
     f.seek(off)
     f.write(bytes([b[0] ^ 0xFF]))
-print(f"damaged ROOT-A (partition {root['number']}) block {block} (/bin/busybox block 0): byte at disk offset {off} flipped")
+print(f"damaged ROOT-A (partition {root['number']}) block {block} ({what}): byte at disk offset {off} flipped")
 PY
     echo "damage: $(cat "$out/damage.txt")" | tee -a "$summary"
 
