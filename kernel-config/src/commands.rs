@@ -1,0 +1,171 @@
+//! The subcommands as library functions returning an [`Outcome`].
+
+use crate::check::{self, Report, Verdict};
+use crate::cli::{Cli, Cmd, FragmentArgs};
+use crate::config::Config;
+use crate::error::{ExitStatus, Result, WriteOutputSnafu};
+use crate::fragment::{self, Fragment};
+use crate::merge::{self, Change};
+use serde::Serialize;
+use snafu::ResultExt;
+use std::path::{Path, PathBuf};
+
+/// What a subcommand did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum Outcome {
+    /// `check`.
+    Checked {
+        /// The config checked.
+        config: PathBuf,
+        /// The report.
+        report: Report,
+    },
+    /// `merge`.
+    Merged {
+        /// Output file.
+        out: PathBuf,
+        /// Every change made.
+        changes: Vec<Change>,
+        /// Number of conflicts between fragments.
+        conflicts: usize,
+        /// Whether conflicts make this a failure.
+        fail_on_conflict: bool,
+    },
+    /// `fragments` / `generate-docs`.
+    Wrote {
+        /// Files written.
+        files: Vec<PathBuf>,
+    },
+}
+
+impl Outcome {
+    /// Exit status for this outcome.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Outcome::Checked { report, .. } if report.verdict != Verdict::Bootable => {
+                ExitStatus::Negative
+            }
+            Outcome::Merged {
+                conflicts,
+                fail_on_conflict: true,
+                ..
+            } if *conflicts > 0 => ExitStatus::Negative,
+            _ => ExitStatus::Success,
+        }
+    }
+}
+
+fn load_fragments(args: &FragmentArgs) -> Result<Vec<Fragment>> {
+    if args.fragments.is_empty() {
+        return Ok(fragment::builtin());
+    }
+    args.fragments.iter().map(|p| Fragment::load(p)).collect()
+}
+
+/// Runs the command line.
+pub fn run(cli: &Cli) -> Result<Outcome> {
+    match &cli.command {
+        Cmd::Check { config, fragments } => {
+            let c = Config::load(config)?;
+            let report = check::check(&c, &load_fragments(fragments)?, fragments.root_fs);
+            Ok(Outcome::Checked {
+                config: config.clone(),
+                report,
+            })
+        }
+        Cmd::Merge {
+            base,
+            fragments,
+            out,
+            fail_on_conflict,
+        } => {
+            let b = Config::load(base)?;
+            let selected: Vec<Fragment> = load_fragments(fragments)?
+                .into_iter()
+                .filter(|f| f.applies(fragments.root_fs))
+                .collect();
+            let name = base.display().to_string();
+            let merged = merge::merge(&b, &name, &selected);
+            write_atomic(out, merged.config.render().as_bytes())?;
+            let conflicts = merged.conflicts().count();
+            Ok(Outcome::Merged {
+                out: out.clone(),
+                changes: merged.changes,
+                conflicts,
+                fail_on_conflict: *fail_on_conflict,
+            })
+        }
+        Cmd::Fragments { out } => {
+            std::fs::create_dir_all(out).context(WriteOutputSnafu { path: out })?;
+            let mut files = Vec::new();
+            for (name, text) in fragment::BUILTIN {
+                let path = out.join(name);
+                write_atomic(&path, text.as_bytes())?;
+                files.push(path);
+            }
+            Ok(Outcome::Wrote { files })
+        }
+        Cmd::GenerateDocs { out } => Ok(Outcome::Wrote {
+            files: generate_docs(out)?,
+        }),
+    }
+}
+
+/// Temp file in the same directory, write, fsync, rename, fsync the directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).context(WriteOutputSnafu { path })?;
+    tmp.write_all(bytes).context(WriteOutputSnafu { path })?;
+    tmp.as_file()
+        .sync_all()
+        .context(WriteOutputSnafu { path })?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .context(WriteOutputSnafu { path })?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .context(WriteOutputSnafu { path: dir })
+}
+
+/// Writes man pages and bash/zsh/fish completions.
+pub fn generate_docs(out: &Path) -> Result<Vec<PathBuf>> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(out).context(WriteOutputSnafu { path: out })?;
+    let cmd = Cli::command();
+    let mut files = Vec::new();
+    let mut pages = vec![(
+        "kernel-config.1".to_string(),
+        clap_mangen::Man::new(cmd.clone()),
+    )];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("kernel-config-{}", sub.get_name());
+        pages.push((
+            format!("{name}.1"),
+            clap_mangen::Man::new(sub.clone()).title(name),
+        ));
+    }
+    for (file, man) in pages {
+        let mut buf = Vec::new();
+        man.render(&mut buf).context(WriteOutputSnafu {
+            path: out.join(&file),
+        })?;
+        write_atomic(&out.join(&file), &buf)?;
+        files.push(out.join(file));
+    }
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "kernel-config.bash"),
+        (clap_complete::Shell::Zsh, "_kernel-config"),
+        (clap_complete::Shell::Fish, "kernel-config.fish"),
+    ] {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut cmd.clone(), "kernel-config", &mut buf);
+        write_atomic(&out.join(file), &buf)?;
+        files.push(out.join(file));
+    }
+    Ok(files)
+}
