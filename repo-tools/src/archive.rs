@@ -10,7 +10,7 @@
 
 use crate::check::{self, TreeReport};
 use crate::error::{self, Result};
-use crate::layout::{METADATA_DIR, MetadataNames, RECORD_FILE, TARGETS_DIR};
+
 use crate::reporter::{Event, Reporter};
 use crate::source::Expiration;
 use aws_lc_rs::digest::{Context, SHA256};
@@ -19,7 +19,6 @@ use snafu::{OptionExt, ResultExt, ensure};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
-use tough::schema::{Root, Signed, Snapshot, Targets, Timestamp};
 
 /// Name of the index entry (the archive's last entry).
 pub const INDEX_FILE: &str = "repo-tools-index.json";
@@ -83,87 +82,6 @@ pub struct ImportReport {
     pub replaced: bool,
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = crate::fsio::read(path)?;
-    serde_json::from_slice(&bytes).context(error::ParseMetadataSnafu {
-        file: path.display().to_string(),
-    })
-}
-
-/// The current files of each repository in a mirror (what export packs).
-/// Subdirectories, and (relative path, expected sha256 for targets) pairs.
-type CurrentFiles = (Vec<String>, Vec<(String, Option<String>)>);
-
-fn current_files(mirror: &Path) -> Result<CurrentFiles> {
-    let files = check::walk(mirror)?;
-    let meta_prefix = format!("{METADATA_DIR}/");
-    let mut subdirs: Vec<String> = files
-        .iter()
-        .filter_map(|f| f.strip_prefix(&meta_prefix))
-        .filter_map(|f| f.strip_suffix("timestamp.json"))
-        .filter(|rest| rest.is_empty() || rest.ends_with('/'))
-        .map(|s| s.trim_end_matches('/').to_owned())
-        .collect();
-    subdirs.sort();
-    ensure!(
-        !subdirs.is_empty(),
-        error::NoRepositorySnafu { dir: mirror }
-    );
-    // (relative path, expected sha256 for targets)
-    let mut out: BTreeMap<String, Option<String>> = BTreeMap::new();
-    if files.contains(RECORD_FILE) {
-        out.insert(RECORD_FILE.to_owned(), None);
-    }
-    for subdir in &subdirs {
-        let rel_dir = if subdir.is_empty() {
-            METADATA_DIR.to_owned()
-        } else {
-            format!("{METADATA_DIR}/{subdir}")
-        };
-        let mdir = mirror.join(&rel_dir);
-        let mut n = 0u64;
-        while files.contains(&format!("{rel_dir}/{}.root.json", n + 1)) {
-            n += 1;
-        }
-        ensure!(
-            n > 0,
-            error::MissingFileSnafu {
-                path: format!("{rel_dir}/1.root.json"),
-                name: "1.root.json"
-            }
-        );
-        let root: Signed<Root> = parse_json(&mdir.join(format!("{n}.root.json")))?;
-        let ts: Signed<Timestamp> = parse_json(&mdir.join("timestamp.json"))?;
-        let snap_v = ts
-            .signed
-            .meta
-            .get("snapshot.json")
-            .map_or(0, |m| m.version.get());
-        let names0 = MetadataNames::new(&root.signed, snap_v, 0);
-        let snap: Signed<Snapshot> = parse_json(&mdir.join(&names0.snapshot))?;
-        let targets_v = snap
-            .signed
-            .meta
-            .get("targets.json")
-            .map_or(0, |m| m.version.get());
-        let names = MetadataNames::new(&root.signed, snap_v, targets_v);
-        let targets: Signed<Targets> = parse_json(&mdir.join(&names.targets))?;
-        for name in names.in_write_order() {
-            out.insert(format!("{rel_dir}/{name}"), None);
-        }
-        for (tname, target) in &targets.signed.targets {
-            let file = format!(
-                "{TARGETS_DIR}/{}",
-                crate::layout::target_file_name(&root.signed, tname, target)
-            );
-            if files.contains(&file) {
-                out.insert(file, Some(hex::encode(&target.hashes.sha256)));
-            }
-        }
-    }
-    Ok((subdirs, out.into_iter().collect()))
-}
-
 /// A reader that hashes and counts what passes through it.
 struct HashingReader<R> {
     inner: R,
@@ -193,7 +111,7 @@ fn header(len: u64) -> tar::Header {
 
 /// Packs the current files of the mirror at `mirror` into `archive` (written atomically).
 pub fn export(mirror: &Path, archive: &Path, reporter: &dyn Reporter) -> Result<ExportReport> {
-    let (subdirs, files) = current_files(mirror)?;
+    let (subdirs, files) = check::current_files(mirror)?;
     let dir = archive
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -102,6 +102,9 @@ pub struct MirrorReport {
     pub metadata_files: usize,
     /// Superseded metadata files removed.
     pub metadata_pruned: usize,
+    /// Target files no repository in the mirror lists any more (e.g. a release removed at the
+    /// source), removed after the new metadata was in place.
+    pub targets_pruned: usize,
     /// Targets downloaded.
     pub fetched: usize,
     /// Targets reused.
@@ -228,6 +231,7 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
         targets_version: repo.targets().signed.version.get(),
         metadata_files: loaded.files.len(),
         metadata_pruned: pruned,
+        targets_pruned: 0,
         fetched: results
             .iter()
             .filter(|t| t.action == TargetAction::Fetched)
@@ -263,6 +267,8 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
         mirrored_at: crate::expiry::whole_seconds(opts.now),
     });
     record.save(&opts.out)?;
+    let mut report = report;
+    report.targets_pruned = prune_targets(&opts.out)?;
     Ok(report)
 }
 
@@ -341,6 +347,26 @@ fn refuse_rollback(metadata_dir: &Path, loaded: &LoadedRepo) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// Removes target files that no repository of the mirror lists in its current metadata.
+fn prune_targets(mirror: &Path) -> Result<usize> {
+    let (_, current) = crate::check::current_files(mirror)?;
+    let keep: std::collections::BTreeSet<&str> = current.iter().map(|(p, _)| p.as_str()).collect();
+    let targets_dir = mirror.join(TARGETS_DIR);
+    let mut pruned = 0;
+    for rel in crate::check::walk(&targets_dir)? {
+        let full = format!("{TARGETS_DIR}/{rel}");
+        if !keep.contains(full.as_str()) {
+            let path = targets_dir.join(&rel);
+            std::fs::remove_file(&path).context(error::RemoveSnafu { path: &path })?;
+            pruned += 1;
+        }
+    }
+    if pruned > 0 {
+        crate::fsio::sync_dir(&targets_dir)?;
+    }
+    Ok(pruned)
 }
 
 /// Removes temp files an interrupted earlier run left behind (`.partial-*`, `.tmp-*`).

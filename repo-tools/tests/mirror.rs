@@ -666,6 +666,40 @@ async fn interrupted_downloads_resume_and_server_errors_leave_nothing_behind() {
     assert_eq!(mirror(&args).await.unwrap().fetched, 1);
 }
 
+#[tokio::test]
+async fn targets_removed_at_the_source_are_pruned_from_the_mirror() {
+    let dir = test_support::tempdir();
+    let repo = Repo::simple(&dir.path().join("src"));
+    repo.add_files(&[("keep.bin", b"keep"), ("yanked.bin", b"bad release")]);
+    repo.publish(1).await;
+    let out = dir.path().join("mirror");
+    let args = [
+        "--metadata-url",
+        repo.metadata_url().as_str(),
+        "--targets-url",
+        repo.targets_url().as_str(),
+        "--root",
+        s(&repo.root),
+        "--out",
+        s(&out),
+    ]
+    .map(str::to_owned);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(mirror(&args).await.unwrap().fetched, 2);
+    std::fs::remove_file(repo.inputs().join("yanked.bin")).unwrap();
+    repo.publish(2).await;
+    let r = mirror(&args).await.unwrap();
+    assert_eq!((r.fetched, r.reused, r.targets_pruned), (0, 1, 1));
+    assert!(
+        !files_under(&out.join("targets"))
+            .iter()
+            .any(|f| f.ends_with(".yanked.bin"))
+    );
+    cli(&["verify-mirror", s(&out), "--root", s(&repo.root)])
+        .await
+        .unwrap();
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for f in files_under(from) {
         let dest = to.join(&f);
