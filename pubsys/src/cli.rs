@@ -32,6 +32,16 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Bottlerocket's Infra.toml: `[repo.<name>]` supplies signing_keys, metadata_base_url and
+    /// targets_url when the options are not given, and root_role_sha512 is checked against
+    /// --root-role-path.
+    #[arg(long, global = true)]
+    pub infra_config_path: Option<PathBuf>,
+
+    /// Which `[repo.<name>]` of Infra.toml to use.
+    #[arg(long, global = true, default_value = "default")]
+    pub repo: String,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -91,7 +101,8 @@ pub struct SigningArgs {
     pub root_role_path: PathBuf,
     /// Signing key: a file path or file:///path (ed25519/ECDSA PKCS#8 DER, RSA PEM). Repeat for
     /// threshold signing.
-    #[arg(long = "key", visible_alias = "default-key-path", required = true)]
+    /// (Required unless Infra.toml's signing_keys names one.)
+    #[arg(long = "key", visible_alias = "default-key-path")]
     pub keys: Vec<KeySpec>,
     /// Expiration policy file (snapshot_expiration, targets_expiration, timestamp_expiration);
     /// default 2 weeks / 2 weeks / 1 week.

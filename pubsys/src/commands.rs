@@ -1,9 +1,11 @@
 //! Turns parsed arguments into library calls, and outcomes into text or JSON.
 
 use crate::Reporter;
-use crate::cli::{Cli, Command, LocationArgs, ManifestCommand};
+use crate::cli::{Cli, Command, LocationArgs, ManifestCommand, SigningArgs};
 use crate::error::{self, ExitStatus, Result};
 use crate::expirations::{self, ExpirationReport, ExpiryState};
+use crate::infra::{InfraConfig, RepoConfig};
+use crate::keys::KeySpec;
 use crate::manifest_edit::{self, ManifestOp, ManifestOutcome};
 use crate::policy::{self, ExpirationPolicy};
 use crate::refresh::{self, RefreshOutcome, RefreshRequest};
@@ -203,10 +205,33 @@ fn expired(loc: &LocationArgs) -> ExpiredRepo {
     }
 }
 
-fn explicit_source(loc: &LocationArgs) -> Option<RepoSource> {
-    match (&loc.metadata_url, &loc.targets_url) {
-        (Some(m), Some(t)) => Some(RepoSource::new(m.clone(), t.clone())),
-        _ => None,
+/// The existing repository's URLs: from the command line, else from Infra.toml's
+/// `metadata_base_url` (+ `<variant>/<arch>/`) and `targets_url`.
+fn explicit_source(
+    loc: &LocationArgs,
+    infra: &RepoConfig,
+    variant: Option<&Variant>,
+    arch: Option<Arch>,
+) -> Result<Option<RepoSource>> {
+    if let (Some(m), Some(t)) = (&loc.metadata_url, &loc.targets_url) {
+        return Ok(Some(RepoSource::new(m.clone(), t.clone())));
+    }
+    if let (Some(v), Some(a)) = (variant, arch) {
+        if let Some((m, t)) = infra.urls(v, a)? {
+            return Ok(Some(RepoSource::new(m, t)));
+        }
+    }
+    Ok(None)
+}
+
+/// Signing keys: `--key`, else Infra.toml's `signing_keys`.
+fn signing_keys(signing: &SigningArgs, infra: &RepoConfig) -> Result<Vec<KeySpec>> {
+    if !signing.keys.is_empty() {
+        return Ok(signing.keys.clone());
+    }
+    match &infra.signing_keys {
+        Some(k) => Ok(vec![k.key_spec()?]),
+        None => error::NoKeysSnafu.fail(),
     }
 }
 
@@ -220,10 +245,11 @@ fn expiration_policy(path: Option<&Path>) -> Result<ExpirationPolicy> {
 /// Where to read from, for read-only commands.
 fn read_source(
     loc: &LocationArgs,
+    infra: &RepoConfig,
     variant: Option<&Variant>,
     arch: Option<Arch>,
 ) -> Result<RepoSource> {
-    if let Some(s) = explicit_source(loc) {
+    if let Some(s) = explicit_source(loc, infra, variant, arch)? {
         return Ok(s);
     }
     match (&loc.repo_dir, variant, arch) {
@@ -238,6 +264,7 @@ fn read_source(
 /// The store to write into: --repo-dir (in place) or a fresh --outdir.
 fn write_store(
     loc: &LocationArgs,
+    infra: &RepoConfig,
     outdir: Option<&Path>,
     variant: &Variant,
     arch: Arch,
@@ -259,7 +286,10 @@ fn write_store(
         );
         // The existing repository (if any) comes from the URLs or the repository directory;
         // with neither, a new repository is created.
-        let source = match (explicit_source(loc), &loc.repo_dir) {
+        let source = match (
+            explicit_source(loc, infra, Some(variant), Some(arch))?,
+            &loc.repo_dir,
+        ) {
             (Some(s), _) => Some(s),
             (None, Some(dir)) => Some(RepoSource::of_store(&LocalStore::repo_dir(
                 dir, variant, arch,
@@ -273,12 +303,16 @@ fn write_store(
     })?;
     Ok((
         LocalStore::repo_dir(dir, variant, arch),
-        explicit_source(loc),
+        explicit_source(loc, infra, Some(variant), Some(arch))?,
     ))
 }
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
+    let infra = match &cli.infra_config_path {
+        Some(path) => InfraConfig::from_path(path)?.repo(&cli.repo),
+        None => RepoConfig::default(),
+    };
     match cli.command {
         Command::Repo(a) => {
             let inputs = match &a.build_description {
@@ -309,15 +343,17 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
                 Some(t) => policy::parse_when("--release-start-time", t, env.now)?,
                 None => policy::whole_seconds(env.now),
             };
+            infra.check_root(&a.signing.root_role_path)?;
             let (store, source) = write_store(
                 &a.location,
+                &infra,
                 a.outdir.as_deref(),
                 &inputs.variant,
                 inputs.arch,
             )?;
             let req = PublishRequest {
-                trusted_root: a.signing.root_role_path,
-                keys: a.signing.keys,
+                trusted_root: a.signing.root_role_path.clone(),
+                keys: signing_keys(&a.signing, &infra)?,
                 source,
                 inputs,
                 release_file: a.release_file,
@@ -339,8 +375,9 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
             ))
         }
         Command::ValidateRepo(a) => {
+            infra.check_root(&a.root_role_path)?;
             let (root, _) = crate::repo::read_root(&a.root_role_path)?;
-            let source = read_source(&a.location, a.variant.as_ref(), a.arch)?;
+            let source = read_source(&a.location, &infra, a.variant.as_ref(), a.arch)?;
             let opts = LoadOptions {
                 expired: expired(&a.location),
                 datastore: a.location.datastore.clone(),
@@ -350,8 +387,9 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
             ))
         }
         Command::CheckRepoExpirations(a) => {
+            infra.check_root(&a.root_role_path)?;
             let (root, _) = crate::repo::read_root(&a.root_role_path)?;
-            let source = read_source(&a.location, a.variant.as_ref(), a.arch)?;
+            let source = read_source(&a.location, &infra, a.variant.as_ref(), a.arch)?;
             // A duration ("3 days") or, as Bottlerocket's --expiration-limit, a point in time.
             let within = policy::parse_when("--within", &a.within, env.now)?
                 .duration_since(policy::whole_seconds(env.now));
@@ -368,10 +406,11 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
         }
         Command::RefreshRepo(a) => {
             let (store, source) =
-                write_store(&a.location, a.outdir.as_deref(), &a.variant, a.arch)?;
+                write_store(&a.location, &infra, a.outdir.as_deref(), &a.variant, a.arch)?;
+            infra.check_root(&a.signing.root_role_path)?;
             let req = RefreshRequest {
-                trusted_root: a.signing.root_role_path,
-                keys: a.signing.keys,
+                trusted_root: a.signing.root_role_path.clone(),
+                keys: signing_keys(&a.signing, &infra)?,
                 source,
                 expiration: expiration_policy(a.signing.expiration_policy.as_deref())?,
                 expired: expired(&a.location),
@@ -384,7 +423,8 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
             ))
         }
         Command::Yank(a) => {
-            let (store, source) = write_store(&a.location, None, &a.variant, a.arch)?;
+            let (store, source) = write_store(&a.location, &infra, None, &a.variant, a.arch)?;
+            infra.check_root(&a.signing.root_role_path)?;
             let action = match (a.max_version, a.remove) {
                 (Some(v), None) => YankAction::LowerMaxVersion(v),
                 (None, Some(v)) => YankAction::Remove(v),
@@ -396,8 +436,8 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
                 }
             };
             let req = YankRequest {
-                trusted_root: a.signing.root_role_path,
-                keys: a.signing.keys,
+                trusted_root: a.signing.root_role_path.clone(),
+                keys: signing_keys(&a.signing, &infra)?,
                 source,
                 variant: a.variant,
                 arch: a.arch,

@@ -511,6 +511,35 @@ pub enum Error {
         reason: String,
     },
 
+    /// Infra.toml could not be read.
+    #[snafu(display("Failed to read infrastructure config '{}'", path.display()))]
+    ReadInfra {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+
+    /// Infra.toml is malformed.
+    #[snafu(display("Invalid infrastructure config '{}'", path.display()))]
+    ParseInfra {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: toml::de::Error,
+    },
+
+    /// The root file does not have the SHA-512 Infra.toml expects.
+    #[snafu(display("Root '{}' has SHA-512 {actual}, but root_role_sha512 in Infra.toml is {expected}", path.display()))]
+    RootDigest {
+        /// Root path.
+        path: PathBuf,
+        /// Configured digest.
+        expected: String,
+        /// Actual digest.
+        actual: String,
+    },
+
     /// A file the command would create already exists.
     #[snafu(display("'{}' already exists", path.display()))]
     FileExists {
@@ -542,6 +571,7 @@ impl Error {
             | Sign { .. } => ExitStatus::Keys,
             LoadRepo { .. }
             | TargetTooLarge { .. }
+            | RootDigest { .. }
             | RepoExpired { .. }
             | RepoMissing { .. }
             | ManifestMissing { .. }
@@ -581,6 +611,10 @@ impl Error {
             ),
             KeyNotInRoot { .. } | KeyThreshold { .. } => Some(
                 "check the key against root.json (repo-tools root add-key) or pass more --key options"
+                    .into(),
+            ),
+            NoKeys => Some(
+                "pass --key FILE (repeat for threshold signing), or set signing_keys in Infra.toml"
                     .into(),
             ),
             RepoExpired { .. } => Some(

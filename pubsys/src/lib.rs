@@ -34,6 +34,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod expirations;
+pub mod infra;
 pub mod keys;
 pub mod manifest_edit;
 pub mod policy;

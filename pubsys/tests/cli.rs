@@ -696,3 +696,106 @@ fn refresh_into_outdir_and_tampered_metadata_through_the_binary() {
     );
     eprintln!("{err}");
 }
+
+#[test]
+fn infra_toml_supplies_keys_and_urls_and_pins_the_root() {
+    let fx = Fixture::new();
+    let sha512 = hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA512,
+        &std::fs::read(&fx.root).unwrap(),
+    ));
+    let infra = fx.dir.path().join("Infra.toml");
+    let write_infra = |sha: &str| {
+        std::fs::write(
+            &infra,
+            format!(
+                "[repo.default]\nroot_role_url = \"https://example.com/root.json\"\nroot_role_sha512 = \"{sha}\"\n\
+                 signing_keys = {{ file = {{ path = \"{}\" }} }}\n\
+                 metadata_base_url = \"file://{}/metadata/\"\ntargets_url = \"file://{}/targets/\"\n\n\
+                 [aws]\nregions = [\"us-west-2\"]\n",
+                fx.key.path.display(),
+                fx.repo_dir.display(),
+                fx.repo_dir.display()
+            ),
+        )
+        .unwrap();
+    };
+    write_infra(&sha512);
+    let run = |version: &str, place: &[&str]| {
+        let images = fx.images(version, 4096);
+        let mut args = vec![
+            "--infra-config-path",
+            p(&infra),
+            "repo",
+            "--root-role-path",
+            p(&fx.root),
+            "--variant",
+            "aws-dev",
+            "--arch",
+            "x86_64",
+            "--version",
+            version,
+            "--boot",
+            p(&images.boot),
+            "--root",
+            p(&images.root),
+            "--hash",
+            p(&images.hash),
+            "--json",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        args.extend(place.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        pubsys(&refs)
+    };
+    // No --key: Infra's signing key; the infra URLs have no repository yet, so a new one.
+    let out = run("1.0.0", &["--repo-dir", p(&fx.repo_dir)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // --outdir: the existing repository is read from Infra's metadata_base_url/targets_url.
+    let outdir = fx.dir.path().join("out");
+    let out = run("1.1.0", &["--outdir", p(&outdir)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["new_repository"], false);
+    assert!(outdir.join("aws-dev/x86_64/timestamp.json").is_file());
+
+    // A root that does not match root_role_sha512 is refused.
+    write_infra(&"ab".repeat(64));
+    let out = run("1.2.0", &["--repo-dir", p(&fx.repo_dir)]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("root_role_sha512"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Without Infra.toml and without --key: a clear error.
+    let images = fx.images("1.3.0", 4096);
+    let out = pubsys(&[
+        "repo",
+        "--root-role-path",
+        p(&fx.root),
+        "--repo-dir",
+        p(&fx.repo_dir),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+        "--version",
+        "1.3.0",
+        "--boot",
+        p(&images.boot),
+        "--root",
+        p(&images.root),
+        "--hash",
+        p(&images.hash),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("No signing keys given"),
+        "{}",
+        text(&out.stderr)
+    );
+}
