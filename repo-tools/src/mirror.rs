@@ -5,7 +5,11 @@
 //! does not have: load and verify everything through tough; copy targets (each verified by
 //! tough's length and sha256 check while streaming, then fsynced and renamed into place); write
 //! the root chain, targets, snapshot and finally `timestamp.json`; then record the run in
-//! `mirror.json` and remove superseded snapshot/targets metadata.
+//! `mirror.json`, remove superseded snapshot/targets metadata and target files that no
+//! repository of the mirror lists any more.
+//!
+//! A target whose transfer fails (connection cut, server error) is fetched again from the start,
+//! up to `attempts` times; a target whose bytes do not match the signed hash is never retried.
 //!
 //! Incremental: a target file already present under its served name is re-hashed; if it matches
 //! the signed length and sha256 it is reused, otherwise it is fetched again.
