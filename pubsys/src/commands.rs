@@ -216,10 +216,10 @@ fn explicit_source(
     if let (Some(m), Some(t)) = (&loc.metadata_url, &loc.targets_url) {
         return Ok(Some(RepoSource::new(m.clone(), t.clone())));
     }
-    if let (Some(v), Some(a)) = (variant, arch) {
-        if let Some((m, t)) = infra.urls(v, a)? {
-            return Ok(Some(RepoSource::new(m, t)));
-        }
+    if let (Some(v), Some(a)) = (variant, arch)
+        && let Some((m, t)) = infra.urls(v, a)?
+    {
+        return Ok(Some(RepoSource::new(m, t)));
     }
     Ok(None)
 }
