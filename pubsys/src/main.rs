@@ -22,7 +22,13 @@ fn main() -> ExitCode {
     let json = cli.json;
     let env = pubsys::commands::Env {
         now: jiff::Timestamp::now(),
-        reporter: progress::reporter(json || cli.verbose > 0),
+        reporter: progress::reporter(if json {
+            progress::Mode::Json
+        } else if cli.verbose > 0 {
+            progress::Mode::Quiet
+        } else {
+            progress::Mode::Human
+        }),
     };
     let result = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

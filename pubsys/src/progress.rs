@@ -42,11 +42,47 @@ impl Reporter for BarReporter {
     }
 }
 
-/// The reporter for this run: a bar on a tty unless quiet (JSON or verbose logging).
-pub fn reporter(quiet: bool) -> Arc<dyn Reporter> {
-    if quiet || !std::io::stderr().is_terminal() {
-        Arc::new(pubsys::NoReporter)
-    } else {
-        Arc::new(BarReporter::default())
+/// With `--json`: one JSON object per event on stderr (stdout holds only the outcome).
+#[derive(Debug, Default)]
+struct JsonLinesReporter;
+
+impl Reporter for JsonLinesReporter {
+    fn phase(&self, phase: Phase) {
+        eprintln!(
+            "{}",
+            serde_json::json!({"event": "phase", "phase": phase.to_string()})
+        );
+    }
+    fn start(&self, items: usize, total_bytes: u64) {
+        eprintln!(
+            "{}",
+            serde_json::json!({"event": "start", "items": items, "total_bytes": total_bytes})
+        );
+    }
+    fn item_done(&self, name: &str, ok: bool) {
+        eprintln!(
+            "{}",
+            serde_json::json!({"event": "item", "name": name, "ok": ok})
+        );
+    }
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Human output: a bar when stderr is a terminal.
+    Human,
+    /// `--json`: JSON lines on stderr.
+    Json,
+    /// Verbose logging: no bar (it would fight with the log lines).
+    Quiet,
+}
+
+/// The reporter for this run.
+pub fn reporter(mode: Mode) -> Arc<dyn Reporter> {
+    match mode {
+        Mode::Json => Arc::new(JsonLinesReporter),
+        Mode::Human if std::io::stderr().is_terminal() => Arc::new(BarReporter::default()),
+        _ => Arc::new(pubsys::NoReporter),
     }
 }

@@ -124,6 +124,17 @@ fn repo_from_build_description_with_waves_then_check_and_validate() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["command"], "repo");
+    // Progress goes to stderr as JSON lines, never into stdout's single JSON document.
+    let events: Vec<serde_json::Value> = text(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "phase" && e["phase"] == "writing metadata"),
+        "{events:?}"
+    );
     assert_eq!(json["new_repository"], true);
     assert_eq!(json["waves"], 7);
 
