@@ -350,7 +350,29 @@ fn hosts_follow_a_root_key_rotation() {
         )
         .ok();
 
-    // The next release is signed under root v2 only.
+    // The repository moves to root v2 (snapshot, targets, timestamp re-signed with the new
+    // key), then the next release is signed under root v2 only.
+    let repo = world.repo();
+    world
+        .tool(
+            "pubsys",
+            &[
+                "refresh-repo",
+                "--root-role-path",
+                s(&trust.root),
+                "--new-root",
+                s(&root2),
+                "--key",
+                s(&key2),
+                "--repo-dir",
+                s(&repo.dir),
+                "--variant",
+                VARIANT,
+                "--arch",
+                ARCH,
+            ],
+        )
+        .ok();
     let run = world.tool(
         "pubsys",
         &[
@@ -381,8 +403,24 @@ fn hosts_follow_a_root_key_rotation() {
     assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
     assert!(matches!(world.boot(&mut host), Boot::Booted { version, .. } if version == "1.1.0"));
 
-    // A release signed by the old key alone under v2 is refused by hosts.
-    let _ = Server::serve_dir; // (file:// suffices here)
+    // The old key alone can no longer publish: pubsys refuses it under root v2.
+    let run = world.tool(
+        "pubsys",
+        &[
+            "refresh-repo",
+            "--root-role-path",
+            s(&root2),
+            "--key",
+            s(&trust.key),
+            "--repo-dir",
+            s(&repo.dir),
+            "--variant",
+            VARIANT,
+            "--arch",
+            ARCH,
+        ],
+    );
+    assert_ne!(run.code, 0, "the retired key must not sign under root v2");
 }
 
 #[test]
