@@ -110,12 +110,17 @@ pub enum Step {
         /// Disk size.
         bytes: u64,
     },
+    /// Hashing the disk image (in the background, while the artifacts are compressed).
+    HashDisk {
+        /// Disk size.
+        bytes: u64,
+    },
     /// Compressing an artifact.
     Compress {
         /// Artifact file name.
         name: String,
     },
-    /// Hashing the disk image and writing the description.
+    /// Waiting for the disk image digest, writing the description, moving outputs into place.
     Describe,
 }
 
@@ -222,7 +227,20 @@ pub fn build(spec: &BuildSpec, reporter: &dyn Reporter) -> Result<BuildDescripti
         boot_part.len_bytes(),
         &boot_uuid,
         epoch,
-    )?;
+    )
+    .map_err(|e| match (e, &spec.boot.kernel) {
+        (
+            crate::Error::ContentTooBig {
+                what, max_bytes, ..
+            },
+            Some(kernel),
+        ) => crate::Error::ContentTooBig {
+            what,
+            source_dir: kernel.clone(),
+            max_bytes,
+        },
+        (other, _) => other,
+    })?;
 
     reporter.step(&Step::AssembleDisk {
         bytes: layout.disk_bytes(),
@@ -241,19 +259,30 @@ pub fn build(spec: &BuildSpec, reporter: &dyn Reporter) -> Result<BuildDescripti
         },
     )?;
 
-    let mut compressed = Vec::new();
-    for (input, name) in [
-        (&boot_img, id.boot_artifact_name()),
-        (&root_img, id.root_artifact_name()),
-        (&hash_img, id.hash_artifact_name()),
-    ] {
-        reporter.step(&Step::Compress { name: name.clone() });
-        compressed.push(artifacts::compress(input, stage_dir, &name)?);
-    }
-    let [boot, root, hash]: [_; 3] = compressed.try_into().expect("three artifacts");
-
+    // The disk image digest (a read of the whole sparse file) runs on its own thread while the
+    // artifacts are compressed: on two cores the two overlap.
+    reporter.step(&Step::HashDisk {
+        bytes: layout.disk_bytes(),
+    });
+    let (disk_artifact, compressed) = std::thread::scope(|scope| {
+        let digest = scope.spawn(|| artifacts::describe_plain(&disk_path, &disk_name));
+        let compressed: Result<Vec<_>> = [
+            (&boot_img, id.boot_artifact_name()),
+            (&root_img, id.root_artifact_name()),
+            (&hash_img, id.hash_artifact_name()),
+        ]
+        .into_iter()
+        .map(|(input, name)| {
+            reporter.step(&Step::Compress { name: name.clone() });
+            artifacts::compress(input, stage_dir, &name)
+        })
+        .collect();
+        let digest = digest.join().expect("disk digest thread panicked");
+        (digest, compressed)
+    });
+    let [boot, root, hash]: [_; 3] = compressed?.try_into().expect("three artifacts");
     reporter.step(&Step::Describe);
-    let disk_artifact = artifacts::describe_plain(&disk_path, &disk_name)?;
+    let disk_artifact = disk_artifact?;
     let description = BuildDescription {
         name: id.name.to_string(),
         variant: id.variant.clone(),

@@ -131,8 +131,12 @@ fn describe(step: &Step) -> String {
         Step::HashTree { bytes } => format!("computing the dm-verity hash tree over {bytes} bytes"),
         Step::PackBoot => "making the boot filesystem".into(),
         Step::AssembleDisk { bytes } => format!("writing the disk image ({} MiB)", bytes >> 20),
+        Step::HashDisk { bytes } => format!(
+            "hashing the disk image ({} MiB) in the background",
+            bytes >> 20
+        ),
         Step::Compress { name } => format!("compressing {name}"),
-        Step::Describe => "hashing the disk image and writing the description".into(),
+        Step::Describe => "writing the description and moving the outputs into place".into(),
     }
 }
 

@@ -87,7 +87,12 @@ fn small_build_is_complete_and_verifies() {
     let dir = test_support::tempdir();
     let rootfs = make_rootfs(dir.path());
     let out = dir.path().join("out");
-    let spec = spec(&rootfs, &out, "1.0.0");
+    let kernel = dir.path().join("vmlinuz");
+    let kernel_bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&kernel, &kernel_bytes).unwrap();
+    let mut spec = spec(&rootfs, &out, "1.0.0");
+    spec.boot.kernel = Some(kernel.clone());
+    spec.boot.kernel_parameters = vec!["console=ttyS0".into()];
     let d = os_image::build(&spec, &NoReporter).unwrap();
 
     // Exactly the promised files, nothing partial left behind.
@@ -214,6 +219,23 @@ fn small_build_is_complete_and_verifies() {
     assert_eq!(booted.os_release["VARIANT_ID"], "test-variant");
     assert_eq!(booted.os_release["BUILD_ID"], "abcdef12");
     assert_eq!(booted.boot.verity.root_hash, d.verity.root_hash);
+    assert!(booted.boot.has_kernel);
+    let copy = dir.path().join("vmlinuz.copy");
+    os_image::tools::debugfs_dump(&disk, set_a.boot.first_byte, "/vmlinuz", &copy).unwrap();
+    assert_eq!(std::fs::read(&copy).unwrap(), kernel_bytes);
+    let grub = dir.path().join("grub.cfg");
+    os_image::tools::debugfs_dump(&disk, set_a.boot.first_byte, "/grub/grub.cfg", &grub).unwrap();
+    assert!(
+        std::fs::read_to_string(&grub)
+            .unwrap()
+            .contains("linux ($root)/vmlinuz \\\n       console=ttyS0")
+    );
+    let err =
+        os_image::tools::debugfs_dump(&disk, set_a.boot.first_byte, "/nope", &copy).unwrap_err();
+    assert!(
+        matches!(err, os_image::Error::FileNotInImage { .. }),
+        "{err:?}"
+    );
     let grub = booted.boot.grub_dm_mod_create.clone();
     assert!(grub.starts_with(&format!(
         "root,,,ro,0 {} verity 1 PARTUUID=$boot_uuid/PARTNROFF=1",
@@ -276,4 +298,24 @@ fn same_inputs_same_bytes() {
     other.epoch = jiff::Timestamp::from_second(1_700_000_001).unwrap();
     let c = os_image::build(&other, &NoReporter).unwrap();
     assert_ne!(a.verity.root_hash, c.verity.root_hash);
+}
+
+#[test]
+fn kernel_too_big_for_boot_is_named() {
+    if !tools_present(&[]) {
+        return;
+    }
+    let dir = test_support::tempdir();
+    let rootfs = make_rootfs(dir.path());
+    let kernel = dir.path().join("huge-vmlinuz");
+    std::fs::write(&kernel, vec![0x5au8; 5 << 20]).unwrap();
+    let out = dir.path().join("out");
+    let mut s = spec(&rootfs, &out, "1.0.0");
+    s.boot.kernel = Some(kernel.clone());
+    let err = os_image::build(&s, &NoReporter).unwrap_err();
+    assert!(
+        matches!(&err, os_image::Error::ContentTooBig { what: "boot filesystem", source_dir, .. } if *source_dir == kernel),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
 }

@@ -218,6 +218,29 @@ fn erofs_root_from_a_tar() {
         panic!()
     };
     assert_eq!((root_fs.as_str(), version.as_str()), ("erofs", "2.0.0"));
+    // veritysetup accepts the erofs root and its tree as written into ROOT-A and HASH-A.
+    let sp = signpost::Disk::open_read_only(&disk).unwrap();
+    let a = sp.set(signpost::SetName::A).unwrap();
+    let root_raw = dir.path().join("root.raw");
+    let hash_raw = dir.path().join("hash.raw");
+    let copy = |from: u64, len: u64, to: &Path| {
+        use std::io::{Read, Seek};
+        let mut f = std::fs::File::open(&disk).unwrap();
+        f.seek(std::io::SeekFrom::Start(from)).unwrap();
+        let mut buf = vec![0u8; len as usize];
+        f.read_exact(&mut buf).unwrap();
+        std::fs::write(to, buf).unwrap();
+    };
+    copy(a.root.first_byte, d.verity.data_blocks * 4096, &root_raw);
+    copy(a.hash.first_byte, a.hash.len_bytes, &hash_raw);
+    let o = Command::new("veritysetup")
+        .arg("verify")
+        .arg(&root_raw)
+        .arg(&hash_raw)
+        .arg(&d.verity.root_hash)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]
