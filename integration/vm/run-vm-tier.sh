@@ -191,6 +191,14 @@ if [[ $short == 0 ]]; then
     check "boot 2: marked successful" guest_said 2 "ABOS-MARKED-SUCCESSFUL"
     check "boot 2: updog update (to 1.2.0, into set A) exited 0" guest_said 2 "ABOS-UPDATE-RESULT rc=0"
 
+    # host-side cross-check with os-image's emulated boot: set A verifies and holds 1.2.0
+    set_a_version() {
+        "$B/os-image" boot-check --disk "$out/disk.img" --set a --json 2> /dev/null |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["system"]["os_release"]["VERSION_ID"])'
+    }
+    check "after boot 2: set A holds 1.2.0 and verifies (os-image boot-check on the host)" \
+        test "$(set_a_version)" = 1.2.0
+
     # damage one block of the root that 1.2.0's update wrote into set A: the first block of
     # /bin/busybox (every boot executes it right after switch_root)
     python3 - "$out/disk.img" "$B/signpost" "$out" > "$out/damage.txt" <<'PY'
@@ -226,6 +234,9 @@ with open(disk, "r+b") as f:
 print(f"damaged ROOT-A (partition {root['number']}) block {block} ({what}): byte at disk offset {off} flipped")
 PY
     echo "damage: $(cat "$out/damage.txt")" | tee -a "$summary"
+
+    check "after the damage: os-image boot-check on the host refuses set A too" \
+        bash -c '! "$1" boot-check --disk "$2" --set a > /dev/null 2>&1' _ "$B/os-image" "$out/disk.img"
 
     boot none
     check "boot 3: the selector picked set A (1.2.0, damaged)" guest_said 3 "^\[boot-stage\] ===== boot: set=A"
