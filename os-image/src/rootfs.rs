@@ -205,9 +205,10 @@ pub fn stage(source: &RootfsSource, dest: &Path, id: &Identity, extras: &Extras)
             let meta =
                 std::fs::symlink_metadata(dir).context(error::RootfsSourceSnafu { path: dir })?;
             std::fs::create_dir(dest).context(error::CreateDirSnafu { path: dest })?;
-            copy_metadata(&meta, dest)?;
             let mut links = HashMap::new();
             copy_tree(dir, dest, &mut links)?;
+            // Like every directory: owner and mode after its content is written.
+            copy_metadata(&meta, dest)?;
         }
         RootfsSource::Tar(tar_path) => {
             std::fs::create_dir(dest).context(error::CreateDirSnafu { path: dest })?;
