@@ -20,6 +20,9 @@ ver=$(apt-cache show "$pkg" 2>/dev/null | awk '/^Version:/ {print $2; exit}')
 [[ -n $ver ]] || { echo "fetch-kernel: package $pkg unknown to apt-cache" >&2; exit 1; }
 
 dir=$cache/kernel-${pkg}_${ver}
+mkdir -p "$cache"
+exec 9> "$cache/.lock"
+flock 9 # serialise cache writers (two runs at once)
 if [[ -f $dir/.complete ]]; then
     echo "$dir"
     exit 0

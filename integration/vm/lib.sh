@@ -4,6 +4,13 @@
 ABOS_CACHE=${ABOS_CACHE:-$HOME/.cache/abos}
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+# Serialise cache writers (two runs at once, e.g. a test and a person): lock held until exit.
+cache_lock() {
+    mkdir -p "$ABOS_CACHE"
+    exec 9> "$ABOS_CACHE/.lock"
+    flock 9
+}
+
 log() { printf '[vm-tier %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[vm-tier] FAILED: %s\n' "$*" >&2; exit 1; }
 

@@ -19,6 +19,7 @@ file -L "$busybox" | grep -q 'statically linked' || die "$busybox is not static 
 # Modules that must be loaded, in this order (dependencies are added before each one).
 MODULES=(virtio_pci virtio_blk virtio_net dm-mod dm-verity crc32c_generic ext4 erofs)
 
+cache_lock
 dmsetup_dir=$(fetch_deb dmsetup)
 libdm_dir=$(fetch_deb libdevmapper1.02.1)
 
