@@ -99,6 +99,16 @@ fn bench_publish_1gib_release() {
     .unwrap();
     let link = start.elapsed();
 
+    for (what, took) in [("copy + fsync", copy), ("--link-targets", link)] {
+        test_support::bench::row(
+            &format!("pubsys: publish 1 GiB release ({what}), s"),
+            took.as_secs_f64(),
+            "s",
+            "sha256 over the same bytes",
+            base.as_secs_f64(),
+            test_support::bench::Better::Lower,
+        );
+    }
     println!(
         "publish 1 GiB release ({} bytes in 3 images), repository on the same filesystem:",
         bytes
@@ -180,6 +190,14 @@ fn bench_add_release_to_repo_with_1000_targets() {
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let (base, big_add) = (median(base_runs.clone()), median(big_runs.clone()));
+    test_support::bench::row(
+        "pubsys: add a release to a repository of 1000 targets, ms",
+        ms(big_add),
+        "ms",
+        "same release, repository of 4 targets",
+        ms(base),
+        test_support::bench::Better::Lower,
+    );
     println!("add a release (3 x 64 KiB images) to an existing repository, median of 5 releases:");
     println!(
         "  baseline, repository with 4..20 targets:       {:>8.1} ms  (runs: {:?})",

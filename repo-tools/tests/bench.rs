@@ -50,6 +50,14 @@ async fn bench_mirror_export_import() {
     );
 
     let report = |what: &str, secs: f64| {
+        test_support::bench::row(
+            &format!("repo-tools: {what}, MiB/s"),
+            mib_per_s(total, secs),
+            "MiB/s",
+            "file copy (cp)",
+            mib_per_s(total, copy),
+            test_support::bench::Better::Higher,
+        );
         eprintln!(
             "{what:<34} {:>7.2} s  {:>6.0} MiB/s  ({:.2}x sha256 time, {:.2}x copy time)",
             secs,

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 #![allow(clippy::print_stderr)]
 
+pub mod bench;
 pub mod http;
 pub mod tuf;
 
