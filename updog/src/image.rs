@@ -265,6 +265,7 @@ pub async fn write_image(
         }
         None => BlockDecoder::new(),
     };
+    let started = std::time::Instant::now();
     let (tx, rx) = mpsc::channel::<Msg>(1);
     let (pool_tx, mut pool_rx) = mpsc::channel::<Vec<u8>>(POOL);
     for _ in 0..POOL {
@@ -327,6 +328,13 @@ pub async fn write_image(
         decoder: state.clone(),
     };
     write_record(&settings.resume_dir, plan.kind, &done)?;
+    info!(
+        "{} image written: {} bytes ({} compressed bytes fetched) in {:.2?}",
+        plan.kind,
+        state.produced,
+        downloaded,
+        started.elapsed()
+    );
     settings.reporter.report(ProgressEvent::ImageDone {
         image: plan.kind,
         written: state.produced,

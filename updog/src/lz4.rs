@@ -383,6 +383,10 @@ impl Framer {
                     let Some(block) = self.block.as_mut() else {
                         return Ok(None);
                     };
+                    if block.is_empty() {
+                        // Exactly the block's size: memory follows the data (no doubling).
+                        block.reserve_exact(size as usize);
+                    }
                     let need = size as usize - block.len();
                     let n = need.min(input.len());
                     block.extend_from_slice(&input[..n]);

@@ -253,31 +253,43 @@ pub fn verify(
             i,
         )?;
     }
-    // Level 0 against the data, on two threads over halves aligned to hash blocks.
-    let level0 = read_blocks(hash_off, starts[0], sizes[0])?;
+    // Level 0 against the data, on two threads over halves aligned to hash blocks; each streams
+    // its data and the matching level-0 hash blocks (memory does not grow with the image).
     let half = sizes[0].div_ceil(2);
+    let level0 = starts[0];
     let check_range = |from_hb: u64, to_hb: u64| -> Result<()> {
-        const BATCH: u64 = 256; // data blocks per read (1 MiB)
-        let mut buf = vec![0u8; (BATCH * bs) as usize];
-        let first = from_hb * per;
-        let last = (to_hb * per).min(blocks);
-        let mut b = first;
-        while b < last {
-            let n = BATCH.min(last - b);
-            let chunk = &mut buf[..(n * bs) as usize];
-            file.read_exact_at(chunk, data_off + b * bs)
+        const HB_BATCH: u64 = 2; // hash blocks per read: 256 data blocks, 1 MiB
+        let mut data = vec![0u8; (HB_BATCH * per * bs) as usize];
+        let mut hashes = vec![0u8; (HB_BATCH * bs) as usize];
+        let mut hb = from_hb;
+        while hb < to_hb {
+            let nhb = HB_BATCH.min(to_hb - hb);
+            let hashes = &mut hashes[..(nhb * bs) as usize];
+            file.read_exact_at(hashes, hash_off + (level0 + hb) * bs)
+                .map_err(|e| verr("hash partition", format!("read: {e}")))?;
+            let first = hb * per;
+            let n = ((hb + nhb) * per).min(blocks) - first;
+            let chunk = &mut data[..(n * bs) as usize];
+            file.read_exact_at(chunk, data_off + first * bs)
                 .map_err(|e| verr("root partition", format!("read: {e}")))?;
             for k in 0..n {
                 let blk = &chunk[(k * bs) as usize..((k + 1) * bs) as usize];
-                let idx = ((b + k) * DIGEST as u64) as usize;
-                if hash_block(&params.salt, blk)[..] != level0[idx..idx + DIGEST] {
+                let idx = (k as usize) * DIGEST;
+                if hash_block(&params.salt, blk)[..] != hashes[idx..idx + DIGEST] {
                     return Err(verr(
                         "root partition",
-                        format!("data block {} is corrupted", b + k),
+                        format!("data block {} is corrupted", first + k),
                     ));
                 }
             }
-            b += n;
+            // Unused entries after the last data block must be zero.
+            if hashes[(n as usize) * DIGEST..].iter().any(|b| *b != 0) {
+                return Err(verr(
+                    "hash partition",
+                    "non-zero padding after the last level-0 hash",
+                ));
+            }
+            hb += nhb;
         }
         Ok(())
     };
@@ -288,14 +300,6 @@ pub fn verify(
     });
     r1?;
     r2.map_err(|_| Error::ThreadPanic { what: "verity" })??;
-    // Unused entries after the last data block must be zero.
-    let used = (blocks * DIGEST as u64) as usize;
-    if level0[used..].iter().any(|b| *b != 0) {
-        return Err(verr(
-            "hash partition",
-            "non-zero padding after the last level-0 hash",
-        ));
-    }
     Ok(())
 }
 

@@ -495,7 +495,13 @@ async fn update_to(
         .iter()
         .find(|r| r.kind == ImageKind::Boot)
         .map_or(0, |r| r.written);
+    let started = std::time::Instant::now();
     let verified = verify_set(&disk_path, &set, boot_written);
+    info!(
+        "verified set {inactive} in {:.2?}: {}",
+        started.elapsed(),
+        if verified.is_ok() { "ok" } else { "FAILED" }
+    );
     if let Err(e) = verified {
         // What is there cannot be trusted: the next run starts over.
         let _ = image::clear_records(&env.paths.resume_dir());

@@ -210,3 +210,152 @@ fn library_reports_progress_and_resumes_after_a_cut() {
     );
     assert!(veritysetup_verify_b(&w.host.disk, &w.new, &w.dir));
 }
+
+fn resume_case(lz4_args: &[&str], cut_percent: u64) {
+    let w = world(lz4_args);
+    w.host.set_config(&w.server.url(), "retries = 0\n");
+    let len = std::fs::metadata(w.repo.target_file(&w.new.root_name))
+        .unwrap()
+        .len();
+    w.server.set_fault(Fault::CutAfter {
+        suffix: w.new.root_name.clone(),
+        bytes: len * cut_percent / 100,
+        times: 1,
+    });
+    let out = w.host.updog(&["update"]);
+    assert_eq!(code(&out), 15, "{}", show(&out));
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::A));
+    w.server.clear_requests();
+    let out = w.host.updog(&["update"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resuming root image"),
+        "{}",
+        show(&out)
+    );
+    let sent: u64 = w
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with(&w.new.root_name))
+        .map(|r| r.bytes_sent)
+        .sum();
+    assert!(sent < len, "resumed run fetched {sent} of {len} bytes");
+    assert!(veritysetup_verify_b(&w.host.disk, &w.new, &w.dir));
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::B));
+}
+
+#[test]
+fn resume_with_linked_blocks() {
+    if tools() {
+        // -BD: blocks reference the previous 64 KiB, which is re-read from the partition.
+        resume_case(&["-BD", "-B4"], 70);
+    }
+}
+
+#[test]
+fn resume_with_default_4mib_blocks_and_block_checksums() {
+    if tools() {
+        // The 5 MiB image has one block boundary (after 4 MiB, at ~80% of the compressed
+        // stream): cut after it.
+        resume_case(&["-BX"], 92);
+    }
+}
+
+#[test]
+fn reboot_runs_the_configured_command() {
+    if !tools() {
+        return;
+    }
+    let w = world(&[]);
+    let marker = w.dir.join("rebooted");
+    w.host.set_config(&w.server.url(), "");
+    let cfg = std::fs::read_to_string(w.host.root.join("etc/updog.toml"))
+        .unwrap()
+        .replace(
+            "reboot_command = [\"true\"]",
+            &format!(
+                "reboot_command = [\"sh\", \"-c\", \"echo reboot >> {}\"]",
+                marker.display()
+            ),
+        );
+    std::fs::write(w.host.root.join("etc/updog.toml"), cfg).unwrap();
+    let out = w.host.updog(&["update", "--reboot"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("rebooting"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "reboot\n");
+    // update-image never reboots; update-apply --reboot does.
+    let out = w.host.updog(&["update-revert"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let out = w.host.updog(&["update-apply", "--reboot"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "reboot\nreboot\n"
+    );
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::B));
+}
+
+#[test]
+fn errors_render_with_causes_hints_and_json() {
+    if !tools() {
+        return;
+    }
+    let w = world(&[]);
+    w.host.set_config(&w.server.url(), "seed = 5000\n");
+    let out = w.host.updog(&["check-update"]);
+    // Out of range: a configuration error naming the file, key and value.
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: ")
+            && stderr.contains("updog.toml")
+            && stderr.contains("`seed` = \"5000\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: "), "{stderr}");
+    let out = w.host.updog(&["check-update", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["outcome"], "error");
+    assert_eq!(j["exit_code"], 2);
+    // update-apply with nothing staged: refused by the partition flags, nothing changed.
+    w.host.set_config(&w.server.url(), "");
+    let out = w.host.updog(&["update-apply"]);
+    assert_eq!(code(&out), 18, "{}", show(&out));
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::A));
+}
+
+#[test]
+fn generate_docs_writes_man_pages_and_completions() {
+    let dir = test_support::tempdir();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_updog"))
+        .args(["generate-docs", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    for f in [
+        "updog.1",
+        "updog-check-update.1",
+        "updog-update.1",
+        "updog-update-apply.1",
+        "updog.bash",
+        "_updog",
+        "updog.fish",
+    ] {
+        let p = dir.path().join(f);
+        assert!(
+            p.metadata().map(|m| m.len() > 0).unwrap_or(false),
+            "{f} missing"
+        );
+    }
+    let man = std::fs::read_to_string(dir.path().join("updog.1")).unwrap();
+    assert!(
+        man.contains("host\\-root") && man.contains("not in this host"),
+        "exit codes and options documented"
+    );
+}

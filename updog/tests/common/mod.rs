@@ -116,6 +116,28 @@ pub fn make_release(dir: &Path, version: &str, root_len: u64, lz4_args: &[&str])
     let root_img = rdir.join("root.ext4");
     let seed = v.major * 10_000 + v.minor * 100 + v.patch;
     std::fs::write(&root_img, content(root_len, seed)).unwrap();
+    finish_release(&rdir, version, root_img, lz4_args)
+}
+
+/// Like [`make_release`] with an existing root image (moved into the release directory).
+pub fn make_release_from(dir: &Path, version: &str, root_src: &Path, lz4_args: &[&str]) -> Release {
+    let rdir = dir.join(format!("release-{version}"));
+    std::fs::create_dir_all(&rdir).unwrap();
+    let root_img = rdir.join("root.ext4");
+    std::fs::rename(root_src, &root_img).unwrap();
+    finish_release(&rdir, version, root_img, lz4_args)
+}
+
+fn finish_release(rdir: &Path, version: &str, root_img: PathBuf, lz4_args: &[&str]) -> Release {
+    let v = Version::parse(version).unwrap();
+    let seed = v.major * 10_000 + v.minor * 100 + v.patch;
+    let root_len = std::fs::metadata(&root_img).unwrap().len();
+    assert_eq!(
+        root_len % 4096,
+        0,
+        "root image must be a whole number of 4 KiB blocks"
+    );
+    let rdir = rdir.to_path_buf();
     let hash_img = rdir.join("root.verity");
     let out = run(Command::new("veritysetup")
         .args([
@@ -203,7 +225,9 @@ pub const HASH_B: u32 = 6;
 /// A GPT disk (sgdisk) with two sets (BOOT 4 MiB, ROOT `root_mib`, HASH 1 MiB) and PRIVATE;
 /// BOOT-A has priority 1 + successful (a fresh image), set A holds `running`.
 pub fn make_disk(path: &Path, root_mib: u64, running: &Release) {
-    let total = 1 + 2 * (4 + root_mib + 1) + 1 + 1;
+    // Verity needs about 1/128 of the data; room to spare, as Bottlerocket (10 MiB for 920 MiB).
+    let hash_mib = 1 + root_mib / 64;
+    let total = 1 + 2 * (4 + root_mib + hash_mib) + 1 + 1;
     let f = std::fs::File::create(path).unwrap();
     f.set_len(total * MIB).unwrap();
     drop(f);
@@ -213,10 +237,10 @@ pub fn make_disk(path: &Path, root_mib: u64, running: &Release) {
     let parts = [
         ("BOOT-A", signpost::guids::BOOT, 4),
         ("ROOT-A", signpost::guids::ROOT, root_mib),
-        ("HASH-A", signpost::guids::HASH, 1),
+        ("HASH-A", signpost::guids::HASH, hash_mib),
         ("BOOT-B", g, 4),
         ("ROOT-B", signpost::guids::ROOT, root_mib),
-        ("HASH-B", signpost::guids::HASH, 1),
+        ("HASH-B", signpost::guids::HASH, hash_mib),
         ("PRIVATE", signpost::guids::PRIVATE, 1),
     ];
     let mut start = 2048u64;
@@ -448,22 +472,31 @@ impl Host {
         host
     }
 
-    /// Writes updog.toml; `extra` lines come first (so they may set `retries`, default 2 here).
+    /// Writes updog.toml; keys set in `extra` replace the test defaults.
     pub fn set_config(&self, base_url: &str, extra: &str) {
-        let retries = if extra.contains("retries") {
-            ""
-        } else {
-            "retries = 2\n"
-        };
-        std::fs::write(
-            self.root.join("etc/updog.toml"),
-            format!(
-                "metadata_base_url = \"{base_url}metadata/\"\ntargets_base_url = \"{base_url}targets/\"\n\
-                 seed = 1234\nversion_lock = \"latest\"\nignore_waves = false\nretry_backoff_ms = 0\n\
-                 read_timeout_secs = 5\ncheckpoint_mib = 1\nreboot_command = [\"true\"]\n{extra}{retries}"
-            ),
-        )
-        .unwrap();
+        let defaults = [
+            ("seed", "seed = 1234"),
+            ("version_lock", "version_lock = \"latest\""),
+            ("ignore_waves", "ignore_waves = false"),
+            ("retries", "retries = 2"),
+            ("retry_backoff_ms", "retry_backoff_ms = 0"),
+            ("read_timeout_secs", "read_timeout_secs = 5"),
+            ("checkpoint_mib", "checkpoint_mib = 1"),
+            ("reboot_command", "reboot_command = [\"true\"]"),
+        ];
+        let mut text = format!(
+            "metadata_base_url = \"{base_url}metadata/\"\ntargets_base_url = \"{base_url}targets/\"\n{extra}"
+        );
+        for (key, line) in defaults {
+            if !extra
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{key} =")))
+            {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        std::fs::write(self.root.join("etc/updog.toml"), text).unwrap();
     }
 
     /// Runs the real updog binary on this host and disk (active set A).
