@@ -768,3 +768,35 @@ mod test {
         );
     }
 }
+
+#[cfg(test)]
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Cursor;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Any size and salt: what we build verifies, and one flipped data byte is reported at
+        /// its block.
+        #[test]
+        fn build_then_verify_and_locate_damage(
+            blocks in 1u64..700,
+            salt in proptest::collection::vec(any::<u8>(), 0..64),
+            seed in any::<u8>(),
+            flip in any::<proptest::sample::Index>(),
+        ) {
+            let mut data: Vec<u8> = (0..blocks * 4096).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+            let mut hash = Vec::new();
+            let params = build(&mut &data[..], data.len() as u64, &salt, &mut hash).unwrap();
+            prop_assert_eq!(hash.len() as u64, params.hash_device_bytes());
+            verify(&mut &data[..], &mut Cursor::new(&hash), &params).unwrap();
+            let at = flip.index(data.len());
+            data[at] ^= 0x01;
+            let err = verify(&mut &data[..], &mut Cursor::new(&hash), &params).unwrap_err();
+            let matched = matches!(err, crate::Error::VerityDataBlockCorrupt { block } if block == at as u64 / 4096);
+            prop_assert!(matched, "{:?}", err);
+        }
+    }
+}
