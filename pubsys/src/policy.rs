@@ -1,6 +1,6 @@
 //! Time arguments and the repository expiration policy (Bottlerocket's format).
 //!
-//! Durations are written `[in] N unit(s)` with units seconds, minutes, hours, days or weeks
+//! Durations are written `[in] N unit(s)` with units minutes, hours, days or weeks
 //! (Bottlerocket's parser knows hours, days and weeks; we accept a superset). Points in time are
 //! RFC3339 or such a duration counted from "now" (always passed in, never read here).
 //! Every expiry time produced here is a whole second: fractional seconds break other TUF clients.
@@ -8,67 +8,40 @@
 use crate::error::{self, Result};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
-use snafu::{ResultExt, ensure};
+use snafu::ResultExt;
 use std::path::Path;
 
-/// Parses `[in] N unit(s)` into a duration; `what` names the setting in errors.
+/// Parses `[in] N unit(s)` into a duration with the same parser as wave policies
+/// (`waves::parse_offset`: minutes, hours, days, weeks); `what` names the setting in errors.
 pub fn parse_duration(what: &str, value: &str) -> Result<SignedDuration> {
-    let fail = |reason: &str| {
-        error::ParseTimeSnafu {
+    match waves::parse_offset(value) {
+        Ok(waves::StartAfter::Offset(d)) if !d.is_negative() => Ok(d),
+        Ok(_) => Err(error::ParseTimeSnafu {
             what,
             value,
-            reason,
+            reason: "expected a duration '[in] N unit(s)', e.g. '2 weeks' or 'in 3 days'",
         }
-        .build()
-    };
-    let mut words: Vec<&str> = value.split_whitespace().collect();
-    if words.first() == Some(&"in") {
-        words.remove(0);
+        .build()),
+        Err(e) => Err(error::ParseTimeSnafu {
+            what,
+            value,
+            reason: e.to_string(),
+        }
+        .build()),
     }
-    let [count, unit] = words.as_slice() else {
-        return Err(fail(
-            "expected '[in] N unit(s)', e.g. '2 weeks' or 'in 3 days'",
-        ));
-    };
-    let count: i64 = count
-        .parse()
-        .map_err(|_| fail("the count is not a whole number"))?;
-    ensure!(
-        count >= 0,
-        error::ParseTimeSnafu {
-            what,
-            value,
-            reason: "the count must not be negative"
-        }
-    );
-    let unit_secs: i64 = match unit.trim_end_matches('s') {
-        "second" | "sec" => 1,
-        "minute" | "min" => 60,
-        "hour" => 3600,
-        "day" => 86_400,
-        "week" => 604_800,
-        _ => return Err(fail("unit must be seconds, minutes, hours, days or weeks")),
-    };
-    let secs = count
-        .checked_mul(unit_secs)
-        .ok_or_else(|| fail("the duration is too long"))?;
-    Ok(SignedDuration::from_secs(secs))
 }
 
 /// Parses an RFC3339 time, or `[in] N unit(s)` counted from `now`. The result is whole seconds.
 pub fn parse_when(what: &str, value: &str, now: Timestamp) -> Result<Timestamp> {
-    if let Ok(ts) = value.parse::<Timestamp>() {
-        return Ok(whole_seconds(ts));
-    }
-    let duration = parse_duration(what, value).map_err(|_| {
+    let parsed = waves::parse_offset(value).map_err(|e| {
         error::ParseTimeSnafu {
             what,
             value,
-            reason: "expected an RFC3339 time (2026-01-31T12:00:00Z) or '[in] N unit(s)'",
+            reason: format!("{e}; expected an RFC3339 time (2026-01-31T12:00:00Z) or '[in] N unit(s)'"),
         }
         .build()
     })?;
-    now.checked_add(duration).map(whole_seconds).map_err(|_| {
+    parsed.resolve(now).map(whole_seconds).ok_or_else(|| {
         error::ParseTimeSnafu {
             what,
             value,
@@ -186,7 +159,7 @@ mod test {
             ("in 3 days", 259_200),
             ("1 hour", 3600),
             ("30 minutes", 1800),
-            ("0 seconds", 0),
+            ("0 minutes", 0),
         ] {
             assert_eq!(parse_duration("x", text).unwrap().as_secs(), secs, "{text}");
         }
