@@ -49,10 +49,13 @@ fn debian_config() -> Option<PathBuf> {
     };
     let dir = cache_dir().join(&package);
     let config = dir.join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    // One download at a time (tests run in parallel, and other checkouts share the cache).
+    let lock = std::fs::File::create(dir.join(".lock")).unwrap();
+    lock.lock().unwrap();
     if config.is_file() {
         return Some(config);
     }
-    std::fs::create_dir_all(&dir).unwrap();
     let work = tempfile::tempdir_in(&dir).unwrap();
     let status = Command::new("apt-get")
         .args(["download", "-q", &package])
