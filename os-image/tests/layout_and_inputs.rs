@@ -74,6 +74,9 @@ fn two_gib_both_sets_matches_the_fact_sheet() {
     let d = os_image::build(&s, &NoReporter).unwrap();
     let disk = out.join(d.disk_image.as_ref().unwrap().file_name.clone());
     assert_eq!(std::fs::metadata(&disk).unwrap().len(), 2 << 30);
+    // Sparse: only what was written takes space.
+    let used = std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&disk).unwrap()) * 512;
+    assert!(used < 64 << 20, "disk image uses {used} bytes");
 
     let v = Command::new("sgdisk")
         .arg("-v")
@@ -207,6 +210,10 @@ fn erofs_root_from_a_tar() {
     assert!(matches!(s.rootfs, RootfsSource::Tar(_)));
     let d = os_image::build(&s, &NoReporter).unwrap();
     assert_eq!(d.root_fs, "erofs");
+    // Reproducible for erofs too.
+    let mut again = spec(&tar_path, &dir.path().join("again"));
+    again.fs = FsKind::Erofs;
+    assert_eq!(os_image::build(&again, &NoReporter).unwrap(), d);
     // Bottlerocket's quirk kept: the root artifact is named .ext4.lz4 even for erofs.
     assert!(d.artifacts.root.file_name.ends_with("-root.ext4.lz4"));
     let disk = out.join(&d.disk_image.as_ref().unwrap().file_name);
