@@ -108,7 +108,11 @@ timeout "$timeout_s" qemu-system-x86_64 -machine q35 -m 512 -nographic -no-reboo
     -kernel "$work/vmlinuz" -initrd "$initrd" -append "$cmdline" \
     -drive "file=$disk,if=virtio,format=raw" \
     -netdev user,id=n0 -device virtio-net-pci,netdev=n0 \
-    < /dev/null >> "$logf" 2>&1 || rc=$?
+    < /dev/null >> "$logf" 2>&1 &
+qpid=$!
+# if this script is stopped, stop the VM too (timeout passes the signal on to qemu)
+trap 'kill "$qpid" 2> /dev/null; rm -rf "$work"; exit 143' TERM INT
+wait "$qpid" || rc=$?
 secs=$(($(date +%s) - start))
 echo "[boot-stage] qemu exited rc=$rc after ${secs}s" >> "$logf"
 echo "BOOT-STAGE set=$set tries_left_after=$tries qemu_rc=$rc seconds=$secs"

@@ -17,6 +17,7 @@
 # Exit status 0 only if every expectation held; each check prints `CHECK ok|FAILED: …`.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+trap 'echo "[vm-tier] FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
 repo_root=$(cd "$VM_DIR/../.." && pwd)
 
 short=0 out=
@@ -78,7 +79,9 @@ repo=$out/repo
 mkdir -p "$repo"
 python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$repo" > "$out/http.log" 2>&1 &
 http_pid=$!
+boot_pid=
 trap 'kill "$http_pid" 2> /dev/null || true' EXIT
+trap '[[ -z $boot_pid ]] || kill "$boot_pid" 2> /dev/null; exit 143' TERM INT
 port=
 for _ in $(seq 50); do
     port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$out/http.log" | head -n1)
@@ -99,6 +102,7 @@ TOML
 # ---------------------------------------------------------------- OS builds
 # build_os VERSION: rootfs + images in $out/build/VERSION; 1.0.0's disk image is the VM's disk.
 # Builder: os-image (default) or handmade-os.sh (ABOS_VM_BUILDER=handmade; cross-check).
+# ABOS_VM_FS=erofs makes os-image build erofs roots (default ext4).
 builder=${ABOS_VM_BUILDER:-os-image}
 [[ $builder == handmade || -x $B/os-image ]] || die "no os-image in $B (or set ABOS_VM_BUILDER=handmade)"
 build_os() {
@@ -108,6 +112,7 @@ build_os() {
         SOURCE_DATE_EPOCH=1700000000 "$B/os-image" build --rootfs "$dir/rootfs" --variant "$variant" \
             --arch "$arch" --version "$version" --build-id vmtier --name abos --kernel "$vmlinuz" \
             --root-json "$keys/root.json" --updog-toml "$out/updog.toml" --os-size-gib 1 \
+            --fs "${ABOS_VM_FS:-ext4}" \
             --out "$dir/images" > "$dir/os-image.log" 2>&1 ||
             { cat "$dir/os-image.log" >&2; die "os-image build $version"; }
         local desc
@@ -126,7 +131,7 @@ build_os() {
     fi
     log "built OS $version with $builder"
 }
-echo "builder: $builder" >> "$summary"
+echo "builder: $builder, root filesystem: ${ABOS_VM_FS:-ext4}" >> "$summary"
 
 publish() {
     local version=$1 BOOT= ROOT= HASH= DESCRIPTION= what
@@ -159,8 +164,12 @@ boot() { # boot ACTION: one boot; its console lines go to $out/boot-N.log and $c
     nboot=$((nboot + 1))
     local blog=$out/boot-$nboot.log line
     : > "$blog"
-    line=$("$VM_DIR/boot.sh" --disk "$out/disk.img" --initrd "$initrd" --signpost "$B/signpost" \
-        --log "$blog" --action "$1")
+    "$VM_DIR/boot.sh" --disk "$out/disk.img" --initrd "$initrd" --signpost "$B/signpost" \
+        --log "$blog" --action "$1" > "$out/boot-$nboot.stage" &
+    boot_pid=$!
+    wait "$boot_pid"
+    boot_pid=
+    line=$(cat "$out/boot-$nboot.stage")
     cat "$blog" >> "$console"
     echo "boot $nboot (action=$1): $line" | tee -a "$summary"
     grep -a '^ABOS-\|verity.*corrupt\|ABOS-INITRAMFS' "$blog" | sed 's/^/    /' | tee -a "$summary" || true
