@@ -27,16 +27,24 @@ packages=(
   curl             # benchmark baseline pipeline
   busybox-static   # VM tier guest userland
   cpio             # VM tier initramfs
+  binutils         # VM tier: strip guest binaries
+  ca-certificates  # updog's HTTP client loads the system roots
+  dpkg-dev         # apt-get download / dpkg-deb: Debian kernel and dmsetup for the VM tier
   qemu-system-x86  # VM tier
 )
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+# The VM tier and kernel-config tests fetch Debian packages with apt-get download: package lists
+# must exist even when every tool is already installed.
+if ! ls /var/lib/apt/lists/*Packages* >/dev/null 2>&1; then
+  "${sudo_cmd[@]}" apt-get update -qq
+fi
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
