@@ -29,7 +29,6 @@ packages=(
   cpio             # VM tier initramfs
   binutils         # VM tier: strip guest binaries
   ca-certificates  # updog's HTTP client loads the system roots
-  dpkg-dev         # apt-get download / dpkg-deb: Debian kernel and dmsetup for the VM tier
   qemu-system-x86  # VM tier
 )
 missing=()
