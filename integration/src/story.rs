@@ -384,6 +384,53 @@ impl<'n> World<'n> {
         host
     }
 
+    /// `repo-tools mirror` of the repository served at `base` into `out` (same layout).
+    pub fn mirror(&self, trust: &Trust, repo: &Repo, base: &str, out: &Path) {
+        let subdir = format!("{VARIANT}/{ARCH}");
+        let (metadata, targets) = (repo.metadata_url(base), repo.targets_url(base));
+        self.tool(
+            "repo-tools",
+            &[
+                "mirror",
+                "--metadata-url",
+                &metadata,
+                "--targets-url",
+                &targets,
+                "--root",
+                s(&trust.root),
+                "--out",
+                s(out),
+                "--metadata-subdir",
+                &subdir,
+            ],
+        )
+        .ok();
+    }
+
+    /// `pubsys yank --max-version max` on the story's repository.
+    pub fn yank(&self, trust: &Trust, max: &str) {
+        let repo = self.repo();
+        self.tool(
+            "pubsys",
+            &[
+                "yank",
+                "--root-role-path",
+                s(&trust.root),
+                "--key",
+                s(&trust.key),
+                "--repo-dir",
+                s(&repo.dir),
+                "--variant",
+                VARIANT,
+                "--arch",
+                ARCH,
+                "--max-version",
+                max,
+            ],
+        )
+        .ok();
+    }
+
     /// `updog <args>` on `host`.
     pub fn updog(&self, host: &Host, args: &[&str]) -> Run {
         let active = host.active.to_string();
@@ -759,26 +806,7 @@ pub fn whole_story(world: &World<'_>) -> Result<Report, String> {
     );
 
     n.chapter("7. Pull 1.2.0 back; mirror the repository; update a second host over file:// with no server");
-    world
-        .tool(
-            "pubsys",
-            &[
-                "yank",
-                "--root-role-path",
-                s(&trust.root),
-                "--key",
-                s(&trust.key),
-                "--repo-dir",
-                s(&repo.dir),
-                "--variant",
-                VARIANT,
-                "--arch",
-                ARCH,
-                "--max-version",
-                "1.1.0",
-            ],
-        )
-        .ok();
+    world.yank(&trust, "1.1.0");
     let check = world.updog(&host, &["check-update", "--json"]);
     check!(
         report,
@@ -787,24 +815,7 @@ pub fn whole_story(world: &World<'_>) -> Result<Report, String> {
         check.code
     );
     let mirror = world.dir.join("mirror");
-    world
-        .tool(
-            "repo-tools",
-            &[
-                "mirror",
-                "--metadata-url",
-                &repo.metadata_url(&base),
-                "--targets-url",
-                &repo.targets_url(&base),
-                "--root",
-                s(&trust.root),
-                "--out",
-                s(&mirror),
-                "--metadata-subdir",
-                &format!("{VARIANT}/{ARCH}"),
-            ],
-        )
-        .ok();
+    world.mirror(&trust, &repo, &base, &mirror);
     drop(server);
     n.say(&format!(
         "mirrored into {} and stopped the HTTP server",

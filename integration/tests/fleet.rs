@@ -134,26 +134,7 @@ fn version_lock_and_max_version_pull_back_move_hosts() {
     // A host on 1.2.0 when 1.2.0 is pulled back (max_version 1.1.0) moves down to 1.1.0.
     let mut high = file_host(&world, "high", &builds[2], &trust, 10);
     assert_eq!(world.updog(&high, &["check-update", "--json"]).code, 3);
-    world
-        .tool(
-            "pubsys",
-            &[
-                "yank",
-                "--root-role-path",
-                s(&trust.root),
-                "--key",
-                s(&trust.key),
-                "--repo-dir",
-                s(&repo.dir),
-                "--variant",
-                VARIANT,
-                "--arch",
-                ARCH,
-                "--max-version",
-                "1.1.0",
-            ],
-        )
-        .ok();
+    world.yank(&trust, "1.1.0");
     let run = world.updog(&high, &["check-update", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(outcome(&run)["update"]["version"], "1.1.0");
@@ -556,24 +537,7 @@ fn tampered_air_gapped_archive_is_refused() {
     let server = Server::serve_dir(&repo.dir);
     let base = server.url();
     let mirror = dir.path().join("mirror");
-    world
-        .tool(
-            "repo-tools",
-            &[
-                "mirror",
-                "--metadata-url",
-                &repo.metadata_url(&base),
-                "--targets-url",
-                &repo.targets_url(&base),
-                "--root",
-                s(&trust.root),
-                "--out",
-                s(&mirror),
-                "--metadata-subdir",
-                &format!("{VARIANT}/{ARCH}"),
-            ],
-        )
-        .ok();
+    world.mirror(&trust, &repo, &base, &mirror);
     drop(server);
     let archive = dir.path().join("offline.tar");
     world
