@@ -104,7 +104,7 @@ impl Run {
 pub fn run(mut cmd: Command) -> Run {
     let line = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
-        .map(|a| shell_word(a))
+        .map(shell_word)
         .collect::<Vec<_>>()
         .join(" ");
     let Output {
@@ -128,10 +128,10 @@ fn shell_word(arg: &OsStr) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned());
     // Show binaries by name, not by their long target path.
-    if s.contains("/target/") {
-        if let Some(name) = name {
-            return name;
-        }
+    if s.contains("/target/")
+        && let Some(name) = name
+    {
+        return name;
     }
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))

@@ -158,12 +158,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -207,10 +208,10 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
         if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("range") {
-                range = Some(value.trim().to_string());
-            }
+        if let Some((name, value)) = header.split_once(':')
+            && name.trim().eq_ignore_ascii_case("range")
+        {
+            range = Some(value.trim().to_string());
         }
     }
     let (raw_path, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -312,20 +313,20 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
         bytes,
         times,
     } = &fault
+        && path.ends_with(suffix.as_str())
+        && *times > 0
     {
-        if path.ends_with(suffix.as_str()) && *times > 0 {
-            limit = limit.min(*bytes);
-            let mut guard = shared.fault.lock().expect("fault lock");
-            *guard = if *times > 1 {
-                Fault::CutAfter {
-                    suffix: suffix.clone(),
-                    bytes: *bytes,
-                    times: times - 1,
-                }
-            } else {
-                Fault::None
-            };
-        }
+        limit = limit.min(*bytes);
+        let mut guard = shared.fault.lock().expect("fault lock");
+        *guard = if *times > 1 {
+            Fault::CutAfter {
+                suffix: suffix.clone(),
+                bytes: *bytes,
+                times: times - 1,
+            }
+        } else {
+            Fault::None
+        };
     }
     file.seek(SeekFrom::Start(start))?;
     let mut remaining = limit;

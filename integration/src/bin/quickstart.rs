@@ -20,11 +20,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if dir.exists() {
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            eprintln!("error: cannot empty {}: {e}", dir.display());
-            return ExitCode::from(2);
-        }
+    if dir.exists()
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+    {
+        eprintln!("error: cannot empty {}: {e}", dir.display());
+        return ExitCode::from(2);
     }
     let dir = std::path::absolute(&dir).unwrap_or(dir);
     let narrator = Print {
