@@ -329,11 +329,14 @@ pub async fn write_image(
     };
     write_record(&settings.resume_dir, plan.kind, &done)?;
     info!(
-        "{} image written: {} bytes ({} compressed bytes fetched) in {:.2?}",
+        "{} image written: {} bytes ({} compressed bytes fetched) in {:.2?}{}",
         plan.kind,
         state.produced,
         downloaded,
-        started.elapsed()
+        started.elapsed(),
+        peak_memory()
+            .map(|k| format!(", peak RSS so far {k} KiB"))
+            .unwrap_or_default()
     );
     settings.reporter.report(ProgressEvent::ImageDone {
         image: plan.kind,
@@ -346,6 +349,15 @@ pub async fn write_image(
         resumed_at: start_offset,
         already_complete: false,
     })
+}
+
+/// Peak resident set size of this process (`VmHWM`), where /proc is available.
+pub fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn is_channel_closed(e: &Error) -> bool {

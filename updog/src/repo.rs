@@ -124,11 +124,14 @@ pub async fn load(paths: &HostPaths, config: &Config, http: &HttpClient) -> Resu
     // tough writes its datastore without fsync; make the trusted state durable.
     fsutil::sync_tree(&paths.datastore())?;
     info!(
-        "repository loaded: timestamp v{}, snapshot v{}, targets v{} ({} cached files reused)",
+        "repository loaded: timestamp v{}, snapshot v{}, targets v{} ({} cached files reused){}",
         loaded.repo.timestamp().signed.version,
         loaded.repo.snapshot().signed.version,
         loaded.repo.targets().signed.version,
-        loaded.cache_hits
+        loaded.cache_hits,
+        crate::image::peak_memory()
+            .map(|k| format!(", peak RSS so far {k} KiB"))
+            .unwrap_or_default()
     );
     Ok(loaded)
 }
