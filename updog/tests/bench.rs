@@ -127,16 +127,7 @@ fn setup(cache: &Path, root_len: u64) -> Bench {
     let path = dir.path().to_path_buf();
     let repo = Repo::new(&path);
     let old = make_release(&path, "1.0.0", 2 * MIB, &[]);
-    let src = real_root(cache, root_len);
-    let copy = path.join("root-src.img");
-    std::fs::copy(&src, &copy).unwrap();
-    let t = Instant::now();
-    let new = make_release_from(&path, "1.1.0", &copy, &[]);
-    eprintln!(
-        "prepared {} MiB release (veritysetup + lz4 -9) in {:.1?}",
-        root_len >> 20,
-        t.elapsed()
-    );
+    let new = cached_release(cache, root_len);
     repo.publish(
         &manifest(&[&old, &new]),
         &[old.target_files(), new.target_files()].concat(),
