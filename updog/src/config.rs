@@ -313,6 +313,19 @@ no_proxy = ["testing"]
     }
 
     #[test]
+    fn proxy_settings_build_a_client() {
+        let text = format!("{EXAMPLE}\nhttps_proxy = \"http://proxy.example:3128\"\n");
+        let c = Config::from_toml(&text, Path::new("u.toml")).unwrap();
+        let params = crate::transport::QueryParams::default();
+        crate::transport::HttpClient::new(
+            c.network,
+            params,
+            std::sync::Arc::new(crate::NullReporter),
+        )
+        .unwrap();
+    }
+
+    #[test]
     fn bad_values_name_the_field() {
         let text = EXAMPLE.replace("seed = 492", "seed = 4096");
         let e = Config::from_toml(&text, Path::new("/etc/updog.toml")).unwrap_err();
