@@ -182,6 +182,14 @@ pub enum Error {
         #[snafu(source(from(tough::error::Error, Box::new)))]
         source: Box<tough::error::Error>,
     },
+    /// Signed metadata expired while updog was working.
+    #[snafu(display("{role} metadata expired at {expires}"))]
+    MetadataExpired {
+        /// Role.
+        role: String,
+        /// Expiry.
+        expires: jiff::Timestamp,
+    },
     /// The repository has no manifest.json.
     #[snafu(display("manifest.json is not in the repository"))]
     ManifestMissing,
@@ -423,6 +431,7 @@ impl Error {
             | Error::Decode { .. }
             | Error::Verify { .. } => ExitStatus::VerificationFailed,
             Error::ImageTooLarge { .. } => ExitStatus::ImageTooLarge,
+            Error::MetadataExpired { .. } => ExitStatus::MetadataExpired,
             Error::Signpost { source, .. } => match source.exit_code() {
                 signpost::ExitStatus::Refused => ExitStatus::BadState,
                 signpost::ExitStatus::Locked => ExitStatus::LockHeld,

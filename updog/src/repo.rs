@@ -137,6 +137,28 @@ pub async fn load(paths: &HostPaths, config: &Config, http: &HttpClient) -> Resu
 }
 
 impl LoadedRepo {
+    /// Fails if any top-level role has expired by `now` (checked again before images are
+    /// streamed, as tough's `read_target` does for the targets it reads itself).
+    pub fn check_expiry(&self, now: jiff::Timestamp) -> Result<()> {
+        use tough::schema::RoleType;
+        let roles = [
+            (self.repo.root().signed.expires, RoleType::Root),
+            (self.repo.timestamp().signed.expires, RoleType::Timestamp),
+            (self.repo.snapshot().signed.expires, RoleType::Snapshot),
+            (self.repo.targets().signed.expires, RoleType::Targets),
+        ];
+        for (expires, role) in roles {
+            if expires <= now {
+                return error::MetadataExpiredSnafu {
+                    role: role.to_string(),
+                    expires,
+                }
+                .fail();
+            }
+        }
+        Ok(())
+    }
+
     /// Signed length, hash and URL of `name`.
     pub fn target(&self, name: &str) -> Result<TargetInfo> {
         let tn = TargetName::new(name).context(error::TargetNameSnafu { name })?;
