@@ -155,6 +155,16 @@ pub enum Error {
         /// Status.
         status: u16,
     },
+    /// The server closed the stream before the signed length.
+    #[snafu(display("{url} ended after {got} of {expected} bytes"))]
+    StreamEnded {
+        /// URL.
+        url: String,
+        /// Bytes received.
+        got: u64,
+        /// Signed length.
+        expected: u64,
+    },
     /// Reading a local (`file://`) target failed.
     #[snafu(display("failed to read {}", path.display()))]
     LocalTarget {
@@ -415,7 +425,9 @@ impl Error {
             | Error::UnsupportedArch { .. }
             | Error::TrustedRootRead { .. } => ExitStatus::Usage,
             Error::LockHeld { .. } => ExitStatus::LockHeld,
-            Error::HttpRequest { .. } | Error::HttpStatus { .. } => ExitStatus::Network,
+            Error::HttpRequest { .. } | Error::HttpStatus { .. } | Error::StreamEnded { .. } => {
+                ExitStatus::Network
+            }
             Error::TargetIncomplete { source, .. } => match source.exit_code() {
                 ExitStatus::Failure => ExitStatus::Network,
                 other => other,

@@ -436,13 +436,18 @@ async fn network_stage(
             Ok(()) if received == plan.length => break 'download,
             Ok(()) => {
                 // The server closed early: treat like a network drop.
-                let e = Error::HttpStatus {
+                let e = Error::StreamEnded {
                     url: plan.url.to_string(),
-                    status: 0,
+                    got: received,
+                    expected: plan.length,
                 };
                 failures = retry_or_fail(http, plan, received, progress_mark, failures, e).await?;
             }
-            Err(e @ (Error::HttpRequest { .. } | Error::LocalTarget { .. })) => {
+            Err(
+                e @ (Error::HttpRequest { .. }
+                | Error::LocalTarget { .. }
+                | Error::StreamEnded { .. }),
+            ) => {
                 failures = retry_or_fail(http, plan, received, progress_mark, failures, e).await?;
             }
             Err(Error::HttpStatus { status, url })
