@@ -319,4 +319,38 @@ fn bench_update_1gib_against_standard_tools() {
         "peak RSS: {} KiB at 256 MiB ({small_secs:.2} s), {} KiB at 1024 MiB",
         small_rss, up_rss
     );
+    use test_support::bench::{Better, row};
+    let up = mibs(b.root_len, up_secs);
+    row(
+        "updog: 1 GiB lz4 -9 root over HTTP to disk (MiB/s)",
+        up,
+        "MiB/s",
+        "curl+sha256sum+lz4 -d|dd fsync",
+        mibs(b.root_len, std_secs),
+        Better::Higher,
+    );
+    row(
+        "updog: 1 GiB update vs plain dd fsync (MiB/s)",
+        up,
+        "MiB/s",
+        "dd conv=fsync (decompressed)",
+        mibs(b.root_len, dd_secs),
+        Better::Higher,
+    );
+    row(
+        "updog: peak RSS, 1 GiB image (KiB)",
+        up_rss as f64,
+        "KiB",
+        "target 24 MiB",
+        24.0 * 1024.0,
+        Better::Lower,
+    );
+    row(
+        "updog: peak RSS, 1 GiB vs 256 MiB image (KiB)",
+        up_rss as f64,
+        "KiB",
+        "same at 256 MiB",
+        small_rss as f64,
+        Better::Lower,
+    );
 }
