@@ -28,6 +28,7 @@ pub fn row(
         Better::Higher => ours / baseline,
         Better::Lower => baseline / ours,
     };
-    println!("BENCH\t{name}\t{ours:.3}\t{unit}\t{baseline_name}\t{baseline:.3}\t{ratio:.2}");
+    // Leading newline: the test harness may have left "test x ... " unterminated on stdout.
+    println!("\nBENCH\t{name}\t{ours:.3}\t{unit}\t{baseline_name}\t{baseline:.3}\t{ratio:.2}");
     ratio
 }
