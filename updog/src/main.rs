@@ -3,6 +3,7 @@
 mod output;
 
 use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use updog::cli::{Cli, Cmd};
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
             cli.log_level.as_str()
         )))
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
 
     if let Cmd::GenerateDocs { out } = &cli.command {
