@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use signpost::SetName;
 use std::path::PathBuf;
 use std::sync::Arc;
-use update_metadata::{Arch, Version};
+use update_metadata::{Arch, Variant, Version};
 
 const AFTER_HELP: &str = "\
 Files (all below --host-root, default /):
@@ -42,6 +42,9 @@ pub struct Cli {
     /// Architecture to ask updates for (default: os-release ARCH, else this binary's).
     #[arg(long, global = true, value_parser = parse_arch)]
     pub arch: Option<Arch>,
+    /// Variant to ask updates for instead of os-release's VARIANT_ID (as Bottlerocket's updog).
+    #[arg(long, global = true, value_parser = parse_variant)]
+    pub variant: Option<Variant>,
     /// Machine-readable output: the outcome as JSON on stdout, progress events as JSON lines on stderr.
     #[arg(short = 'j', long, global = true)]
     pub json: bool,
@@ -155,6 +158,11 @@ fn parse_set(s: &str) -> Result<SetName, String> {
         .map_err(|_| format!("{s:?} is not a set name (a or b)"))
 }
 
+fn parse_variant(s: &str) -> Result<Variant, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a valid variant name"))
+}
+
 fn parse_arch(s: &str) -> Result<Arch, String> {
     s.parse()
         .map_err(|_| format!("{s:?} is not an architecture (x86_64 or aarch64)"))
@@ -209,6 +217,7 @@ impl Cli {
                 _ => None,
             },
             arch: self.arch,
+            variant: self.variant.clone(),
             now: self.at.unwrap_or(now),
             reporter,
         }

@@ -21,6 +21,7 @@
 //!     paths: updog::config::HostPaths::new("/tmp/host"),
 //!     disk: Some(updog::DiskOverride { path: "/tmp/disk.img".into(), active: signpost::SetName::A }),
 //!     arch: None,
+//!     variant: None,
 //!     now: jiff::Timestamp::now(),
 //!     reporter: Arc::new(updog::NullReporter),
 //! };

@@ -43,6 +43,8 @@ pub struct Env {
     pub disk: Option<DiskOverride>,
     /// Architecture override.
     pub arch: Option<Arch>,
+    /// Variant override (else os-release's `VARIANT_ID`).
+    pub variant: Option<update_metadata::Variant>,
     /// "Now" for wave decisions.
     pub now: Timestamp,
     /// Progress sink.
@@ -267,7 +269,10 @@ struct Prepared {
 fn prepare(env: &Env) -> Result<Prepared> {
     let config = Config::load(&env.paths.config())?;
     let os = OsRelease::load(&env.paths.os_release())?;
-    let host = os.host(env.arch.or(config.arch))?;
+    let mut host = os.host(env.arch.or(config.arch))?;
+    if let Some(v) = &env.variant {
+        host.variant = v.clone();
+    }
     let params = QueryParams::default();
     params.set("version", os.version.to_string());
     params.set("seed", config.seed.get().to_string());

@@ -248,7 +248,21 @@ fn no_update_for_this_variant_or_arch() {
     let out = host.updog(&["update", "--json"]);
     assert_eq!(code(&out), 6, "{}", show(&out));
     assert_eq!(json(&out)["reason"], "no-update-for-host");
-    // Asking as the other architecture finds it.
+    // Asking as the other variant (Bottlerocket's --variant) or architecture finds it.
+    let out = host.updog(&["check-update", "--variant", "other-variant"]);
+    assert_eq!(code(&out), 3, "entries exist, none newer: {}", show(&out));
+    let out = host.updog(&[
+        "check-update",
+        "--variant",
+        "other-variant",
+        "--image",
+        "1.0.0",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "other-variant 1.0.0"
+    );
     let out = host.updog(&[
         "check-update",
         "--arch",

@@ -528,6 +528,7 @@ impl Host {
                 active: signpost::SetName::A,
             }),
             arch: None,
+            variant: None,
             now: jiff::Timestamp::now(),
             reporter,
         }
