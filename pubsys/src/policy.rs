@@ -37,7 +37,9 @@ pub fn parse_when(what: &str, value: &str, now: Timestamp) -> Result<Timestamp> 
         error::ParseTimeSnafu {
             what,
             value,
-            reason: format!("{e}; expected an RFC3339 time (2026-01-31T12:00:00Z) or '[in] N unit(s)'"),
+            reason: format!(
+                "{e}; expected an RFC3339 time (2026-01-31T12:00:00Z) or '[in] N unit(s)'"
+            ),
         }
         .build()
     })?;
