@@ -5,7 +5,7 @@ use crate::bootfs::{self, BootVerity};
 use crate::error::{self, Result};
 use crate::rootfs::{self, FsKind};
 use crate::tools;
-use crate::verity::{self, VerityParams};
+use crate::verity::{self, VerityParams, Window};
 use serde::Serialize;
 use signpost::{Partition, PartitionSet, SetName};
 use snafu::{ResultExt, ensure};
@@ -41,56 +41,6 @@ pub struct BootedSystem {
     pub boot: BootParams,
     /// `/etc/os-release` of its root filesystem.
     pub os_release: BTreeMap<String, String>,
-}
-
-/// A byte range of a file as its own `Read + Seek` stream (a partition of a disk).
-#[derive(Debug)]
-pub struct Region {
-    file: File,
-    start: u64,
-    len: u64,
-    pos: u64,
-}
-
-impl Region {
-    /// The `len` bytes of `file` starting at `start`.
-    pub fn new(file: File, start: u64, len: u64) -> Region {
-        Region {
-            file,
-            start,
-            len,
-            pos: 0,
-        }
-    }
-}
-
-impl Read for Region {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.len.saturating_sub(self.pos);
-        if left == 0 {
-            return Ok(0);
-        }
-        let want = buf.len().min(left.min(usize::MAX as u64) as usize);
-        self.file.seek(SeekFrom::Start(self.start + self.pos))?;
-        let n = self.file.read(&mut buf[..want])?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl Seek for Region {
-    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let new = match to {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        let new = new.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek out of range")
-        })?;
-        self.pos = new;
-        Ok(new)
-    }
 }
 
 fn read_at(disk: &Path, partition: &Partition, offset: u64, len: usize) -> Result<Vec<u8>> {
@@ -224,9 +174,12 @@ fn boot_inner(disk: &Path, set: &PartitionSet) -> Result<BootedSystem> {
         }
     );
     let open = || File::open(disk).context(error::OpenFileSnafu { path: disk });
-    let mut data = Region::new(open()?, set.root.first_byte, params.data_bytes());
-    let mut hash = Region::new(open()?, set.hash.first_byte, set.hash.len_bytes);
-    verity::verify(&mut data, &mut hash, &params)?;
+    let mut data = Window::new(open()?, set.root.first_byte, params.data_bytes());
+    let mut hash = Window::new(open()?, set.hash.first_byte, set.hash.len_bytes);
+    verity::verify(&mut data, &mut hash, &params).context(error::VeritySnafu {
+        op: "check",
+        path: disk,
+    })?;
     let os_release = read_os_release(disk, &set.root, boot.verity.root_fs, params.data_bytes())?;
     Ok(BootedSystem {
         set: set.name,
@@ -255,7 +208,7 @@ fn read_os_release(
         }
         FsKind::Erofs => {
             let image = tmp.path().join("root.erofs");
-            let mut src = Region::new(
+            let mut src = Window::new(
                 File::open(disk).context(error::OpenFileSnafu { path: disk })?,
                 root.first_byte,
                 fs_bytes,
@@ -279,25 +232,4 @@ fn read_os_release(
     let text =
         std::fs::read_to_string(&text_path).context(error::ReadFileSnafu { path: &text_path })?;
     Ok(rootfs::parse_os_release(&text))
-}
-
-#[cfg(test)]
-mod test {
-    use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn region_reads_and_seeks_inside_its_range() {
-        let mut f = tempfile::tempfile().unwrap();
-        f.write_all(&(0u8..100).collect::<Vec<_>>()).unwrap();
-        let mut r = Region::new(f, 10, 20);
-        let mut all = Vec::new();
-        r.read_to_end(&mut all).unwrap();
-        assert_eq!(all, (10u8..30).collect::<Vec<_>>());
-        r.seek(SeekFrom::Start(15)).unwrap();
-        let mut rest = Vec::new();
-        r.read_to_end(&mut rest).unwrap();
-        assert_eq!(rest, (25u8..30).collect::<Vec<_>>());
-        assert_eq!(r.seek(SeekFrom::End(-1)).unwrap(), 19);
-    }
 }

@@ -201,7 +201,11 @@ pub fn build(spec: &BuildSpec, reporter: &dyn Reporter) -> Result<BuildDescripti
             &salt,
             derived_uuid(&seed, "verity superblock"),
             &mut writer,
-        )?
+        )
+        .context(error::VeritySnafu {
+            op: "hash tree build",
+            path: &root_img,
+        })?
     };
     let hash_part = layout.get(Role::Hash(SetName::A));
     ensure!(

@@ -12,99 +12,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[snafu(visibility(pub(crate)))]
 pub enum Error {
     // ----- verity -----
-    /// The data to hash is empty or not a whole number of 4096-byte blocks.
-    #[snafu(display("verity data size {len} is not a non-zero multiple of 4096 bytes"))]
-    VerityDataSize {
-        /// Size given.
-        len: u64,
-    },
-    /// The salt is longer than the superblock allows.
-    #[snafu(display("verity salt of {len} bytes is longer than 256 bytes"))]
-    VeritySaltTooLong {
-        /// Salt length.
-        len: usize,
-    },
-    /// Reading the data device failed.
-    #[snafu(display("failed to read verity data at offset {offset}"))]
-    VerityReadData {
-        /// Byte offset of the failed read.
-        offset: u64,
+    /// Building or checking a dm-verity hash tree failed (the cause says which block, field or
+    /// read).
+    #[snafu(display("verity {op} failed for {}", path.display()))]
+    Verity {
+        /// "hash tree build" or "check".
+        op: &'static str,
+        /// The data being hashed (root filesystem image) or the disk being checked.
+        path: PathBuf,
         /// Cause.
-        source: std::io::Error,
-    },
-    /// The data ended before the announced size.
-    #[snafu(display("verity data ended at {got} bytes, expected {expected}"))]
-    VerityDataTooShort {
-        /// Expected bytes.
-        expected: u64,
-        /// Bytes available.
-        got: u64,
-    },
-    /// Writing the hash tree failed.
-    #[snafu(display("failed to write the verity hash tree"))]
-    VerityWriteHash {
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// Reading the hash device failed.
-    #[snafu(display("failed to read the verity hash device at offset {offset}"))]
-    VerityReadHash {
-        /// Byte offset of the failed read.
-        offset: u64,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The hash device is shorter than the tree.
-    #[snafu(display("verity hash device has {got} bytes, the tree needs {expected}"))]
-    VerityHashTooShort {
-        /// Needed bytes.
-        expected: u64,
-        /// Available bytes.
-        got: u64,
-    },
-    /// The hash device does not start with a valid verity superblock.
-    #[snafu(display("invalid verity superblock: {reason}"))]
-    VeritySuperblockInvalid {
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// The superblock disagrees with the expected parameters.
-    #[snafu(display("verity superblock {field} is {found}, expected {expected}"))]
-    VeritySuperblockMismatch {
-        /// Field name.
-        field: &'static str,
-        /// Expected value.
-        expected: String,
-        /// Value found.
-        found: String,
-    },
-    /// Parameters we do not support.
-    #[snafu(display("unsupported verity parameters: {what}"))]
-    VerityUnsupported {
-        /// What is unsupported.
-        what: String,
-    },
-    /// The top hash block does not hash to the expected root hash.
-    #[snafu(display("verity root hash mismatch: expected {expected}, hash tree gives {actual}"))]
-    VerityRootHashMismatch {
-        /// Expected root hash (hex).
-        expected: String,
-        /// Computed root hash (hex).
-        actual: String,
-    },
-    /// A hash block does not match its parent's digest.
-    #[snafu(display("verity hash block {block} of level {level} is corrupt (level 0 = leaves)"))]
-    VerityHashBlockCorrupt {
-        /// Tree level, 0 = leaves.
-        level: u32,
-        /// Block index within the level.
-        block: u64,
-    },
-    /// A data block does not match its leaf digest.
-    #[snafu(display("data block {block} is corrupt (byte offset {})", block * 4096))]
-    VerityDataBlockCorrupt {
-        /// Index of the first bad data block.
-        block: u64,
+        source: dm_verity::Error,
     },
 
     // ----- layout -----
@@ -461,14 +378,12 @@ impl Error {
     pub fn exit_code(&self) -> ExitStatus {
         use Error::*;
         match self {
-            VerityRootHashMismatch { .. }
-            | VerityHashBlockCorrupt { .. }
-            | VerityDataBlockCorrupt { .. }
-            | VeritySuperblockMismatch { .. }
-            | VeritySuperblockInvalid { .. }
-            | VerityHashTooShort { .. }
-            | VerityDataTooShort { .. }
-            | SetVerification { .. }
+            Verity { source, .. } => match source.class() {
+                dm_verity::ErrorClass::Mismatch => ExitStatus::VerificationFailed,
+                dm_verity::ErrorClass::InvalidInput => ExitStatus::BadInput,
+                _ => ExitStatus::Failed,
+            },
+            SetVerification { .. }
             | SetContent { .. }
             | LayoutMismatch { .. }
             | NoPopulatedSet { .. }
@@ -486,10 +401,7 @@ impl Error {
             | InvalidRootJson { .. }
             | InvalidUpdogToml { .. }
             | ContentTooBig { .. }
-            | LayoutSize { .. }
-            | VerityDataSize { .. }
-            | VeritySaltTooLong { .. }
-            | VerityUnsupported { .. } => ExitStatus::BadInput,
+            | LayoutSize { .. } => ExitStatus::BadInput,
             ToolMissing { .. } | OutputDir { .. } | CreateTemp { .. } => ExitStatus::Environment,
             _ => ExitStatus::Failed,
         }
@@ -504,7 +416,13 @@ impl Error {
                 "use a larger --os-size-gib (each GiB adds 460 MiB to ROOT and 20 MiB to BOOT) or a smaller tree".into(),
             ),
             OutputDir { .. } => Some("choose an output directory you can write to, on a filesystem with free space".into()),
-            SetVerification { .. } | VerityDataBlockCorrupt { .. } | VerityHashBlockCorrupt { .. } => {
+            SetVerification { .. }
+            | Verity {
+                source:
+                    dm_verity::Error::DataBlockCorrupt { .. }
+                    | dm_verity::Error::HashBlockCorrupt { .. },
+                ..
+            } => {
                 Some("the set's ROOT or HASH partition does not match its BOOT partition; write the set again".into())
             }
             LayoutMismatch { .. } => Some("this disk was not made by os-image (or its table was changed)".into()),

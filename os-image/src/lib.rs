@@ -62,7 +62,9 @@ pub mod output;
 pub mod rootfs;
 pub mod tools;
 pub mod verify_disk;
-pub mod verity;
+
+/// The dm-verity hash tree (build, verify, superblock), from the `dm-verity` crate.
+pub use dm_verity as verity;
 
 pub use boot::{BootParams, BootedSystem, emulated_boot, read_boot_params};
 pub use build::{BuildSpec, NoReporter, Populate, Reporter, Step, build};

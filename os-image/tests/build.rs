@@ -263,7 +263,10 @@ fn small_build_is_complete_and_verifies() {
     assert!(
         matches!(
             **source,
-            os_image::Error::VerityDataBlockCorrupt { block: 7 }
+            os_image::Error::Verity {
+                source: os_image::verity::Error::DataBlockCorrupt { block: 7 },
+                ..
+            }
         ),
         "{source:?}"
     );

@@ -132,7 +132,7 @@ fn check_size(blocks: u64, salt: &[u8]) {
     .unwrap_err();
     let expected_block = blocks - 1;
     assert!(
-        matches!(err, os_image::Error::VerityDataBlockCorrupt { block } if block == expected_block),
+        matches!(err, verity::Error::DataBlockCorrupt { block } if block == expected_block),
         "{err:?}"
     );
 }
@@ -192,10 +192,7 @@ fn veritysetup_rejects_a_flipped_hash_byte() {
     let err =
         verity::verify(&mut &bytes[..], &mut std::io::Cursor::new(&hash), &params).unwrap_err();
     assert!(
-        matches!(
-            err,
-            os_image::Error::VerityHashBlockCorrupt { level: 0, block: 2 }
-        ),
+        matches!(err, verity::Error::HashBlockCorrupt { level: 0, block: 2 }),
         "{err:?}"
     );
 }

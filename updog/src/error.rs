@@ -361,6 +361,18 @@ pub enum Error {
         /// What exactly.
         detail: String,
     },
+    /// The written root and hash partitions do not verify against the boot partition's table
+    /// (or could not be read for the check).
+    #[snafu(display(
+        "verification of the written root and hash partitions of {} against the boot partition's dm-verity table failed",
+        path.display()
+    ))]
+    Verity {
+        /// Disk.
+        path: PathBuf,
+        /// What the check found (the first corrupt block, a superblock field, a short read).
+        source: dm_verity::Error,
+    },
     /// Running the reboot command failed.
     #[snafu(display("failed to reboot with {command:?}"))]
     Reboot {
@@ -441,7 +453,8 @@ impl Error {
             | Error::TargetTooLong { .. }
             | Error::TargetHash { .. }
             | Error::Decode { .. }
-            | Error::Verify { .. } => ExitStatus::VerificationFailed,
+            | Error::Verify { .. }
+            | Error::Verity { .. } => ExitStatus::VerificationFailed,
             Error::ImageTooLarge { .. } => ExitStatus::ImageTooLarge,
             Error::MetadataExpired { .. } => ExitStatus::MetadataExpired,
             Error::Signpost { source, .. } => match source.exit_code() {

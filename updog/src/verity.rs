@@ -2,17 +2,17 @@
 //! the hash partition (dm-verity format 1, the layout `veritysetup format` writes) and the root
 //! hash and salt that the set's BOOT partition gives the kernel.
 //!
-//! This is a small verifier of our own (os-image's was not published when updog needed it). It
-//! reads the disk with `pread` and hashes the data blocks on two threads.
+//! The hash tree itself is checked by the `dm-verity` crate (the same code os-image builds trees
+//! with), over [`dm_verity::Window`]s of the disk. What is updog's own is reading the parameters:
+//! [`boot_params_from_partition`] scans the BOOT partition's bytes for the `dm-mod.create` table,
+//! with no external tool.
 
-use crate::error::{Error, Result};
-use sha2::{Digest, Sha256};
+use crate::error::{self, Error, Result};
+use dm_verity::{VerityParams, Window};
+use snafu::ResultExt;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-
-const SIGNATURE: &[u8; 8] = b"verity\0\0";
-const DIGEST: usize = 32;
 
 /// Parameters a verity hash tree is checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,56 +107,11 @@ fn parse_table(bytes: &[u8]) -> Option<BootVerity> {
     })
 }
 
-/// What the hash partition's superblock says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Superblock {
-    /// Algorithm name.
-    pub algorithm: String,
-    /// Data block size.
-    pub data_block_size: u32,
-    /// Hash block size.
-    pub hash_block_size: u32,
-    /// Data blocks.
-    pub data_blocks: u64,
-    /// Salt.
-    pub salt: Vec<u8>,
-}
-
-/// Parses a format-1 verity superblock.
-pub fn parse_superblock(b: &[u8]) -> Result<Superblock> {
-    let bad = |d: &str| verr("hash partition", format!("verity superblock: {d}"));
-    if b.len() < 512 || &b[..8] != SIGNATURE {
-        return Err(bad("no `verity` signature"));
-    }
-    let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-    if u32_at(8) != 1 || u32_at(12) != 1 {
-        return Err(bad("unsupported version or hash type"));
-    }
-    let alg = b[32..64].split(|c| *c == 0).next().unwrap_or_default();
-    let salt_size = usize::from(u16::from_le_bytes([b[80], b[81]]));
-    if salt_size > 256 {
-        return Err(bad("salt longer than 256 bytes"));
-    }
-    let mut blocks = [0u8; 8];
-    blocks.copy_from_slice(&b[72..80]);
-    Ok(Superblock {
-        algorithm: String::from_utf8_lossy(alg).into_owned(),
-        data_block_size: u32_at(64),
-        hash_block_size: u32_at(68),
-        data_blocks: u64::from_le_bytes(blocks),
-        salt: b[88..88 + salt_size].to_vec(),
-    })
-}
-
-fn hash_block(salt: &[u8], block: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(salt);
-    h.update(block);
-    h.finalize().into()
-}
-
-/// Verifies `data_blocks` blocks of the root partition at `data_off` against the tree in the
-/// hash partition at `hash_off` (superblock first) and `params` from the BOOT partition.
+/// Verifies the root partition (`data_len` bytes at `data_off` of `disk`) against the hash tree
+/// in the hash partition (`hash_len` bytes at `hash_off`, superblock first) and `params` from the
+/// BOOT partition, with [`dm_verity::verify`]: the superblock must agree with the table (salt,
+/// data blocks, block sizes, sha256), the top hash block must hash to the table's root hash, and
+/// every hash block and every data block must match its parent's digest.
 pub fn verify(
     disk: &Path,
     data_off: u64,
@@ -165,171 +120,22 @@ pub fn verify(
     hash_len: u64,
     params: &BootVerity,
 ) -> Result<()> {
-    let file = File::open(disk)
-        .map_err(|e| verr("partitions", format!("open {}: {e}", disk.display())))?;
-    let mut sb = vec![0u8; 512];
-    file.read_exact_at(&mut sb, hash_off)
-        .map_err(|e| verr("hash partition", format!("read superblock: {e}")))?;
-    let sb = parse_superblock(&sb)?;
-    if sb.algorithm != "sha256" || sb.data_block_size != 4096 || sb.hash_block_size != 4096 {
-        return Err(verr(
-            "hash partition",
-            format!(
-                "unsupported parameters {} {}/{}",
-                sb.algorithm, sb.data_block_size, sb.hash_block_size
-            ),
-        ));
-    }
-    if sb.salt != params.salt
-        || sb.data_blocks != params.data_blocks
-        || params.data_block_size != 4096
-        || params.hash_block_size != 4096
-    {
-        return Err(verr(
-            "hash partition",
-            format!(
-                "superblock (salt {}, {} blocks) does not match the boot partition's table (salt {}, {} blocks)",
-                hex::encode(&sb.salt),
-                sb.data_blocks,
-                hex::encode(&params.salt),
-                params.data_blocks
-            ),
-        ));
-    }
-    let bs = 4096u64;
-    let per = bs / DIGEST as u64; // hashes per block (128)
-    let blocks = params.data_blocks;
-    if blocks < 2 {
-        return Err(verr("hash partition", "fewer than two data blocks"));
-    }
-    if blocks * bs > data_len {
-        return Err(verr(
-            "root partition",
-            format!("{blocks} data blocks do not fit the partition"),
-        ));
-    }
-    // Level sizes (level 0 hashes the data), stored top level first after the superblock block.
-    let mut levels = 0u32;
-    while u64::from(levels) * 7 < 64 && (blocks - 1) >> (7 * levels) != 0 {
-        levels += 1;
-    }
-    let sizes: Vec<u64> = (0..levels)
-        .map(|i| blocks.div_ceil(per.pow(i + 1)))
-        .collect();
-    let mut starts = vec![0u64; levels as usize];
-    let mut pos = 1u64; // block index in the hash device (block 0 = superblock)
-    for i in (0..levels as usize).rev() {
-        starts[i] = pos;
-        pos += sizes[i];
-    }
-    if pos * bs > hash_len {
-        return Err(verr(
-            "hash partition",
-            "hash tree does not fit the partition",
-        ));
-    }
-    let read_blocks = |dev_off: u64, first: u64, count: u64| -> Result<Vec<u8>> {
-        let mut v = vec![0u8; (count * bs) as usize];
-        file.read_exact_at(&mut v, dev_off + first * bs)
-            .map_err(|e| verr("partitions", format!("read: {e}")))?;
-        Ok(v)
+    let open = || File::open(disk).context(error::DiskOpenSnafu { path: disk });
+    let mut data = Window::new(open()?, data_off, data_len);
+    let mut hash = Window::new(open()?, hash_off, hash_len);
+    let ctx = || error::VeritySnafu { path: disk };
+    // The kernel's table carries no UUID; take the superblock's so the parameters are complete
+    // (dm-verity does not check it either).
+    let uuid = dm_verity::read_superblock(&mut hash).context(ctx())?.uuid;
+    let params = VerityParams {
+        root_hash: params.root_hash,
+        salt: params.salt.clone(),
+        data_blocks: params.data_blocks,
+        data_block_size: params.data_block_size,
+        hash_block_size: params.hash_block_size,
+        uuid,
     };
-    // Top: a single block whose hash is the root hash.
-    let top = read_blocks(hash_off, starts[levels as usize - 1], 1)?;
-    if hash_block(&params.salt, &top) != params.root_hash {
-        return Err(verr(
-            "hash partition",
-            "the top hash block does not match the root hash in the boot partition",
-        ));
-    }
-    // Upper levels: each block of level i-1 against its entry in level i.
-    for i in (1..levels as usize).rev() {
-        let parent = read_blocks(hash_off, starts[i], sizes[i])?;
-        check_level(
-            &parent,
-            sizes[i - 1],
-            |j| read_blocks(hash_off, starts[i - 1] + j, 1),
-            &params.salt,
-            i,
-        )?;
-    }
-    // Level 0 against the data, on two threads over halves aligned to hash blocks; each streams
-    // its data and the matching level-0 hash blocks (memory does not grow with the image).
-    let half = sizes[0].div_ceil(2);
-    let level0 = starts[0];
-    let check_range = |from_hb: u64, to_hb: u64| -> Result<()> {
-        const HB_BATCH: u64 = 2; // hash blocks per read: 256 data blocks, 1 MiB
-        let mut data = vec![0u8; (HB_BATCH * per * bs) as usize];
-        let mut hashes = vec![0u8; (HB_BATCH * bs) as usize];
-        let mut hb = from_hb;
-        while hb < to_hb {
-            let nhb = HB_BATCH.min(to_hb - hb);
-            let hashes = &mut hashes[..(nhb * bs) as usize];
-            file.read_exact_at(hashes, hash_off + (level0 + hb) * bs)
-                .map_err(|e| verr("hash partition", format!("read: {e}")))?;
-            let first = hb * per;
-            let n = ((hb + nhb) * per).min(blocks) - first;
-            let chunk = &mut data[..(n * bs) as usize];
-            file.read_exact_at(chunk, data_off + first * bs)
-                .map_err(|e| verr("root partition", format!("read: {e}")))?;
-            for k in 0..n {
-                let blk = &chunk[(k * bs) as usize..((k + 1) * bs) as usize];
-                let idx = (k as usize) * DIGEST;
-                if hash_block(&params.salt, blk)[..] != hashes[idx..idx + DIGEST] {
-                    return Err(verr(
-                        "root partition",
-                        format!("data block {} is corrupted", first + k),
-                    ));
-                }
-            }
-            // Unused entries after the last data block must be zero.
-            if hashes[(n as usize) * DIGEST..].iter().any(|b| *b != 0) {
-                return Err(verr(
-                    "hash partition",
-                    "non-zero padding after the last level-0 hash",
-                ));
-            }
-            hb += nhb;
-        }
-        Ok(())
-    };
-    let (r1, r2) = std::thread::scope(|s| {
-        let h = s.spawn(|| check_range(half, sizes[0]));
-        let r1 = check_range(0, half);
-        (r1, h.join())
-    });
-    r1?;
-    r2.map_err(|_| Error::ThreadPanic { what: "verity" })??;
-    Ok(())
-}
-
-fn check_level(
-    parent: &[u8],
-    child_count: u64,
-    mut read_child: impl FnMut(u64) -> Result<Vec<u8>>,
-    salt: &[u8],
-    level: usize,
-) -> Result<()> {
-    for j in 0..child_count {
-        let child = read_child(j)?;
-        let idx = (j as usize) * DIGEST;
-        if hash_block(salt, &child)[..] != parent[idx..idx + DIGEST] {
-            return Err(verr(
-                "hash partition",
-                format!("hash block {j} of level {} is corrupted", level - 1),
-            ));
-        }
-    }
-    if parent[(child_count as usize) * DIGEST..]
-        .iter()
-        .any(|b| *b != 0)
-    {
-        return Err(verr(
-            "hash partition",
-            format!("non-zero padding in level {level}"),
-        ));
-    }
-    Ok(())
+    dm_verity::verify(&mut data, &mut hash, &params).context(ctx())
 }
 
 #[cfg(test)]

@@ -1,12 +1,4 @@
-//! dm-verity hash trees, computed by our own code.
-//!
-//! The on-disk format is the one `veritysetup format` writes for format (hash type) 1 with a
-//! superblock: the hash device starts with a 512-byte superblock padded to one hash block, then
-//! the tree levels from the top (one block) down to the leaves. Every digest is
-//! `sha256(salt || block)`, stored in a 32-byte slot; a hash block holds 128 slots and is
-//! zero-padded. The root hash is the digest of the single top-level block (or of the only data
-//! block when the data is one block long). With the same salt and UUID our output is
-//! byte-identical to `veritysetup format --salt … --uuid …` (checked by tests).
+//! The hash tree: level math, build, verify and the superblock.
 //!
 //! The leaf level, which is nearly all of the work, is hashed on the rayon pool while the next
 //! chunk of input is read, so two cores are kept busy.
@@ -226,10 +218,10 @@ fn hash_data_leaves(
 }
 
 fn read_chunk(data: &mut impl Read, buf: &mut [u8], offset: u64) -> Result<()> {
-    let got = read_full(data, buf).context(error::VerityReadDataSnafu { offset })?;
+    let got = read_full(data, buf).context(error::ReadDataSnafu { offset })?;
     ensure!(
         got == buf.len(),
-        error::VerityDataTooShortSnafu {
+        error::DataTooShortSnafu {
             expected: offset + buf.len() as u64,
             got: offset + got as u64
         }
@@ -291,20 +283,20 @@ pub struct Superblock {
 pub fn parse_superblock(bytes: &[u8]) -> Result<Superblock> {
     ensure!(
         bytes.len() >= SUPERBLOCK_SIZE,
-        error::VeritySuperblockInvalidSnafu {
+        error::SuperblockInvalidSnafu {
             reason: "shorter than 512 bytes"
         }
     );
     ensure!(
         &bytes[0..8] == SIGNATURE,
-        error::VeritySuperblockInvalidSnafu {
+        error::SuperblockInvalidSnafu {
             reason: "no `verity` signature"
         }
     );
     let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
     ensure!(
         u32_at(8) == 1,
-        error::VeritySuperblockInvalidSnafu {
+        error::SuperblockInvalidSnafu {
             reason: "unknown superblock version"
         }
     );
@@ -312,7 +304,7 @@ pub fn parse_superblock(bytes: &[u8]) -> Result<Superblock> {
     let salt_size = usize::from(u16::from_le_bytes([bytes[80], bytes[81]]));
     ensure!(
         salt_size <= MAX_SALT_SIZE,
-        error::VeritySuperblockInvalidSnafu {
+        error::SuperblockInvalidSnafu {
             reason: "salt size over 256"
         }
     );
@@ -365,11 +357,11 @@ pub fn build_with_uuid(
 ) -> Result<VerityParams> {
     ensure!(
         data_len > 0 && data_len.is_multiple_of(u64::from(BLOCK_SIZE)),
-        error::VerityDataSizeSnafu { len: data_len }
+        error::DataSizeSnafu { len: data_len }
     );
     ensure!(
         salt.len() <= MAX_SALT_SIZE,
-        error::VeritySaltTooLongSnafu { len: salt.len() }
+        error::SaltTooLongSnafu { len: salt.len() }
     );
     let data_blocks = data_len / u64::from(BLOCK_SIZE);
     let sizes = level_sizes(data_blocks);
@@ -399,15 +391,11 @@ pub fn build_with_uuid(
     };
     let mut first = vec![0u8; BLOCK];
     first[..SUPERBLOCK_SIZE].copy_from_slice(&superblock(&params));
-    hash_out
-        .write_all(&first)
-        .context(error::VerityWriteHashSnafu)?;
+    hash_out.write_all(&first).context(error::WriteHashSnafu)?;
     for level in levels.iter().rev() {
-        hash_out
-            .write_all(level)
-            .context(error::VerityWriteHashSnafu)?;
+        hash_out.write_all(level).context(error::WriteHashSnafu)?;
     }
-    hash_out.flush().context(error::VerityWriteHashSnafu)?;
+    hash_out.flush().context(error::WriteHashSnafu)?;
     Ok(params)
 }
 
@@ -424,24 +412,21 @@ pub fn verify(
 ) -> Result<()> {
     ensure!(
         params.data_block_size == BLOCK_SIZE && params.hash_block_size == BLOCK_SIZE,
-        error::VerityUnsupportedSnafu {
+        error::UnsupportedSnafu {
             what: format!(
                 "block sizes {}/{}",
                 params.data_block_size, params.hash_block_size
             )
         }
     );
-    ensure!(
-        params.data_blocks > 0,
-        error::VerityDataSizeSnafu { len: 0u64 }
-    );
+    ensure!(params.data_blocks > 0, error::DataSizeSnafu { len: 0u64 });
     hash.seek(SeekFrom::Start(0))
-        .context(error::VerityReadHashSnafu { offset: 0u64 })?;
+        .context(error::ReadHashSnafu { offset: 0u64 })?;
     let mut first = vec![0u8; BLOCK];
-    let got = read_full(hash, &mut first).context(error::VerityReadHashSnafu { offset: 0u64 })?;
+    let got = read_full(hash, &mut first).context(error::ReadHashSnafu { offset: 0u64 })?;
     ensure!(
         got == BLOCK,
-        error::VerityHashTooShortSnafu {
+        error::HashTooShortSnafu {
             expected: hash_device_bytes(params.data_blocks),
             got: got as u64
         }
@@ -455,11 +440,10 @@ pub fn verify(
     for (size, offset) in sizes.iter().zip(&offsets).rev() {
         let mut level = vec![0u8; *size as usize * BLOCK];
         let start = offset * u64::from(BLOCK_SIZE);
-        let got =
-            read_full(hash, &mut level).context(error::VerityReadHashSnafu { offset: start })?;
+        let got = read_full(hash, &mut level).context(error::ReadHashSnafu { offset: start })?;
         ensure!(
             got == level.len(),
-            error::VerityHashTooShortSnafu {
+            error::HashTooShortSnafu {
                 expected: hash_device_bytes(params.data_blocks),
                 got: start + got as u64
             }
@@ -475,7 +459,7 @@ pub fn verify(
         let actual = hash_block(&params.salt, &block);
         ensure!(
             actual == params.root_hash,
-            error::VerityDataBlockCorruptSnafu { block: 0u64 }
+            error::DataBlockCorruptSnafu { block: 0u64 }
         );
         return Ok(());
     }
@@ -484,7 +468,7 @@ pub fn verify(
     let actual = hash_block(&params.salt, top);
     ensure!(
         actual == params.root_hash,
-        error::VerityRootHashMismatchSnafu {
+        error::RootHashMismatchSnafu {
             expected: params.root_hash_hex(),
             actual: hex::encode(actual)
         }
@@ -494,7 +478,7 @@ pub fn verify(
         let mut digests = vec![0u8; below.len() / BLOCK * DIGEST_SIZE];
         hash_blocks_into(&params.salt, below, &mut digests);
         if let Some(bad) = first_mismatch(&digests, &levels[level_index]) {
-            return error::VerityHashBlockCorruptSnafu {
+            return error::HashBlockCorruptSnafu {
                 level: level_index as u32 - 1,
                 block: bad,
             }
@@ -505,14 +489,14 @@ pub fn verify(
     let mut leaves = vec![0u8; params.data_blocks as usize * DIGEST_SIZE];
     hash_data_leaves(data, params.data_blocks, &params.salt, &mut leaves)?;
     if let Some(bad) = first_mismatch(&leaves, &levels[0]) {
-        return error::VerityDataBlockCorruptSnafu { block: bad }.fail();
+        return error::DataBlockCorruptSnafu { block: bad }.fail();
     }
     Ok(())
 }
 
 fn check_superblock(sb: &Superblock, params: &VerityParams) -> Result<()> {
     let mismatch = |field: &'static str, expected: String, found: String| {
-        error::VeritySuperblockMismatchSnafu {
+        error::SuperblockMismatchSnafu {
             field,
             expected,
             found,
@@ -559,16 +543,16 @@ fn first_mismatch(computed: &[u8], stored: &[u8]) -> Option<u64> {
         .map(|i| i as u64)
 }
 
-/// Reads only the superblock of a hash device and returns the parameters it records, with the
-/// root hash computed from the stored top level (not trusted: compare it with a known root hash).
+/// Reads only the superblock of a hash device (from its start) and returns what it records. It
+/// carries no root hash: that comes from a trusted source (the kernel command line).
 pub fn read_superblock(hash: &mut (impl Read + Seek)) -> Result<Superblock> {
     hash.seek(SeekFrom::Start(0))
-        .context(error::VerityReadHashSnafu { offset: 0u64 })?;
+        .context(error::ReadHashSnafu { offset: 0u64 })?;
     let mut first = vec![0u8; SUPERBLOCK_SIZE];
-    let got = read_full(hash, &mut first).context(error::VerityReadHashSnafu { offset: 0u64 })?;
+    let got = read_full(hash, &mut first).context(error::ReadHashSnafu { offset: 0u64 })?;
     ensure!(
         got == SUPERBLOCK_SIZE,
-        error::VerityHashTooShortSnafu {
+        error::HashTooShortSnafu {
             expected: SUPERBLOCK_SIZE as u64,
             got: got as u64
         }
@@ -690,7 +674,7 @@ mod test {
         data[4096 * 250] ^= 1;
         let err = verify(&mut &data[..], &mut Cursor::new(&out), &p).unwrap_err();
         assert!(
-            matches!(err, crate::Error::VerityDataBlockCorrupt { block: 211 }),
+            matches!(err, crate::Error::DataBlockCorrupt { block: 211 }),
             "{err:?}"
         );
     }
@@ -705,27 +689,21 @@ mod test {
         bad[3 * 4096 + 5] ^= 1;
         let err = verify(&mut &data[..], &mut Cursor::new(&bad), &p).unwrap_err();
         assert!(
-            matches!(
-                err,
-                crate::Error::VerityHashBlockCorrupt { level: 0, block: 1 }
-            ),
+            matches!(err, crate::Error::HashBlockCorrupt { level: 0, block: 1 }),
             "{err:?}"
         );
         let mut bad = out.clone();
         bad[4096 + 1] ^= 1;
         let err = verify(&mut &data[..], &mut Cursor::new(&bad), &p).unwrap_err();
         assert!(
-            matches!(err, crate::Error::VerityRootHashMismatch { .. }),
+            matches!(err, crate::Error::RootHashMismatch { .. }),
             "{err:?}"
         );
         let mut other = p.clone();
         other.salt = b"t".to_vec();
         let err = verify(&mut &data[..], &mut Cursor::new(&out), &other).unwrap_err();
         assert!(
-            matches!(
-                err,
-                crate::Error::VeritySuperblockMismatch { field: "salt", .. }
-            ),
+            matches!(err, crate::Error::SuperblockMismatch { field: "salt", .. }),
             "{err:?}"
         );
     }
@@ -733,12 +711,12 @@ mod test {
     #[test]
     fn bad_inputs() {
         let err = build(&mut &[0u8; 100][..], 100, b"", &mut Vec::new()).unwrap_err();
-        assert!(matches!(err, crate::Error::VerityDataSize { len: 100 }));
+        assert!(matches!(err, crate::Error::DataSize { len: 100 }));
         let err = build(&mut &[0u8; 4096][..], 8192, b"", &mut Vec::new()).unwrap_err();
         assert!(
             matches!(
                 err,
-                crate::Error::VerityDataTooShort {
+                crate::Error::DataTooShort {
                     expected: 8192,
                     got: 4096
                 }
@@ -746,7 +724,7 @@ mod test {
             "{err:?}"
         );
         let err = build(&mut &[0u8; 4096][..], 4096, &[0u8; 257], &mut Vec::new()).unwrap_err();
-        assert!(matches!(err, crate::Error::VeritySaltTooLong { len: 257 }));
+        assert!(matches!(err, crate::Error::SaltTooLong { len: 257 }));
     }
 
     #[test]
@@ -795,7 +773,7 @@ mod property {
             let at = flip.index(data.len());
             data[at] ^= 0x01;
             let err = verify(&mut &data[..], &mut Cursor::new(&hash), &params).unwrap_err();
-            let matched = matches!(err, crate::Error::VerityDataBlockCorrupt { block } if block == at as u64 / 4096);
+            let matched = matches!(err, crate::Error::DataBlockCorrupt { block } if block == at as u64 / 4096);
             prop_assert!(matched, "{:?}", err);
         }
     }
