@@ -436,23 +436,6 @@ pub fn verify(
 
     let sizes = level_sizes(params.data_blocks);
     let offsets = level_offsets(&sizes);
-    let mut levels = Vec::with_capacity(sizes.len());
-    for (size, offset) in sizes.iter().zip(&offsets).rev() {
-        let mut level = vec![0u8; *size as usize * BLOCK];
-        let start = offset * u64::from(BLOCK_SIZE);
-        let got = read_full(hash, &mut level).context(error::ReadHashSnafu { offset: start })?;
-        ensure!(
-            got == level.len(),
-            error::HashTooShortSnafu {
-                expected: hash_device_bytes(params.data_blocks),
-                got: start + got as u64
-            }
-        );
-        levels.push(level);
-    }
-    // Levels were read top first (that is their order on the device); put the leaves first.
-    levels.reverse();
-
     if sizes.is_empty() {
         let mut block = vec![0u8; BLOCK];
         read_chunk(data, &mut block, 0)?;
@@ -463,36 +446,96 @@ pub fn verify(
         );
         return Ok(());
     }
+    let expected_hash_len = hash_device_bytes(params.data_blocks);
+    let mut read_hash = |buf: &mut [u8], start: u64| -> Result<()> {
+        hash.seek(SeekFrom::Start(start))
+            .context(error::ReadHashSnafu { offset: start })?;
+        let got = read_full(hash, buf).context(error::ReadHashSnafu { offset: start })?;
+        ensure!(
+            got == buf.len(),
+            error::HashTooShortSnafu {
+                expected: expected_hash_len,
+                got: start + got as u64
+            }
+        );
+        Ok(())
+    };
 
-    let top = levels.last().expect("non-empty");
-    let actual = hash_block(&params.salt, top);
-    ensure!(
-        actual == params.root_hash,
-        error::RootHashMismatchSnafu {
-            expected: params.root_hash_hex(),
-            actual: hex::encode(actual)
-        }
-    );
-    for level_index in (1..levels.len()).rev() {
-        let below = &levels[level_index - 1];
+    // Memory stays bounded whatever the image size: the levels above the leaves are read whole
+    // (1/16384 of the data: 64 KiB for 1 GiB), the leaf level and the data are streamed in
+    // chunks of VERIFY_CHUNK_BLOCKS data blocks.
+    // `upper[k]` is level k + 1.
+    let mut upper: Vec<Vec<u8>> = Vec::with_capacity(sizes.len() - 1);
+    for level in 1..sizes.len() {
+        let mut buf = vec![0u8; sizes[level] as usize * BLOCK];
+        read_hash(&mut buf, offsets[level] * u64::from(BLOCK_SIZE))?;
+        upper.push(buf);
+    }
+    if let Some(top) = upper.last() {
+        let actual = hash_block(&params.salt, top);
+        ensure!(
+            actual == params.root_hash,
+            error::RootHashMismatchSnafu {
+                expected: params.root_hash_hex(),
+                actual: hex::encode(actual)
+            }
+        );
+    }
+    for k in (0..upper.len().saturating_sub(1)).rev() {
+        let below = &upper[k];
         let mut digests = vec![0u8; below.len() / BLOCK * DIGEST_SIZE];
         hash_blocks_into(&params.salt, below, &mut digests);
-        if let Some(bad) = first_mismatch(&digests, &levels[level_index]) {
+        if let Some(bad) = first_mismatch(&digests, &upper[k + 1]) {
             return error::HashBlockCorruptSnafu {
-                level: level_index as u32 - 1,
+                level: k as u32 + 1,
                 block: bad,
             }
             .fail();
         }
     }
 
-    let mut leaves = vec![0u8; params.data_blocks as usize * DIGEST_SIZE];
-    hash_data_leaves(data, params.data_blocks, &params.salt, &mut leaves)?;
-    if let Some(bad) = first_mismatch(&leaves, &levels[0]) {
-        return error::DataBlockCorruptSnafu { block: bad }.fail();
+    // The digest a leaf-level hash block must have: from level 1, or the root hash when the leaf
+    // level is a single block.
+    let parent = |leaf: u64| -> &[u8] {
+        match upper.first() {
+            Some(level1) => &level1[leaf as usize * DIGEST_SIZE..][..DIGEST_SIZE],
+            None => &params.root_hash[..],
+        }
+    };
+    let per_leaf = (BLOCK / DIGEST_SIZE) as u64;
+    let leaf_start = offsets[0] * u64::from(BLOCK_SIZE);
+    let mut leaf_buf = vec![0u8; (VERIFY_CHUNK_BLOCKS / per_leaf) as usize * BLOCK];
+    let mut data_buf = vec![0u8; VERIFY_CHUNK_BLOCKS as usize * BLOCK];
+    let mut digests = vec![0u8; VERIFY_CHUNK_BLOCKS as usize * DIGEST_SIZE];
+    let mut block = 0u64;
+    while block < params.data_blocks {
+        let n = VERIFY_CHUNK_BLOCKS.min(params.data_blocks - block);
+        let first_leaf = block / per_leaf;
+        let leaves = &mut leaf_buf[..n.div_ceil(per_leaf) as usize * BLOCK];
+        read_hash(leaves, leaf_start + first_leaf * u64::from(BLOCK_SIZE))?;
+        for (k, leaf_block) in leaves.chunks(BLOCK).enumerate() {
+            if hash_block(&params.salt, leaf_block)[..] != *parent(first_leaf + k as u64) {
+                return error::HashBlockCorruptSnafu {
+                    level: 0u32,
+                    block: first_leaf + k as u64,
+                }
+                .fail();
+            }
+        }
+        let chunk = &mut data_buf[..n as usize * BLOCK];
+        read_chunk(data, chunk, block * u64::from(BLOCK_SIZE))?;
+        let computed = &mut digests[..n as usize * DIGEST_SIZE];
+        hash_blocks_into(&params.salt, chunk, computed);
+        if let Some(bad) = first_mismatch(computed, &leaves[..n as usize * DIGEST_SIZE]) {
+            return error::DataBlockCorruptSnafu { block: block + bad }.fail();
+        }
+        block += n;
     }
     Ok(())
 }
+
+/// Data blocks [`verify`] checks per step (2 MiB of data, 4 leaf hash blocks): its memory.
+const VERIFY_CHUNK_BLOCKS: u64 = 512;
 
 fn check_superblock(sb: &Superblock, params: &VerityParams) -> Result<()> {
     let mismatch = |field: &'static str, expected: String, found: String| {
@@ -569,6 +612,54 @@ mod test {
         (0..blocks * 4096)
             .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
             .collect()
+    }
+
+    /// Streaming verify names the level and block of a damaged hash block at every level of a
+    /// three-level tree, and a damaged data block after a chunk boundary.
+    #[test]
+    fn verify_locates_damage_at_every_level() {
+        let blocks = 17_000u64; // leaves: 133 blocks, level 1: 2 blocks, level 2: 1 block
+        assert_eq!(level_sizes(blocks), vec![133, 2, 1]);
+        let data = pattern(blocks);
+        let salt = [7u8; 32];
+        let mut tree = Vec::new();
+        let params = build(&mut Cursor::new(&data), data.len() as u64, &salt, &mut tree).unwrap();
+        verify(&mut Cursor::new(&data), &mut Cursor::new(&tree), &params).unwrap();
+        let offsets = level_offsets(&level_sizes(blocks));
+        let check = |data: &[u8], tree: &[u8]| {
+            verify(&mut Cursor::new(data), &mut Cursor::new(tree), &params).unwrap_err()
+        };
+        // A leaf-level hash block (level 0, block 100).
+        let mut bad = tree.clone();
+        bad[(offsets[0] as usize + 100) * BLOCK + 5] ^= 1;
+        assert!(matches!(
+            check(&data, &bad),
+            crate::Error::HashBlockCorrupt {
+                level: 0,
+                block: 100
+            }
+        ));
+        // Level 1, block 1.
+        let mut bad = tree.clone();
+        bad[(offsets[1] as usize + 1) * BLOCK + 9] ^= 1;
+        assert!(matches!(
+            check(&data, &bad),
+            crate::Error::HashBlockCorrupt { level: 1, block: 1 }
+        ));
+        // The top block: the root hash no longer matches.
+        let mut bad = tree.clone();
+        bad[offsets[2] as usize * BLOCK] ^= 1;
+        assert!(matches!(
+            check(&data, &bad),
+            crate::Error::RootHashMismatch { .. }
+        ));
+        // A data block in the third verify chunk.
+        let mut bad = data.clone();
+        bad[1_500 * BLOCK + 17] ^= 1;
+        assert!(matches!(
+            check(&bad, &tree),
+            crate::Error::DataBlockCorrupt { block: 1_500 }
+        ));
     }
 
     #[test]
