@@ -407,26 +407,34 @@ impl<'n> World<'n> {
         .ok();
     }
 
+    /// `pubsys SUB --root-role-path ROOT [--key KEY] --repo-dir … --variant … --arch … EXTRA…`
+    /// on the story's repository (the variant/arch commands: validate, check-repo-expirations,
+    /// refresh-repo, yank).
+    pub fn pubsys_on(&self, sub: &str, root: &Path, key: Option<&Path>, extra: &[&str]) -> Run {
+        let repo = self.repo();
+        let mut args = vec![sub, "--root-role-path", s(root)];
+        if let Some(key) = key {
+            args.extend(["--key", s(key)]);
+        }
+        args.extend([
+            "--repo-dir",
+            s(&repo.dir),
+            "--variant",
+            VARIANT,
+            "--arch",
+            ARCH,
+        ]);
+        args.extend_from_slice(extra);
+        self.tool("pubsys", &args)
+    }
+
     /// `pubsys yank --max-version max` on the story's repository.
     pub fn yank(&self, trust: &Trust, max: &str) {
-        let repo = self.repo();
-        self.tool(
-            "pubsys",
-            &[
-                "yank",
-                "--root-role-path",
-                s(&trust.root),
-                "--key",
-                s(&trust.key),
-                "--repo-dir",
-                s(&repo.dir),
-                "--variant",
-                VARIANT,
-                "--arch",
-                ARCH,
-                "--max-version",
-                max,
-            ],
+        self.pubsys_on(
+            "yank",
+            &trust.root,
+            Some(&trust.key),
+            &["--max-version", max],
         )
         .ok();
     }

@@ -333,25 +333,12 @@ fn hosts_follow_a_root_key_rotation() {
 
     // The repository moves to root v2 (snapshot, targets, timestamp re-signed with the new
     // key), then the next release is signed under root v2 only.
-    let repo = world.repo();
     world
-        .tool(
-            "pubsys",
-            &[
-                "refresh-repo",
-                "--root-role-path",
-                s(&trust.root),
-                "--new-root",
-                s(&root2),
-                "--key",
-                s(&key2),
-                "--repo-dir",
-                s(&repo.dir),
-                "--variant",
-                VARIANT,
-                "--arch",
-                ARCH,
-            ],
+        .pubsys_on(
+            "refresh-repo",
+            &trust.root,
+            Some(&key2),
+            &["--new-root", s(&root2)],
         )
         .ok();
     let run = world.tool(
@@ -385,22 +372,7 @@ fn hosts_follow_a_root_key_rotation() {
     assert!(matches!(world.boot(&mut host), Boot::Booted { version, .. } if version == "1.1.0"));
 
     // The old key alone can no longer publish: pubsys refuses it under root v2.
-    let run = world.tool(
-        "pubsys",
-        &[
-            "refresh-repo",
-            "--root-role-path",
-            s(&root2),
-            "--key",
-            s(&trust.key),
-            "--repo-dir",
-            s(&repo.dir),
-            "--variant",
-            VARIANT,
-            "--arch",
-            ARCH,
-        ],
-    );
+    let run = world.pubsys_on("refresh-repo", &root2, Some(&trust.key), &[]);
     assert_ne!(run.code, 0, "the retired key must not sign under root v2");
 }
 
@@ -439,39 +411,10 @@ fn expired_repository_is_refused_then_refreshed() {
     );
 
     // check-repo-expirations (default window 3 days) warns; refresh-repo fixes it.
-    let repo = world.repo();
-    let check = world.tool(
-        "pubsys",
-        &[
-            "check-repo-expirations",
-            "--root-role-path",
-            s(&trust.root),
-            "--repo-dir",
-            s(&repo.dir),
-            "--variant",
-            VARIANT,
-            "--arch",
-            ARCH,
-        ],
-    );
+    let check = world.pubsys_on("check-repo-expirations", &trust.root, None, &[]);
     assert_eq!(check.code, 1, "{}", check.stdout);
     world
-        .tool(
-            "pubsys",
-            &[
-                "refresh-repo",
-                "--root-role-path",
-                s(&trust.root),
-                "--key",
-                s(&trust.key),
-                "--repo-dir",
-                s(&repo.dir),
-                "--variant",
-                VARIANT,
-                "--arch",
-                ARCH,
-            ],
-        )
+        .pubsys_on("refresh-repo", &trust.root, Some(&trust.key), &[])
         .ok();
     let run = world.updog_later(&host, "+1d", &["check-update", "--json"]);
     assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
@@ -491,24 +434,12 @@ fn expiry_warnings_come_in_time() {
         .to_string();
     // Bottlerocket's default policy: snapshot and targets 2 weeks, timestamp 1 week.
     world.publish(&trust, &builds[0], "default", &now, &[]).ok();
-    let repo = world.repo();
     let check = |within: &str| {
-        world.tool(
-            "pubsys",
-            &[
-                "check-repo-expirations",
-                "--json",
-                "--root-role-path",
-                s(&trust.root),
-                "--repo-dir",
-                s(&repo.dir),
-                "--variant",
-                VARIANT,
-                "--arch",
-                ARCH,
-                "--within",
-                within,
-            ],
+        world.pubsys_on(
+            "check-repo-expirations",
+            &trust.root,
+            None,
+            &["--json", "--within", within],
         )
     };
     assert_eq!(check("3 days").code, 0, "nothing expires within 3 days");
