@@ -741,7 +741,11 @@ pub fn whole_story(world: &World<'_>) -> Result<Report, String> {
         check.code
     );
     let opens = check.json();
-    n.say(&format!("check-update: {}", one_line(&opens)));
+    n.say(&format!(
+        "check-update: {} is available, but this host (seed 1500) waits for its wave, which opens at {} (exit 4)",
+        opens["version"].as_str().unwrap_or("?"),
+        opens["opens_at"].as_str().unwrap_or("?")
+    ));
     let update = world.updog(&host, &["update", "--now", "--json"]);
     check!(
         report,
@@ -855,13 +859,4 @@ pub fn whole_story(world: &World<'_>) -> Result<Report, String> {
     );
     n.say("host two runs 1.1.0 from set B, updated from the air-gapped mirror");
     Ok(report)
-}
-
-fn one_line(v: &Value) -> String {
-    let mut text = v.to_string();
-    if text.len() > 300 {
-        text.truncate(300);
-        text.push('…');
-    }
-    text
 }
