@@ -85,7 +85,7 @@ pub struct SeedArgs {
     /// The host's seed (0-2047).
     #[arg(long)]
     pub seed: u32,
-    /// The time to check eligibility at (RFC3339); defaults to the release start.
+    /// The time to check eligibility at (RFC3339); defaults to the current time.
     #[arg(long, value_parser = parse_time)]
     pub now: Option<Timestamp>,
 }

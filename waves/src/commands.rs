@@ -71,7 +71,7 @@ pub fn run(command: &Command) -> Result<Outcome> {
             let waves = policy.schedule(a.start)?;
             if let Some(out) = &a.svg {
                 let title = format!("{} from {}", a.policy, format_timestamp(a.start));
-                std::fs::write(out, render_svg(&waves, &title))
+                std::fs::write(out, render_svg(&waves, a.start, &title))
                     .context(error::WriteFileSnafu { path: out })?;
             }
             Ok(Outcome::Schedule {
@@ -87,7 +87,7 @@ pub fn run(command: &Command) -> Result<Outcome> {
             let policy = load_policy(&a.policy)?;
             let waves = policy.schedule(a.start)?;
             let seed = Seed::new(a.seed)?;
-            let now = a.now.unwrap_or(a.start);
+            let now = a.now.unwrap_or_else(Timestamp::now);
             Ok(Outcome::Seed {
                 seed,
                 opens_at: waves.opens_at(seed),

@@ -165,3 +165,14 @@ fn generate_docs_writes_man_pages_and_completions() {
     let man = std::fs::read_to_string(out.join("waves-schedule.1")).unwrap();
     assert!(man.contains("start"), "{man}");
 }
+
+/// `waves seed` without `--now` answers for the current time, not for the release start (a
+/// release that started in 2025 has long been open for every seed).
+#[test]
+fn seed_without_now_evaluates_at_the_current_time() {
+    let o = waves(&["seed", "default", "--start", START, "--seed", "2047"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(": eligible"), "{out}");
+    assert!(!out.contains(&format!("at {START}")), "{out}");
+}
