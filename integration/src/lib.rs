@@ -10,6 +10,49 @@
 
 pub mod story;
 
+/// The file that marks a directory as one the quickstart made (and may empty again).
+pub const RUN_DIR_MARKER: &str = ".abos-quickstart";
+
+/// Makes `dir` ready for a quickstart run: creates it if missing; empties it only if an earlier
+/// run made it (it holds [`RUN_DIR_MARKER`]) or it is empty; refuses any other directory or a
+/// file, so a mistyped argument never deletes somebody's files.
+pub fn prepare_run_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot inspect {}: {e}", dir.display())),
+        Ok(meta) if !meta.is_dir() => {
+            return Err(format!(
+                "{} exists and is not a directory; give a new or empty directory",
+                dir.display()
+            ));
+        }
+        Ok(_) => {
+            let ours = dir.join(RUN_DIR_MARKER).is_file();
+            let empty = std::fs::read_dir(dir)
+                .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+                .next()
+                .is_none();
+            if !ours && !empty {
+                return Err(format!(
+                    "{} is not empty and was not made by the quickstart (no {RUN_DIR_MARKER} in it); \
+                     refusing to delete its files: give a new or empty directory",
+                    dir.display()
+                ));
+            }
+            if ours {
+                std::fs::remove_dir_all(dir)
+                    .map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::write(
+        dir.join(RUN_DIR_MARKER),
+        "made by abos' quickstart; it empties this directory on its next run\n",
+    )
+    .map_err(|e| format!("cannot write {}: {e}", dir.join(RUN_DIR_MARKER).display()))
+}
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,6 +1,7 @@
 //! The quickstart: the whole story on an embedded default, told step by step.
 //!
-//! Usage: quickstart [DIR]   (default: ./out/quickstart; emptied first)
+//! Usage: quickstart [DIR]   (default: ./out/quickstart; a directory of an earlier run is emptied
+//! first; any other non-empty directory is refused)
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use integration::Bins;
@@ -8,11 +9,39 @@ use integration::story::{Print, World, whole_story};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+const USAGE: &str = "usage: quickstart [DIR]
+
+Tells abos' whole story end to end on an embedded default: builds OS 1.0.0, 1.1.0 and 1.2.0,
+creates a root of trust, publishes with waves, serves the repository on 127.0.0.1, updates a
+simulated host, boots it, shows an automatic rollback, pulls a release back and mirrors the
+repository. Every step is checked.
+
+DIR  where the run's files go (default: out/quickstart). It must be new, empty, or the directory
+     of an earlier quickstart run (which is emptied first); anything else is refused.
+
+Environment: QUICKSTART_QUIET=1 hides the command lines.";
+
 fn main() -> ExitCode {
-    let dir = std::env::args_os()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("out/quickstart"));
+    let mut args = std::env::args_os().skip(1);
+    let dir = match (args.next(), args.next()) {
+        (Some(a), _) if a == "-h" || a == "--help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        (Some(a), _) if a.to_string_lossy().starts_with('-') => {
+            eprintln!("error: unknown option {}\n\n{USAGE}", a.to_string_lossy());
+            return ExitCode::from(2);
+        }
+        (Some(_), Some(extra)) => {
+            eprintln!(
+                "error: unexpected argument {}\n\n{USAGE}",
+                extra.to_string_lossy()
+            );
+            return ExitCode::from(2);
+        }
+        (Some(a), None) => PathBuf::from(a),
+        (None, _) => PathBuf::from("out/quickstart"),
+    };
     let bins = match Bins::locate() {
         Ok(bins) => bins,
         Err(e) => {
@@ -20,10 +49,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if dir.exists()
-        && let Err(e) = std::fs::remove_dir_all(&dir)
-    {
-        eprintln!("error: cannot empty {}: {e}", dir.display());
+    if let Err(e) = integration::prepare_run_dir(&dir) {
+        eprintln!("error: {e}");
         return ExitCode::from(2);
     }
     let dir = std::path::absolute(&dir).unwrap_or(dir);
