@@ -6,7 +6,7 @@
 set -euo pipefail
 case "${1:-}" in
   -h|--help)
-    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
     exit 0 ;;
 esac
 cd "$(dirname "$0")/.."
