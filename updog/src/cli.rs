@@ -3,7 +3,7 @@
 use crate::config::HostPaths;
 use crate::reporter::Reporter;
 use crate::workflow::{Activation, Command, DiskOverride, Env, Reboot, Waves};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use signpost::SetName;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,6 +51,23 @@ pub struct Cli {
     /// Log level for messages on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+    /// check-update: list every update applicable to this host, older ones too.
+    #[arg(short = 'a', long, global = true)]
+    pub all: bool,
+    /// check-update, update, update-image: choose exactly this version (allows downgrades).
+    #[arg(short = 'i', long, global = true, value_name = "VERSION")]
+    pub image: Option<Version>,
+    /// check-update, update, update-image: ignore the wave schedule.
+    #[arg(
+        short = 'n',
+        long = "now",
+        visible_alias = "ignore-waves",
+        global = true
+    )]
+    pub now: bool,
+    /// update, update-apply: reboot afterwards (runs `reboot_command`, default `shutdown -r now`).
+    #[arg(short = 'r', long, global = true)]
+    pub reboot: bool,
     /// Evaluate wave schedules as if the time were this (RFC 3339); for simulation and tests.
     #[arg(long, global = true, hide = true, value_name = "TIME")]
     pub at: Option<jiff::Timestamp>,
@@ -87,61 +104,18 @@ impl LogLevel {
     }
 }
 
-/// Selection options shared by check and update.
-#[derive(Debug, Clone, Args)]
-pub struct SelectArgs {
-    /// Choose exactly this version (allows downgrades).
-    #[arg(short = 'i', long, value_name = "VERSION")]
-    pub image: Option<Version>,
-    /// Ignore the wave schedule.
-    #[arg(short = 'n', long = "now", visible_alias = "ignore-waves")]
-    pub now: bool,
-}
-
-impl SelectArgs {
-    fn waves(&self) -> Waves {
-        if self.now {
-            Waves::Ignore
-        } else {
-            Waves::Respect
-        }
-    }
-}
-
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Report the update this host would take (exit 0), or why there is none (exit 3-7).
     #[command(visible_alias = "whats")]
-    CheckUpdate {
-        /// List every update applicable to this host, older ones too.
-        #[arg(short = 'a', long)]
-        all: bool,
-        /// Selection options.
-        #[command(flatten)]
-        select: SelectArgs,
-    },
+    CheckUpdate,
     /// Download, write and verify the chosen update, then make it the next to boot.
-    Update {
-        /// Selection options.
-        #[command(flatten)]
-        select: SelectArgs,
-        /// Reboot afterwards (runs `reboot_command`, default `shutdown -r now`).
-        #[arg(short = 'r', long)]
-        reboot: bool,
-    },
+    Update,
     /// Download, write and verify the chosen update, but leave it staged (see update-apply).
-    UpdateImage {
-        /// Selection options.
-        #[command(flatten)]
-        select: SelectArgs,
-    },
+    UpdateImage,
     /// Make the staged update the next to boot.
-    UpdateApply {
-        /// Reboot afterwards.
-        #[arg(short = 'r', long)]
-        reboot: bool,
-    },
+    UpdateApply,
     /// Undo update-apply: the running set boots next again.
     UpdateRevert,
     /// Write man pages and shell completions to a directory.
@@ -168,37 +142,87 @@ fn parse_arch(s: &str) -> Result<Arch, String> {
         .map_err(|_| format!("{s:?} is not an architecture (x86_64 or aarch64)"))
 }
 
+/// A flag given with a subcommand it means nothing to (Bottlerocket's updog ignores it; we say so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MisplacedFlag {
+    /// The flag as spelt in `--help`.
+    pub flag: &'static str,
+    /// The subcommands it applies to.
+    pub applies_to: &'static str,
+}
+
+impl std::fmt::Display for MisplacedFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} only applies to {}", self.flag, self.applies_to)
+    }
+}
+
 impl Cli {
+    fn waves(&self) -> Waves {
+        if self.now {
+            Waves::Ignore
+        } else {
+            Waves::Respect
+        }
+    }
+
+    fn reboot(&self) -> Reboot {
+        if self.reboot {
+            Reboot::Reboot
+        } else {
+            Reboot::NoReboot
+        }
+    }
+
+    /// Flags are accepted before or after the subcommand, as Bottlerocket's updog accepts them
+    /// anywhere (`updog --now update`); a flag that means nothing to the subcommand is a usage
+    /// error instead of being silently ignored.
+    pub fn misplaced_flag(&self) -> Option<MisplacedFlag> {
+        let (selects, lists, reboots) = match self.command {
+            Cmd::CheckUpdate => (true, true, false),
+            Cmd::Update => (true, false, true),
+            Cmd::UpdateImage => (true, false, false),
+            Cmd::UpdateApply => (false, false, true),
+            Cmd::UpdateRevert | Cmd::GenerateDocs { .. } => (false, false, false),
+        };
+        let flag = |flag, applies_to| Some(MisplacedFlag { flag, applies_to });
+        if self.all && !lists {
+            return flag("--all", "check-update");
+        }
+        if self.image.is_some() && !selects {
+            return flag("--image", "check-update, update and update-image");
+        }
+        if self.now && !selects {
+            return flag("--now", "check-update, update and update-image");
+        }
+        if self.reboot && !reboots {
+            return flag("--reboot", "update and update-apply");
+        }
+        None
+    }
+
     /// The command to run (None for generate-docs).
     pub fn to_command(&self) -> Option<Command> {
         Some(match &self.command {
-            Cmd::CheckUpdate { all, select } => Command::CheckUpdate {
-                all: *all,
-                image: select.image.clone(),
-                waves: select.waves(),
+            Cmd::CheckUpdate => Command::CheckUpdate {
+                all: self.all,
+                image: self.image.clone(),
+                waves: self.waves(),
             },
-            Cmd::Update { select, reboot } => Command::Update {
-                image: select.image.clone(),
-                waves: select.waves(),
+            Cmd::Update => Command::Update {
+                image: self.image.clone(),
+                waves: self.waves(),
                 activation: Activation::Activate,
-                reboot: if *reboot {
-                    Reboot::Reboot
-                } else {
-                    Reboot::NoReboot
-                },
+                reboot: self.reboot(),
             },
-            Cmd::UpdateImage { select } => Command::Update {
-                image: select.image.clone(),
-                waves: select.waves(),
+            Cmd::UpdateImage => Command::Update {
+                image: self.image.clone(),
+                waves: self.waves(),
                 activation: Activation::StageOnly,
                 reboot: Reboot::NoReboot,
             },
-            Cmd::UpdateApply { reboot } => Command::UpdateApply {
-                reboot: if *reboot {
-                    Reboot::Reboot
-                } else {
-                    Reboot::NoReboot
-                },
+            Cmd::UpdateApply => Command::UpdateApply {
+                reboot: self.reboot(),
             },
             Cmd::UpdateRevert => Command::UpdateRevert,
             Cmd::GenerateDocs { .. } => return None,
@@ -261,5 +285,57 @@ mod test {
                 .disk
                 .is_some()
         );
+    }
+
+    /// Bottlerocket's callers put flags before the subcommand (`updog --now update`,
+    /// `updog -i 1.2.3 --json whats`): the same command as with the flags after it.
+    #[test]
+    fn flags_before_the_subcommand() {
+        for (before, after) in [
+            (
+                vec!["updog", "--now", "-r", "update"],
+                vec!["updog", "update", "--now", "-r"],
+            ),
+            (
+                vec!["updog", "-i", "1.2.3", "--json", "whats"],
+                vec!["updog", "whats", "-i", "1.2.3", "--json"],
+            ),
+            (
+                vec!["updog", "--all", "-j", "check-update"],
+                vec!["updog", "check-update", "--all", "-j"],
+            ),
+            (
+                vec!["updog", "--ignore-waves", "update-image"],
+                vec!["updog", "update-image", "-n"],
+            ),
+            (
+                vec!["updog", "--reboot", "update-apply"],
+                vec!["updog", "update-apply", "-r"],
+            ),
+        ] {
+            let b = Cli::try_parse_from(&before).unwrap();
+            let a = Cli::try_parse_from(&after).unwrap();
+            assert_eq!(
+                format!("{:?}", b.to_command()),
+                format!("{:?}", a.to_command()),
+                "{before:?}"
+            );
+            assert_eq!(b.json, a.json);
+            assert_eq!(b.misplaced_flag(), None, "{before:?}");
+        }
+    }
+
+    #[test]
+    fn flags_that_mean_nothing_to_the_subcommand_are_named() {
+        for (args, flag) in [
+            (vec!["updog", "--all", "update"], "--all"),
+            (vec!["updog", "update-apply", "--now"], "--now"),
+            (vec!["updog", "-i", "1.0.0", "update-revert"], "--image"),
+            (vec!["updog", "-r", "check-update"], "--reboot"),
+            (vec!["updog", "update-image", "--reboot"], "--reboot"),
+        ] {
+            let c = Cli::try_parse_from(&args).unwrap();
+            assert_eq!(c.misplaced_flag().map(|m| m.flag), Some(flag), "{args:?}");
+        }
     }
 }

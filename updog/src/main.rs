@@ -10,6 +10,12 @@ use updog::cli::{Cli, Cmd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(misplaced) = cli.misplaced_flag() {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, misplaced)
+            .exit();
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
