@@ -719,7 +719,7 @@ impl Error {
             }
             Error::TargetIncomplete { .. } => {
                 return Some(
-                    "the download was cut; it resumes where it stopped on the next \
+                    "the download did not finish; it resumes where it stopped on the next \
                      `updog update`. Check the network, proxy settings and targets_base_url"
                         .into(),
                 );

@@ -67,15 +67,12 @@ pub fn check_dir(path: &Path) -> Result<()> {
     }
     let mode = meta.mode() & 0o7777;
     if mode & 0o022 != 0 {
-        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
-            (true, true) => "group and others (world-writable)",
-            (true, false) => "its group",
-            _ => "others (world-writable)",
+        let what = if mode & 0o002 != 0 {
+            "is world-writable"
+        } else {
+            "is writable by its group"
         };
-        return Err(unsafe_state(
-            path,
-            format!("is writable by {who} (mode {mode:04o})"),
-        ));
+        return Err(unsafe_state(path, format!("{what} (mode {mode:04o})")));
     }
     Ok(())
 }
@@ -237,10 +234,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// fsyncs a directory (so a rename or unlink in it is durable).
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    nofollow(OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY))
-        .open(dir)
-        .and_then(|d| d.sync_all())
-        .context(error::WriteFileSnafu { path: dir })
+    nofollow(
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY),
+    )
+    .open(dir)
+    .and_then(|d| d.sync_all())
+    .context(error::WriteFileSnafu { path: dir })
 }
 
 /// Removes `path` durably (a link is removed, not followed); a missing file is fine.
@@ -261,7 +262,9 @@ pub fn sync_tree(dir: &Path) -> Result<()> {
     for entry in entries {
         let entry = entry.context(error::ReadFileSnafu { path: dir })?;
         let p = entry.path();
-        let ft = entry.file_type().context(error::ReadFileSnafu { path: &p })?;
+        let ft = entry
+            .file_type()
+            .context(error::ReadFileSnafu { path: &p })?;
         if ft.is_dir() {
             subdirs.push(p);
         } else if ft.is_file() {

@@ -2,8 +2,8 @@
 //! `lock` file, released by the kernel when the process exits, even on kill -9).
 
 use crate::error::{self, Result};
-use snafu::ResultExt;
 use crate::fsutil;
+use snafu::ResultExt;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};

@@ -90,8 +90,7 @@ impl TrustState {
             if ft.is_symlink() {
                 return Err(Error::UnsafeState {
                     path,
-                    problem: "is a symbolic link; updog does not follow links in its state"
-                        .into(),
+                    problem: "is a symbolic link; updog does not follow links in its state".into(),
                 });
             }
             if !ft.is_file() {
@@ -293,8 +292,8 @@ async fn load_once(
         .and_then(|b| serde_json::from_slice::<Signed<Root>>(b).ok())
         .filter(|r| r.signed.version > parsed_root.signed.version)
         .unwrap_or(parsed_root);
-    let repo = loaded
-        .map_err(|e| explain_load_error(e, config, &latest_root, jiff::Timestamp::now()))?;
+    let repo =
+        loaded.map_err(|e| explain_load_error(e, config, &latest_root, jiff::Timestamp::now()))?;
     let name = TargetName::new("manifest.json").context(error::TargetNameSnafu {
         name: "manifest.json",
     })?;

@@ -417,7 +417,11 @@ fn update_revert_with_nothing_applied_says_so_and_leaves_the_table_alone() {
         ],
     );
     assert!(!err.contains("cancelled"), "{err}");
-    assert_eq!(gpt_bytes(&w.host.disk), before, "the GPT must not be rewritten");
+    assert_eq!(
+        gpt_bytes(&w.host.disk),
+        before,
+        "the GPT must not be rewritten"
+    );
     // With an update applied, revert works and the running set boots next again.
     w.expect(&["update"], 0);
     assert_eq!(w.host.next_boot(), Some(signpost::SetName::B));
@@ -458,7 +462,10 @@ fn missing_disk_is_named_with_a_hint() {
     contains_all(
         &err,
         &[
-            &format!("error: the disk {} given with --disk does not exist", missing.display()),
+            &format!(
+                "error: the disk {} given with --disk does not exist",
+                missing.display()
+            ),
             "hint: --disk takes",
         ],
     );

@@ -305,7 +305,9 @@ fn trust_state_is_replaced_atomically_and_leaves_no_temporary_files() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        names.iter().all(|n| !n.starts_with(".tmp-") && !n.starts_with(".tuf-work-")),
+        names
+            .iter()
+            .all(|n| !n.starts_with(".tmp-") && !n.starts_with(".tuf-work-")),
         "{names:?}"
     );
     for name in TRUST_FILES {
