@@ -629,6 +629,64 @@ mod test {
         );
     }
 
+    fn client(retries: u32, deadline: Duration) -> HttpClient {
+        let net = NetworkSettings {
+            retries,
+            backoff: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(40),
+            ..NetworkSettings::default()
+        };
+        HttpClient::new(net, QueryParams::default(), Arc::new(crate::NullReporter))
+            .unwrap()
+            .with_deadline(deadline)
+    }
+
+    #[test]
+    fn retry_budget_allows_exactly_n_retries_without_progress() {
+        let http = client(3, Duration::from_secs(60));
+        let mut b = RetryBudget::new(&http);
+        let delays: Vec<_> = std::iter::from_fn(|| b.next_attempt()).collect();
+        assert_eq!(
+            delays,
+            [10, 20, 40].map(Duration::from_millis),
+            "3 retries, doubling, capped"
+        );
+        // Progress starts a new count.
+        b.progress();
+        assert_eq!(b.failures(), 0);
+        assert!(b.next_attempt().is_some());
+        // No retries at all.
+        let mut none = RetryBudget::new(&client(0, Duration::from_secs(60)));
+        assert_eq!(none.next_attempt(), None);
+    }
+
+    #[test]
+    fn retry_budget_stops_at_the_deadline() {
+        let http = client(1000, Duration::from_millis(30));
+        let mut b = RetryBudget::new(&http);
+        assert!(b.remaining() <= Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(35));
+        assert_eq!(b.remaining(), Duration::ZERO);
+        assert_eq!(b.next_attempt(), None, "no retry after the deadline");
+        // An attempt still running at the deadline is cut with a network error.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url: Url = "http://h/x".parse().unwrap();
+        let b = RetryBudget::new(&http);
+        let started = std::time::Instant::now();
+        let e = rt
+            .block_on(b.run(&url, async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(())
+            }))
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(e.exit_code(), crate::ExitStatus::Network);
+        assert!(e.to_string().contains("retry deadline"), "{e}");
+    }
+
     #[test]
     fn cache_keys_only_for_immutable_names() {
         let c = MetadataCache::new(
