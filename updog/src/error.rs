@@ -485,7 +485,7 @@ pub enum Error {
     },
     /// `update-revert` found no applied update.
     #[snafu(display(
-        "nothing to revert: no update is applied (set {next} boots next, as it is); the \
+        "nothing to revert: no update is applied (set {next} already boots next); the \
          partition table was not changed"
     ))]
     NothingToRevert {

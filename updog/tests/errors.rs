@@ -412,7 +412,7 @@ fn update_revert_with_nothing_applied_says_so_and_leaves_the_table_alone() {
     contains_all(
         &err,
         &[
-            "error: nothing to revert: no update is applied (set A boots next",
+            "error: nothing to revert: no update is applied (set A already boots next)",
             "hint:",
         ],
     );
