@@ -23,7 +23,8 @@ Exit status:
    5 version_lock holds   6 no updates for this variant/arch   7 --image version not offered
   10 another updog runs  11 verification failed   12 metadata expired   13 rollback detected
   14 clock went backwards 15 network              16 disk error         17 image too large
-  18 partition flags do not allow this action";
+  18 partition flags do not allow this action
+  19 a state file or directory is a link, not root's, or writable by others";
 
 /// The on-host update agent: checks a TUF repository for OS updates, writes them to the
 /// inactive partition set, verifies them and switches the next boot.

@@ -155,6 +155,19 @@ pub enum Error {
         /// Status.
         status: u16,
     },
+    /// The retry deadline passed without a byte from the server.
+    #[snafu(display(
+        "gave up on {url}: no data within the retry deadline of {}s ({attempts} attempts)",
+        deadline.as_secs_f64()
+    ))]
+    RetryDeadline {
+        /// URL.
+        url: String,
+        /// The deadline.
+        deadline: std::time::Duration,
+        /// Attempts made (including the one cut).
+        attempts: u32,
+    },
     /// The server closed the stream before the signed length.
     #[snafu(display("{url} ended after {got} of {expected} bytes"))]
     StreamEnded {
@@ -389,6 +402,113 @@ pub enum Error {
         /// Its status.
         status: std::process::ExitStatus,
     },
+    /// A state file or directory is a link, not ours, or writable by others.
+    #[snafu(display("{} {problem}", path.display()))]
+    UnsafeState {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A file of the trust datastore cannot be parsed.
+    #[snafu(display(
+        "the trust state file {} is damaged: {problem}; updog will not run without it, because \
+         it is what protects this host against rollback, freeze and clock attacks",
+        path.display()
+    ))]
+    TrustStateCorrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The trusted root shipped with the OS cannot be parsed or is not signed by its own keys.
+    #[snafu(display("the trusted root {} is not usable: {problem}", path.display()))]
+    TrustedRootInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A repository URL in the config uses a scheme updog cannot fetch.
+    #[snafu(display(
+        "{}: `{field}` = {value:?} uses the scheme {scheme:?}; updog fetches only https://, \
+         http:// and file:// URLs",
+        path.display()
+    ))]
+    ConfigUrlScheme {
+        /// Config file.
+        path: PathBuf,
+        /// Key.
+        field: &'static str,
+        /// Value.
+        value: String,
+        /// The scheme found.
+        scheme: String,
+    },
+    /// The repository answered "not found" for a file every repository has.
+    #[snafu(display(
+        "no update repository at {base}: {url} was not found (the server answered \"not found\")"
+    ))]
+    RepoNotFound {
+        /// `metadata_base_url`.
+        base: String,
+        /// The file that was not found.
+        url: String,
+    },
+    /// The trusted root has expired and the repository offers no newer one.
+    #[snafu(display(
+        "this host's trusted root (version {version}) expired at {expires}, and the repository \
+         at {url} offers no newer root version to replace it"
+    ))]
+    RootExpired {
+        /// Root version held.
+        version: u64,
+        /// Its expiry.
+        expires: jiff::Timestamp,
+        /// `metadata_base_url`.
+        url: String,
+    },
+    /// The server (or a `file://` target) ended cleanly before the signed length.
+    #[snafu(display(
+        "{name}: {url} is {got} bytes long, but the signed length is {expected} bytes"
+    ))]
+    TargetShort {
+        /// Target.
+        name: String,
+        /// Where it was read.
+        url: String,
+        /// Bytes it had.
+        got: u64,
+        /// Signed length.
+        expected: u64,
+    },
+    /// `update-revert` found no applied update.
+    #[snafu(display(
+        "nothing to revert: no update is applied (set {next} already boots next); the \
+         partition table was not changed"
+    ))]
+    NothingToRevert {
+        /// The set that boots next.
+        next: String,
+    },
+    /// The disk given with `--disk` does not exist.
+    #[snafu(display("the disk {} given with --disk does not exist", path.display()))]
+    DiskMissing {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The disk given with `--disk` could not be used.
+    #[snafu(display("failed to {op} of {} (given with --disk)", path.display()))]
+    DiskOverride {
+        /// What was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// Cause.
+        #[snafu(source(from(signpost::Error, Box::new)))]
+        source: Box<signpost::Error>,
+    },
     /// Writing generated docs failed.
     #[snafu(display("failed to write {}", path.display()))]
     Docs {
@@ -399,9 +519,23 @@ pub enum Error {
     },
 }
 
-fn classify_tough(e: &tough::error::Error) -> ExitStatus {
+/// The tough errors carried inside `e` (tough reports a hash or size mismatch of a fetched file
+/// as a transport error whose cause is the real verdict).
+fn tough_chain(e: &tough::error::Error) -> Vec<&tough::error::Error> {
+    let mut out = vec![e];
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(cause) = src {
+        if let Some(t) = cause.downcast_ref::<tough::error::Error>() {
+            out.push(t);
+        }
+        src = cause.source();
+    }
+    out
+}
+
+fn classify_one(e: &tough::error::Error) -> Option<ExitStatus> {
     use tough::error::Error as T;
-    match e {
+    Some(match e {
         T::ExpiredMetadata { .. } => ExitStatus::MetadataExpired,
         T::OlderMetadata { .. }
         | T::OlderSnapshotInTimestamp { .. }
@@ -416,8 +550,23 @@ fn classify_tough(e: &tough::error::Error) -> ExitStatus {
         | T::MaxSizeExceeded { .. }
         | T::VersionMismatch { .. }
         | T::MetaMissing { .. } => ExitStatus::VerificationFailed,
+        _ => return None,
+    })
+}
+
+fn classify_tough(e: &tough::error::Error) -> ExitStatus {
+    use tough::error::Error as T;
+    // The innermost verdict wins: a hash mismatch inside a transport error is a verification
+    // failure, not a network one.
+    if let Some(status) = tough_chain(e).iter().rev().find_map(|t| classify_one(t)) {
+        return status;
+    }
+    match e {
         T::Transport { source, .. } => match source.kind() {
+            // A file the signed metadata names is missing (a missing timestamp.json, i.e. no
+            // repository at all, is reported as `RepoNotFound` instead).
             tough::TransportErrorKind::FileNotFound => ExitStatus::VerificationFailed,
+            tough::TransportErrorKind::UnsupportedUrlScheme => ExitStatus::Usage,
             _ => ExitStatus::Network,
         },
         _ => ExitStatus::Failure,
@@ -431,15 +580,21 @@ impl Error {
             Error::ConfigRead { .. }
             | Error::ConfigParse { .. }
             | Error::ConfigUrl { .. }
+            | Error::ConfigUrlScheme { .. }
             | Error::ConfigValue { .. }
             | Error::OsReleaseRead { .. }
             | Error::OsReleaseField { .. }
             | Error::UnsupportedArch { .. }
-            | Error::TrustedRootRead { .. } => ExitStatus::Usage,
+            | Error::TrustedRootRead { .. }
+            | Error::TrustedRootInvalid { .. }
+            | Error::DiskMissing { .. } => ExitStatus::Usage,
             Error::LockHeld { .. } => ExitStatus::LockHeld,
-            Error::HttpRequest { .. } | Error::HttpStatus { .. } | Error::StreamEnded { .. } => {
-                ExitStatus::Network
-            }
+            Error::UnsafeState { .. } => ExitStatus::UnsafeState,
+            Error::HttpRequest { .. }
+            | Error::HttpStatus { .. }
+            | Error::StreamEnded { .. }
+            | Error::RetryDeadline { .. }
+            | Error::RepoNotFound { .. } => ExitStatus::Network,
             Error::TargetIncomplete { source, .. } => match source.exit_code() {
                 ExitStatus::Failure => ExitStatus::Network,
                 other => other,
@@ -451,17 +606,24 @@ impl Error {
             | Error::ManifestParse { .. }
             | Error::TargetMissing { .. }
             | Error::TargetTooLong { .. }
+            | Error::TargetShort { .. }
             | Error::TargetHash { .. }
+            | Error::TrustStateCorrupt { .. }
             | Error::Decode { .. }
             | Error::Verify { .. }
             | Error::Verity { .. } => ExitStatus::VerificationFailed,
             Error::ImageTooLarge { .. } => ExitStatus::ImageTooLarge,
-            Error::MetadataExpired { .. } => ExitStatus::MetadataExpired,
-            Error::Signpost { source, .. } => match source.exit_code() {
-                signpost::ExitStatus::Refused => ExitStatus::BadState,
-                signpost::ExitStatus::Locked => ExitStatus::LockHeld,
-                _ => ExitStatus::Disk,
-            },
+            Error::MetadataExpired { .. } | Error::RootExpired { .. } => {
+                ExitStatus::MetadataExpired
+            }
+            Error::NothingToRevert { .. } => ExitStatus::BadState,
+            Error::Signpost { source, .. } | Error::DiskOverride { source, .. } => {
+                match source.exit_code() {
+                    signpost::ExitStatus::Refused => ExitStatus::BadState,
+                    signpost::ExitStatus::Locked => ExitStatus::LockHeld,
+                    _ => ExitStatus::Disk,
+                }
+            }
             Error::DiskOpen { .. }
             | Error::DiskWrite { .. }
             | Error::DiskRead { .. }
@@ -472,6 +634,98 @@ impl Error {
 
     /// An operator hint, if there is a useful one.
     pub fn hint(&self) -> Option<String> {
+        // Hints about one specific situation first, then one per exit class.
+        match self {
+            Error::UnsafeState { path, .. } => {
+                return Some(format!(
+                    "updog runs as root and never writes its state through a link or into a \
+                     directory others can write (that would let them overwrite any file): this \
+                     may be an attack. Inspect {}, replace a link by a real directory or file \
+                     owned by root (or remove it; updog recreates its state), or fix the \
+                     permissions (chmod go-w), then run updog again",
+                    path.display()
+                ));
+            }
+            Error::TrustStateCorrupt { path, .. } => {
+                return Some(format!(
+                    "restore {} from a backup if you have one; otherwise delete it knowingly: \
+                     updog then trusts the repository again from the shipped root \
+                     (usr/share/updog/root.json under the host root), and on that run it cannot \
+                     tell an older (rolled-back) repository or a clock set back from a good one",
+                    path.display()
+                ));
+            }
+            Error::TrustedRootInvalid { path, .. } | Error::TrustedRootRead { path, .. } => {
+                return Some(format!(
+                    "{} ships with the OS image and anchors all trust in the repository; \
+                     reinstall it from the image (or --host-root points at the wrong directory)",
+                    path.display()
+                ));
+            }
+            Error::ConfigUrlScheme { path, field, .. } => {
+                return Some(format!(
+                    "set `{field}` in {} to an https:// URL (http:// and file:// also work)",
+                    path.display()
+                ));
+            }
+            Error::RepoNotFound { .. } => {
+                return Some(
+                    "check metadata_base_url in updog.toml: it must be the directory holding \
+                     timestamp.json and the N.root.json files (for Bottlerocket: \
+                     <base>/<variant>/<arch>/)"
+                        .into(),
+                );
+            }
+            Error::RootExpired { .. } => {
+                return Some(
+                    "refreshing the repository's timestamp, snapshot or targets does not help: \
+                     the repository owner must publish a new root (N+1.root.json, signed by the \
+                     current root keys) next to the old ones; or this host's clock is wrong"
+                        .into(),
+                );
+            }
+            Error::TargetShort { .. } => {
+                return Some(
+                    "the repository's copy of the target is shorter than what its metadata \
+                     signs (a damaged or partly uploaded file); retrying will not help until it \
+                     is fixed. Nothing was activated; the running system is unchanged"
+                        .into(),
+                );
+            }
+            Error::NothingToRevert { .. } => {
+                return Some(
+                    "`update-revert` undoes `update-apply` or `update`; `signpost status` \
+                     shows the partition flags"
+                        .into(),
+                );
+            }
+            Error::DiskMissing { .. } | Error::DiskOverride { .. } => {
+                return Some(
+                    "--disk takes a whole-disk image or block device with the A/B partition \
+                     table; without --disk, updog finds the running system's disk itself"
+                        .into(),
+                );
+            }
+            Error::Signpost {
+                op: "activate the staged set",
+                ..
+            } => {
+                return Some(
+                    "nothing is staged to apply: `updog update-image` writes and stages an \
+                     update, `updog update` writes and activates one; `signpost status` shows \
+                     the partition flags"
+                        .into(),
+                );
+            }
+            Error::TargetIncomplete { .. } => {
+                return Some(
+                    "the download did not finish; it resumes where it stopped on the next \
+                     `updog update`. Check the network, proxy settings and targets_base_url"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
         Some(match self.exit_code() {
             ExitStatus::LockHeld => {
                 "wait for the other updog to finish (see `systemctl status updog.service`)".into()
@@ -494,8 +748,8 @@ impl Error {
                 unchanged and remains the one to boot"
                 .into(),
             ExitStatus::Network => {
-                "check metadata_base_url/targets_base_url and proxy settings in \
-                updog.toml; an interrupted image download resumes on the next run"
+                "check the network, metadata_base_url/targets_base_url and the proxy settings \
+                in updog.toml"
                     .into()
             }
             ExitStatus::Usage => {

@@ -18,14 +18,15 @@ use serde::Serialize;
 /// | 6 | `NoUpdateForHost` | the manifest has no entry at all for this variant and architecture |
 /// | 7 | `ImageNotFound` | `--image VERSION` names a version the manifest does not offer this host |
 /// | 10 | `LockHeld` | another `updog` holds the update lock |
-/// | 11 | `VerificationFailed` | a signature, length or hash check failed (TUF metadata, a target, or the written partitions) |
+/// | 11 | `VerificationFailed` | a signature, length or hash check failed (TUF metadata, a target, or the written partitions), or this host's trust state (`/var/lib/updog/tuf`) is damaged |
 /// | 12 | `MetadataExpired` | repository metadata has expired (possible freeze attack) |
 /// | 13 | `RollbackDetected` | the repository offered older metadata than this host already trusts |
 /// | 14 | `ClockSteppedBack` | the system clock is earlier than a time this host has already seen |
 /// | 15 | `Network` | the repository could not be reached or kept failing after retries |
 /// | 16 | `Disk` | reading or writing the OS disk or its partition table failed |
 /// | 17 | `ImageTooLarge` | a decompressed image does not fit its partition |
-/// | 18 | `BadState` | the partition flags do not allow this action (e.g. nothing staged to apply) |
+/// | 18 | `BadState` | the partition flags do not allow this action (e.g. nothing staged to apply, nothing applied to revert) |
+/// | 19 | `UnsafeState` | a state file or directory (`/var/lib/updog`, the migration caches) is a symbolic link, not owned by root, or writable by others; nothing was written through it |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 #[repr(u8)]
@@ -64,6 +65,8 @@ pub enum ExitStatus {
     ImageTooLarge = 17,
     /// The partition flags do not allow this action.
     BadState = 18,
+    /// A state file or directory is a link, not ours, or writable by others.
+    UnsafeState = 19,
 }
 
 impl ExitStatus {
@@ -98,6 +101,7 @@ mod test {
             (ExitStatus::Disk, 16),
             (ExitStatus::ImageTooLarge, 17),
             (ExitStatus::BadState, 18),
+            (ExitStatus::UnsafeState, 19),
         ];
         for (status, code) in table {
             assert_eq!(status.code(), code, "{status:?}");

@@ -22,7 +22,7 @@ use crate::error::{self, Error, Result};
 use crate::fsutil;
 use crate::lz4::{self, BlockDecoder, Boundary, DecodeOrSink, DecoderState, Event, Framer};
 use crate::reporter::{ImageKind, ProgressEvent, Reporter};
-use crate::transport::{HttpClient, TargetStream};
+use crate::transport::{HttpClient, RetryBudget, TargetStream};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use sha2::digest::common::hazmat::SerializableState;
@@ -109,7 +109,13 @@ pub fn record_path(resume_dir: &Path, kind: ImageKind) -> PathBuf {
 /// removed.
 pub fn load_record(resume_dir: &Path, plan: &ImagePlan) -> Option<ResumeRecord> {
     let path = record_path(resume_dir, plan.kind);
-    let bytes = std::fs::read(&path).ok()?;
+    let bytes = match fsutil::read_state_file(&path) {
+        Ok(b) => b?,
+        Err(e) => {
+            warn!("not resuming from {}: {e}", path.display());
+            return None;
+        }
+    };
     match serde_json::from_slice::<ResumeRecord>(&bytes) {
         Ok(r) if r.matches(plan) => Some(r),
         Ok(_) => {
@@ -387,7 +393,10 @@ async fn network_stage(
 ) -> Result<u64> {
     let mut framer = Framer::resume(boundary, start_offset);
     let mut received = start_offset;
-    let mut failures = 0u32;
+    // One retry budget for the whole image: attempts without progress are counted, and the
+    // deadline cuts a server that stalls (see `RetryBudget`).
+    let mut budget = RetryBudget::new(http);
+    let mut attempt = 0u32;
     let closed = || Error::ThreadPanic {
         what: "writer channel",
     };
@@ -395,11 +404,13 @@ async fn network_stage(
         name: plan.target.clone(),
         source,
     };
-    'download: loop {
-        let progress_mark = received;
+    loop {
+        attempt += 1;
         let outcome: Result<()> = async {
-            let mut stream = TargetStream::open(http, &plan.url, received).await?;
-            while let Some(chunk) = stream.next().await? {
+            let mut stream = budget
+                .run(&plan.url, TargetStream::open(http, &plan.url, received))
+                .await?;
+            while let Some(chunk) = budget.run(&plan.url, stream.next()).await? {
                 if received + chunk.len() as u64 > plan.length {
                     return error::TargetTooLongSnafu {
                         name: plan.target.clone(),
@@ -408,6 +419,7 @@ async fn network_stage(
                     .fail();
                 }
                 received += chunk.len() as u64;
+                budget.progress();
                 let mut input: &[u8] = &chunk;
                 while !input.is_empty() {
                     if framer.needs_buffer() {
@@ -432,31 +444,40 @@ async fn network_stage(
             Ok(())
         }
         .await;
-        match outcome {
-            Ok(()) if received == plan.length => break 'download,
+        let cause = match outcome {
+            Ok(()) if received == plan.length => break,
+            // The server (or the local file) ended cleanly before the signed length: its copy
+            // is short, and asking again would get the same bytes. (A cut connection is an
+            // error from the HTTP layer instead, and is retried below.)
             Ok(()) => {
-                // The server closed early: treat like a network drop.
-                let e = Error::StreamEnded {
+                return error::TargetShortSnafu {
+                    name: plan.target.clone(),
                     url: plan.url.to_string(),
                     got: received,
                     expected: plan.length,
-                };
-                failures = retry_or_fail(http, plan, received, progress_mark, failures, e).await?;
+                }
+                .fail();
             }
             Err(
                 e @ (Error::HttpRequest { .. }
-                | Error::LocalTarget { .. }
-                | Error::StreamEnded { .. }),
-            ) => {
-                failures = retry_or_fail(http, plan, received, progress_mark, failures, e).await?;
-            }
-            Err(Error::HttpStatus { status, url })
-                if status >= 500 || status == 408 || status == 429 =>
-            {
-                let e = Error::HttpStatus { status, url };
-                failures = retry_or_fail(http, plan, received, progress_mark, failures, e).await?;
-            }
+                | Error::StreamEnded { .. }
+                | Error::LocalTarget { .. }),
+            ) => e,
+            Err(e @ Error::HttpStatus { .. }) if HttpClient::retryable(&e) => e,
+            Err(e @ Error::RetryDeadline { .. }) => return Err(incomplete(plan, received, e)),
             Err(e) => return Err(e),
+        };
+        match budget.next_attempt() {
+            Some(delay) => {
+                http.wait_retry(
+                    &plan.url,
+                    attempt,
+                    delay,
+                    &format!("stopped at byte {received}: {cause}"),
+                )
+                .await;
+            }
+            None => return Err(incomplete(plan, received, cause)),
         }
     }
     framer.finish().map_err(decode_err)?;
@@ -473,35 +494,13 @@ async fn network_stage(
     Ok(received - start_offset)
 }
 
-async fn retry_or_fail(
-    http: &HttpClient,
-    plan: &ImagePlan,
-    received: u64,
-    progress_mark: u64,
-    failures: u32,
-    cause: Error,
-) -> Result<u32> {
-    // Consecutive failures without progress count against the retry budget.
-    let failures = if received > progress_mark {
-        1
-    } else {
-        failures + 1
-    };
-    if failures > http.settings().retries {
-        return Err(Error::TargetIncomplete {
-            name: plan.target.clone(),
-            expected: plan.length,
-            got: received,
-            source: Box::new(cause),
-        });
+fn incomplete(plan: &ImagePlan, received: u64, cause: Error) -> Error {
+    Error::TargetIncomplete {
+        name: plan.target.clone(),
+        expected: plan.length,
+        got: received,
+        source: Box::new(cause),
     }
-    http.wait_retry(
-        &plan.url,
-        failures,
-        &format!("stopped at byte {received}: {cause}"),
-    )
-    .await;
-    Ok(failures)
 }
 
 fn writer_stage(

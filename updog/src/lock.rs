@@ -2,8 +2,9 @@
 //! `lock` file, released by the kernel when the process exits, even on kill -9).
 
 use crate::error::{self, Result};
+use crate::fsutil;
 use snafu::ResultExt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -16,18 +17,15 @@ pub struct UpdateLock {
 
 impl UpdateLock {
     /// Takes the lock without waiting; fails with [`error::Error::LockHeld`] if another process
-    /// holds it.
+    /// holds it. The lock's directory is created (or checked) as a state directory and the file
+    /// is opened without following a link (a linked lock file is refused, its target untouched).
     pub fn acquire(path: &Path) -> Result<UpdateLock> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).context(error::CreateDirSnafu { path: dir })?;
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            fsutil::ensure_state_dir(dir, dir)?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .context(error::LockOpenSnafu { path })?;
+        let mut file = fsutil::open_state_file(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -85,5 +83,18 @@ mod test {
         );
         drop(first);
         UpdateLock::acquire(&path).unwrap();
+    }
+
+    #[test]
+    fn linked_lock_file_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::os::unix::fs::symlink(&victim, state.join("lock")).unwrap();
+        let err = UpdateLock::acquire(&state.join("lock")).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     }
 }

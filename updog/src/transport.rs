@@ -24,6 +24,90 @@ use tough::{FilesystemTransport, Transport, TransportError, TransportErrorKind, 
 use tracing::{debug, warn};
 use url::Url;
 
+/// Default retry deadline: how long one fetch may go on failing (no byte received) across all its
+/// attempts and backoffs before updog gives up with the network exit status. Progress (a byte
+/// received) starts a new window, so a slow but moving download is never cut.
+pub const DEFAULT_RETRY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The one retry policy of updog: at most `retries` further attempts after consecutive failures
+/// without progress, and never past the deadline (an attempt still running when it passes is
+/// cut). Attempt counts are exact: `retries = N` means at most N + 1 requests without progress.
+#[derive(Debug, Clone)]
+pub struct RetryBudget {
+    retries: u32,
+    failures: u32,
+    deadline: Duration,
+    window_start: std::time::Instant,
+    backoff: Duration,
+    backoff_max: Duration,
+}
+
+impl RetryBudget {
+    /// A fresh budget from the client's settings.
+    pub fn new(http: &HttpClient) -> Self {
+        Self {
+            retries: http.net.retries,
+            failures: 0,
+            deadline: http.deadline,
+            window_start: std::time::Instant::now(),
+            backoff: http.net.backoff,
+            backoff_max: http.net.backoff_max,
+        }
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_sub(self.window_start.elapsed())
+    }
+
+    /// The deadline.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// Bytes arrived: the failure count and the deadline window start again.
+    pub fn progress(&mut self) {
+        self.failures = 0;
+        self.window_start = std::time::Instant::now();
+    }
+
+    /// Failures since the last progress.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Records a failure; the backoff before the next attempt, or `None` when the budget (count
+    /// or deadline) is spent.
+    pub fn next_attempt(&mut self) -> Option<Duration> {
+        self.failures += 1;
+        if self.failures > self.retries {
+            return None;
+        }
+        let factor = 1u32
+            .checked_shl(self.failures.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        let delay = self.backoff.saturating_mul(factor).min(self.backoff_max);
+        (delay < self.remaining()).then_some(delay)
+    }
+
+    /// Runs `attempt`, cut at the deadline.
+    pub async fn run<T>(
+        &self,
+        url: &Url,
+        attempt: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.remaining(), attempt).await {
+            Ok(r) => r,
+            Err(_) => error::RetryDeadlineSnafu {
+                url: url.as_str(),
+                deadline: self.deadline,
+                attempts: self.failures + 1,
+            }
+            .fail(),
+        }
+    }
+}
+
 /// Largest response the metadata transport buffers (tough's own limits are lower: 1-10 MiB).
 pub const MAX_BUFFERED: u64 = 16 << 20;
 
@@ -71,6 +155,7 @@ pub struct HttpClient {
     client: reqwest::Client,
     params: QueryParams,
     net: NetworkSettings,
+    deadline: Duration,
     reporter: SharedReporter,
 }
 
@@ -107,8 +192,20 @@ impl HttpClient {
             client,
             params,
             net,
+            deadline: DEFAULT_RETRY_DEADLINE,
             reporter: SharedReporter(reporter),
         })
+    }
+
+    /// Sets the retry deadline (see [`RetryBudget`]; default [`DEFAULT_RETRY_DEADLINE`]).
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The retry deadline.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
     }
 
     /// The query parameters (shared with every clone).
@@ -121,26 +218,15 @@ impl HttpClient {
         &self.net
     }
 
-    /// Backoff before attempt `attempt + 1` (attempt is 1-based).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.net
-            .backoff
-            .saturating_mul(factor)
-            .min(self.net.backoff_max)
-    }
-
     /// Reports a retry and sleeps for the backoff.
     pub async fn wait_retry(
         &self,
         url: &Url,
         attempt: u32,
+        delay: Duration,
         reason: &(dyn std::fmt::Display + Sync),
     ) {
         let reason = reason.to_string();
-        let delay = self.backoff(attempt);
         warn!("request for {url} failed (attempt {attempt}): {reason}; retrying in {delay:?}");
         self.reporter.0.report(ProgressEvent::Retry {
             url: url.to_string(),
@@ -178,7 +264,8 @@ impl HttpClient {
         }
     }
 
-    fn retryable(e: &Error) -> bool {
+    /// Whether another attempt may help.
+    pub fn retryable(e: &Error) -> bool {
         match e {
             Error::HttpStatus { status, .. } => is_retryable_status(*status),
             Error::HttpRequest { .. } => true,
@@ -186,28 +273,14 @@ impl HttpClient {
         }
     }
 
-    /// GET with retries before the first byte (connect errors, timeouts, 5xx/408/429).
-    pub async fn get(&self, url: &Url, offset: u64) -> Result<reqwest::Response> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.get_once(url, offset).await {
-                Ok(r) => return Ok(r),
-                Err(e) if Self::retryable(&e) && attempt <= self.net.retries => {
-                    self.wait_retry(url, attempt, &e).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
     /// GET the whole body into memory (at most `limit` bytes), retrying the whole request on any
-    /// network failure.
+    /// network failure within one [`RetryBudget`].
     pub async fn get_bytes(&self, url: &Url, limit: u64) -> Result<Vec<u8>> {
+        let mut budget = RetryBudget::new(self);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = async {
+            let fetch = async {
                 let mut resp = self.get_once(url, 0).await?;
                 let mut body = Vec::new();
                 while let Some(chunk) = resp
@@ -225,13 +298,13 @@ impl HttpClient {
                     body.extend_from_slice(&chunk);
                 }
                 Ok(body)
-            }
-            .await;
-            match result {
+            };
+            match budget.run(url, fetch).await {
                 Ok(b) => return Ok(b),
-                Err(e) if Self::retryable(&e) && attempt <= self.net.retries => {
-                    self.wait_retry(url, attempt, &e).await;
-                }
+                Err(e) if Self::retryable(&e) => match budget.next_attempt() {
+                    Some(delay) => self.wait_retry(url, attempt, delay, &e).await,
+                    None => return Err(e),
+                },
                 Err(e) => return Err(e),
             }
         }
@@ -287,7 +360,13 @@ impl MetadataCache {
 
     fn lookup(&self, url: &Url) -> Option<Vec<u8>> {
         let key = self.key(url)?;
-        let bytes = std::fs::read(self.dir.join(&key)).ok()?;
+        let bytes = match fsutil::read_state_file(&self.dir.join(&key)) {
+            Ok(b) => b?,
+            Err(e) => {
+                warn!("not using the metadata cache: {e}");
+                return None;
+            }
+        };
         if let Ok(mut u) = self.used.lock() {
             u.insert(key);
         }
@@ -310,7 +389,10 @@ impl MetadataCache {
 
     /// After a successful, verified load: store what was fetched and drop entries not used.
     pub fn commit(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).context(error::CreateDirSnafu { path: &self.dir })?;
+        match self.dir.parent() {
+            Some(parent) => fsutil::ensure_state_dir(parent, &self.dir)?,
+            None => fsutil::ensure_state_dir(&self.dir, &self.dir)?,
+        }
         let fetched = self.fetched.lock().map(|f| f.clone()).unwrap_or_default();
         let mut keep: BTreeSet<String> = self.used.lock().map(|u| u.clone()).unwrap_or_default();
         for (key, bytes) in &fetched {
@@ -444,7 +526,7 @@ impl TargetStream {
                 buf: vec![0; 256 << 10],
             });
         }
-        let response = http.get(url, offset).await?;
+        let response = http.get_once(url, offset).await?;
         let mut skip = 0;
         if offset > 0 {
             let start = response
@@ -545,6 +627,64 @@ mod test {
             url.query(),
             Some("migrations=a%2Cb%2Cmanifest.json&seed=42&version=1.2.3")
         );
+    }
+
+    fn client(retries: u32, deadline: Duration) -> HttpClient {
+        let net = NetworkSettings {
+            retries,
+            backoff: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(40),
+            ..NetworkSettings::default()
+        };
+        HttpClient::new(net, QueryParams::default(), Arc::new(crate::NullReporter))
+            .unwrap()
+            .with_deadline(deadline)
+    }
+
+    #[test]
+    fn retry_budget_allows_exactly_n_retries_without_progress() {
+        let http = client(3, Duration::from_secs(60));
+        let mut b = RetryBudget::new(&http);
+        let delays: Vec<_> = std::iter::from_fn(|| b.next_attempt()).collect();
+        assert_eq!(
+            delays,
+            [10, 20, 40].map(Duration::from_millis),
+            "3 retries, doubling, capped"
+        );
+        // Progress starts a new count.
+        b.progress();
+        assert_eq!(b.failures(), 0);
+        assert!(b.next_attempt().is_some());
+        // No retries at all.
+        let mut none = RetryBudget::new(&client(0, Duration::from_secs(60)));
+        assert_eq!(none.next_attempt(), None);
+    }
+
+    #[test]
+    fn retry_budget_stops_at_the_deadline() {
+        let http = client(1000, Duration::from_millis(30));
+        let mut b = RetryBudget::new(&http);
+        assert!(b.remaining() <= Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(35));
+        assert_eq!(b.remaining(), Duration::ZERO);
+        assert_eq!(b.next_attempt(), None, "no retry after the deadline");
+        // An attempt still running at the deadline is cut with a network error.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url: Url = "http://h/x".parse().unwrap();
+        let b = RetryBudget::new(&http);
+        let started = std::time::Instant::now();
+        let e = rt
+            .block_on(b.run(&url, async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(())
+            }))
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(e.exit_code(), crate::ExitStatus::Network);
+        assert!(e.to_string().contains("retry deadline"), "{e}");
     }
 
     #[test]

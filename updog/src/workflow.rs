@@ -9,19 +9,21 @@
 use crate::config::{Config, HostPaths};
 use crate::error::{self, Error, Result};
 use crate::exit::ExitStatus;
+use crate::fsutil;
 use crate::host::OsRelease;
 use crate::image::{self, ImagePlan, ImageResult, WriteSettings};
 use crate::lock::UpdateLock;
 use crate::repo::{self, LoadedRepo};
 use crate::reporter::{ImageKind, ProgressEvent, Reporter, Step};
-use crate::transport::{HttpClient, QueryParams};
+use crate::transport::{DEFAULT_RETRY_DEADLINE, HttpClient, QueryParams};
 use crate::verity;
 use jiff::Timestamp;
 use serde::Serialize;
 use signpost::{Disk, SetName, Signpost};
 use snafu::{IntoError, ResultExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::info;
 use update_metadata::{Arch, Policy, Selection, Update, Version};
 
@@ -276,7 +278,8 @@ fn prepare(env: &Env) -> Result<Prepared> {
     let params = QueryParams::default();
     params.set("version", os.version.to_string());
     params.set("seed", config.seed.get().to_string());
-    let http = HttpClient::new(config.network.clone(), params, env.reporter.clone())?;
+    let http = HttpClient::new(config.network.clone(), params, env.reporter.clone())?
+        .with_deadline(retry_deadline(&env.paths.config())?);
     Ok(Prepared {
         config,
         os,
@@ -285,14 +288,37 @@ fn prepare(env: &Env) -> Result<Prepared> {
     })
 }
 
+/// `retry_deadline_secs` from updog.toml (default [`DEFAULT_RETRY_DEADLINE`]).
+///
+/// Read here rather than in `config.rs` while that module moves to a shared crate; it belongs in
+/// `NetworkSettings` afterwards.
+fn retry_deadline(path: &Path) -> Result<Duration> {
+    const KEY: &str = "retry_deadline_secs";
+    let text = std::fs::read_to_string(path).context(error::ConfigReadSnafu { path })?;
+    let table: toml::Table = toml::from_str(&text).context(error::ConfigParseSnafu { path })?;
+    match table.get(KEY) {
+        None => Ok(DEFAULT_RETRY_DEADLINE),
+        Some(toml::Value::Integer(n)) if *n > 0 => Ok(Duration::from_secs(n.unsigned_abs())),
+        Some(v) => error::ConfigValueSnafu {
+            path,
+            field: KEY,
+            value: v.to_string(),
+            expected: "a whole number of seconds greater than 0",
+        }
+        .fail(),
+    }
+}
+
 fn open_signpost(env: &Env) -> Result<Signpost> {
     match &env.disk {
         Some(d) => {
-            let disk = Disk::open(&d.path).context(error::SignpostSnafu {
-                op: "open the disk",
+            let disk = Disk::open(&d.path).context(error::DiskOverrideSnafu {
+                op: "open the partition table",
+                path: &d.path,
             })?;
-            Signpost::new(disk, d.active).context(error::SignpostSnafu {
-                op: "read the partition sets",
+            Signpost::new(disk, d.active).context(error::DiskOverrideSnafu {
+                op: "read the A/B partition sets",
+                path: &d.path,
             })
         }
         None => {
@@ -305,6 +331,12 @@ fn open_signpost(env: &Env) -> Result<Signpost> {
 
 /// Async body of [`run`].
 pub async fn run_async(command: Command, env: &Env) -> Result<Outcome> {
+    // A wrong --disk is an argument error, found before anything else is done.
+    if let Some(d) = &env.disk
+        && std::fs::symlink_metadata(&d.path).is_err()
+    {
+        return error::DiskMissingSnafu { path: &d.path }.fail();
+    }
     let _lock = UpdateLock::acquire(&env.paths.lock_file())?;
     match command {
         Command::CheckUpdate { all, image, waves } => {
@@ -356,6 +388,19 @@ pub async fn run_async(command: Command, env: &Env) -> Result<Outcome> {
         }
         Command::UpdateRevert => {
             let mut sp = open_signpost(env)?;
+            let inactive = sp.inactive().context(error::SignpostSnafu {
+                op: "find the inactive set",
+            })?;
+            // Only an applied update (the other set boots next) can be reverted; otherwise the
+            // table is left exactly as it is.
+            if sp.next_boot() != Some(inactive) {
+                return error::NothingToRevertSnafu {
+                    next: sp
+                        .next_boot()
+                        .map_or_else(|| "none".to_owned(), |s| s.to_string()),
+                }
+                .fail();
+            }
             sp.cancel_upgrade().context(error::SignpostSnafu {
                 op: "cancel the upgrade",
             })?;
@@ -442,6 +487,18 @@ async fn update_to(
         .collect();
     migrations.push("manifest.json".to_owned());
 
+    // The state directories this update writes into are checked before the disk is touched.
+    let resume_dir = env.paths.resume_dir();
+    fsutil::ensure_state_dir(&env.paths.state_dir(), &resume_dir)?;
+    fsutil::check_entries(&resume_dir)?;
+    for dir in [
+        env.paths.migrations_dir(),
+        env.paths.migrations_metadata_dir(),
+    ] {
+        fsutil::ensure_state_dir(&dir, &dir)?;
+        fsutil::check_entries(&dir)?;
+    }
+
     // 1. The inactive set becomes unbootable, durably, before anything is written to it.
     let mut sp = open_signpost(env)?;
     env.reporter.report(ProgressEvent::Step {
@@ -470,7 +527,7 @@ async fn update_to(
         step: Step::WriteImages,
     });
     let settings = WriteSettings {
-        resume_dir: env.paths.resume_dir(),
+        resume_dir,
         checkpoint_bytes: p.config.checkpoint_bytes,
         reporter: env.reporter.clone(),
     };
