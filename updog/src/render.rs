@@ -41,20 +41,53 @@ pub fn outcome_text(outcome: &Outcome) -> String {
     }
 }
 
-/// JSON for an outcome. `check-update --all` keeps Bottlerocket's shape (a pretty array of
-/// manifest update objects); everything else is one object tagged with `outcome`.
+/// JSON for an outcome, in Bottlerocket's shape wherever Bottlerocket's updog prints one, so
+/// scripts and agents that read `.version` keep working when ours is swapped in:
+/// - `check-update --json`: the manifest update object itself, pretty-printed (keys `variant`,
+///   `arch`, `version`, `max_version`, `waves`, `images`, then any unknown fields);
+/// - `check-update --all --json`: a pretty array of those objects;
+/// - `update`/`update-image --json`: the same update object, pretty-printed, followed by our
+///   fields (`outcome`, `activation`, `set`, `written` (per-image figures), `rebooting`,
+///   `exit_code`);
+/// - where Bottlerocket prints nothing (no update, apply, revert): one object tagged with
+///   `outcome`, with `exit_code`.
 pub fn outcome_json(outcome: &Outcome) -> String {
-    let value = match outcome {
-        Outcome::All { updates } => {
-            return serde_json::to_string_pretty(updates).unwrap_or_default();
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    match outcome {
+        Outcome::All { updates } => serde_json::to_string_pretty(updates).unwrap_or_default(),
+        Outcome::Available { update } => serde_json::to_string_pretty(update).unwrap_or_default(),
+        Outcome::Updated {
+            update,
+            activation,
+            set,
+            images,
+            rebooting,
+        } => {
+            let mut value = serde_json::to_value(update).unwrap_or_default();
+            if let Some(obj) = value.as_object_mut() {
+                let mut put = |k: &str, v: serde_json::Value| {
+                    obj.insert(k.into(), v);
+                };
+                put("outcome", "updated".into());
+                put(
+                    "activation",
+                    serde_json::to_value(activation).unwrap_or_default(),
+                );
+                put("set", set.as_str().into());
+                put("written", serde_json::to_value(images).unwrap_or_default());
+                put("rebooting", (*rebooting).into());
+                put("exit_code", outcome.exit_status().code().into());
+            }
+            pretty(&value)
         }
-        other => serde_json::to_value(other).unwrap_or_default(),
-    };
-    let mut value = value;
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("exit_code".into(), outcome.exit_status().code().into());
+        other => {
+            let mut value = serde_json::to_value(other).unwrap_or_default();
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("exit_code".into(), outcome.exit_status().code().into());
+            }
+            value.to_string()
+        }
     }
-    value.to_string()
 }
 
 /// `error:` / `Caused by:` / `hint:` text.

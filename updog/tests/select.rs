@@ -48,8 +48,7 @@ fn code(out: &std::process::Output) -> i32 {
 
 fn json(out: &std::process::Output) -> serde_json::Value {
     let s = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(s.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("{e}: {}", show(out)))
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{e}: {}", show(out)))
 }
 
 #[test]
@@ -89,6 +88,26 @@ fn nothing_newer_and_image_downgrade() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!("{VARIANT} 1.1.0\n{VARIANT} 1.0.0\n")
+    );
+    // check-update --json prints the manifest update object itself, pretty-printed, as
+    // Bottlerocket's updog does (scripts read `.version`).
+    let out = host.updog(&["--json", "-i", "1.0.0", "check-update", "--now"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let one = json(&out);
+    assert!(text.trim_start().starts_with("{\n  \"variant\""), "{text}");
+    let keys: Vec<&String> = one.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "variant",
+            "arch",
+            "version",
+            "max_version",
+            "waves",
+            "images"
+        ],
+        "{text}"
     );
     let out = host.updog(&["check-update", "--all", "--json"]);
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

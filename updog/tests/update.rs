@@ -64,13 +64,24 @@ fn update_over_http_writes_verifies_and_activates() {
     let out = w.host.updog(&["update", "--json"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    // Bottlerocket's shape: the update object, pretty-printed, and nothing else on stdout; our
+    // figures follow its fields.
+    let last: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(last["version"], "1.1.0", "{stdout}");
     assert_eq!(last["outcome"], "updated", "{stdout}");
-    assert_eq!(last["update"]["version"], "1.1.0");
+    assert_eq!(last["set"], "B", "{stdout}");
+    let keys: Vec<&String> = last.as_object().unwrap().keys().collect();
     assert_eq!(
-        stdout.lines().count(),
-        1,
-        "only the result on stdout: {stdout}"
+        keys[..6],
+        [
+            "variant",
+            "arch",
+            "version",
+            "max_version",
+            "waves",
+            "images"
+        ],
+        "{stdout}"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
