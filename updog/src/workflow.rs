@@ -346,8 +346,17 @@ pub async fn run_async(command: Command, env: &Env) -> Result<Outcome> {
             });
             let loaded = repo::load(&env.paths, &p.config, &p.http).await?;
             if all {
+                // Bottlerocket's applicable list includes the wave check (fact sheet §1.6): with
+                // the host's wave still closed, a release is not listed (unless --now or
+                // ignore_waves), so `thar-be-updates refresh` sees what the host may take.
+                let ignore_waves = waves == Waves::Ignore || p.config.ignore_waves;
                 let updates = update_metadata::applicable(&loaded.manifest, &p.host)
                     .into_iter()
+                    .filter(|u| {
+                        ignore_waves
+                            || u.waves.eligibility(p.config.seed, env.now)
+                                == waves::Eligibility::Eligible
+                    })
                     .cloned()
                     .collect();
                 return Ok(Outcome::All { updates });

@@ -154,6 +154,33 @@ fn waves_with_an_injected_clock() {
     assert_eq!(j["reason"], "not-in-wave-yet");
     let opens: jiff::Timestamp = j["opens_at"].as_str().unwrap().parse().unwrap();
     assert!(opens > "2030-01-01T00:30:00Z".parse().unwrap());
+    // check-update --all includes the wave check, as Bottlerocket's applicable list does:
+    // 1.1.0 is not listed while this host's wave is closed, unless --now.
+    let versions = |args: &[&str]| -> Vec<String> {
+        let out = host.updog(args);
+        assert_eq!(code(&out), 0, "{}", show(&out));
+        json(&out)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["version"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let closed = ["whats", "--all", "--json", "--at", "2030-01-01T00:30:00Z"];
+    assert_eq!(versions(&closed), ["1.0.0"]);
+    let forced = [
+        "--now",
+        "whats",
+        "--all",
+        "--json",
+        "--at",
+        "2030-01-01T00:30:00Z",
+    ];
+    assert_eq!(versions(&forced), ["1.1.0", "1.0.0"]);
+    assert_eq!(
+        versions(&["whats", "--all", "--json", "--at", "2030-02-01T00:00:00Z"]),
+        ["1.1.0", "1.0.0"]
+    );
     // update respects the wave too, without touching the disk.
     let out = host.updog(&["update", "--at", "2030-01-01T00:30:00Z"]);
     assert_eq!(code(&out), 4, "{}", show(&out));
