@@ -41,10 +41,26 @@ fn redirected_stderr_has_no_colours() {
 /// Runs `cmd` with stdout the write end of a pipe whose read end is already closed (as in
 /// `cmd | true` once `true` has exited), so its first write to stdout fails with EPIPE.
 /// Returns the exit code and stderr.
+/// Then runs it again with stderr into the same closed pipe (`cmd 2>&1 | true`) and checks the
+/// exit code is the same.
 fn into_closed_pipe(cmd: &mut Command) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = cmd.stdout(writer).stderr(Stdio::piped()).output().unwrap();
+    let out = cmd
+        .stdout(writer.try_clone().unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let both = cmd
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(
+        both.code(),
+        out.status.code(),
+        "with stderr into the closed pipe too: {cmd:?}"
+    );
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -21,6 +21,8 @@ fn main() -> ExitCode {
                 && std::env::var_os("NO_COLOR").is_none(),
         )
         .with_writer(std::io::stderr)
+        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
+        .log_internal_errors(false)
         .init();
     tracing::debug!(command = ?cli.command, "os-image starting");
     let reporter = StepPrinter::new(std::io::stderr(), cli.global.json);

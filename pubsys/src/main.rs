@@ -17,6 +17,8 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
+        .log_internal_errors(false)
         .with_max_level(level)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();

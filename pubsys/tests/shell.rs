@@ -34,6 +34,30 @@ fn closed_stdout_pipe_is_not_a_panic() {
 }
 
 #[test]
+fn stdout_and_stderr_into_one_closed_pipe_is_not_a_panic() {
+    // `pubsys … 2>&1 | true`: the error text, progress and the JSON all meet EPIPE.
+    let dir = test_support::tempdir();
+    let missing = dir.path().join("missing.json");
+    let args = [
+        "-vv",
+        "--json",
+        "manifest",
+        "show",
+        missing.to_str().unwrap(),
+    ];
+    let want = pubsys(&args).output().unwrap().status.code().unwrap();
+    assert_ne!(want, 0);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = pubsys(&args)
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(want));
+}
+
+#[test]
 fn redirected_stderr_has_no_colours() {
     let dir = test_support::tempdir();
     let f = dir.path().join("manifest.json");
@@ -46,10 +70,26 @@ fn redirected_stderr_has_no_colours() {
 /// Runs `cmd` with stdout the write end of a pipe whose read end is already closed (as in
 /// `cmd | true` once `true` has exited), so its first write to stdout fails with EPIPE.
 /// Returns the exit code and stderr.
+/// Then runs it again with stderr into the same closed pipe (`cmd 2>&1 | true`) and checks the
+/// exit code is the same.
 fn into_closed_pipe(cmd: &mut Command) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = cmd.stdout(writer).stderr(Stdio::piped()).output().unwrap();
+    let out = cmd
+        .stdout(writer.try_clone().unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let both = cmd
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(
+        both.code(),
+        out.status.code(),
+        "with stderr into the closed pipe too: {cmd:?}"
+    );
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

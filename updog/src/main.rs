@@ -11,6 +11,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
+        .log_internal_errors(false)
         .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
             "warn,updog={}",
             cli.log_level.as_str()

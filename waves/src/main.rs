@@ -16,6 +16,8 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
+        .log_internal_errors(false)
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .with_ansi(
             std::io::IsTerminal::is_terminal(&std::io::stderr())
