@@ -607,10 +607,9 @@ impl Error {
             | RepoLocationMismatch { .. }
             | FileExists { .. }
             | RepoLocked { .. } => ExitStatus::Conflict,
-            ManifestInvalid { .. }
-            | ManifestFile { .. }
-            | UpdateNotFound { .. }
-            | NothingToYank { .. } => ExitStatus::Manifest,
+            ManifestInvalid { .. } | ManifestFile { .. } | UpdateNotFound { .. } => {
+                ExitStatus::Manifest
+            }
             Stage { .. } | StoreIo { .. } | Serialize { .. } | Editor { .. } | WriteDocs { .. } => {
                 ExitStatus::Write
             }
@@ -648,6 +647,9 @@ impl Error {
                 Some("bump the version, or `pubsys yank --remove` the release first".into())
             }
             OutdirExists { .. } => Some("choose a new --outdir, or use --repo-dir to update in place".into()),
+            NothingToYank { .. } => Some(
+                "yank lowers max_version (--max-version) or removes a release (--remove); to offer withheld releases again, publish with `pubsys repo --reinstate-yanked` or edit with `pubsys manifest set-max-version`".into(),
+            ),
             NoConsistentSnapshots { .. } => Some(
                 "make a root with consistent snapshots (`repo-tools root init` does by default; tuftool root init too) and sign it".into(),
             ),
