@@ -309,3 +309,142 @@ fn a_pull_back_sticks_until_an_operator_reinstates() {
     assert_eq!(out.max_version, "1.4.0");
     assert!(out.kept_pulled_back.is_empty());
 }
+
+/// A static web server (python's http.server) running as `nobody`, serving `dir`; killed on
+/// drop. None (with a SKIP line) when not root or the tools are missing.
+struct NobodyServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl NobodyServer {
+    #[allow(clippy::print_stderr)] // the SKIP line
+    fn start(dir: &Path) -> Option<NobodyServer> {
+        use std::io::BufRead;
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n");
+        let python = Path::new("/usr/bin/python3");
+        if !root || !python.exists() || !test_support::require_tool("setpriv") {
+            eprintln!("SKIP: needs root, setpriv and /usr/bin/python3");
+            return None;
+        }
+        let mut child = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(python)
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+        let port: u16 = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected http.server banner {line:?}"));
+        Some(NobodyServer {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+        })
+    }
+
+    /// The HTTP status of GET `path`.
+    fn status(&self, path: &str) -> u16 {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://").trim_end_matches('/');
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET /{path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for NobodyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_web_server_running_as_nobody_serves_the_repository() {
+    let fx = Fixture::new();
+    std::fs::set_permissions(fx.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let images = fx.images("1.0.0", 4096);
+    let out = pubsys_with_umask(
+        "022",
+        &[
+            "repo",
+            "--root-role-path",
+            fx.root.to_str().unwrap(),
+            "--key",
+            fx.key.path.to_str().unwrap(),
+            "--repo-dir",
+            fx.repo_dir.to_str().unwrap(),
+            "--variant",
+            "aws-dev",
+            "--arch",
+            "x86_64",
+            "--version",
+            "1.0.0",
+            "--boot",
+            images.boot.to_str().unwrap(),
+            "--root",
+            images.root.to_str().unwrap(),
+            "--hash",
+            images.hash.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let Some(server) = NobodyServer::start(&fx.repo_dir) else {
+        return;
+    };
+    // The control: a file only its owner may read is "not found" to this server.
+    let private = fx.repo_dir.join("private.json");
+    std::fs::write(&private, b"{}").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(server.status("private.json"), 404);
+    assert_eq!(server.status("metadata/aws-dev/x86_64/timestamp.json"), 200);
+    // A TUF client reads the whole repository through it, every target verified.
+    let out = Command::new(env!("CARGO_BIN_EXE_pubsys"))
+        .args([
+            "validate-repo",
+            "--root-role-path",
+            fx.root.to_str().unwrap(),
+            "--metadata-url",
+            &format!("{}metadata/aws-dev/x86_64/", server.url),
+            "--targets-url",
+            &format!("{}targets/", server.url),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(": 4 targets,"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -10,6 +10,7 @@ use repo_tools::download::DownloadReport;
 use repo_tools::error::{Error, ExitStatus};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::process::Command;
 use test_support::http::Server;
 
 async fn download(args: &[&str]) -> repo_tools::Result<DownloadReport> {
@@ -356,4 +357,131 @@ async fn mirror_download_and_import_are_readable_by_others_under_the_umask() {
         let archive_mode = std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777;
         assert_eq!(archive_mode, file_mode);
     }
+}
+
+/// A static web server (python's http.server) running as `nobody`, serving `dir`; killed on
+/// drop. None (with a SKIP line) when not root or the tools are missing.
+struct NobodyServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl NobodyServer {
+    #[allow(clippy::print_stderr)] // the SKIP line
+    fn start(dir: &Path) -> Option<NobodyServer> {
+        use std::io::BufRead;
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n");
+        let python = Path::new("/usr/bin/python3");
+        if !root || !python.exists() || !test_support::require_tool("setpriv") {
+            eprintln!("SKIP: needs root, setpriv and /usr/bin/python3");
+            return None;
+        }
+        let mut child = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(python)
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+        let port: u16 = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected http.server banner {line:?}"));
+        Some(NobodyServer {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+        })
+    }
+
+    /// The HTTP status of GET `path`.
+    fn status(&self, path: &str) -> u16 {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://").trim_end_matches('/');
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET /{path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for NobodyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_web_server_running_as_nobody_serves_a_mirror() {
+    let dir = test_support::tempdir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (repo, server) = served(dir.path()).await;
+    let mirror = dir.path().join("mirror");
+    let out = repo_tools_with_umask(
+        "022",
+        &[
+            "mirror",
+            "--metadata-url",
+            &format!("{}metadata/", server.url()),
+            "--targets-url",
+            &format!("{}targets/", server.url()),
+            "--root",
+            s(&repo.root),
+            "--out",
+            s(&mirror),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let Some(nobody) = NobodyServer::start(&mirror) else {
+        return;
+    };
+    assert_eq!(nobody.status("metadata/timestamp.json"), 200);
+    // Every target downloads, verified, from the mirror as served by the unprivileged server.
+    let got = dir.path().join("got");
+    let out = repo_tools_with_umask(
+        "022",
+        &[
+            "download",
+            s(&got),
+            "--root",
+            s(&repo.root),
+            "--metadata-url",
+            &format!("{}metadata/", nobody.url),
+            "--targets-url",
+            &format!("{}targets/", nobody.url),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(entries(&got), ["a.bin", "b.bin", "c.bin"]);
 }
