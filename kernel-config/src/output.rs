@@ -9,8 +9,10 @@ use std::io::{self, Write};
 /// Renders an outcome.
 pub fn write_outcome(out: &mut dyn Write, outcome: &Outcome, json: bool) -> io::Result<()> {
     if json {
-        serde_json::to_writer_pretty(&mut *out, outcome).map_err(io::Error::other)?;
-        return writeln!(out);
+        // Rendered first, then written: a write error keeps its kind (a closed pipe stays
+        // BrokenPipe instead of becoming a serde error).
+        let text = serde_json::to_string_pretty(outcome).map_err(io::Error::other)?;
+        return writeln!(out, "{text}");
     }
     match outcome {
         Outcome::Checked { config, report } => {

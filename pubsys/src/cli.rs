@@ -169,9 +169,20 @@ pub struct RepoArgs {
     /// Release.toml whose migrations replace the manifest's.
     #[arg(long, visible_alias = "release-config-path")]
     pub release_file: Option<PathBuf>,
-    /// Extra file to publish as a target (migrations, kits); repeatable.
+    /// Extra file to publish as a target (migrations, kits), copied into the repository;
+    /// repeatable. (`--copy-target` is Bottlerocket's name.)
     #[arg(long = "extra-target", visible_alias = "copy-target")]
     pub extra_targets: Vec<PathBuf>,
+    /// Extra file to publish as a target, linked into the repository instead of copied (a
+    /// hard link; a copy when the repository is on another filesystem): Bottlerocket's
+    /// `--link-target`, for big files such as kits and disk images; repeatable.
+    #[arg(long = "link-target")]
+    pub link_targets_extra: Vec<PathBuf>,
+    /// A release yanked with `pubsys yank --max-version` stays pulled back: without this flag,
+    /// a new release keeps the lowered max_version (and says so). With it, max_version is
+    /// raised to the newest release as usual, offering the withheld releases again.
+    #[arg(long)]
+    pub reinstate_yanked: bool,
     /// Wave policy file for the new update (none: offered to every host at once).
     #[arg(long, visible_alias = "wave-policy-path")]
     pub wave_policy: Option<PathBuf>,
@@ -198,6 +209,10 @@ pub struct ValidateArgs {
     /// Architecture (with --repo-dir).
     #[arg(long)]
     pub arch: Option<Arch>,
+    /// Download and verify every target (Bottlerocket's flag; pubsys always does, so this
+    /// changes nothing and is accepted for twoliter's command line).
+    #[arg(long)]
+    pub validate_targets: bool,
 }
 
 /// `pubsys check-repo-expirations`.
@@ -246,6 +261,10 @@ pub struct RefreshArgs {
     /// Architecture.
     #[arg(long)]
     pub arch: Arch,
+    /// Refresh even if the repository's metadata has already expired (Bottlerocket's name for
+    /// --allow-expired-repo here).
+    #[arg(long)]
+    pub unsafe_refresh: bool,
 }
 
 /// `pubsys yank`.

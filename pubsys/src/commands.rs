@@ -98,6 +98,36 @@ impl Outcome {
                 for t in &o.targets {
                     let _ = writeln!(s, "  {}  {:>12}  {}", &t.sha256[..16], t.length, t.name);
                 }
+                if !o.kept_pulled_back.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "Note: {} pulled back with `pubsys yank --max-version` stay{} withheld \
+                         (max_version {}{}); pass --reinstate-yanked to offer {} again, or \
+                         `pubsys yank --remove` {}.",
+                        o.kept_pulled_back.join(", "),
+                        if o.kept_pulled_back.len() == 1 {
+                            "s"
+                        } else {
+                            ""
+                        },
+                        o.max_version,
+                        if o.version_withheld() {
+                            format!(", so {} is withheld too", o.version)
+                        } else {
+                            String::new()
+                        },
+                        if o.kept_pulled_back.len() == 1 {
+                            "it"
+                        } else {
+                            "them"
+                        },
+                        if o.kept_pulled_back.len() == 1 {
+                            "it"
+                        } else {
+                            "them"
+                        },
+                    );
+                }
                 let _ = writeln!(s, "Wrote {}", o.store);
             }
             Outcome::ValidateRepo(r) => {
@@ -358,6 +388,8 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
                 inputs,
                 release_file: a.release_file,
                 extra_targets: a.extra_targets,
+                link_targets: a.link_targets_extra,
+                reinstate_yanked: a.reinstate_yanked,
                 wave_policy: a.wave_policy,
                 release_start,
                 expiration: expiration_policy(a.signing.expiration_policy.as_deref())?,
@@ -413,7 +445,11 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
                 keys: signing_keys(&a.signing, &infra)?,
                 source,
                 expiration: expiration_policy(a.signing.expiration_policy.as_deref())?,
-                expired: expired(&a.location),
+                expired: if a.unsafe_refresh {
+                    ExpiredRepo::Allow
+                } else {
+                    expired(&a.location)
+                },
                 datastore: a.location.datastore.clone(),
                 new_root: a.new_root,
                 now: env.now,

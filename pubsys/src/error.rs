@@ -547,6 +547,28 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// Two files of one release would be published under the same target name.
+    #[snafu(display(
+        "Two files of this release are both named '{name}' (target names are file names)"
+    ))]
+    DuplicateTarget {
+        /// The target name.
+        name: String,
+    },
+
+    /// The root does not use consistent snapshots: the repository pubsys writes
+    /// (`<sha256>.<name>` targets, `V.snapshot.json`) would be unreadable by every client.
+    #[snafu(display(
+        "Root '{}' (version {version}) has consistent_snapshot false; pubsys publishes only repositories with consistent snapshots",
+        path.display()
+    ))]
+    NoConsistentSnapshots {
+        /// The root consulted (the trusted root, or the repository's latest root).
+        path: PathBuf,
+        /// Its version.
+        version: u64,
+    },
+
     /// The yank request does not change anything.
     #[snafu(display("Nothing to yank: {reason}"))]
     NothingToYank {
@@ -581,13 +603,13 @@ impl Error {
             ReleaseExists { .. }
             | OutdirExists { .. }
             | TargetConflict { .. }
+            | DuplicateTarget { .. }
             | RepoLocationMismatch { .. }
             | FileExists { .. }
             | RepoLocked { .. } => ExitStatus::Conflict,
-            ManifestInvalid { .. }
-            | ManifestFile { .. }
-            | UpdateNotFound { .. }
-            | NothingToYank { .. } => ExitStatus::Manifest,
+            ManifestInvalid { .. } | ManifestFile { .. } | UpdateNotFound { .. } => {
+                ExitStatus::Manifest
+            }
             Stage { .. } | StoreIo { .. } | Serialize { .. } | Editor { .. } | WriteDocs { .. } => {
                 ExitStatus::Write
             }
@@ -625,6 +647,12 @@ impl Error {
                 Some("bump the version, or `pubsys yank --remove` the release first".into())
             }
             OutdirExists { .. } => Some("choose a new --outdir, or use --repo-dir to update in place".into()),
+            NothingToYank { .. } => Some(
+                "yank lowers max_version (--max-version) or removes a release (--remove); to offer withheld releases again, publish with `pubsys repo --reinstate-yanked` or edit with `pubsys manifest set-max-version`".into(),
+            ),
+            NoConsistentSnapshots { .. } => Some(
+                "make a root with consistent snapshots (`repo-tools root init` does by default; tuftool root init too) and sign it".into(),
+            ),
             ManifestInvalid { .. } => Some("nothing was written; `pubsys manifest validate` explains manifest rules".into()),
             _ => None,
         }

@@ -2,8 +2,13 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pubsys::{Phase, Reporter};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
+
+/// One progress line on stderr; a closed stderr must not stop a publish (best effort).
+fn line(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
 
 /// Draws phases and a byte bar on stderr.
 #[derive(Debug, Default)]
@@ -13,7 +18,7 @@ struct BarReporter {
 
 impl Reporter for BarReporter {
     fn phase(&self, phase: Phase) {
-        eprintln!("pubsys: {phase}");
+        line(&format!("pubsys: {phase}"));
     }
     fn start(&self, items: usize, total_bytes: u64) {
         let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
@@ -48,22 +53,16 @@ struct JsonLinesReporter;
 
 impl Reporter for JsonLinesReporter {
     fn phase(&self, phase: Phase) {
-        eprintln!(
-            "{}",
-            serde_json::json!({"event": "phase", "phase": phase.to_string()})
-        );
+        line(&serde_json::json!({"event": "phase", "phase": phase.to_string()}).to_string());
     }
     fn start(&self, items: usize, total_bytes: u64) {
-        eprintln!(
-            "{}",
-            serde_json::json!({"event": "start", "items": items, "total_bytes": total_bytes})
+        line(
+            &serde_json::json!({"event": "start", "items": items, "total_bytes": total_bytes})
+                .to_string(),
         );
     }
     fn item_done(&self, name: &str, ok: bool) {
-        eprintln!(
-            "{}",
-            serde_json::json!({"event": "item", "name": name, "ok": ok})
-        );
+        line(&serde_json::json!({"event": "item", "name": name, "ok": ok}).to_string());
     }
 }
 

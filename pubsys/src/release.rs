@@ -95,8 +95,14 @@ pub struct PublishRequest {
     pub inputs: ReleaseInputs,
     /// Release.toml whose migrations replace the manifest's.
     pub release_file: Option<PathBuf>,
-    /// Extra files published as targets (migrations, kits …), named by file name.
+    /// Extra files published as targets (migrations, kits …), named by file name, copied.
     pub extra_targets: Vec<PathBuf>,
+    /// Extra files published as targets, linked into a local store rather than copied
+    /// (Bottlerocket's `--link-target`).
+    pub link_targets: Vec<PathBuf>,
+    /// Raise max_version past releases pulled back with `yank --max-version` (offering them
+    /// again). Without it, a pull-back in force is kept.
+    pub reinstate_yanked: bool,
     /// Wave policy file; None leaves the new entry without waves (everyone at once).
     pub wave_policy: Option<PathBuf>,
     /// When the rollout starts (waves count from here).
@@ -141,10 +147,28 @@ pub struct PublishOutcome {
     pub waves: usize,
     /// Empty migration edges added to keep the chain unbroken (no Release.toml given).
     pub migrations_added: Vec<String>,
+    /// max_version of this variant/arch after the release.
+    pub max_version: String,
+    /// Releases pulled back with `yank --max-version` that stay withheld (max_version was not
+    /// raised past them; `--reinstate-yanked` would).
+    pub kept_pulled_back: Vec<String>,
     /// What was written.
     pub committed: Committed,
     /// Where.
     pub store: String,
+}
+
+impl PublishOutcome {
+    /// Whether the new release itself is above max_version (held back by a pull-back in force).
+    pub fn version_withheld(&self) -> bool {
+        match (
+            self.version.parse::<Version>(),
+            self.max_version.parse::<Version>(),
+        ) {
+            (Ok(v), Ok(max)) => v > max,
+            _ => false,
+        }
+    }
 }
 
 /// Makes the migration chain through `version` unbroken by adding empty migration lists
@@ -267,6 +291,7 @@ pub async fn publish(
     let inputs = &req.inputs;
     let keys = SigningKeys::load(&req.keys)?;
     let (root_bytes, trusted_root) = repo::read_root(&req.trusted_root)?;
+    repo::require_consistent_snapshots(&trusted_root.signed, &req.trusted_root)?;
     let source = match &req.source {
         Some(s) => s.clone(),
         None => RepoSource::of_store(store)?,
@@ -291,6 +316,7 @@ pub async fn publish(
     let root = existing
         .as_ref()
         .map_or(&trusted_root.signed, |r| &r.root().signed);
+    repo::require_consistent_snapshots(root, &req.trusted_root)?;
     keys.check_against(root, &SIGNED_ROLES)?;
 
     let mut manifest = match &existing {
@@ -317,6 +343,8 @@ pub async fn publish(
         inputs.images.hash.clone(),
     ];
     files.extend(req.extra_targets.iter().cloned());
+    let linked_from = files.len();
+    files.extend(req.link_targets.iter().cloned());
     let names = files
         .iter()
         .map(|p| file_target_name(p))
@@ -345,12 +373,26 @@ pub async fn publish(
         .iter()
         .zip(names.iter())
         .zip(hashes)
-        .map(|((path, name), (len, sha))| PendingTarget {
+        .enumerate()
+        .map(|(i, ((path, name), (len, sha)))| PendingTarget {
             name: name.clone(),
             target: repo::make_target(len, sha),
-            content: TargetContent::File(path.clone()),
+            content: if i >= linked_from {
+                TargetContent::LinkedFile(path.clone())
+            } else {
+                TargetContent::File(path.clone())
+            },
         })
         .collect();
+    {
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &pending {
+            ensure!(
+                seen.insert(p.name.as_str()),
+                error::DuplicateTargetSnafu { name: &p.name }
+            );
+        }
+    }
     if let Some(r) = &existing {
         for p in &pending {
             if let Some(t) = repo::existing_target(r, &p.name) {
@@ -373,15 +415,27 @@ pub async fn publish(
         md_target_name(&names[1])?,
         md_target_name(&names[2])?,
     );
+    let (max_version, kept_pulled_back) = if req.reinstate_yanked {
+        (None, Vec::new())
+    } else {
+        sticky_max_version(&manifest, &inputs.variant, inputs.arch, &inputs.version)
+    };
     manifest
         .add_update(
             inputs.variant.clone(),
             inputs.arch,
             inputs.version.clone(),
-            None,
+            max_version,
             images,
         )
         .context(error::ManifestInvalidSnafu)?;
+    let max_version = manifest
+        .updates
+        .iter()
+        .filter(|u| u.variant == inputs.variant && u.arch == inputs.arch)
+        .map(|u| u.max_version.to_string())
+        .next()
+        .unwrap_or_default();
     let mut migrations_added = Vec::new();
     if let Some(path) = &req.release_file {
         let release = Release::from_path(path).context(error::ReleaseFileSnafu { path })?;
@@ -449,9 +503,48 @@ pub async fn publish(
             .collect(),
         waves,
         migrations_added,
+        max_version,
+        kept_pulled_back: kept_pulled_back.iter().map(ToString::to_string).collect(),
         committed,
         store: store.describe(),
     })
+}
+
+/// Keeps a pull-back in force. Releases of this variant/arch listed above their max_version
+/// were withheld with `yank --max-version`; Bottlerocket's rule (max_version = the newest
+/// release) would offer them again. Returns the max_version to use (None: nothing is pulled
+/// back, Bottlerocket's rule applies) and the withheld releases, which stay withheld.
+pub fn sticky_max_version(
+    manifest: &Manifest,
+    variant: &Variant,
+    arch: Arch,
+    version: &Version,
+) -> (Option<Version>, Vec<Version>) {
+    let entries: Vec<_> = manifest
+        .updates
+        .iter()
+        .filter(|u| &u.variant == variant && u.arch == arch)
+        .collect();
+    let mut withheld: Vec<Version> = entries
+        .iter()
+        .filter(|u| u.version > u.max_version)
+        .map(|u| u.version.clone())
+        .collect();
+    withheld.sort();
+    let (Some(lowest_withheld), Some(bound)) = (
+        withheld.first(),
+        entries.iter().map(|u| &u.max_version).max(),
+    ) else {
+        return (None, Vec::new());
+    };
+    // Raising the bound to the new release is fine while it stays below every withheld one
+    // (a hotfix below the yanked release); the withheld releases stay withheld either way.
+    let raised = std::cmp::max(version, bound);
+    if raised < lowest_withheld {
+        (Some(raised.clone()), withheld)
+    } else {
+        (Some(bound.clone()), withheld)
+    }
 }
 
 /// Re-signs `manifest` into the repository loaded from `source` with new versions/expirations:

@@ -13,7 +13,7 @@
 use crate::error::{self, Result};
 use crate::keys::{SIGNED_ROLES, SigningKeys};
 use crate::policy::Expirations;
-use crate::store::{RepoStore, TargetMode};
+use crate::store::{Placed, RepoStore, TargetMode};
 use futures::TryStreamExt;
 use jiff::Timestamp;
 use snafu::{OptionExt, ResultExt, ensure};
@@ -85,6 +85,18 @@ pub fn read_root(path: &Path) -> Result<(Vec<u8>, Signed<Root>)> {
     let bytes = std::fs::read(path).context(error::ReadRootSnafu { path })?;
     let root = serde_json::from_slice(&bytes).context(error::ParseRootSnafu { path })?;
     Ok((bytes, root))
+}
+
+/// Refuses a root without consistent snapshots (see [`crate::Error::NoConsistentSnapshots`]).
+pub fn require_consistent_snapshots(root: &Root, path: &Path) -> Result<()> {
+    ensure!(
+        root.consistent_snapshot,
+        error::NoConsistentSnapshotsSnafu {
+            path,
+            version: root.version.get(),
+        }
+    );
+    Ok(())
 }
 
 /// Loads and verifies the repository at `source`. `Ok(None)` when it has no `timestamp.json`
@@ -200,8 +212,10 @@ pub struct PendingTarget {
 /// The bytes of a pending target.
 #[derive(Debug, Clone)]
 pub enum TargetContent {
-    /// A local file (copied or linked).
+    /// A local file (copied, or linked with `--link-targets`).
     File(PathBuf),
+    /// A local file always linked into a local store (Bottlerocket's `--link-target`).
+    LinkedFile(PathBuf),
     /// In-memory bytes (manifest.json).
     Bytes(Vec<u8>),
 }
@@ -245,6 +259,8 @@ pub struct Edit {
     pub editor: RepositoryEditor,
     /// The root (latest trusted) the keys are checked against.
     pub root: Signed<Root>,
+    /// The snapshot/targets/timestamp version set by [`Edit::set_versions`].
+    version: Option<NonZeroU64>,
     // Keeps the temporary root file alive as long as the editor may read it.
     _root_file: Option<tempfile::NamedTempFile>,
 }
@@ -262,6 +278,7 @@ impl Edit {
                 Ok(Edit {
                     editor,
                     root,
+                    version: None,
                     _root_file: None,
                 })
             }
@@ -283,6 +300,7 @@ impl Edit {
                 Ok(Edit {
                     editor,
                     root,
+                    version: None,
                     _root_file: Some(file),
                 })
             }
@@ -330,6 +348,7 @@ impl Edit {
         Ok(Edit {
             editor,
             root: new_root,
+            version: None,
             _root_file: None,
         })
     }
@@ -341,6 +360,7 @@ impl Edit {
 
     /// Sets versions (all three the same) and expirations.
     pub fn set_versions(&mut self, version: NonZeroU64, expires: &Expirations) -> Result<()> {
+        self.version = Some(version);
         self.editor
             .targets_version(version)
             .context(error::EditorSnafu)?
@@ -375,6 +395,7 @@ pub async fn sign_and_commit(
     reporter: &dyn crate::Reporter,
 ) -> Result<Committed> {
     edit.check_keys(keys)?;
+    let set_version = edit.version;
     reporter.phase(crate::Phase::Signing);
     let signed = edit
         .editor
@@ -412,32 +433,75 @@ pub async fn sign_and_commit(
         staged.push((name, bytes));
     }
     staged.sort_by_key(|(name, _)| metadata_rank(name));
-    let version = staged
-        .iter()
-        .find_map(|(name, _)| name.strip_suffix(".snapshot.json")?.parse::<u64>().ok())
-        .unwrap_or_default();
+    // The version this edit set (all three roles share it); read from the file names only as
+    // a fallback (without consistent snapshots there is no `V.` prefix to read).
+    let version = set_version.map(NonZeroU64::get).unwrap_or_else(|| {
+        staged
+            .iter()
+            .find_map(|(name, _)| name.strip_suffix(".snapshot.json")?.parse::<u64>().ok())
+            .unwrap_or_default()
+    });
 
     // 1. Targets, each durable before any metadata names it.
     reporter.phase(crate::Phase::WritingTargets);
-    put_targets(store, targets, mode, reporter)?;
+    let mut created = Vec::new();
+    let written = put_targets(store, targets, mode, reporter, &mut created)
+        .and_then(|()| store.sync_targets());
+    if let Err(e) = written {
+        remove_created(store, &created);
+        return Err(e);
+    }
     let targets_written: Vec<String> = targets.iter().map(PendingTarget::store_name).collect();
-    store.sync_targets()?;
 
     // 2. Versioned metadata, 3. timestamp.json last.
     reporter.phase(crate::Phase::WritingMetadata);
     let mut metadata_written = Vec::new();
     for (name, bytes) in &staged {
-        if name.ends_with(".root.json") && store.has_metadata(name)? {
-            continue;
+        let result = if name.ends_with(".root.json") {
+            store.has_metadata(name).and_then(|present| {
+                if present {
+                    Ok(false)
+                } else {
+                    store.put_metadata(name, bytes).map(|()| true)
+                }
+            })
+        } else {
+            store.put_metadata(name, bytes).map(|()| true)
+        };
+        match result {
+            Ok(true) => metadata_written.push(name.clone()),
+            Ok(false) => {}
+            Err(e) => {
+                // Until timestamp.json points at the new metadata, nothing references the
+                // targets this run created: remove them (never a target it found present).
+                // If timestamp.json did land (a failure after its rename), they stay.
+                let live = name == "timestamp.json"
+                    && store
+                        .read_metadata(name)
+                        .map_or(true, |b| b.as_deref() == Some(bytes.as_slice()));
+                if !live {
+                    remove_created(store, &created);
+                }
+                return Err(e);
+            }
         }
-        store.put_metadata(name, bytes)?;
-        metadata_written.push(name.clone());
     }
     Ok(Committed {
         targets_written,
         metadata_written,
         version,
     })
+}
+
+/// Best-effort removal of the targets a failed publish created (the original error is what
+/// the caller reports; a target that cannot be removed is only unreferenced).
+fn remove_created(store: &dyn RepoStore, created: &[String]) {
+    for name in created {
+        if let Err(e) = store.remove_target(name) {
+            tracing::warn!("cannot remove unreferenced target {name} after a failed publish: {e}");
+        }
+    }
+    let _ = store.sync_targets();
 }
 
 /// Target writers running at once: concurrent fsyncs share journal commits, which matters
@@ -451,11 +515,13 @@ fn put_targets(
     targets: &[PendingTarget],
     mode: TargetMode,
     reporter: &dyn crate::Reporter,
+    created: &mut Vec<String>,
 ) -> Result<()> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
     let failed: Mutex<Vec<(usize, crate::Error)>> = Mutex::new(Vec::new());
+    let made: Mutex<Vec<String>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..TARGET_WRITERS.min(targets.len()) {
             scope.spawn(|| {
@@ -465,9 +531,17 @@ fn put_targets(
                     let store_name = pending.store_name();
                     let result = match &pending.content {
                         TargetContent::File(path) => store.put_target_file(&store_name, path, mode),
+                        TargetContent::LinkedFile(path) => {
+                            store.put_target_file(&store_name, path, TargetMode::Hardlink)
+                        }
                         TargetContent::Bytes(bytes) => store.put_target_bytes(&store_name, bytes),
                     };
                     reporter.item_done(&pending.name, result.is_ok());
+                    if let Ok(Placed::Created) = result {
+                        made.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(store_name.clone());
+                    }
                     if let Err(e) = result {
                         failed
                             .lock()
@@ -480,6 +554,7 @@ fn put_targets(
             });
         }
     });
+    created.extend(made.into_inner().unwrap_or_else(|p| p.into_inner()));
     let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
     failed.sort_by_key(|(i, _)| *i);
     match failed.into_iter().next() {

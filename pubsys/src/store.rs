@@ -35,13 +35,19 @@ pub trait RepoStore: fmt::Debug + Send + Sync {
     fn targets_url(&self) -> Result<Url>;
     /// Whether a metadata file (`timestamp.json`, `3.root.json`, …) exists.
     fn has_metadata(&self, file_name: &str) -> Result<bool>;
+    /// Reads a metadata file back (`None` if absent).
+    fn read_metadata(&self, file_name: &str) -> Result<Option<Vec<u8>>>;
     /// Stores a target from a local file under its consistent name (`<sha256>.<name>`),
     /// atomically. A target already present under that name is kept (the name fixes the
-    /// content). Durable once [`RepoStore::sync_targets`] returns.
-    fn put_target_file(&self, file_name: &str, source: &Path, mode: TargetMode) -> Result<()>;
+    /// content). Durable once [`RepoStore::sync_targets`] returns. Says whether this call
+    /// created the file (a failed publish removes only what it created).
+    fn put_target_file(&self, file_name: &str, source: &Path, mode: TargetMode) -> Result<Placed>;
     /// Stores a target from bytes under its consistent name, atomically. Durable once
     /// [`RepoStore::sync_targets`] returns.
-    fn put_target_bytes(&self, file_name: &str, bytes: &[u8]) -> Result<()>;
+    fn put_target_bytes(&self, file_name: &str, bytes: &[u8]) -> Result<Placed>;
+    /// Removes a target this run created and no metadata references (cleanup after a failed
+    /// publish). A target that is already gone is not an error.
+    fn remove_target(&self, file_name: &str) -> Result<()>;
     /// Makes every target stored so far durable (called once, before any metadata is written).
     fn sync_targets(&self) -> Result<()>;
     /// Stores a metadata file atomically and durably, replacing any previous one of that name.
@@ -50,6 +56,16 @@ pub trait RepoStore: fmt::Debug + Send + Sync {
     /// is dropped, so two publishers cannot both read version N and both write N+1 (the later
     /// timestamp would silently drop the other's release). Fails at once if it is held.
     fn lock(&self) -> Result<StoreLock>;
+}
+
+/// Whether a target put created the file or found it already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// This call created the file.
+    Created,
+    /// The file was already present (from an earlier release, or another publisher); it is
+    /// never removed by this run's cleanup.
+    Present,
 }
 
 /// A held writer lock (released on drop).
@@ -137,6 +153,14 @@ fn ensure_dir(dir: &Path) -> Result<()> {
     })
 }
 
+/// Mode for published files: 0666 filtered by the umask (0644 with the usual 022), as tuftool
+/// writes them: a web server that does not run as our user must be able to read them.
+/// (tempfile's default, 0600, made a non-root web server answer 404 for `timestamp.json`.)
+pub(crate) fn readable() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o666)
+}
+
 /// fsync a directory so a rename in it survives power loss.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -153,6 +177,7 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let dest = dir.join(name);
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
+        .permissions(readable())
         .tempfile_in(dir)
         .context(error::StoreIoSnafu {
             action: "create temporary file in",
@@ -202,14 +227,26 @@ impl RepoStore for LocalStore {
         }
     }
 
-    fn put_target_file(&self, file_name: &str, source: &Path, mode: TargetMode) -> Result<()> {
+    fn read_metadata(&self, file_name: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.metadata_dir.join(file_name);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).context(error::StoreIoSnafu {
+                action: "read",
+                path,
+            }),
+        }
+    }
+
+    fn put_target_file(&self, file_name: &str, source: &Path, mode: TargetMode) -> Result<Placed> {
         ensure_dir(&self.targets_dir)?;
         let dest = self.targets_dir.join(file_name);
         let src_len = fs::metadata(source)
             .context(error::ReadInputSnafu { path: source })?
             .len();
         if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == src_len) {
-            return Ok(());
+            return Ok(Placed::Present);
         }
         let tmp_path = self
             .targets_dir
@@ -242,11 +279,29 @@ impl RepoStore for LocalStore {
         fs::rename(&tmp_path, &dest).context(error::StoreIoSnafu {
             action: "rename into place",
             path: &dest,
-        })
+        })?;
+        Ok(Placed::Created)
     }
 
-    fn put_target_bytes(&self, file_name: &str, bytes: &[u8]) -> Result<()> {
-        write_atomic(&self.targets_dir, file_name, bytes)
+    fn put_target_bytes(&self, file_name: &str, bytes: &[u8]) -> Result<Placed> {
+        let dest = self.targets_dir.join(file_name);
+        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64) {
+            return Ok(Placed::Present);
+        }
+        write_atomic(&self.targets_dir, file_name, bytes)?;
+        Ok(Placed::Created)
+    }
+
+    fn remove_target(&self, file_name: &str) -> Result<()> {
+        let path = self.targets_dir.join(file_name);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).context(error::StoreIoSnafu {
+                action: "remove",
+                path,
+            }),
+        }
     }
 
     fn lock(&self) -> Result<StoreLock> {
@@ -321,16 +376,22 @@ mod test {
         let src = dir.path().join("img");
         fs::write(&src, b"image bytes").unwrap();
         let store = LocalStore::new(dir.path().join("m"), dir.path().join("t"));
-        store
-            .put_target_file("aa.img", &src, TargetMode::Copy)
-            .unwrap();
+        assert_eq!(
+            store
+                .put_target_file("aa.img", &src, TargetMode::Copy)
+                .unwrap(),
+            Placed::Created
+        );
         store
             .put_target_file("bb.img", &src, TargetMode::Hardlink)
             .unwrap();
         // Present already: kept.
-        store
-            .put_target_file("aa.img", &src, TargetMode::Copy)
-            .unwrap();
+        assert_eq!(
+            store
+                .put_target_file("aa.img", &src, TargetMode::Copy)
+                .unwrap(),
+            Placed::Present
+        );
         assert_eq!(
             fs::read(dir.path().join("t/aa.img")).unwrap(),
             b"image bytes"

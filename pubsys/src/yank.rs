@@ -104,9 +104,18 @@ pub fn apply(
                 .fail();
             };
             ensure!(
-                *max < current,
+                *max != current,
                 error::NothingToYankSnafu {
                     reason: format!("max_version for {variant} {arch} is already {current}"),
+                }
+            );
+            ensure!(
+                *max < current,
+                error::NothingToYankSnafu {
+                    reason: format!(
+                        "--max-version {max} is above the current max_version {current} of \
+                         {variant} {arch}; yank only lowers it"
+                    ),
                 }
             );
             ensure!(
@@ -245,6 +254,24 @@ mod test {
         )
         .unwrap_err();
         assert!(matches!(err, crate::Error::NothingToYank { .. }), "{err:?}");
+        assert_eq!(err.exit_code(), 2);
+        // Higher than the current max: named as such, with the way to raise it.
+        let err = apply(
+            &mut m,
+            &v,
+            Arch::X86_64,
+            &YankAction::LowerMaxVersion(Version::new(1, 2, 0)),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--max-version 1.2.0 is above the current max_version 1.1.0"),
+            "{err}"
+        );
+        assert!(
+            err.hint().unwrap().contains("--reinstate-yanked"),
+            "{err:?}"
+        );
         // Below every release: hosts would have nowhere to go.
         let err = apply(
             &mut m,

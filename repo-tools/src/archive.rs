@@ -13,6 +13,7 @@ use crate::error::{self, Result};
 
 use crate::reporter::{Event, Reporter};
 use crate::source::Expiration;
+use crate::untrusted;
 use aws_lc_rs::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};
 use snafu::{OptionExt, ResultExt, ensure};
@@ -118,6 +119,7 @@ pub fn export(mirror: &Path, archive: &Path, reporter: &dyn Reporter) -> Result<
         .unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".repo-tools-export-")
+        .permissions(crate::fsio::readable())
         .tempfile_in(dir)
         .context(error::WriteFileSnafu { path: archive })?;
     let mut builder = tar::Builder::new(std::io::BufWriter::new(tmp));
@@ -206,7 +208,13 @@ fn safe_path(raw: &Path) -> std::result::Result<String, &'static str> {
     let mut parts = Vec::new();
     for c in raw.components() {
         match c {
-            Component::Normal(p) => parts.push(p.to_str().ok_or("path is not UTF-8")?.to_owned()),
+            Component::Normal(p) => {
+                let p = p.to_str().ok_or("path is not UTF-8")?;
+                if p.chars().any(char::is_control) {
+                    return Err("path contains control characters");
+                }
+                parts.push(p.to_owned());
+            }
             Component::CurDir => {}
             Component::ParentDir => return Err("path contains '..' (path traversal)"),
             Component::RootDir | Component::Prefix(_) => return Err("absolute path"),
@@ -247,8 +255,10 @@ pub async fn import(opts: &ImportOptions, reporter: &dyn Reporter) -> Result<Imp
         .unwrap_or(Path::new("."))
         .to_owned();
     std::fs::create_dir_all(&parent).context(error::CreateDirSnafu { path: &parent })?;
+    // The staging directory becomes the served tree: 0777 less the umask, not tempfile's 0700.
     let staging = tempfile::Builder::new()
         .prefix(".repo-tools-import-")
+        .permissions(crate::fsio::readable_dir())
         .tempdir_in(&parent)
         .context(error::CreateDirSnafu { path: &parent })?;
 
@@ -261,7 +271,7 @@ pub async fn import(opts: &ImportOptions, reporter: &dyn Reporter) -> Result<Imp
         ensure!(
             listed.insert(e.path.as_str(), e).is_none(),
             error::ArchiveEntrySnafu {
-                path: &e.path,
+                path: untrusted::describe(&e.path),
                 reason: "listed twice in the index"
             }
         );
@@ -279,7 +289,8 @@ pub async fn import(opts: &ImportOptions, reporter: &dyn Reporter) -> Result<Imp
                 path,
                 reason: format!(
                     "content does not match the archive index (length {len}, sha256 {sha}; index says length {}, sha256 {})",
-                    entry.length, entry.sha256
+                    entry.length,
+                    untrusted::describe(&entry.sha256)
                 )
             }
         );
@@ -288,8 +299,8 @@ pub async fn import(opts: &ImportOptions, reporter: &dyn Reporter) -> Result<Imp
         ensure!(
             unpacked.contains_key(*path),
             error::MissingFileSnafu {
-                path: *path,
-                name: *path
+                path: untrusted::describe(path),
+                name: untrusted::describe(path),
             }
         );
     }
@@ -345,16 +356,21 @@ fn unpack(archive: &Path, staging: &Path, reporter: &dyn Reporter) -> Result<Unp
     let mut unpacked = BTreeMap::new();
     let mut index = None;
     let mut seen = BTreeSet::new();
+    // The tar reader's errors quote header bytes: escape and bound them.
     let entries = tar
         .entries()
+        .map_err(untrusted::io_error)
         .context(error::ReadArchiveSnafu { path: archive })?;
     for entry in entries {
-        let mut entry = entry.context(error::ReadArchiveSnafu { path: archive })?;
+        let mut entry = entry
+            .map_err(untrusted::io_error)
+            .context(error::ReadArchiveSnafu { path: archive })?;
         let raw = entry
             .path()
+            .map_err(untrusted::io_error)
             .context(error::ReadArchiveSnafu { path: archive })?
             .into_owned();
-        let shown = raw.display().to_string();
+        let shown = untrusted::describe_bytes(raw.as_os_str().as_encoded_bytes());
         let rel = safe_path(&raw).map_err(|reason| error::Error::ArchiveEntry {
             path: shown.clone(),
             reason: reason.to_owned(),
@@ -382,8 +398,14 @@ fn unpack(archive: &Path, staging: &Path, reporter: &dyn Reporter) -> Result<Unp
             (&mut entry)
                 .take(MAX_INDEX)
                 .read_to_end(&mut buf)
+                .map_err(untrusted::io_error)
                 .context(error::ReadArchiveSnafu { path: archive })?;
-            index = Some(serde_json::from_slice(&buf).context(error::ParseIndexSnafu { archive })?);
+            index = Some(
+                serde_json::from_slice(&buf).map_err(|e| error::Error::ParseIndex {
+                    archive: archive.to_owned(),
+                    reason: untrusted::describe(&e.to_string()),
+                })?,
+            );
             continue;
         }
         let dest = staging.join(&rel);
@@ -397,7 +419,9 @@ fn unpack(archive: &Path, staging: &Path, reporter: &dyn Reporter) -> Result<Unp
             ctx: Context::new(&SHA256),
             len: 0,
         };
-        std::io::copy(&mut reader, &mut out).context(error::ReadArchiveSnafu { path: archive })?;
+        std::io::copy(&mut reader, &mut out)
+            .map_err(untrusted::io_error)
+            .context(error::ReadArchiveSnafu { path: archive })?;
         out.flush().context(error::WriteFileSnafu { path: &dest })?;
         let sha = hex::encode(reader.ctx.finish().as_ref());
         reporter.report(&Event::FileArchived {

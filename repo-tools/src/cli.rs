@@ -64,6 +64,9 @@ pub enum Command {
     Mirror(MirrorArgs),
     /// Verify a mirror directory against a trusted root (every metadata file and every target).
     VerifyMirror(VerifyMirrorArgs),
+    /// Download targets, verified, under their plain names into a new directory (as
+    /// `tuftool download`): all of them, or those named with --target.
+    Download(DownloadArgs),
     /// Pack a mirror into one tar archive (with an index) for offline media.
     Export(ExportArgs),
     /// Unpack an archive into a staging directory, verify all of it against the trusted root,
@@ -237,6 +240,35 @@ pub struct MirrorArgs {
     /// target whose bytes do not match is never retried.
     #[arg(long, default_value = "3")]
     pub attempts: u32,
+    /// Copy only the metadata (root chain, timestamp, snapshot, targets), no target files:
+    /// as `tuftool clone --metadata-only`. Targets already in the mirror are kept.
+    #[arg(long, conflicts_with = "variant")]
+    pub metadata_only: bool,
+}
+
+/// `repo-tools download`
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// The directory to create (must not exist); targets are written as OUTDIR/<name>.
+    pub outdir: PathBuf,
+    /// Trusted root.json.
+    #[arg(short, long)]
+    pub root: PathBuf,
+    /// Metadata base URL (http://, https:// or file://).
+    #[arg(short, long)]
+    pub metadata_url: Url,
+    /// Targets base URL.
+    #[arg(short, long)]
+    pub targets_url: Url,
+    /// Only this target (repeatable; default: every target).
+    #[arg(short = 'n', long = "target", visible_alias = "target-name")]
+    pub targets: Vec<String>,
+    /// Accept expired metadata (signatures and hashes are still checked).
+    #[arg(long, visible_alias = "allow-expired-repo")]
+    pub allow_expired: bool,
+    /// Parallel downloads.
+    #[arg(short, long, default_value = "4")]
+    pub jobs: usize,
 }
 
 /// `repo-tools verify-mirror`

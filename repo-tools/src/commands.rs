@@ -2,8 +2,11 @@
 
 use crate::archive::{self, Existing, ExportReport, ImportOptions, ImportReport};
 use crate::check::{self, TreeReport};
-use crate::cli::{Command, ExportArgs, ImportArgs, MirrorArgs, RootCommand, VerifyMirrorArgs};
+use crate::cli::{
+    Command, DownloadArgs, ExportArgs, ImportArgs, MirrorArgs, RootCommand, VerifyMirrorArgs,
+};
 use crate::clock::Clock;
+use crate::download::{self, DownloadOptions, DownloadReport};
 use crate::error::{self, ExitStatus, Result};
 use crate::filter::Filter;
 use crate::keys::{self, KeyType};
@@ -93,6 +96,8 @@ pub enum Outcome {
     Mirrored(MirrorReport),
     /// A mirror verified.
     MirrorVerified(TreeReport),
+    /// Targets downloaded.
+    Downloaded(DownloadReport),
     /// An archive was written.
     Exported(ExportReport),
     /// An archive was imported.
@@ -125,6 +130,30 @@ pub async fn run(command: Command, env: &Env, reporter: &dyn Reporter) -> Result
             allow_expired,
         }) => Ok(Outcome::MirrorVerified(
             check::verify_tree(&dir, &root, expiration(allow_expired), reporter).await?,
+        )),
+        Command::Download(DownloadArgs {
+            outdir,
+            root,
+            metadata_url,
+            targets_url,
+            targets,
+            allow_expired,
+            jobs,
+        }) => Ok(Outcome::Downloaded(
+            download::download(
+                DownloadOptions {
+                    root,
+                    metadata_url,
+                    targets_url,
+                    out: outdir,
+                    targets,
+                    expiration: expiration(allow_expired),
+                    jobs,
+                    transport: env.transport.clone(),
+                },
+                reporter,
+            )
+            .await?,
         )),
         Command::Export(ExportArgs { mirror, out }) => {
             Ok(Outcome::Exported(archive::export(&mirror, &out, reporter)?))
@@ -199,6 +228,7 @@ async fn run_mirror(args: MirrorArgs, env: &Env, reporter: &dyn Reporter) -> Res
         expiration: expiration(args.allow_expired),
         jobs: args.jobs,
         attempts: args.attempts.max(1),
+        metadata_only: args.metadata_only,
         transport: env.transport.clone(),
         now: env.clock.now(),
     };

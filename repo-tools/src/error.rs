@@ -262,10 +262,11 @@ pub enum Error {
     #[snafu(display("archive {} has no index ({})", archive.display(), crate::archive::INDEX_FILE))]
     ArchiveIndexMissing { archive: PathBuf },
 
-    #[snafu(display("cannot parse the index of archive {}", archive.display()))]
+    #[snafu(display("cannot parse the index of archive {}: {reason}", archive.display()))]
     ParseIndex {
         archive: PathBuf,
-        source: serde_json::Error,
+        /// The parser's complaint, escaped and bounded (it may quote the archive's bytes).
+        reason: String,
     },
 
     #[snafu(display("cannot read archive {}", path.display()))]

@@ -5,11 +5,26 @@ use snafu::{OptionExt, ResultExt};
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically and durably.
+/// Mode of files a mirror serves and of written metadata: 0666 filtered by the umask (0644
+/// with the usual 022), as tuftool writes them, so a web server that does not run as this user
+/// can read them. (tempfile's own default is 0600.)
+pub fn readable() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o666)
+}
+
+/// Mode of directories that become part of a served tree: 0777 less the umask.
+pub fn readable_dir() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o777)
+}
+
+/// Writes `bytes` to `path` atomically and durably (mode 0666 less the umask).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent_dir(path)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
+        .permissions(readable())
         .tempfile_in(dir)
         .context(error::WriteFileSnafu { path })?;
     tmp.write_all(bytes)

@@ -33,6 +33,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod docs;
+pub mod download;
 pub mod error;
 pub mod expiry;
 pub mod filter;
@@ -43,6 +44,7 @@ pub mod mirror;
 pub mod reporter;
 pub mod root;
 pub mod source;
+pub mod untrusted;
 
 pub use commands::{Env, Outcome, run};
 pub use error::{Error, ExitStatus, Result};

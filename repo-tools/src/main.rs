@@ -8,6 +8,7 @@ mod output;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     output::init_logging(&cli.global);
+    tracing::debug!(command = ?cli.command, "repo-tools starting");
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -50,6 +50,8 @@ pub struct MirrorOptions {
     pub jobs: usize,
     /// Attempts per target on transport failures (at least 1).
     pub attempts: u32,
+    /// Metadata only: no target is copied (those already in the mirror stay).
+    pub metadata_only: bool,
     /// The transport (tough's `DefaultTransport` in the binary).
     pub transport: Box<dyn Transport>,
     /// "Now", recorded in `mirror.json`.
@@ -154,6 +156,11 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
     // The manifest, when a filter needs it, is read (and verified) once and reused as the copy.
     let mut prefetched: Option<Vec<u8>> = None;
     let (names, versions, notes) = match &opts.filter {
+        None if opts.metadata_only => (
+            Default::default(),
+            Vec::new(),
+            vec!["metadata only: no target files copied".to_owned()],
+        ),
         None => (
             repo.targets()
                 .signed
@@ -485,6 +492,7 @@ async fn copy_target(
     std::fs::create_dir_all(dir).context(error::CreateDirSnafu { path: dir })?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".partial-")
+        .permissions(crate::fsio::readable())
         .tempfile_in(dir)
         .context(error::WriteFileSnafu { path: &path })?;
     match ready {

@@ -1,11 +1,11 @@
 //! Rendering: results on stdout (text or JSON), logs and progress on stderr, errors as
 //! `error:` / `Caused by:` / `hint:`, exit codes from the library's `ExitStatus`.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use repo_tools::cli::GlobalArgs;
 use repo_tools::mirror::TargetAction;
 use repo_tools::reporter::{Event, Reporter};
 use repo_tools::{Error, ExitStatus, Outcome};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 pub fn init_logging(args: &GlobalArgs) {
@@ -22,7 +22,12 @@ pub fn init_logging(args: &GlobalArgs) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
+        .log_internal_errors(false)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
 }
 
@@ -64,7 +69,8 @@ impl Reporter for Progress {
     fn report(&self, event: &Event<'_>) {
         if self.json {
             if let Ok(line) = serde_json::to_string(event) {
-                eprintln!("{line}");
+                // Best effort: a closed stderr must not stop a mirror.
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
             }
             return;
         }
@@ -95,33 +101,45 @@ impl Reporter for Progress {
 }
 
 pub fn fatal(e: &dyn std::error::Error) -> ExitCode {
-    eprintln!("error: {e}");
+    let _ = writeln!(std::io::stderr(), "error: {e}");
     ExitCode::from(ExitStatus::Io.code())
+}
+
+/// Writes the result to stdout. A reader that went away (`repo-tools root verify R | head -1`)
+/// is not an error: the command's own exit code stands.
+fn print_stdout(text: &str, status: ExitStatus) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::from(status.code()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(status.code()),
+        Err(e) => fatal(&e),
+    }
 }
 
 pub fn finish(result: Result<Outcome, Error>, json: bool) -> ExitCode {
     match result {
         Ok(outcome) => {
-            if json {
+            let text = if json {
                 match serde_json::to_string_pretty(&outcome) {
-                    Ok(text) => println!("{text}"),
+                    Ok(text) => format!("{text}\n"),
                     Err(e) => return fatal(&e),
                 }
             } else {
-                print!("{}", text(&outcome));
-            }
-            ExitCode::from(outcome.exit_status().code())
+                text(&outcome)
+            };
+            print_stdout(&text, outcome.exit_status())
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            let mut text = format!("error: {e}\n");
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
-                eprintln!("  Caused by: {s}");
+                text.push_str(&format!("  Caused by: {s}\n"));
                 source = s.source();
             }
             if let Some(hint) = e.hint() {
-                eprintln!("hint: {hint}");
+                text.push_str(&format!("hint: {hint}\n"));
             }
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
             ExitCode::from(e.exit_status().code())
         }
     }
@@ -296,6 +314,20 @@ fn text(outcome: &Outcome) -> String {
                 "OK: {} target files, {} bytes",
                 r.target_files, r.target_bytes
             );
+        }
+        Outcome::Downloaded(r) => {
+            let _ = writeln!(
+                s,
+                "downloaded {} targets ({} bytes) from {} into {} (root v{}), each verified",
+                r.targets.len(),
+                r.bytes,
+                r.metadata_url,
+                r.out.display(),
+                r.root_version
+            );
+            for t in &r.targets {
+                let _ = writeln!(s, "  {:>12}  {}", t.length, t.name);
+            }
         }
         Outcome::Exported(r) => {
             let _ = writeln!(

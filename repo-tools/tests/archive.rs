@@ -291,3 +291,112 @@ async fn missing_file_and_wrong_root_are_refused() {
     assert_eq!(err.exit_status(), ExitStatus::Untrusted, "{}", chain(&err));
     assert!(!out.exists());
 }
+
+/// Every text an error shows for a hostile archive: escaped (no control byte reaches the
+/// terminal) and bounded (a huge name or index cannot flood it).
+fn assert_tame(err: &Error) -> String {
+    let text = chain(err);
+    assert!(
+        !text.chars().any(|c| c.is_control()),
+        "control character in: {text:?}"
+    );
+    assert!(text.len() < 1000, "{} bytes: {text}", text.len());
+    text
+}
+
+#[tokio::test]
+async fn hostile_names_and_indexes_are_shown_escaped_and_bounded() {
+    let dir = test_support::tempdir();
+    let (repo, mirror) = mirrored(dir.path()).await;
+    let files = mirror_files(&mirror);
+    let out = dir.path().join("far");
+
+    // A name carrying terminal escapes (clear screen, set title) and a newline.
+    let archive = dir.path().join("escapes.tar");
+    pack(
+        &archive,
+        &files,
+        &[("targets/\x1b[2J\x1b]0;pwned\x07x\nerror: fake", b"x")],
+    );
+    let err = import(&archive, &repo.root, &out).await.unwrap_err();
+    assert!(matches!(err, Error::ArchiveEntry { .. }), "{err}");
+    let text = assert_tame(&err);
+    assert!(
+        text.contains("\\u{1b}[2J") && text.contains("control characters"),
+        "{text}"
+    );
+
+    // A 5000-character name (GNU long name).
+    let archive = dir.path().join("long.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+        let name = format!("targets/\x1b[31m{}", "A".repeat(5000));
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        b.append_data(&mut h, &name, &b"x"[..]).unwrap();
+        b.finish().unwrap();
+    }
+    let err = import(&archive, &repo.root, &out).await.unwrap_err();
+    let text = assert_tame(&err);
+    assert!(text.contains("more characters"), "{text}");
+
+    // A header whose size field is terminal escapes (the tar reader quotes it).
+    let archive = dir.path().join("header.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..9].copy_from_slice(b"targets/x");
+        h.as_old_mut().size = *b"\x1b[2J\x1b[31m\x07\nZ";
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, &b""[..]).unwrap();
+        b.finish().unwrap();
+    }
+    let err = import(&archive, &repo.root, &out).await.unwrap_err();
+    assert!(matches!(err, Error::ReadArchive { .. }), "{err}");
+    assert_tame(&err);
+
+    // An index that is not an index: a huge string where the file list belongs.
+    let archive = dir.path().join("index.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+        let idx = format!(
+            "{{\"format\":1,\"files\":\"\\u001b[2J{}\"}}",
+            "B".repeat(100_000)
+        );
+        let mut h = tar::Header::new_gnu();
+        h.set_size(idx.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, INDEX_FILE, idx.as_bytes()).unwrap();
+        b.finish().unwrap();
+    }
+    let err = import(&archive, &repo.root, &out).await.unwrap_err();
+    assert!(matches!(err, Error::ParseIndex { .. }), "{err}");
+    let text = assert_tame(&err);
+    assert!(text.contains("more characters"), "{text}");
+
+    // An index listing a hostile name the archive lacks.
+    let archive = dir.path().join("listed.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+        let index = Index {
+            format: 1,
+            files: vec![IndexEntry {
+                path: format!("targets/\x1b[2J{}", "C".repeat(3000)),
+                length: 1,
+                sha256: "\x1b[2J".repeat(500),
+            }],
+        };
+        let idx = serde_json::to_vec(&index).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(idx.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, INDEX_FILE, idx.as_slice()).unwrap();
+        b.finish().unwrap();
+    }
+    let err = import(&archive, &repo.root, &out).await.unwrap_err();
+    assert!(matches!(err, Error::MissingFile { .. }), "{err}");
+    assert_tame(&err);
+    assert!(!out.exists());
+}

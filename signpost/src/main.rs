@@ -16,16 +16,27 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .with_writer(std::io::stderr)
+        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
+        .log_internal_errors(false)
         .init();
+    tracing::debug!(command = ?cli.command, "signpost starting");
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     match run(&cli) {
         Ok(outcome) => {
-            if write_outcome(&mut out, &mut err, &outcome, cli.json()).is_err() {
-                return ExitCode::from(signpost::ExitStatus::Failure.code());
+            let code = outcome.exit_status().code();
+            match write_outcome(&mut out, &mut err, &outcome, cli.json())
+                .and_then(|()| std::io::Write::flush(&mut out))
+            {
+                Ok(()) => ExitCode::from(code),
+                // The reader went away (`signpost status | head -1`): not a failure.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(code),
+                Err(_) => ExitCode::from(signpost::ExitStatus::Failure.code()),
             }
-            ExitCode::from(outcome.exit_status().code())
         }
         Err(e) => {
             let _ = write_error(&mut err, &e);

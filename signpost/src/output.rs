@@ -54,8 +54,10 @@ pub fn write_outcome(
             other => serde_json::to_value(other),
         }
         .map_err(io::Error::other)?;
-        serde_json::to_writer_pretty(&mut *out, &value).map_err(io::Error::other)?;
-        return writeln!(out);
+        // Rendered first, then written: a write error keeps its kind (a closed pipe stays
+        // BrokenPipe instead of becoming a serde error).
+        let text = serde_json::to_string_pretty(&value).map_err(io::Error::other)?;
+        return writeln!(out, "{text}");
     }
     match outcome {
         Outcome::Status(s) => write_status(out, s),

@@ -3,7 +3,6 @@
 mod output;
 
 use clap::Parser;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use updog::cli::{Cli, Cmd};
@@ -18,13 +17,16 @@ fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
+        .log_internal_errors(false)
         .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
             "warn,updog={}",
             cli.log_level.as_str()
         )))
         .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(output::ansi())
         .init();
+    tracing::debug!(command = ?cli.command, "updog starting");
 
     if let Cmd::GenerateDocs { out } = &cli.command {
         return match updog::docs::generate(out) {

@@ -3,7 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use updog::reporter::{ProgressEvent, Reporter};
@@ -15,7 +15,8 @@ struct JsonReporter;
 impl Reporter for JsonReporter {
     fn report(&self, event: ProgressEvent) {
         if let Ok(line) = serde_json::to_string(&event) {
-            eprintln!("{line}");
+            // A closed stderr must not stop the update: progress is best effort.
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
         }
     }
 }
@@ -78,32 +79,59 @@ pub fn reporter(json: bool) -> Arc<dyn Reporter> {
 /// Nothing to flush today; kept so main's shape does not change when it is needed.
 pub fn finish(_reporter: &dyn Reporter) {}
 
-/// Prints the outcome and returns its exit code.
-pub fn outcome(outcome: &Outcome, json: bool) -> ExitCode {
-    if json {
-        println!("{}", render::outcome_json(outcome));
-    } else {
-        let text = render::outcome_text(outcome);
-        if !text.is_empty() {
-            println!("{text}");
+/// ANSI colours in log lines: only when stderr is a terminal and `NO_COLOR` is unset.
+pub fn ansi() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Writes `text` to stdout. A reader that went away (`updog … | head -1`, `| true`) is not
+/// an error: the run's own exit code stands. Any other write failure is reported on stderr.
+fn print_stdout(text: &str, code: u8) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::from(code),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(code),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {e}");
+            if code == 0 {
+                ExitCode::from(updog::ExitStatus::Failure.code())
+            } else {
+                ExitCode::from(code)
+            }
         }
     }
-    ExitCode::from(outcome.exit_status().code())
+}
+
+fn print_stderr(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Prints the outcome and returns its exit code.
+pub fn outcome(outcome: &Outcome, json: bool) -> ExitCode {
+    let code = outcome.exit_status().code();
+    let text = if json {
+        render::outcome_json(outcome)
+    } else {
+        render::outcome_text(outcome)
+    };
+    if text.is_empty() {
+        return ExitCode::from(code);
+    }
+    print_stdout(&format!("{text}\n"), code)
 }
 
 /// Prints an error and returns its exit code.
 pub fn error(e: &Error, json: bool) -> ExitCode {
+    let code = e.exit_code().code();
+    print_stderr(&render::error_text(e));
     if json {
-        println!("{}", render::error_json(e));
+        return print_stdout(&format!("{}\n", render::error_json(e)), code);
     }
-    eprintln!("{}", render::error_text(e));
-    ExitCode::from(e.exit_code().code())
+    ExitCode::from(code)
 }
 
 /// Lists generated files.
 pub fn docs(files: &[std::path::PathBuf]) -> ExitCode {
-    for f in files {
-        println!("{}", f.display());
-    }
-    ExitCode::SUCCESS
+    let text: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+    print_stdout(&text, 0)
 }

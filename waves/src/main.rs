@@ -1,5 +1,6 @@
 //! `waves`: show how a wave policy rolls a release out over the fleet.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,8 +16,15 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
+        .log_internal_errors(false)
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
+    tracing::debug!(command = ?args.command, "waves starting");
     let outcome = waves::commands::run(&args.command).and_then(|o| {
         if args.json {
             o.to_json()
@@ -25,22 +33,31 @@ fn main() -> ExitCode {
         }
     });
     match outcome {
-        Ok(text) => {
-            print!("{text}");
+        Ok(mut text) => {
             if !text.ends_with('\n') {
-                println!();
+                text.push('\n');
             }
-            ExitCode::SUCCESS
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                // The reader went away (`waves schedule … | head -3`): not a failure.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {e}");
+                    ExitCode::from(waves::ExitStatus::Io as u8)
+                }
+            }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {e}");
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
-                eprintln!("  Caused by: {s}");
+                let _ = writeln!(err, "  Caused by: {s}");
                 source = s.source();
             }
             if let Some(hint) = e.hint() {
-                eprintln!("hint: {hint}");
+                let _ = writeln!(err, "hint: {hint}");
             }
             ExitCode::from(e.exit_code() as u8)
         }

@@ -5,7 +5,9 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use integration::Bins;
-use integration::story::{Print, World, whole_story};
+use integration::story::{Narrator, World, whole_story};
+use std::cell::RefCell;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,27 +56,99 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let dir = std::path::absolute(&dir).unwrap_or(dir);
-    let narrator = Print {
-        commands: std::env::var_os("QUICKSTART_QUIET").is_none(),
-    };
+    let narrator = PipeSafe::new(
+        std::io::stdout(),
+        std::env::var_os("QUICKSTART_QUIET").is_none(),
+    );
     let world = World::new(&dir, bins, &narrator);
     let started = std::time::Instant::now();
     match whole_story(&world) {
         Ok(report) => {
-            println!(
+            narrator.line(&format!(
                 "\nAll {} checks held in {:.0?}. Everything is in {}",
                 report.checks.len(),
                 started.elapsed(),
                 dir.display()
-            );
+            ));
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "\nerror: {e}\nhint: the files of the run are in {}",
                 dir.display()
             );
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints the narration to a writer (stdout). When the reader goes away (`quickstart | head`),
+/// narration stops quietly and the story runs to its end: no panic, the story's own exit code.
+struct PipeSafe<W: Write> {
+    out: RefCell<Option<W>>,
+    commands: bool,
+}
+
+impl<W: Write> PipeSafe<W> {
+    fn new(out: W, commands: bool) -> Self {
+        PipeSafe {
+            out: RefCell::new(Some(out)),
+            commands,
+        }
+    }
+
+    /// Writes one line; after a failed write (a closed pipe) nothing more is written.
+    fn line(&self, text: &str) {
+        let mut out = self.out.borrow_mut();
+        if let Some(w) = out.as_mut()
+            && writeln!(w, "{text}").and_then(|()| w.flush()).is_err()
+        {
+            *out = None;
+        }
+    }
+}
+
+impl<W: Write> Narrator for PipeSafe<W> {
+    fn chapter(&self, title: &str) {
+        self.line(&format!("\n== {title}"));
+    }
+    fn say(&self, text: &str) {
+        self.line(&format!("   {text}"));
+    }
+    fn command(&self, line: &str) {
+        if self.commands {
+            self.line(&format!("     $ {line}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn narration_into_a_closed_pipe_stops_quietly() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let n = PipeSafe::new(writer, true);
+        n.chapter("1. a chapter");
+        assert!(
+            n.out.borrow().is_none(),
+            "the failed write must stop narration"
+        );
+        n.say("more");
+        n.command("cmd");
+        n.line("done");
+
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let n = PipeSafe::new(writer, false);
+        n.chapter("2");
+        n.command("hidden");
+        n.say("shown");
+        drop(n);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut text).unwrap();
+        assert_eq!(text, "\n== 2\n   shown\n");
     }
 }

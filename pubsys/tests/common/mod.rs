@@ -6,7 +6,7 @@ use pubsys::keys::KeySpec;
 use pubsys::policy::ExpirationPolicy;
 use pubsys::release::{ImagePaths, PublishOutcome, PublishRequest, ReleaseInputs};
 use pubsys::repo::{ExpiredRepo, RepoSource};
-use pubsys::store::{LocalStore, RepoStore, TargetMode};
+use pubsys::store::{LocalStore, Placed, RepoStore, TargetMode};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use test_support::tuf::{TestKey, simple_root};
@@ -103,6 +103,8 @@ impl Fixture {
             },
             release_file: None,
             extra_targets: vec![],
+            link_targets: vec![],
+            reinstate_yanked: false,
             wave_policy: None,
             release_start: now,
             expiration: ExpirationPolicy::default(),
@@ -178,13 +180,20 @@ impl RepoStore for RecordingStore {
     fn has_metadata(&self, file_name: &str) -> pubsys::Result<bool> {
         self.inner.has_metadata(file_name)
     }
-    fn put_target_file(&self, n: &str, source: &Path, mode: TargetMode) -> pubsys::Result<()> {
+    fn read_metadata(&self, file_name: &str) -> pubsys::Result<Option<Vec<u8>>> {
+        self.inner.read_metadata(file_name)
+    }
+    fn put_target_file(&self, n: &str, source: &Path, mode: TargetMode) -> pubsys::Result<Placed> {
         self.record(format!("target {n}"), n)?;
         self.inner.put_target_file(n, source, mode)
     }
-    fn put_target_bytes(&self, n: &str, bytes: &[u8]) -> pubsys::Result<()> {
+    fn put_target_bytes(&self, n: &str, bytes: &[u8]) -> pubsys::Result<Placed> {
         self.record(format!("target {n}"), n)?;
         self.inner.put_target_bytes(n, bytes)
+    }
+    fn remove_target(&self, n: &str) -> pubsys::Result<()> {
+        self.log.lock().unwrap().push(format!("remove {n}"));
+        self.inner.remove_target(n)
     }
     fn lock(&self) -> pubsys::Result<pubsys::store::StoreLock> {
         self.inner.lock()
