@@ -64,11 +64,12 @@ pub enum Outcome {
 }
 
 fn version(text: &str) -> Result<Version> {
-    text.parse().map_err(|e: semver::Error| Error::InvalidInput {
-        what: "version",
-        value: text.to_string(),
-        reason: e.to_string(),
-    })
+    text.parse()
+        .map_err(|e: semver::Error| Error::InvalidInput {
+            what: "version",
+            value: text.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// Run one subcommand.
@@ -162,7 +163,9 @@ pub async fn run(
             let keeper = SlotKeeper::start(Arc::clone(&coordinator), slot.clone());
             let (program_owned, rest) = (program.clone(), command[1..].to_vec());
             let status = tokio::task::spawn_blocking(move || {
-                std::process::Command::new(program_owned).args(rest).status()
+                std::process::Command::new(program_owned)
+                    .args(rest)
+                    .status()
             })
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));

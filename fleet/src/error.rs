@@ -86,7 +86,9 @@ pub enum Error {
     },
 
     /// The slot's lease is gone (expired or revoked): the host no longer holds a slot.
-    #[snafu(display("reboot slot of host {host} in group {group} is lost: lease {lease:x} {reason}"))]
+    #[snafu(display(
+        "reboot slot of host {host} in group {group} is lost: lease {lease:x} {reason}"
+    ))]
     SlotLost {
         /// Group.
         group: String,

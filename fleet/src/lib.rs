@@ -77,8 +77,13 @@ pub trait Coordinator: Send + Sync + std::fmt::Debug {
 
     /// Halt `version` for the group: no host acquires a slot for it until it is resumed. The
     /// first halt's record is kept and returned.
-    async fn halt(&self, group: &Name, version: &Version, reason: &str, by_host: &str)
-    -> Result<Halt>;
+    async fn halt(
+        &self,
+        group: &Name,
+        version: &Version,
+        reason: &str,
+        by_host: &str,
+    ) -> Result<Halt>;
 
     /// Lift a halt; returns the halt that was lifted, if there was one.
     async fn resume(&self, group: &Name, version: &Version) -> Result<Option<Halt>>;
@@ -108,7 +113,8 @@ impl SlotKeeper {
     pub fn start(coordinator: Arc<dyn Coordinator>, slot: Slot) -> Self {
         let lost = Arc::new(Mutex::new(None));
         let flag = Arc::clone(&lost);
-        let period = Duration::from_millis(slot.ttl_secs * 1000 / 3).max(Duration::from_millis(200));
+        let period =
+            Duration::from_millis(slot.ttl_secs * 1000 / 3).max(Duration::from_millis(200));
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(period).await;

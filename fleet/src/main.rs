@@ -23,7 +23,10 @@ impl AcquireObserver for Stderr {
 #[allow(clippy::print_stderr)]
 impl HoldReporter for Stderr {
     fn acquired(&self, slot: &fleet::Slot) {
-        eprintln!("acquired: slot of group {} for {}", slot.group, slot.version);
+        eprintln!(
+            "acquired: slot of group {} for {}",
+            slot.group, slot.version
+        );
     }
 }
 
@@ -33,13 +36,21 @@ async fn run(args: &Args) -> fleet::Result<Outcome> {
         ..ClientTimeouts::default()
     };
     let client = EtcdClient::new(fleet::parse_endpoints(&args.endpoints)?, timeouts)?;
-    fleet::commands::run(&args.command, Arc::new(EtcdCoordinator::new(client)), &Stderr).await
+    fleet::commands::run(
+        &args.command,
+        Arc::new(EtcdCoordinator::new(client)),
+        &Stderr,
+    )
+    .await
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

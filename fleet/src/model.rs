@@ -22,7 +22,10 @@ impl Name {
         let reason = if value.is_empty() {
             Some("it is empty".to_string())
         } else if value.len() > 128 {
-            Some(format!("it is {} characters long (at most 128)", value.len()))
+            Some(format!(
+                "it is {} characters long (at most 128)",
+                value.len()
+            ))
         } else if value == "." || value == ".." {
             Some("'.' and '..' are not names".to_string())
         } else {
@@ -254,11 +257,18 @@ impl fmt::Display for WaitStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WaitStatus::SlotsFull { held, max, holders } => {
-                write!(f, "waiting: {held}/{max} slots held by [{}]", holders.join(", "))
+                write!(
+                    f,
+                    "waiting: {held}/{max} slots held by [{}]",
+                    holders.join(", ")
+                )
             }
             WaitStatus::Contended => write!(f, "waiting: contended, retrying"),
             WaitStatus::Unreachable { error } => {
-                write!(f, "waiting: coordinator unreachable ({error}); not rebooting")
+                write!(
+                    f,
+                    "waiting: coordinator unreachable ({error}); not rebooting"
+                )
             }
         }
     }

@@ -91,7 +91,13 @@ async fn host_flow(
         .report(&group, &host, &report(HostState::RebootPending))
         .await?;
     let slot = coord
-        .acquire_reboot_slot(&group, &host, &version, &quick(Duration::from_secs(120), 5), &NoObserver)
+        .acquire_reboot_slot(
+            &group,
+            &host,
+            &version,
+            &quick(Duration::from_secs(120), 5),
+            &NoObserver,
+        )
         .await?;
     audit
         .lock()
@@ -103,7 +109,11 @@ async fn host_flow(
         .await?;
     tokio::time::sleep(hold).await;
     coord
-        .report(&group, &host, &HostReport::new(HostState::Healthy, version.clone()))
+        .report(
+            &group,
+            &host,
+            &HostReport::new(HostState::Healthy, version.clone()),
+        )
         .await?;
     assert_eq!(keeper.lost(), None, "{host} lost its slot while holding it");
     keeper.stop();
@@ -152,7 +162,9 @@ async fn assert_all_healthy(coord: &dyn Coordinator, group: &Name, hosts: usize)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn at_most_n_slots_with_12_hosts() {
-    let Some(cluster) = EtcdCluster::start(3) else { return };
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
     let coord = cluster.coordinator();
     let group = name("web");
     assert_eq!(coord.set_max_concurrency(&group, 2).await.unwrap(), 1);
@@ -189,7 +201,9 @@ fn overlap_counter_sees_violations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rollout_goes_on_when_a_member_dies() {
-    let Some(mut cluster) = EtcdCluster::start(3) else { return };
+    let Some(mut cluster) = EtcdCluster::start(3) else {
+        return;
+    };
     let coord = cluster.coordinator();
     let group = name("db");
     coord.set_max_concurrency(&group, 2).await.unwrap();
@@ -203,7 +217,14 @@ async fn rollout_goes_on_when_a_member_dies() {
     ));
     // Kill the first member (every client starts there) once the rollout is under way.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while audit.lock().unwrap().iter().filter(|e| e.2 == Event::Releasing).count() < 3 {
+    while audit
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.2 == Event::Releasing)
+        .count()
+        < 3
+    {
         assert!(Instant::now() < deadline, "rollout did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -212,7 +233,11 @@ async fn rollout_goes_on_when_a_member_dies() {
     run.await.unwrap();
     let audit = audit.lock().unwrap().clone();
     assert!(
-        audit.iter().filter(|e| e.0 > killed_at && e.2 == Event::Acquired).count() >= 3,
+        audit
+            .iter()
+            .filter(|e| e.0 > killed_at && e.2 == Event::Acquired)
+            .count()
+            >= 3,
         "hosts acquired after the kill"
     );
     assert!(max_overlap(&audit) <= 2, "audit: {audit:?}");
@@ -221,11 +246,19 @@ async fn rollout_goes_on_when_a_member_dies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_holder_frees_its_slot_when_the_lease_expires() {
-    let Some(cluster) = EtcdCluster::start(3) else { return };
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
     let coord = cluster.coordinator();
     let group = name("g");
     let slot = coord
-        .acquire_reboot_slot(&group, &name("dies"), &v("2.0.0"), &quick(Duration::from_secs(5), 2), &NoObserver)
+        .acquire_reboot_slot(
+            &group,
+            &name("dies"),
+            &v("2.0.0"),
+            &quick(Duration::from_secs(5), 2),
+            &NoObserver,
+        )
         .await
         .unwrap();
     // The holder "dies": its keepalives stop (keeper dropped), it never releases.
@@ -233,18 +266,37 @@ async fn dead_holder_frees_its_slot_when_the_lease_expires() {
     let granted = Instant::now();
     let statuses = Statuses::default();
     let other = coord
-        .acquire_reboot_slot(&group, &name("next"), &v("2.0.0"), &quick(Duration::from_secs(20), 2), &statuses)
+        .acquire_reboot_slot(
+            &group,
+            &name("next"),
+            &v("2.0.0"),
+            &quick(Duration::from_secs(20), 2),
+            &statuses,
+        )
         .await
         .unwrap();
     let waited = granted.elapsed();
     assert_eq!(other.host, name("next"));
-    assert!(waited >= Duration::from_millis(900), "granted before the TTL ran out: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "granted before the TTL ran out: {waited:?}"
+    );
     assert_eq!(
         statuses.all().first(),
-        Some(&WaitStatus::SlotsFull { held: 1, max: 1, holders: vec!["dies".into()] })
+        Some(&WaitStatus::SlotsFull {
+            held: 1,
+            max: 1,
+            holders: vec!["dies".into()]
+        })
     );
     let view = coord.fleet_view(&group).await.unwrap();
-    assert_eq!(view.slots.iter().map(|s| s.host.to_string()).collect::<Vec<_>>(), ["next"]);
+    assert_eq!(
+        view.slots
+            .iter()
+            .map(|s| s.host.to_string())
+            .collect::<Vec<_>>(),
+        ["next"]
+    );
 }
 
 #[tokio::test]
@@ -255,16 +307,31 @@ async fn unreachable_etcd_never_grants_a_slot() {
     let statuses = Statuses::default();
     let started = Instant::now();
     let err = coord
-        .acquire_reboot_slot(&name("g"), &name("h"), &v("2.0.0"), &quick(Duration::from_secs(1), 5), &statuses)
+        .acquire_reboot_slot(
+            &name("g"),
+            &name("h"),
+            &v("2.0.0"),
+            &quick(Duration::from_secs(1), 5),
+            &statuses,
+        )
         .await
         .unwrap_err();
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_secs(1) && waited < Duration::from_secs(10), "{waited:?}");
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
     let text = err.to_string();
     assert!(matches!(err, Error::AcquireTimeout { .. }), "{text}");
     assert!(text.contains("no reboot slot granted within"), "{text}");
-    assert!(text.contains("coordinator unreachable") && text.contains("not rebooting"), "{text}");
-    assert!(matches!(statuses.all().first(), Some(WaitStatus::Unreachable { .. })));
+    assert!(
+        text.contains("coordinator unreachable") && text.contains("not rebooting"),
+        "{text}"
+    );
+    assert!(matches!(
+        statuses.all().first(),
+        Some(WaitStatus::Unreachable { .. })
+    ));
     assert_eq!(err.exit_status(), fleet::ExitStatus::Timeout);
 }
 
@@ -277,46 +344,88 @@ async fn silent_etcd_times_out_without_a_slot() {
         connect: Duration::from_millis(500),
         request: Duration::from_millis(700),
     };
-    let client = fleet::EtcdClient::new(fleet::parse_endpoints(&endpoint).unwrap(), timeouts).unwrap();
+    let client =
+        fleet::EtcdClient::new(fleet::parse_endpoints(&endpoint).unwrap(), timeouts).unwrap();
     let coord = fleet::EtcdCoordinator::new(client);
     let started = Instant::now();
     let err = coord
-        .acquire_reboot_slot(&name("g"), &name("h"), &v("2.0.0"), &quick(Duration::from_secs(1), 5), &NoObserver)
+        .acquire_reboot_slot(
+            &name("g"),
+            &name("h"),
+            &v("2.0.0"),
+            &quick(Duration::from_secs(1), 5),
+            &NoObserver,
+        )
         .await
         .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(err.to_string().contains("timed out"), "{err}");
     drop(listener);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn halt_stops_a_version_and_resume_lets_it_go() {
-    let Some(cluster) = EtcdCluster::start(3) else { return };
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
     let coord = cluster.coordinator();
     let group = name("g");
     let bad = v("2.0.0");
     let halt = coord
-        .halt(&group, &bad, "health check web.sh failed: exit 3", "host-01")
+        .halt(
+            &group,
+            &bad,
+            "health check web.sh failed: exit 3",
+            "host-01",
+        )
         .await
         .unwrap();
     assert_eq!(halt.by_host, "host-01");
     // A second halt keeps the first reason.
-    let again = coord.halt(&group, &bad, "also failed", "host-02").await.unwrap();
+    let again = coord
+        .halt(&group, &bad, "also failed", "host-02")
+        .await
+        .unwrap();
     assert_eq!(again, halt);
-    assert_eq!(coord.is_halted(&group, &bad).await.unwrap(), Some(halt.clone()));
+    assert_eq!(
+        coord.is_halted(&group, &bad).await.unwrap(),
+        Some(halt.clone())
+    );
 
     let err = coord
-        .acquire_reboot_slot(&group, &name("h"), &bad, &quick(Duration::from_secs(10), 5), &NoObserver)
+        .acquire_reboot_slot(
+            &group,
+            &name("h"),
+            &bad,
+            &quick(Duration::from_secs(10), 5),
+            &NoObserver,
+        )
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::Halted { halt: h } if **h == halt), "{err}");
-    assert!(err.to_string().contains("health check web.sh failed"), "{err}");
+    assert!(
+        matches!(&err, Error::Halted { halt: h } if **h == halt),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("health check web.sh failed"),
+        "{err}"
+    );
     // Refused at once, nothing held.
     assert!(coord.fleet_view(&group).await.unwrap().slots.is_empty());
 
     // Another version of the same group is not halted.
     let ok = coord
-        .acquire_reboot_slot(&group, &name("h"), &v("2.0.1"), &quick(Duration::from_secs(10), 5), &NoObserver)
+        .acquire_reboot_slot(
+            &group,
+            &name("h"),
+            &v("2.0.1"),
+            &quick(Duration::from_secs(10), 5),
+            &NoObserver,
+        )
         .await
         .unwrap();
     coord.release(&ok).await.unwrap();
@@ -325,7 +434,13 @@ async fn halt_stops_a_version_and_resume_lets_it_go() {
     assert_eq!(coord.resume(&group, &bad).await.unwrap(), None);
     assert_eq!(coord.is_halted(&group, &bad).await.unwrap(), None);
     let slot = coord
-        .acquire_reboot_slot(&group, &name("h"), &bad, &quick(Duration::from_secs(10), 5), &NoObserver)
+        .acquire_reboot_slot(
+            &group,
+            &name("h"),
+            &bad,
+            &quick(Duration::from_secs(10), 5),
+            &NoObserver,
+        )
         .await
         .unwrap();
     assert_eq!(slot.version, bad);
@@ -333,7 +448,9 @@ async fn halt_stops_a_version_and_resume_lets_it_go() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_concurrency_changes_the_limit() {
-    let Some(cluster) = EtcdCluster::start(3) else { return };
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
     let coord = cluster.coordinator();
     let group = name("g");
     let version = v("2.0.0");
@@ -342,23 +459,39 @@ async fn set_concurrency_changes_the_limit() {
         let (group, version) = (group.clone(), version.clone());
         async move {
             coord
-                .acquire_reboot_slot(&group, &name(host), &version, &quick(Duration::from_millis(deadline_ms), 5), &NoObserver)
+                .acquire_reboot_slot(
+                    &group,
+                    &name(host),
+                    &version,
+                    &quick(Duration::from_millis(deadline_ms), 5),
+                    &NoObserver,
+                )
                 .await
         }
     };
     // Default limit 1.
     let a = acquire("a", 5000).await.unwrap();
     let err = acquire("b", 300).await.unwrap_err();
-    assert!(err.to_string().ends_with("waiting: 1/1 slots held by [a]"), "{err}");
+    assert!(
+        err.to_string().ends_with("waiting: 1/1 slots held by [a]"),
+        "{err}"
+    );
     assert_eq!(coord.set_max_concurrency(&group, 2).await.unwrap(), 1);
     let b = acquire("b", 5000).await.unwrap();
     let err = acquire("c", 300).await.unwrap_err();
-    assert!(err.to_string().ends_with("waiting: 2/2 slots held by [a, b]"), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("waiting: 2/2 slots held by [a, b]"),
+        "{err}"
+    );
     // Lowering the limit keeps the slots held and lets nobody in until the count drops below.
     assert_eq!(coord.set_max_concurrency(&group, 1).await.unwrap(), 2);
     coord.release(&a).await.unwrap();
     let err = acquire("c", 300).await.unwrap_err();
-    assert!(err.to_string().ends_with("waiting: 1/1 slots held by [b]"), "{err}");
+    assert!(
+        err.to_string().ends_with("waiting: 1/1 slots held by [b]"),
+        "{err}"
+    );
     coord.release(&b).await.unwrap();
     acquire("c", 5000).await.unwrap();
     assert_eq!(coord.fleet_view(&group).await.unwrap().max_concurrency, 1);
@@ -366,7 +499,9 @@ async fn set_concurrency_changes_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_gets_its_slot_back_and_keepalives_hold_it() {
-    let Some(cluster) = EtcdCluster::start(3) else { return };
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
     let coord = cluster.coordinator();
     let group = name("g");
     let version = v("2.0.0");
@@ -386,10 +521,12 @@ async fn a_holder_gets_its_slot_back_and_keepalives_hold_it() {
     assert_eq!(keeper.lost(), None);
     let view = coord.fleet_view(&group).await.unwrap();
     assert_eq!(view.slots.len(), 1, "slot kept alive past twice its TTL");
-    assert!(coord
-        .acquire_reboot_slot(&group, &name("b"), &version, &opts, &NoObserver)
-        .await
-        .is_err());
+    assert!(
+        coord
+            .acquire_reboot_slot(&group, &name("b"), &version, &opts, &NoObserver)
+            .await
+            .is_err()
+    );
     keeper.stop();
     coord.release(&again).await.unwrap();
     let err = coord.keep_alive(&again).await.unwrap_err();
@@ -404,7 +541,9 @@ async fn a_holder_gets_its_slot_back_and_keepalives_hold_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: cargo test -p fleet --test etcd -- --ignored bench_"]
 async fn bench_acquire_release_round_trips() {
-    let Some(cluster) = EtcdCluster::start(3) else { return };
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
     let coord = cluster.coordinator();
     let group = name("bench");
     let (host, version) = (name("h"), v("2.0.0"));
@@ -441,6 +580,31 @@ async fn bench_acquire_release_round_trips() {
         "requests",
         "theoretical minimum (read, grant, txn, revoke)",
         4.0,
+        test_support::bench::Better::Lower,
+    );
+}
+
+/// A 12-host rollout at concurrency 2 (each host holds its slot 200 ms) next to its theoretical
+/// minimum, hosts / concurrency × per-host time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: cargo test -p fleet --test etcd -- --ignored bench_"]
+async fn bench_rollout_12_hosts_wall_time() {
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
+    let coord = cluster.coordinator();
+    let group = name("bench");
+    coord.set_max_concurrency(&group, 2).await.unwrap();
+    let hold = Duration::from_millis(200);
+    let started = Instant::now();
+    rollout(coord.clone(), group.clone(), 12, hold, Arc::default()).await;
+    let wall = started.elapsed().as_secs_f64();
+    test_support::bench::row(
+        "fleet 12-host rollout, concurrency 2, 200 ms/host",
+        wall,
+        "s",
+        "theoretical minimum (12 / 2 x 0.2 s)",
+        1.2,
         test_support::bench::Better::Lower,
     );
 }

@@ -30,7 +30,9 @@ fn name(s: &str) -> Name {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_halt_resume_set_concurrency() {
-    let Some(cluster) = EtcdCluster::start(3) else { return };
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
     let e = cluster.endpoints();
     let coord = cluster.coordinator();
     let group = name("web");
@@ -38,9 +40,16 @@ async fn status_halt_resume_set_concurrency() {
     let mut failed = HostReport::new(HostState::RolledBack, "1.0.0".parse().unwrap());
     failed.target = Some(new.clone());
     failed.detail = Some("health check web.sh: exit 3".into());
-    coord.report(&group, &name("host-a"), &failed).await.unwrap();
     coord
-        .report(&group, &name("host-b"), &HostReport::new(HostState::Healthy, new.clone()))
+        .report(&group, &name("host-a"), &failed)
+        .await
+        .unwrap();
+    coord
+        .report(
+            &group,
+            &name("host-b"),
+            &HostReport::new(HostState::Healthy, new.clone()),
+        )
         .await
         .unwrap();
 
@@ -48,11 +57,28 @@ async fn status_halt_resume_set_concurrency() {
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert_eq!(text(&o).0, "group web: max concurrency 1 -> 3\n");
 
-    let o = fleetctl(&e, &["halt", "web", "2.0.0", "--reason", "web.sh failed on host-a", "--by", "host-a"]);
+    let o = fleetctl(
+        &e,
+        &[
+            "halt",
+            "web",
+            "2.0.0",
+            "--reason",
+            "web.sh failed on host-a",
+            "--by",
+            "host-a",
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     // Hosts see the halt.
     let err = coord
-        .acquire_reboot_slot(&group, &name("host-c"), &new, &AcquireOptions::default(), &NoObserver)
+        .acquire_reboot_slot(
+            &group,
+            &name("host-c"),
+            &new,
+            &AcquireOptions::default(),
+            &NoObserver,
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("web.sh failed on host-a"), "{err}");
@@ -62,7 +88,10 @@ async fn status_halt_resume_set_concurrency() {
     let out = text(&o).0;
     assert!(out.starts_with("group web: 0/3 slots held\n"), "{out}");
     assert!(out.contains("halted: 2.0.0 by host-a at "), "{out}");
-    assert!(out.contains("  host-a rolled-back 1.0.0 -> 2.0.0 at "), "{out}");
+    assert!(
+        out.contains("  host-a rolled-back 1.0.0 -> 2.0.0 at "),
+        "{out}"
+    );
     assert!(out.contains(": health check web.sh: exit 3\n"), "{out}");
     assert!(out.contains("      1 healthy on 2.0.0\n"), "{out}");
 
@@ -75,21 +104,41 @@ async fn status_halt_resume_set_concurrency() {
 
     let o = fleetctl(&e, &["resume", "web", "2.0.0"]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
-    assert!(text(&o).0.starts_with("resumed 2.0.0 in group web (was halted by host-a"), "{:?}", text(&o));
+    assert!(
+        text(&o)
+            .0
+            .starts_with("resumed 2.0.0 in group web (was halted by host-a"),
+        "{:?}",
+        text(&o)
+    );
     let o = fleetctl(&e, &["resume", "web", "2.0.0"]);
     assert_eq!(text(&o).0, "2.0.0 was not halted in group web\n");
     coord
-        .acquire_reboot_slot(&group, &name("host-c"), &new, &AcquireOptions::default(), &NoObserver)
+        .acquire_reboot_slot(
+            &group,
+            &name("host-c"),
+            &new,
+            &AcquireOptions::default(),
+            &NoObserver,
+        )
         .await
         .unwrap();
 
     // Bad input: usage error 2, with what and where.
     let o = fleetctl(&e, &["halt", "web/x", "2.0.0", "--reason", "r"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).1.contains("invalid group 'web/x'"), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("invalid group 'web/x'"),
+        "{:?}",
+        text(&o)
+    );
     let o = fleetctl(&e, &["resume", "web", "two"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).1.contains("invalid version 'two'"), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("invalid version 'two'"),
+        "{:?}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -98,7 +147,10 @@ fn unreachable_etcd_exits_3() {
     let o = fleetctl(&e, &["status", "web"]);
     assert_eq!(o.status.code(), Some(3), "{:?}", text(&o));
     let err = text(&o).1;
-    assert!(err.starts_with("error: etcd unreachable: no endpoint answered v3/kv/txn"), "{err}");
+    assert!(
+        err.starts_with("error: etcd unreachable: no endpoint answered v3/kv/txn"),
+        "{err}"
+    );
     assert!(err.contains("hint: check --endpoints"), "{err}");
     let o = fleetctl("127.0.0.1:2379", &["status", "web"]);
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
@@ -108,34 +160,74 @@ fn unreachable_etcd_exits_3() {
 /// the next host gets the slot.
 #[test]
 fn sigkilled_holder_frees_its_slot_after_the_ttl() {
-    let Some(cluster) = EtcdCluster::start(3) else { return };
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
     let e = cluster.endpoints();
     let mut holder = Command::new(env!("CARGO_BIN_EXE_fleetctl"))
-        .args(["--endpoints", &e, "hold", "web", "doomed", "2.0.0", "--ttl-secs", "2", "--", "sleep", "8"])
+        .args([
+            "--endpoints",
+            &e,
+            "hold",
+            "web",
+            "doomed",
+            "2.0.0",
+            "--ttl-secs",
+            "2",
+            "--",
+            "sleep",
+            "8",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(holder.stderr.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    assert!(first.starts_with("acquired: slot of group web for 2.0.0"), "{first}");
+    assert!(
+        first.starts_with("acquired: slot of group web for 2.0.0"),
+        "{first}"
+    );
     holder.kill().unwrap(); // SIGKILL
     holder.wait().unwrap();
     let killed = Instant::now();
 
     // A second holder waits ("waiting: 1/1 slots held by [doomed]") and then runs.
     let o = Command::new(env!("CARGO_BIN_EXE_fleetctl"))
-        .args(["--endpoints", &e, "hold", "web", "next", "2.0.0", "--poll-ms", "100", "--deadline-secs", "30"])
+        .args([
+            "--endpoints",
+            &e,
+            "hold",
+            "web",
+            "next",
+            "2.0.0",
+            "--poll-ms",
+            "100",
+            "--deadline-secs",
+            "30",
+        ])
         .args(["--", "true"])
         .output()
         .unwrap();
     let waited = killed.elapsed();
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
-    assert!(err.starts_with("waiting: 1/1 slots held by [doomed]\n"), "{err}");
-    assert!(err.contains("acquired: slot of group web for 2.0.0"), "{err}");
-    assert!(out.contains("next held a slot of group web for 2.0.0; command exit: 0"), "{out}");
-    assert!(waited >= Duration::from_millis(900), "slot freed before the TTL: {waited:?}");
+    assert!(
+        err.starts_with("waiting: 1/1 slots held by [doomed]\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("acquired: slot of group web for 2.0.0"),
+        "{err}"
+    );
+    assert!(
+        out.contains("next held a slot of group web for 2.0.0; command exit: 0"),
+        "{out}"
+    );
+    assert!(
+        waited >= Duration::from_millis(900),
+        "slot freed before the TTL: {waited:?}"
+    );
 
     // A failing command: exit 7, slot released anyway.
     let o = fleetctl(&e, &["hold", "web", "next", "2.0.0", "--", "false"]);
@@ -147,10 +239,24 @@ fn sigkilled_holder_frees_its_slot_after_the_ttl() {
 
 #[test]
 fn release_frees_a_dead_hosts_slot_at_once() {
-    let Some(cluster) = EtcdCluster::start(3) else { return };
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
     let e = cluster.endpoints();
     let mut holder = Command::new(env!("CARGO_BIN_EXE_fleetctl"))
-        .args(["--endpoints", &e, "hold", "web", "gone", "2.0.0", "--ttl-secs", "600", "--", "sleep", "8"])
+        .args([
+            "--endpoints",
+            &e,
+            "hold",
+            "web",
+            "gone",
+            "2.0.0",
+            "--ttl-secs",
+            "600",
+            "--",
+            "sleep",
+            "8",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -163,6 +269,18 @@ fn release_frees_a_dead_hosts_slot_at_once() {
     let o = fleetctl(&e, &["release", "web", "gone"]);
     assert_eq!(text(&o).0, "gone in group web: held no slot\n");
     // Without the release the next holder would wait 600 s; with it, it runs at once.
-    let o = fleetctl(&e, &["hold", "web", "next", "2.0.0", "--deadline-secs", "5", "--", "true"]);
+    let o = fleetctl(
+        &e,
+        &[
+            "hold",
+            "web",
+            "next",
+            "2.0.0",
+            "--deadline-secs",
+            "5",
+            "--",
+            "true",
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
 }

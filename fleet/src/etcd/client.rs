@@ -383,7 +383,10 @@ mod test {
             2
         );
         let err = parse_endpoints("127.0.0.1:2379").unwrap_err().to_string();
-        assert!(err.contains("invalid etcd endpoint '127.0.0.1:2379'"), "{err}");
+        assert!(
+            err.contains("invalid etcd endpoint '127.0.0.1:2379'"),
+            "{err}"
+        );
         assert!(parse_endpoints(" , ").is_err());
     }
 
@@ -400,8 +403,9 @@ mod test {
 
     #[test]
     fn error_bodies() {
-        let (code, msg) =
-            error_of(br#"{"error":"etcdserver: no leader","code":14,"message":"etcdserver: no leader"}"#);
+        let (code, msg) = error_of(
+            br#"{"error":"etcdserver: no leader","code":14,"message":"etcdserver: no leader"}"#,
+        );
         assert_eq!((code, msg.as_str()), (Some(14), "etcdserver: no leader"));
         assert_eq!(error_of(b"garbage").1, "garbage");
     }

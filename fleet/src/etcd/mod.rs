@@ -147,7 +147,10 @@ impl EtcdCoordinator {
         let ttl = ttl.as_secs().max(1);
         let g: LeaseGrant = self
             .client
-            .call("v3/lease/grant", &json!({"TTL": ttl.to_string(), "ID": "0"}))
+            .call(
+                "v3/lease/grant",
+                &json!({"TTL": ttl.to_string(), "ID": "0"}),
+            )
             .await?;
         Ok(g.id)
     }
@@ -255,8 +258,7 @@ impl EtcdCoordinator {
     async fn read_prefixes(&self, keys: &[(String, bool)]) -> Result<Vec<Vec<KeyValue>>> {
         let ops: Vec<_> = keys.iter().map(|(k, p)| op_range(k, *p)).collect();
         let r = self.txn(json!({ "success": ops })).await?;
-        Ok(r
-            .responses
+        Ok(r.responses
             .into_iter()
             .map(|op| op.response_range.unwrap_or_default().kvs)
             .collect())
@@ -459,7 +461,10 @@ impl Coordinator for EtcdCoordinator {
             Some(kv) => decode(kv)?,
             None => DEFAULT_MAX_CONCURRENCY,
         };
-        let slots = slots.iter().map(decode).collect::<Result<Vec<SlotHolder>>>()?;
+        let slots = slots
+            .iter()
+            .map(decode)
+            .collect::<Result<Vec<SlotHolder>>>()?;
         let mut halted = halted.iter().map(decode).collect::<Result<Vec<Halt>>>()?;
         halted.sort_by(|a, b| a.version.cmp(&b.version));
         let root = keys.hosts();

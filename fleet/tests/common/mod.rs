@@ -44,7 +44,9 @@ impl EtcdCluster {
         }
         let mut serial = Some(SERIAL.lock().unwrap_or_else(|p| p.into_inner()));
         for attempt in 0..3 {
-            let guard = serial.take().unwrap_or_else(|| SERIAL.lock().unwrap_or_else(|p| p.into_inner()));
+            let guard = serial
+                .take()
+                .unwrap_or_else(|| SERIAL.lock().unwrap_or_else(|p| p.into_inner()));
             match Self::try_start(n, guard) {
                 Ok(c) => return Some(c),
                 Err(e) => eprintln!("etcd cluster start attempt {attempt} failed: {e}"),
@@ -53,10 +55,7 @@ impl EtcdCluster {
         panic!("could not start a {n}-member etcd cluster");
     }
 
-    fn try_start(
-        n: usize,
-        serial: std::sync::MutexGuard<'static, ()>,
-    ) -> Result<Self, String> {
+    fn try_start(n: usize, serial: std::sync::MutexGuard<'static, ()>) -> Result<Self, String> {
         let dir = test_support::tempdir();
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let token = format!("abos-test-{}-{}", std::process::id(), ports[0].0);
@@ -102,7 +101,10 @@ impl EtcdCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !cluster.members.iter().all(|m| healthy(&m.client_url)) {
             if Instant::now() > deadline {
-                return Err(format!("not healthy after 30 s; logs in {:?}", cluster.log_dir()));
+                return Err(format!(
+                    "not healthy after 30 s; logs in {:?}",
+                    cluster.log_dir()
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
