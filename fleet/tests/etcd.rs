@@ -125,18 +125,14 @@ async fn host_flow(
 }
 
 /// Run `hosts` simulated hosts at once; returns the audit trail.
-async fn rollout(
-    coord: Arc<dyn Coordinator>,
-    group: Name,
-    hosts: usize,
-    hold: Duration,
-    audit: Audit,
-) {
+async fn rollout(endpoints: String, group: Name, hosts: usize, hold: Duration, audit: Audit) {
     let version = v("2.0.0");
     let tasks: Vec<_> = (0..hosts)
         .map(|i| {
+            // Each host has its own client (own connections), as separate machines would.
+            let coord: Arc<dyn Coordinator> = common::coordinator(&endpoints);
             tokio::spawn(host_flow(
-                Arc::clone(&coord),
+                coord,
                 group.clone(),
                 name(&format!("host-{i:02}")),
                 version.clone(),
@@ -171,7 +167,14 @@ async fn at_most_n_slots_with_12_hosts() {
     let audit: Audit = Arc::default();
     let hold = Duration::from_millis(300);
     let started = Instant::now();
-    rollout(coord.clone(), group.clone(), 12, hold, Arc::clone(&audit)).await;
+    rollout(
+        cluster.endpoints(),
+        group.clone(),
+        12,
+        hold,
+        Arc::clone(&audit),
+    )
+    .await;
     let wall = started.elapsed();
     let audit = audit.lock().unwrap().clone();
     assert_eq!(audit.len(), 24);
@@ -209,7 +212,7 @@ async fn rollout_goes_on_when_a_member_dies() {
     coord.set_max_concurrency(&group, 2).await.unwrap();
     let audit: Audit = Arc::default();
     let run = tokio::spawn(rollout(
-        coord.clone(),
+        cluster.endpoints(),
         group.clone(),
         12,
         Duration::from_millis(300),
@@ -597,7 +600,7 @@ async fn bench_rollout_12_hosts_wall_time() {
     coord.set_max_concurrency(&group, 2).await.unwrap();
     let hold = Duration::from_millis(200);
     let started = Instant::now();
-    rollout(coord.clone(), group.clone(), 12, hold, Arc::default()).await;
+    rollout(cluster.endpoints(), group.clone(), 12, hold, Arc::default()).await;
     let wall = started.elapsed().as_secs_f64();
     test_support::bench::row(
         "fleet 12-host rollout, concurrency 2, 200 ms/host",

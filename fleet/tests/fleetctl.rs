@@ -284,3 +284,72 @@ fn release_frees_a_dead_hosts_slot_at_once() {
     );
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
 }
+
+/// 12 hosts as 12 processes (`fleetctl hold`), concurrency 2: the command each one runs under its
+/// slot writes the audit trail (time it starts, time it ends), so every line is written while
+/// the slot is held.
+#[test]
+fn twelve_holder_processes_at_concurrency_2() {
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
+    let e = cluster.endpoints();
+    let o = fleetctl(&e, &["set-concurrency", "web", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let dir = test_support::tempdir();
+    let audit = dir.path().join("audit");
+    let script = format!(
+        "echo \"$(date +%s.%N) start $0\" >> {a}; sleep 0.3; echo \"$(date +%s.%N) end $0\" >> {a}",
+        a = audit.display()
+    );
+    let children: Vec<_> = (0..12)
+        .map(|i| {
+            let host = format!("host-{i:02}");
+            Command::new(env!("CARGO_BIN_EXE_fleetctl"))
+                .args([
+                    "--endpoints",
+                    &e,
+                    "hold",
+                    "web",
+                    &host,
+                    "2.0.0",
+                    "--poll-ms",
+                    "50",
+                ])
+                .args(["--deadline-secs", "120", "--", "sh", "-c", &script, &host])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let trail = std::fs::read_to_string(&audit).unwrap();
+    let mut events: Vec<(f64, bool)> = trail
+        .lines()
+        .map(|l| {
+            let mut f = l.split(' ');
+            let t: f64 = f.next().unwrap().parse().unwrap();
+            (t, f.next() == Some("start"))
+        })
+        .collect();
+    assert_eq!(events.len(), 24, "{trail}");
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut max) = (0i32, 0i32);
+    for (_, start) in events {
+        now += if start { 1 } else { -1 };
+        max = max.max(now);
+    }
+    assert_eq!(max, 2, "{trail}");
+    let o = fleetctl(&e, &["--json", "status", "web"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["slots"], serde_json::json!([]));
+}
