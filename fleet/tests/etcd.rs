@@ -611,3 +611,66 @@ async fn bench_rollout_12_hosts_wall_time() {
         test_support::bench::Better::Lower,
     );
 }
+
+/// The whole cluster goes away while a host waits for a full group: it keeps waiting with the
+/// "unreachable" status and ends without a slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_outage_while_waiting_never_grants() {
+    let Some(mut cluster) = EtcdCluster::start(3) else {
+        return;
+    };
+    let coord = cluster.coordinator();
+    let group = name("g");
+    let version = v("2.0.0");
+    coord
+        .acquire_reboot_slot(
+            &group,
+            &name("a"),
+            &version,
+            &quick(Duration::from_secs(5), 30),
+            &NoObserver,
+        )
+        .await
+        .unwrap();
+    let statuses = Arc::new(Statuses::default());
+    let waiter = {
+        let (coord, group, version, statuses) = (
+            coord.clone(),
+            group.clone(),
+            version.clone(),
+            Arc::clone(&statuses),
+        );
+        tokio::spawn(async move {
+            coord
+                .acquire_reboot_slot(
+                    &group,
+                    &name("b"),
+                    &version,
+                    &quick(Duration::from_secs(3), 30),
+                    statuses.as_ref(),
+                )
+                .await
+        })
+    };
+    while statuses.all().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    let err = waiter.await.unwrap().unwrap_err();
+    let all = statuses.all();
+    assert_eq!(
+        all.first(),
+        Some(&WaitStatus::SlotsFull {
+            held: 1,
+            max: 1,
+            holders: vec!["a".into()]
+        })
+    );
+    assert!(
+        matches!(all.last(), Some(WaitStatus::Unreachable { .. })),
+        "{all:?}"
+    );
+    assert!(err.to_string().contains("coordinator unreachable"), "{err}");
+}

@@ -93,17 +93,32 @@ impl EtcdCluster {
                 child: Some(child),
             });
         }
-        let cluster = EtcdCluster {
+        let mut cluster = EtcdCluster {
             members,
             dir,
             _serial: serial,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !cluster.members.iter().all(|m| healthy(&m.client_url)) {
+            // A member that exited (a port taken between our probe and its bind) fails fast.
+            for m in &mut cluster.members {
+                if let Some(Ok(Some(status))) = m.child.as_mut().map(Child::try_wait) {
+                    return Err(format!(
+                        "member {} exited with {status}; its log ends:\n{}",
+                        m.name,
+                        log_tail(cluster.dir.path(), &m.name)
+                    ));
+                }
+            }
             if Instant::now() > deadline {
+                let tails: Vec<String> = cluster
+                    .members
+                    .iter()
+                    .map(|m| format!("{}:\n{}", m.name, log_tail(cluster.dir.path(), &m.name)))
+                    .collect();
                 return Err(format!(
-                    "not healthy after 30 s; logs in {:?}",
-                    cluster.log_dir()
+                    "members not healthy after 30 s\n{}",
+                    tails.join("\n")
                 ));
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -176,4 +191,11 @@ fn healthy(client_url: &str) -> bool {
 /// A port on 127.0.0.1 that nothing listens on.
 pub fn dead_endpoint() -> String {
     format!("http://127.0.0.1:{}", free_port())
+}
+
+/// The last lines of a member's log (the directory goes away with the cluster).
+fn log_tail(dir: &std::path::Path, member: &str) -> String {
+    let log = std::fs::read_to_string(dir.join(format!("{member}.log"))).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
 }
