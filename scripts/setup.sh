@@ -30,6 +30,7 @@ packages=(
   binutils         # VM tier: strip guest binaries
   ca-certificates  # updog's HTTP client loads the system roots
   qemu-system-x86  # VM tier
+  etcd-server      # fleet: reboot coordination tests on a real 3-member cluster (/usr/bin/etcd)
 )
 missing=()
 for pkg in "${packages[@]}"; do
