@@ -108,3 +108,79 @@ mod test {
         }
     }
 }
+
+/// Which exit codes the binary returns.
+///
+/// The default is ours: distinct, documented codes ([`ExitStatus`]). A caller written for
+/// Bottlerocket's updog (which returns 0 or 1 only, and 0 for "No update required", fact sheet
+/// §1.11, Bottlerocket#990) can ask for that behaviour with the environment variable
+/// `UPDOG_EXIT_CODES=bottlerocket`; the output is unchanged, only the number differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExitCodeStyle {
+    /// Our distinct codes.
+    #[default]
+    Abos,
+    /// Bottlerocket's: 0 success, 1 any error; "nothing to do" is 0 for `update` and
+    /// `update-image`, 1 for `check-update` ("No update available").
+    Bottlerocket,
+}
+
+/// The environment variable that selects the [`ExitCodeStyle`].
+pub const EXIT_CODES_ENV: &str = "UPDOG_EXIT_CODES";
+
+impl ExitCodeStyle {
+    /// From `UPDOG_EXIT_CODES` (`abos`, the default, or `bottlerocket`); any other value is a
+    /// usage error naming the accepted values.
+    pub fn from_env() -> Result<ExitCodeStyle, String> {
+        match std::env::var(EXIT_CODES_ENV) {
+            Err(std::env::VarError::NotPresent) => Ok(ExitCodeStyle::Abos),
+            Ok(v) if v.is_empty() || v == "abos" => Ok(ExitCodeStyle::Abos),
+            Ok(v) if v == "bottlerocket" => Ok(ExitCodeStyle::Bottlerocket),
+            Ok(v) => Err(format!(
+                "{EXIT_CODES_ENV}={v:?} is not known: use `abos` (the default) or `bottlerocket`"
+            )),
+            Err(e) => Err(format!("{EXIT_CODES_ENV}: {e}")),
+        }
+    }
+
+    /// The process exit code for `status`, returned by a `check-update` run (`check`) or another
+    /// command.
+    pub fn code(self, status: ExitStatus, check: bool) -> u8 {
+        match self {
+            ExitCodeStyle::Abos => status.code(),
+            ExitCodeStyle::Bottlerocket => match status {
+                ExitStatus::Success => 0,
+                ExitStatus::NothingNewer
+                | ExitStatus::NotInWaveYet
+                | ExitStatus::VersionLocked
+                | ExitStatus::NoUpdateForHost
+                | ExitStatus::ImageNotFound => u8::from(check),
+                _ => 1,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod style_test {
+    use super::*;
+
+    #[test]
+    fn bottlerocket_style_is_zero_or_one() {
+        let b = ExitCodeStyle::Bottlerocket;
+        assert_eq!(b.code(ExitStatus::Success, false), 0);
+        assert_eq!(
+            b.code(ExitStatus::NotInWaveYet, false),
+            0,
+            "update: no-op is 0"
+        );
+        assert_eq!(
+            b.code(ExitStatus::NothingNewer, true),
+            1,
+            "check-update: none is 1"
+        );
+        assert_eq!(b.code(ExitStatus::Network, false), 1);
+        assert_eq!(b.code(ExitStatus::Usage, true), 1);
+        assert_eq!(ExitCodeStyle::Abos.code(ExitStatus::NotInWaveYet, false), 4);
+    }
+}

@@ -106,9 +106,8 @@ fn print_stderr(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
-/// Prints the outcome and returns its exit code.
-pub fn outcome(outcome: &Outcome, json: bool) -> ExitCode {
-    let code = outcome.exit_status().code();
+/// Prints the outcome and returns `code` (its exit code in the chosen style).
+pub fn outcome(outcome: &Outcome, json: bool, code: u8) -> ExitCode {
     let text = if json {
         render::outcome_json(outcome)
     } else {
@@ -120,9 +119,8 @@ pub fn outcome(outcome: &Outcome, json: bool) -> ExitCode {
     print_stdout(&format!("{text}\n"), code)
 }
 
-/// Prints an error and returns its exit code.
-pub fn error(e: &Error, json: bool) -> ExitCode {
-    let code = e.exit_code().code();
+/// Prints an error and returns `code` (its exit code in the chosen style).
+pub fn error(e: &Error, json: bool, code: u8) -> ExitCode {
     print_stderr(&render::error_text(e));
     if json {
         return print_stdout(&format!("{}\n", render::error_json(e)), code);

@@ -185,6 +185,37 @@ fn waves_with_an_injected_clock() {
     let out = host.updog(&["update", "--at", "2030-01-01T00:30:00Z"]);
     assert_eq!(code(&out), 4, "{}", show(&out));
     assert_eq!(host.flags(signpost::SetName::B).priority, 0);
+    // Callers written for Bottlerocket's updog can ask for its exit codes: "no update required"
+    // is 0 for update/update-image and 1 for check-update; the disk is untouched all the same.
+    let br = |args: &[&str]| {
+        let out = host
+            .command(args)
+            .env("UPDOG_EXIT_CODES", "bottlerocket")
+            .output()
+            .unwrap();
+        (code(&out), out)
+    };
+    for args in [
+        &["update", "--at", "2030-01-01T00:30:00Z"][..],
+        &["update-image", "--at", "2030-01-01T00:30:00Z"],
+    ] {
+        let (c, out) = br(args);
+        assert_eq!(c, 0, "{args:?}: {}", show(&out));
+    }
+    let (c, out) = br(&["check-update", "--at", "2030-01-01T00:30:00Z"]);
+    assert_eq!(c, 1, "{}", show(&out));
+    let (c, out) = br(&["update", "--bogus"]);
+    assert_eq!(c, 1, "usage is 1 too: {}", show(&out));
+    assert_eq!(host.flags(signpost::SetName::B).priority, 0);
+    let out = host
+        .command(&["check-update"])
+        .env("UPDOG_EXIT_CODES", "rocket")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("use `abos` (the default) or `bottlerocket`")
+    );
     // When the wave has opened (the output told us when), the update is available.
     let out = host.updog(&["check-update", "--at", &opens.to_string()]);
     assert_eq!(code(&out), 0, "{}", show(&out));
