@@ -32,6 +32,7 @@ pub mod attrs;
 mod boot;
 pub mod cli;
 pub mod commands;
+pub mod content;
 pub mod device;
 pub mod discovery;
 mod disk;
@@ -45,7 +46,7 @@ pub mod state;
 
 pub use boot::{BootChoice, BootPlan, boot_select, plan_boot};
 pub use device::{Access, DiskKind};
-pub use disk::{Disk, TableWarning};
+pub use disk::{Disk, TableWarning, find_sets};
 pub use error::{Error, ExitStatus, Result};
 pub use gpt::{NewPartition, write_new_table};
 pub use set::{Flags, ParseSetNameError, Partition, PartitionSet, SetName};
