@@ -527,9 +527,11 @@ fn has_signature<R: Read + Seek + ?Sized>(r: &mut R, offset: u64) -> std::io::Re
     Ok(read_exact_at(r, offset, 8)? == SIGNATURE)
 }
 
-/// Reads and validates one copy. I/O errors are returned as `Err`, validation problems as
-/// `Ok(Err(problem))`.
-fn read_copy<R: Read + Seek + ?Sized>(
+/// Reads and validates one copy (header at sector `lba`) on its own: signature, header CRC,
+/// location, entry array placement and CRC. I/O errors are returned as `Err`, validation
+/// problems as `Ok(Err(problem))`. [`read`] picks a copy with this and then checks the chosen
+/// one with [`check_table`]; tests use it to look at each copy separately.
+pub fn read_copy<R: Read + Seek + ?Sized>(
     r: &mut R,
     sector_size: u64,
     lba: u64,
