@@ -177,3 +177,59 @@ pub(crate) fn check_set(
         set.hash.len_bytes,
     ))
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn superblock(data_blocks: u64) -> Vec<u8> {
+        dm_verity::superblock(&dm_verity::VerityParams {
+            root_hash: [0; 32],
+            salt: vec![1, 2, 3],
+            data_blocks,
+            data_block_size: 4096,
+            hash_block_size: 4096,
+            uuid: [5; 16],
+        })
+        .to_vec()
+    }
+
+    #[test]
+    fn filesystems() {
+        let mut b = vec![0u8; 4096];
+        assert!(!has_filesystem(&b));
+        b[1080] = 0x53;
+        b[1081] = 0xef;
+        assert!(has_filesystem(&b));
+        let mut e = vec![0u8; 4096];
+        e[1024..1028].copy_from_slice(&[0xe2, 0xe1, 0xf5, 0xe0]);
+        assert!(has_filesystem(&e));
+        assert!(!has_filesystem(&b[..1000]));
+    }
+
+    #[test]
+    fn verity_superblock_must_match_root_and_fit_hash() {
+        let mib = 1 << 20;
+        assert_eq!(check_verity(&superblock(256), 3, mib, mib), Ok(()));
+        // Blank: no superblock.
+        assert!(matches!(
+            check_verity(&[0u8; 4096], 3, mib, mib),
+            Err(ContentProblem::NoVeritySuperblock { number: 3, .. })
+        ));
+        // Covers more than ROOT.
+        let e = check_verity(&superblock(257), 3, mib, mib).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "HASH partition 3 does not match its ROOT: it covers 257 blocks of 4096 bytes, more than ROOT's 1048576 bytes"
+        );
+        // No data, a huge count (no overflow), and a tree larger than HASH.
+        assert!(check_verity(&superblock(0), 3, mib, mib).is_err());
+        assert!(check_verity(&superblock(u64::MAX), 3, u64::MAX, u64::MAX).is_err());
+        let e = check_verity(&superblock(256), 3, mib, 8192).unwrap_err();
+        assert!(e.to_string().contains("its tree needs 16384 bytes"), "{e}");
+        // Odd block sizes.
+        let mut sb = superblock(256);
+        sb[64..68].copy_from_slice(&3000u32.to_le_bytes());
+        assert!(check_verity(&sb, 3, mib, mib).is_err());
+    }
+}

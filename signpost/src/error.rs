@@ -430,7 +430,8 @@ pub enum ExitStatus {
     Failure = 1,
     /// 2: usage error (clap).
     Usage = 2,
-    /// 3: the disk or its partition table is unusable (not a GPT, both copies bad, bad layout).
+    /// 3: the disk or its partition table is unusable (not a GPT, both copies bad, bad layout,
+    /// overlapping or out-of-range entries, truncated disk).
     InvalidDisk = 3,
     /// 4: the command was refused by a precondition (state unchanged).
     Refused = 4,

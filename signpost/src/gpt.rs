@@ -958,3 +958,140 @@ pub fn write_new_table(
 fn invalid(path: &Path, reason: String) -> error::Error {
     error::InvalidLayoutSnafu { path, reason }.build()
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn header(first: u64, last: u64, disk_last: u64) -> GPTHeader {
+        GPTHeader {
+            signature: *SIGNATURE,
+            revision: [0, 0, 1, 0],
+            header_size: 92,
+            crc32_checksum: 0,
+            reserved: [0; 4],
+            primary_lba: 1,
+            backup_lba: disk_last,
+            first_usable_lba: first,
+            last_usable_lba: last,
+            disk_guid: [1; 16],
+            partition_entry_lba: 2,
+            number_of_partition_entries: 128,
+            size_of_partition_entry: 128,
+            partition_entry_array_crc32: 0,
+        }
+    }
+
+    fn entry(label: &str, first: u64, last: u64) -> GPTPartitionEntry {
+        GPTPartitionEntry {
+            partition_type_guid: [7; 16],
+            unique_partition_guid: [9; 16],
+            starting_lba: first,
+            ending_lba: last,
+            attribute_bits: 0,
+            partition_name: label.into(),
+        }
+    }
+
+    /// 100 sectors of 512 bytes: usable 34..=66, backup at 99.
+    fn check(entries: &[GPTPartitionEntry]) -> std::result::Result<(), TableProblem> {
+        check_table(&header(34, 66, 99), entries, 512, 100 * 512)
+    }
+
+    #[test]
+    fn adjacent_entries_and_unused_ones_are_fine() {
+        let mut e = vec![entry("a", 34, 40), entry("b", 41, 66)];
+        e.push(GPTPartitionEntry::empty());
+        // An unused entry's range is ignored, whatever it says.
+        let mut unused = entry("x", 0, u64::MAX);
+        unused.partition_type_guid = [0; 16];
+        e.push(unused);
+        assert_eq!(check(&e), Ok(()));
+        assert_eq!(check(&[]), Ok(()));
+    }
+
+    #[test]
+    fn overlaps_name_both_partitions_lower_number_first() {
+        for (a, b) in [
+            ((34, 40), (40, 50)),
+            ((34, 66), (40, 41)),
+            ((50, 60), (34, 50)),
+        ] {
+            let e = [entry("one", a.0, a.1), entry("two", b.0, b.1)];
+            match check(&e) {
+                Err(TableProblem::Overlap { first, second }) => {
+                    assert_eq!((first.number, second.number), (1, 2), "{a:?} {b:?}");
+                    assert_eq!(first.label, "one");
+                }
+                other => panic!("{a:?} {b:?}: {other:?}"),
+            }
+        }
+        // Far apart in the array, found through the sort.
+        let mut e = vec![GPTPartitionEntry::empty(); 10];
+        e[2] = entry("c", 50, 55);
+        e[7] = entry("h", 40, 49);
+        e[9] = entry("j", 55, 60);
+        let err = check(&e).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "partition 10 (\"j\", sectors 55..=60) overlaps partition 3 (\"c\", sectors 50..=55)"
+        );
+    }
+
+    #[test]
+    fn out_of_range_reversed_and_huge() {
+        assert!(matches!(
+            check(&[entry("a", 33, 40)]),
+            Err(TableProblem::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            check(&[entry("a", 40, 67)]),
+            Err(TableProblem::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            check(&[entry("a", 41, 40)]),
+            Err(TableProblem::Reversed { .. })
+        ));
+        let huge = check(&[entry("a", (1 << 55) + 34, (1 << 55) + 40)]).unwrap_err();
+        assert!(
+            huge.to_string()
+                .contains("extends beyond the end of the disk"),
+            "{huge}"
+        );
+        assert!(matches!(
+            check(&[entry("a", u64::MAX, u64::MAX)]),
+            Err(TableProblem::OutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn header_ranges() {
+        let bad = |h: GPTHeader| check_table(&h, &[], 512, 100 * 512).unwrap_err();
+        // Backup recorded past the end: truncated.
+        let mut h = header(34, 66, 99);
+        h.backup_lba = 200;
+        assert_eq!(
+            bad(h),
+            TableProblem::Truncated {
+                backup_lba: 200,
+                disk_last: 99
+            }
+        );
+        // Usable range over the entry array, the backup header, inverted, or past the disk.
+        for (first, last) in [(33, 66), (34, 99), (50, 40), (34, u64::MAX), (0, 66)] {
+            assert!(
+                matches!(
+                    bad(header(first, last, 99)),
+                    TableProblem::UsableRange { .. }
+                ),
+                "{first}..={last}"
+            );
+        }
+        // The backup copy's own header and array (at the end) must not be usable either.
+        let mut h = header(34, 90, 99);
+        h.primary_lba = 99;
+        h.backup_lba = 1;
+        h.partition_entry_lba = 67;
+        assert!(matches!(bad(h), TableProblem::UsableRange { .. }));
+    }
+}

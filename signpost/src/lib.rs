@@ -12,7 +12,11 @@
 //! - [`Disk`] (a disk-image file or block device, locked while open for writing), [`Signpost`]
 //!   (the disk as seen from the running set), [`boot_select`] (GRUB's `gptprio.next`) and
 //!   [`write_new_table`] (a fresh table for image builders);
-//! - host discovery ([`discovery`]) with injectable sysfs and dev roots.
+//! - host discovery ([`discovery`]) with injectable sysfs and dev roots;
+//! - the checks that keep hostile or damaged disks out: a CRC-valid table is still refused if
+//!   its entries overlap or leave the usable range or the disk, or the disk is truncated
+//!   ([`gpt::check_table`]); every offset is computed with checked arithmetic; and no
+//!   transition promotes a set that holds nothing bootable ([`content`]).
 //!
 //! ```no_run
 //! use signpost::{Disk, SetName, Signpost};

@@ -20,6 +20,9 @@
 //!   picked before, is refused ([`crate::Error::WouldLeaveNothingBootable`]). Example: while a new
 //!   set is on its trial boot (priority 2, tries_left 0, not yet successful), Bottlerocket's
 //!   `cancel-upgrade` or `clear-inactive` would remove the only fallback.
+//! - A command may not promote a set ([`promoted`]: mark it successful, make it bootable or
+//!   raise it, make it the next boot) that holds nothing bootable. That check reads the disk, so
+//!   it is made by [`crate::Signpost::plan`] ([`crate::content`]), not here.
 
 use crate::error::{self, Result};
 use crate::{Flags, SetName};
