@@ -456,8 +456,8 @@ impl WritePlan {
         for step in &self.steps {
             if let WriteStep::Write { offset, bytes } = step {
                 let room = limit.saturating_sub(written).min(bytes.len() as u64) as usize;
-                let start = *offset as usize;
-                image[start..start + room].copy_from_slice(&bytes[..room]);
+                let start = usize::try_from(*offset).expect("plan offset fits in memory");
+                image[start..start.saturating_add(room)].copy_from_slice(&bytes[..room]);
                 written += room as u64;
                 if room < bytes.len() {
                     break;
@@ -795,7 +795,10 @@ impl Table {
         })?;
         ensure!(
             backup.partition_entry_lba > self.header.last_usable_lba
-                && primary.partition_entry_lba + array_sectors <= self.header.first_usable_lba,
+                && primary
+                    .partition_entry_lba
+                    .checked_add(array_sectors)
+                    .is_some_and(|end| end <= self.header.first_usable_lba),
             error::InvalidLayoutSnafu {
                 path,
                 reason: "the entry arrays overlap the usable area".to_string()
@@ -826,7 +829,10 @@ fn copy_steps(
     header
         .write_into(&mut rec, ss, entries)
         .context(error::EncodeTableSnafu { path })?;
-    let header_offset = header.primary_lba * ss;
+    let header_offset = header
+        .primary_lba
+        .checked_mul(ss)
+        .ok_or_else(|| invalid(path, "the header offset overflows".to_string()))?;
     let mut steps = Vec::new();
     let mut array = None;
     for (offset, mut bytes) in rec.segments {
