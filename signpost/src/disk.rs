@@ -54,14 +54,33 @@ pub struct Disk {
     layout: Layout,
 }
 
-fn partition(number: u32, e: &GPTPartitionEntry, ss: u64) -> Partition {
-    Partition {
+/// A partition's byte range, with checked arithmetic: the reader has already refused entries
+/// outside the disk, but an offset must never wrap even if a caller skipped that check.
+fn partition(number: u32, e: &GPTPartitionEntry, ss: u64, path: &Path) -> Result<Partition> {
+    let overflow = || {
+        error::PartitionOffsetOverflowSnafu {
+            path,
+            number,
+            first_lba: e.starting_lba,
+            last_lba: e.ending_lba,
+        }
+        .build()
+    };
+    let first_byte = e.starting_lba.checked_mul(ss).ok_or_else(overflow)?;
+    let len_bytes = e
+        .ending_lba
+        .checked_sub(e.starting_lba)
+        .and_then(|n| n.checked_add(1))
+        .and_then(|n| n.checked_mul(ss))
+        .ok_or_else(overflow)?;
+    first_byte.checked_add(len_bytes).ok_or_else(overflow)?;
+    Ok(Partition {
         number,
-        first_byte: e.starting_lba * ss,
-        len_bytes: (e.ending_lba.saturating_sub(e.starting_lba) + 1) * ss,
+        first_byte,
+        len_bytes,
         unique_guid: guids::to_string(&e.unique_partition_guid),
         label: e.partition_name.as_str().to_string(),
-    }
+    })
 }
 
 /// Finds the sets by type GUID in table order and checks ROOT/HASH follow BOOT directly.
@@ -114,7 +133,7 @@ pub(crate) fn layout(entries: &[GPTPartitionEntry], ss: u64, path: &Path) -> Res
         let member = |list: &[(u32, &GPTPartitionEntry)], role: &'static str, offset: u32| {
             let expected = boot_no + offset;
             match list.get(i) {
-                Some((n, e)) if *n == expected => Ok(partition(*n, e, ss)),
+                Some((n, e)) if *n == expected => partition(*n, e, ss, path),
                 _ => error::BadSetLayoutSnafu {
                     path,
                     set: name,
@@ -131,15 +150,22 @@ pub(crate) fn layout(entries: &[GPTPartitionEntry], ss: u64, path: &Path) -> Res
         let hash = member(&hashes, "HASH", 2)?;
         sets.push(PartitionSet {
             name,
-            boot: partition(*boot_no, boot, ss),
+            boot: partition(*boot_no, boot, ss, path)?,
             root,
             hash,
         });
     }
     let private = of_role(Role::Private)
         .first()
-        .map(|(n, e)| partition(*n, e, ss));
+        .map(|(n, e)| partition(*n, e, ss, path))
+        .transpose()?;
     Ok(Layout { sets, private })
+}
+
+/// The A/B sets of a table read by [`gpt::read`], as [`Disk::open`] finds them (for tools and
+/// fuzzers that read a table from memory).
+pub fn find_sets(table: &Table, path: &Path) -> Result<Vec<PartitionSet>> {
+    Ok(layout(table.entries(), table.sector_size, path)?.sets)
 }
 
 impl Disk {
@@ -261,6 +287,16 @@ impl Disk {
     pub fn flags(&self, name: SetName) -> Result<Flags> {
         let set = self.set(name)?;
         Ok(attrs::decode(self.entry(&set.boot).attribute_bits))
+    }
+
+    /// Whether a set holds something bootable (see [`crate::content`]): `Ok(Err(problem))` if
+    /// not, `Err` if its partitions cannot be read.
+    pub fn check_content(
+        &self,
+        name: SetName,
+    ) -> Result<std::result::Result<(), crate::content::ContentProblem>> {
+        let set = self.set(name)?;
+        crate::content::check_set(&self.device.file, self.path(), &set)
     }
 
     /// The raw attribute word of a partition.

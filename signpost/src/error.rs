@@ -114,6 +114,59 @@ pub enum Error {
         backup: crate::gpt::CopyProblem,
     },
 
+    /// The table's CRCs are valid but its header or entries cannot be right for this disk:
+    /// entries outside the usable range or the disk, overlapping entries, a truncated disk.
+    #[snafu(display("{}: the {copy} partition table is unusable: {problem}", path.display()))]
+    BadPartitionTable {
+        /// Disk path.
+        path: PathBuf,
+        /// The copy the reader would have used.
+        copy: crate::gpt::CopyKind,
+        /// What is wrong.
+        problem: crate::gpt::TableProblem,
+    },
+
+    /// A partition's offset or length does not fit in 64 bits.
+    #[snafu(display(
+        "{}: partition {number} (sectors {first_lba}..={last_lba}) has a byte offset or length that does not fit in 64 bits",
+        path.display()
+    ))]
+    PartitionOffsetOverflow {
+        /// Disk path.
+        path: PathBuf,
+        /// Partition number.
+        number: u32,
+        /// First sector.
+        first_lba: u64,
+        /// Last sector.
+        last_lba: u64,
+    },
+
+    /// A transition would make a set bootable (or mark it successful) although it holds nothing
+    /// a bootloader could boot.
+    #[snafu(display("refusing {command}: set {set} holds nothing bootable ({problem})"))]
+    SetNotBootable {
+        /// The refused command.
+        command: Command,
+        /// The set it would have made bootable.
+        set: SetName,
+        /// What is missing.
+        problem: crate::content::ContentProblem,
+    },
+
+    /// Reading a set's partitions to check their content failed.
+    #[snafu(display("failed to read partition {number} of {} at byte {offset}", path.display()))]
+    ReadPartition {
+        /// Disk path.
+        path: PathBuf,
+        /// Partition number.
+        number: u32,
+        /// Byte offset in the disk.
+        offset: u64,
+        /// Cause.
+        source: std::io::Error,
+    },
+
     /// The valid header says the backup is not at the end of the disk (disk grown?).
     #[snafu(display(
         "{}: the backup GPT header is recorded at sector {alternate_lba} but the disk's last sector is {last_lba}",
@@ -377,7 +430,8 @@ pub enum ExitStatus {
     Failure = 1,
     /// 2: usage error (clap).
     Usage = 2,
-    /// 3: the disk or its partition table is unusable (not a GPT, both copies bad, bad layout).
+    /// 3: the disk or its partition table is unusable (not a GPT, both copies bad, bad layout,
+    /// overlapping or out-of-range entries, truncated disk).
     InvalidDisk = 3,
     /// 4: the command was refused by a precondition (state unchanged).
     Refused = 4,
@@ -406,6 +460,8 @@ impl Error {
             NotGpt { .. }
             | BothCopiesInvalid { .. }
             | BackupNotAtEnd { .. }
+            | BadPartitionTable { .. }
+            | PartitionOffsetOverflow { .. }
             | NoBootPartition { .. }
             | TooManyBootPartitions { .. }
             | BadSetLayout { .. }
@@ -417,7 +473,8 @@ impl Error {
             | AlreadyMarkedForUpgrade { .. }
             | NotMarkedValid { .. }
             | NotValidForRollback { .. }
-            | WouldLeaveNothingBootable { .. } => ExitStatus::Refused,
+            | WouldLeaveNothingBootable { .. }
+            | SetNotBootable { .. } => ExitStatus::Refused,
             DiskLocked { .. } => ExitStatus::Locked,
             DiskReadOnly { .. } | OpenedReadOnly { .. } => ExitStatus::ReadOnly,
             StatRoot { .. }
@@ -453,6 +510,17 @@ impl Error {
                     .into()
             }
             BackupNotAtEnd { .. } => "move the backup table to the end with `sgdisk -e`".into(),
+            BadPartitionTable {
+                problem: crate::gpt::TableProblem::Truncated { .. },
+                ..
+            } => "the disk image was cut short; restore it from a complete copy".into(),
+            BadPartitionTable { path, .. } => format!(
+                "the table was not written by signpost or os-image; inspect it with `sgdisk -v {}`",
+                path.display()
+            ),
+            SetNotBootable { set, .. } => format!(
+                "set {set} was never written or was damaged; check --active (the running set) and write the set's images first"
+            ),
             BadSetLayout { .. } => {
                 "the bootloader finds ROOT and HASH as the two partitions right after BOOT".into()
             }

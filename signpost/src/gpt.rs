@@ -182,6 +182,223 @@ impl fmt::Display for CopyProblem {
     }
 }
 
+/// A used partition entry, as named in a [`TableProblem`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct EntryRef {
+    /// Partition number (1-based index in the entry array).
+    pub number: u32,
+    /// Its label (GPT name).
+    pub label: String,
+    /// First sector.
+    pub first_lba: u64,
+    /// Last sector (inclusive).
+    pub last_lba: u64,
+}
+
+impl EntryRef {
+    fn new(index: usize, e: &GPTPartitionEntry) -> EntryRef {
+        EntryRef {
+            number: u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1),
+            label: e.partition_name.as_str().to_string(),
+            first_lba: e.starting_lba,
+            last_lba: e.ending_lba,
+        }
+    }
+}
+
+impl fmt::Display for EntryRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "partition {} ({:?}, sectors {}..={})",
+            self.number, self.label, self.first_lba, self.last_lba
+        )
+    }
+}
+
+/// Why a table whose CRCs are valid is still refused: its header or its entries describe
+/// partitions that cannot be right for this disk. The reader checks these on the copy it uses,
+/// so nothing downstream (flags, offsets, image writes) ever sees such a table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "problem")]
+pub enum TableProblem {
+    /// The header records the backup table beyond the end of the disk: the disk (or image file)
+    /// is shorter than the one the table was made for.
+    Truncated {
+        /// Where the header records the backup header.
+        backup_lba: u64,
+        /// The disk's last sector.
+        disk_last: u64,
+    },
+    /// The header's usable range is inverted, covers the GPT structures, or lies beyond the
+    /// disk.
+    UsableRange {
+        /// First usable sector in the header.
+        first_usable: u64,
+        /// Last usable sector in the header.
+        last_usable: u64,
+        /// The disk's last sector.
+        disk_last: u64,
+    },
+    /// A used entry ends before it starts.
+    Reversed {
+        /// The entry.
+        entry: EntryRef,
+    },
+    /// A used entry lies (partly) outside the usable range or the disk.
+    OutOfRange {
+        /// The entry.
+        entry: EntryRef,
+        /// First usable sector.
+        first_usable: u64,
+        /// Last usable sector.
+        last_usable: u64,
+        /// The disk's last sector.
+        disk_last: u64,
+    },
+    /// Two used entries share sectors.
+    Overlap {
+        /// The entry with the lower number.
+        first: EntryRef,
+        /// The other entry.
+        second: EntryRef,
+    },
+}
+
+impl fmt::Display for TableProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TableProblem::Truncated {
+                backup_lba,
+                disk_last,
+            } => write!(
+                f,
+                "the table records its backup header at sector {backup_lba}, but the disk ends at \
+                 sector {disk_last}: the disk or image is truncated"
+            ),
+            TableProblem::UsableRange {
+                first_usable,
+                last_usable,
+                disk_last,
+            } => write!(
+                f,
+                "the header's usable sectors {first_usable}..={last_usable} do not fit between \
+                 the GPT structures of a disk whose last sector is {disk_last}"
+            ),
+            TableProblem::Reversed { entry } => write!(f, "{entry} ends before it starts"),
+            TableProblem::OutOfRange {
+                entry,
+                first_usable,
+                last_usable,
+                disk_last,
+            } => {
+                if entry.last_lba > *disk_last {
+                    write!(
+                        f,
+                        "{entry} extends beyond the end of the disk (last sector {disk_last}): \
+                         the disk or image is truncated or the entry is corrupt"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "{entry} lies outside the usable sectors {first_usable}..={last_usable}"
+                    )
+                }
+            }
+            TableProblem::Overlap { first, second } => {
+                write!(f, "{second} overlaps {first}")
+            }
+        }
+    }
+}
+
+/// Checks a table copy that passed its CRCs: the usable range fits the disk and this copy's own
+/// structures, the backup is not recorded beyond the disk, and every used entry lies inside the
+/// usable range with `start <= end`, and no two used entries overlap.
+///
+/// `header` is the copy's header as read at sector `my_lba`; `disk_len` is the actual size of
+/// the file or device.
+pub fn check_table(
+    header: &GPTHeader,
+    entries: &[GPTPartitionEntry],
+    sector_size: u64,
+    disk_len: u64,
+) -> std::result::Result<(), TableProblem> {
+    let disk_last = (disk_len / sector_size.max(1)).saturating_sub(1);
+    // The other copy's location, as recorded by this one (in the backup copy it is sector 1).
+    let alternate = header.backup_lba;
+    if alternate > disk_last {
+        return Err(TableProblem::Truncated {
+            backup_lba: alternate,
+            disk_last,
+        });
+    }
+    let (first_usable, last_usable) = (header.first_usable_lba, header.last_usable_lba);
+    let array_sectors = (u64::from(header.number_of_partition_entries)
+        * u64::from(header.size_of_partition_entry))
+    .div_ceil(sector_size.max(1));
+    let array_first = header.partition_entry_lba;
+    let array_last = array_first.saturating_add(array_sectors).saturating_sub(1);
+    // The usable range must avoid sector 0 (protective MBR), sector 1 (primary header), the
+    // last sector (backup header), and this copy's own header and entry array.
+    let touches = |a: u64, b: u64| a <= last_usable && first_usable <= b;
+    if !(first_usable >= 2
+        && first_usable <= last_usable
+        && last_usable < disk_last
+        && !touches(header.primary_lba, header.primary_lba)
+        && !touches(array_first, array_last))
+    {
+        return Err(TableProblem::UsableRange {
+            first_usable,
+            last_usable,
+            disk_last,
+        });
+    }
+    let mut used: Vec<(usize, &GPTPartitionEntry)> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if !e.is_used() {
+            continue;
+        }
+        if e.starting_lba > e.ending_lba {
+            return Err(TableProblem::Reversed {
+                entry: EntryRef::new(i, e),
+            });
+        }
+        if e.starting_lba < first_usable || e.ending_lba > last_usable {
+            return Err(TableProblem::OutOfRange {
+                entry: EntryRef::new(i, e),
+                first_usable,
+                last_usable,
+                disk_last,
+            });
+        }
+        used.push((i, e));
+    }
+    used.sort_by_key(|(i, e)| (e.starting_lba, *i));
+    // Sorted by start: an entry overlaps an earlier one iff it starts at or before the furthest
+    // end seen so far.
+    let mut furthest: Option<(usize, &GPTPartitionEntry)> = None;
+    for &(i, e) in &used {
+        if let Some((j, f)) = furthest
+            && e.starting_lba <= f.ending_lba
+        {
+            let (a, b) = if j < i {
+                ((j, f), (i, e))
+            } else {
+                ((i, e), (j, f))
+            };
+            return Err(TableProblem::Overlap {
+                first: EntryRef::new(a.0, a.1),
+                second: EntryRef::new(b.0, b.1),
+            });
+        }
+        if furthest.is_none_or(|(_, f)| e.ending_lba > f.ending_lba) {
+            furthest = Some((i, e));
+        }
+    }
+    Ok(())
+}
+
 /// A table read from a disk: the header (in primary form) and the entry array.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
@@ -239,8 +456,8 @@ impl WritePlan {
         for step in &self.steps {
             if let WriteStep::Write { offset, bytes } = step {
                 let room = limit.saturating_sub(written).min(bytes.len() as u64) as usize;
-                let start = *offset as usize;
-                image[start..start + room].copy_from_slice(&bytes[..room]);
+                let start = usize::try_from(*offset).expect("plan offset fits in memory");
+                image[start..start.saturating_add(room)].copy_from_slice(&bytes[..room]);
                 written += room as u64;
                 if room < bytes.len() {
                     break;
@@ -310,9 +527,11 @@ fn has_signature<R: Read + Seek + ?Sized>(r: &mut R, offset: u64) -> std::io::Re
     Ok(read_exact_at(r, offset, 8)? == SIGNATURE)
 }
 
-/// Reads and validates one copy. I/O errors are returned as `Err`, validation problems as
-/// `Ok(Err(problem))`.
-fn read_copy<R: Read + Seek + ?Sized>(
+/// Reads and validates one copy (header at sector `lba`) on its own: signature, header CRC,
+/// location, entry array placement and CRC. I/O errors are returned as `Err`, validation
+/// problems as `Ok(Err(problem))`. [`read`] picks a copy with this and then checks the chosen
+/// one with [`check_table`]; tests use it to look at each copy separately.
+pub fn read_copy<R: Read + Seek + ?Sized>(
     r: &mut R,
     sector_size: u64,
     lba: u64,
@@ -322,7 +541,10 @@ fn read_copy<R: Read + Seek + ?Sized>(
     if lba >= sectors || sectors < 3 {
         return Ok(Err(CopyProblem::TooSmall));
     }
-    let sector = read_exact_at(r, lba * sector_size, sector_size as usize)?;
+    let header_start = lba
+        .checked_mul(sector_size)
+        .ok_or_else(|| std::io::Error::other("sector offset overflows"))?;
+    let sector = read_exact_at(r, header_start, sector_size as usize)?;
     let header = match GPTHeader::read_from(&mut Cursor::new(&sector)) {
         Ok(h) => h,
         Err(gptman::Error::InvalidSignature) => return Ok(Err(CopyProblem::NoSignature)),
@@ -349,10 +571,11 @@ fn read_copy<R: Read + Seek + ?Sized>(
         }));
     }
     let array_len = u64::from(header.number_of_partition_entries) * u64::from(ENTRY_SIZE);
+    // Saturating: an offset that does not fit in 64 bits is past the end of any disk.
     let array_start = header.partition_entry_lba.saturating_mul(sector_size);
     let array_end = array_start.saturating_add(array_len);
-    let header_start = lba * sector_size;
-    let overlaps_header = array_start < header_start + sector_size && header_start < array_end;
+    let overlaps_header =
+        array_start < header_start.saturating_add(sector_size) && header_start < array_end;
     if header.partition_entry_lba < 2 || array_end > disk_len || overlaps_header {
         return Ok(Err(CopyProblem::EntriesOutOfRange {
             lba: header.partition_entry_lba,
@@ -453,6 +676,22 @@ pub fn read<R: Read + Seek + ?Sized>(
     let primary = read_copy(r, sector_size, 1, disk_len).context(error::ReadTableSnafu { path })?;
     let backup =
         read_copy(r, sector_size, last, disk_len).context(error::ReadTableSnafu { path })?;
+    // The copy the reader uses must also describe a sane table for this disk.
+    let checked = |copy: CopyKind, h: &GPTHeader, e: &[GPTPartitionEntry]| {
+        check_table(h, e, sector_size, disk_len).map_err(|problem| {
+            error::BadPartitionTableSnafu {
+                path,
+                copy,
+                problem,
+            }
+            .build()
+        })
+    };
+    match (&primary, &backup) {
+        (Ok((h, e)), _) => checked(CopyKind::Primary, h, e)?,
+        (Err(_), Ok((bh, be))) => checked(CopyKind::Backup, bh, be)?,
+        _ => {}
+    }
     let (source, header, entries, primary_problem, backup_problem) = match (primary, backup) {
         (Ok((h, e)), Ok((bh, be))) => {
             let stale = (!same_table(&h, &e, &bh, &be)).then_some(CopyProblem::DiffersFromPrimary);
@@ -556,7 +795,10 @@ impl Table {
         })?;
         ensure!(
             backup.partition_entry_lba > self.header.last_usable_lba
-                && primary.partition_entry_lba + array_sectors <= self.header.first_usable_lba,
+                && primary
+                    .partition_entry_lba
+                    .checked_add(array_sectors)
+                    .is_some_and(|end| end <= self.header.first_usable_lba),
             error::InvalidLayoutSnafu {
                 path,
                 reason: "the entry arrays overlap the usable area".to_string()
@@ -587,7 +829,10 @@ fn copy_steps(
     header
         .write_into(&mut rec, ss, entries)
         .context(error::EncodeTableSnafu { path })?;
-    let header_offset = header.primary_lba * ss;
+    let header_offset = header
+        .primary_lba
+        .checked_mul(ss)
+        .ok_or_else(|| invalid(path, "the header offset overflows".to_string()))?;
     let mut steps = Vec::new();
     let mut array = None;
     for (offset, mut bytes) in rec.segments {
@@ -718,4 +963,141 @@ pub fn write_new_table(
 
 fn invalid(path: &Path, reason: String) -> error::Error {
     error::InvalidLayoutSnafu { path, reason }.build()
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn header(first: u64, last: u64, disk_last: u64) -> GPTHeader {
+        GPTHeader {
+            signature: *SIGNATURE,
+            revision: [0, 0, 1, 0],
+            header_size: 92,
+            crc32_checksum: 0,
+            reserved: [0; 4],
+            primary_lba: 1,
+            backup_lba: disk_last,
+            first_usable_lba: first,
+            last_usable_lba: last,
+            disk_guid: [1; 16],
+            partition_entry_lba: 2,
+            number_of_partition_entries: 128,
+            size_of_partition_entry: 128,
+            partition_entry_array_crc32: 0,
+        }
+    }
+
+    fn entry(label: &str, first: u64, last: u64) -> GPTPartitionEntry {
+        GPTPartitionEntry {
+            partition_type_guid: [7; 16],
+            unique_partition_guid: [9; 16],
+            starting_lba: first,
+            ending_lba: last,
+            attribute_bits: 0,
+            partition_name: label.into(),
+        }
+    }
+
+    /// 100 sectors of 512 bytes: usable 34..=66, backup at 99.
+    fn check(entries: &[GPTPartitionEntry]) -> std::result::Result<(), TableProblem> {
+        check_table(&header(34, 66, 99), entries, 512, 100 * 512)
+    }
+
+    #[test]
+    fn adjacent_entries_and_unused_ones_are_fine() {
+        let mut e = vec![entry("a", 34, 40), entry("b", 41, 66)];
+        e.push(GPTPartitionEntry::empty());
+        // An unused entry's range is ignored, whatever it says.
+        let mut unused = entry("x", 0, u64::MAX);
+        unused.partition_type_guid = [0; 16];
+        e.push(unused);
+        assert_eq!(check(&e), Ok(()));
+        assert_eq!(check(&[]), Ok(()));
+    }
+
+    #[test]
+    fn overlaps_name_both_partitions_lower_number_first() {
+        for (a, b) in [
+            ((34, 40), (40, 50)),
+            ((34, 66), (40, 41)),
+            ((50, 60), (34, 50)),
+        ] {
+            let e = [entry("one", a.0, a.1), entry("two", b.0, b.1)];
+            match check(&e) {
+                Err(TableProblem::Overlap { first, second }) => {
+                    assert_eq!((first.number, second.number), (1, 2), "{a:?} {b:?}");
+                    assert_eq!(first.label, "one");
+                }
+                other => panic!("{a:?} {b:?}: {other:?}"),
+            }
+        }
+        // Far apart in the array, found through the sort.
+        let mut e = vec![GPTPartitionEntry::empty(); 10];
+        e[2] = entry("c", 50, 55);
+        e[7] = entry("h", 40, 49);
+        e[9] = entry("j", 55, 60);
+        let err = check(&e).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "partition 10 (\"j\", sectors 55..=60) overlaps partition 3 (\"c\", sectors 50..=55)"
+        );
+    }
+
+    #[test]
+    fn out_of_range_reversed_and_huge() {
+        assert!(matches!(
+            check(&[entry("a", 33, 40)]),
+            Err(TableProblem::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            check(&[entry("a", 40, 67)]),
+            Err(TableProblem::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            check(&[entry("a", 41, 40)]),
+            Err(TableProblem::Reversed { .. })
+        ));
+        let huge = check(&[entry("a", (1 << 55) + 34, (1 << 55) + 40)]).unwrap_err();
+        assert!(
+            huge.to_string()
+                .contains("extends beyond the end of the disk"),
+            "{huge}"
+        );
+        assert!(matches!(
+            check(&[entry("a", u64::MAX, u64::MAX)]),
+            Err(TableProblem::OutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn header_ranges() {
+        let bad = |h: GPTHeader| check_table(&h, &[], 512, 100 * 512).unwrap_err();
+        // Backup recorded past the end: truncated.
+        let mut h = header(34, 66, 99);
+        h.backup_lba = 200;
+        assert_eq!(
+            bad(h),
+            TableProblem::Truncated {
+                backup_lba: 200,
+                disk_last: 99
+            }
+        );
+        // Usable range over the entry array, the backup header, inverted, or past the disk.
+        for (first, last) in [(33, 66), (34, 99), (50, 40), (34, u64::MAX), (0, 66)] {
+            assert!(
+                matches!(
+                    bad(header(first, last, 99)),
+                    TableProblem::UsableRange { .. }
+                ),
+                "{first}..={last}"
+            );
+        }
+        // The backup copy's own header and array (at the end) must not be usable either.
+        let mut h = header(34, 90, 99);
+        h.primary_lba = 99;
+        h.backup_lba = 1;
+        h.partition_entry_lba = 67;
+        assert!(matches!(bad(h), TableProblem::UsableRange { .. }));
+    }
 }

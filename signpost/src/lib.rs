@@ -12,7 +12,11 @@
 //! - [`Disk`] (a disk-image file or block device, locked while open for writing), [`Signpost`]
 //!   (the disk as seen from the running set), [`boot_select`] (GRUB's `gptprio.next`) and
 //!   [`write_new_table`] (a fresh table for image builders);
-//! - host discovery ([`discovery`]) with injectable sysfs and dev roots.
+//! - host discovery ([`discovery`]) with injectable sysfs and dev roots;
+//! - the checks that keep hostile or damaged disks out: a CRC-valid table is still refused if
+//!   its entries overlap or leave the usable range or the disk, or the disk is truncated
+//!   ([`gpt::check_table`]); every offset is computed with checked arithmetic; and no
+//!   transition promotes a set that holds nothing bootable ([`content`]).
 //!
 //! ```no_run
 //! use signpost::{Disk, SetName, Signpost};
@@ -32,6 +36,7 @@ pub mod attrs;
 mod boot;
 pub mod cli;
 pub mod commands;
+pub mod content;
 pub mod device;
 pub mod discovery;
 mod disk;
@@ -45,7 +50,7 @@ pub mod state;
 
 pub use boot::{BootChoice, BootPlan, boot_select, plan_boot};
 pub use device::{Access, DiskKind};
-pub use disk::{Disk, TableWarning};
+pub use disk::{Disk, TableWarning, find_sets};
 pub use error::{Error, ExitStatus, Result};
 pub use gpt::{NewPartition, write_new_table};
 pub use set::{Flags, ParseSetNameError, Partition, PartitionSet, SetName};

@@ -178,6 +178,16 @@ impl Signpost {
     pub fn plan(&self, command: Command) -> Result<Plan> {
         let before = self.state();
         let after = state::transition(&before, self.active, command)?;
+        for set in state::promoted(&before, &after) {
+            if let Err(problem) = self.disk.check_content(set)? {
+                return error::SetNotBootableSnafu {
+                    command,
+                    set,
+                    problem,
+                }
+                .fail();
+            }
+        }
         let writes = self.disk.plan_state(&after)?;
         Ok(Plan {
             command,

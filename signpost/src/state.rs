@@ -20,6 +20,9 @@
 //!   picked before, is refused ([`crate::Error::WouldLeaveNothingBootable`]). Example: while a new
 //!   set is on its trial boot (priority 2, tries_left 0, not yet successful), Bottlerocket's
 //!   `cancel-upgrade` or `clear-inactive` would remove the only fallback.
+//! - A command may not promote a set ([`promoted`]: mark it successful, make it bootable or
+//!   raise it, make it the next boot) that holds nothing bootable. That check reads the disk, so
+//!   it is made by [`crate::Signpost::plan`] ([`crate::content`]), not here.
 
 use crate::error::{self, Result};
 use crate::{Flags, SetName};
@@ -131,6 +134,30 @@ pub fn boot_decision(state: &DiskState) -> Option<(SetName, DiskState)> {
         f.tries_left = f.tries_left.saturating_sub(1);
     }
     Some((chosen, after))
+}
+
+/// The sets a change from `before` to `after` promotes: sets it marks successful, sets it makes
+/// bootable or raises in priority while bootable, and the set it makes the next boot. Each of
+/// them must hold something bootable ([`crate::content`]); a change that only demotes sets or
+/// decrements tries promotes nothing.
+pub fn promoted(before: &DiskState, after: &DiskState) -> Vec<SetName> {
+    let mut sets = Vec::new();
+    for (name, a) in after.sets() {
+        let b = before.get(name).unwrap_or_default();
+        let newly_successful = a.successful && !b.successful;
+        let raised = a.bootable() && (!b.bootable() || a.priority > b.priority);
+        if newly_successful || raised {
+            sets.push(name);
+        }
+    }
+    if let Some(next) = next_boot(after)
+        && next_boot(before) != Some(next)
+        && !sets.contains(&next)
+    {
+        sets.push(next);
+    }
+    sets.sort();
+    sets
 }
 
 /// Applies `command` to `state` as seen from the running `active` set.

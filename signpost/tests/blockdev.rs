@@ -46,6 +46,7 @@ fn cycle_on_loop(sector_size: u64) {
     let image = sparse(dir.path(), "disk.img", 16 * MIB);
     let dev = Loop::attach(&image, sector_size);
     sgdisk_layout(&dev.0, Sets::Dual);
+    fill_sets(&dev.0);
     let initial = sfdisk(&dev.0);
     let mut sp = Signpost::new(Disk::open(&dev.0).unwrap(), SetName::A).unwrap();
     assert_eq!(sp.disk().kind(), DiskKind::BlockDevice);

@@ -9,15 +9,19 @@
 //! - within each fsync epoch, every subset of the changed sectors is also tried (a disk may
 //!   persist writes between two flushes in any order).
 //!
-//! Each result must read as exactly the table before or the table after the change, and
-//! `boot_select` must pick a set, the one GRUB's rule picks in that table.
+//! Each result must read as exactly the table before or the table after the change (the whole
+//! table: header fields and every entry, not just the flags), each copy on its own must be
+//! invalid or one of those two tables, and `boot_select` must pick a set, the one GRUB's rule
+//! picks in that table. A complete write leaves both copies byte-identical to the planned
+//! table. Damage to either copy (primary or backup) is tried as a starting point, and every
+//! refused transition is counted and must be one the pure model refuses.
 
 #![allow(clippy::print_stderr)] // prints how many interrupted states were checked
 
 mod common;
 
 use common::*;
-use signpost::gpt::WriteStep;
+use signpost::gpt::{self, WriteStep};
 use signpost::state::{self, Command as Cmd, DiskState};
 use signpost::{Disk, Flags, SetName, Signpost, boot_select, plan_boot};
 use std::fs::File;
@@ -32,7 +36,20 @@ enum Damage {
     PrimaryHeaderByte,
     PrimaryEntryByte,
     PrimaryHeaderZeroed,
+    BackupHeaderByte,
+    BackupEntryByte,
+    BackupHeaderZeroed,
 }
+
+const DAMAGES: [Damage; 7] = [
+    Damage::None,
+    Damage::PrimaryHeaderByte,
+    Damage::PrimaryEntryByte,
+    Damage::PrimaryHeaderZeroed,
+    Damage::BackupHeaderByte,
+    Damage::BackupEntryByte,
+    Damage::BackupHeaderZeroed,
+];
 
 fn damage(path: &Path, ss: u64, how: Damage) {
     let f = std::fs::OpenOptions::new()
@@ -45,8 +62,13 @@ fn damage(path: &Path, ss: u64, how: Damage) {
         f.read_exact_at(&mut b, off).unwrap();
         f.write_all_at(&[b[0] ^ 0x40], off).unwrap();
     };
+    let last = f.metadata().unwrap().len() - ss;
+    let backup_array = last - (128 * 128u64).div_ceil(ss) * ss;
     match how {
         Damage::None => {}
+        Damage::BackupHeaderByte => flip(last + 40),
+        Damage::BackupEntryByte => flip(backup_array + 100 * 128 + 5),
+        Damage::BackupHeaderZeroed => f.write_all_at(&vec![0u8; ss as usize], last).unwrap(),
         Damage::PrimaryHeaderByte => flip(ss + 40), // first_usable_lba
         Damage::PrimaryEntryByte => flip(2 * ss + 100 * 128 + 5), // an unused entry
         Damage::PrimaryHeaderZeroed => f.write_all_at(&vec![0u8; ss as usize], ss).unwrap(),
@@ -96,10 +118,57 @@ fn epochs(steps: &[WriteStep]) -> Vec<Vec<(u64, Vec<u8>)>> {
     out
 }
 
+/// The whole table as a comparable value: the header fields both copies share and every entry
+/// (type, unique GUID, sectors, attributes, name).
+type TableKey = (u64, u64, [u8; 16], u32, u32, Vec<gptman::GPTPartitionEntry>);
+
+fn key(h: &gptman::GPTHeader, e: &[gptman::GPTPartitionEntry]) -> TableKey {
+    (
+        h.first_usable_lba,
+        h.last_usable_lba,
+        h.disk_guid,
+        h.number_of_partition_entries,
+        h.partition_entry_array_crc32,
+        e.to_vec(),
+    )
+}
+
+/// Each copy read on its own: `Some(table)` if valid, `None` if not.
+fn copies(path: &Path, ss: u64) -> [Option<TableKey>; 2] {
+    let mut f = File::open(path).unwrap();
+    let len = f.metadata().unwrap().len();
+    [1, len / ss - 1].map(|lba| {
+        gpt::read_copy(&mut f, ss, lba, len)
+            .unwrap()
+            .ok()
+            .map(|(h, e)| key(&h, &e))
+    })
+}
+
+/// The two tables an interrupted write may leave: before and after.
+struct Tables {
+    before: TableKey,
+    after: TableKey,
+}
+
 /// Runs the boot selector on the image as it is now and checks the outcome.
-fn check(path: &Path, before: &DiskState, after: &DiskState, what: &str) {
+fn check(path: &Path, ss: u64, tables: &Tables, before: &DiskState, after: &DiskState, what: &str) {
+    for (i, copy) in copies(path, ss).into_iter().enumerate() {
+        if let Some(t) = copy {
+            assert!(
+                t == tables.before || t == tables.after,
+                "{what}: {} copy holds a table that is neither before nor after",
+                ["primary", "backup"][i]
+            );
+        }
+    }
     let mut disk = Disk::open(path).unwrap_or_else(|e| panic!("{what}: unreadable: {e}"));
     let seen = disk.state();
+    let table = key(disk.table().header(), disk.table().entries());
+    assert!(
+        table == tables.before || table == tables.after,
+        "{what}: read a table that is neither before nor after ({seen:?})"
+    );
     assert!(
         seen == *before || seen == *after,
         "{what}: read a mixed table {seen:?}"
@@ -136,6 +205,49 @@ fn replay(case: &Case) -> usize {
     let eps = epochs(&case.steps);
     let flat: Vec<(u64, Vec<u8>)> = eps.iter().flatten().cloned().collect();
     let total: usize = flat.iter().map(|(_, b)| b.len()).sum();
+    // The whole tables before and after the change, each read from a real image.
+    let before_table = {
+        let d = Disk::open_read_only(case.path).unwrap();
+        key(d.table().header(), d.table().entries())
+    };
+    for (off, bytes) in &flat {
+        f.write_all_at(bytes, *off).unwrap();
+    }
+    let after_table = {
+        let d = Disk::open_read_only(case.path).unwrap();
+        assert!(
+            d.table().is_clean(),
+            "{}: not clean after a full write",
+            case.label
+        );
+        key(d.table().header(), d.table().entries())
+    };
+    // A complete write leaves both copies valid, identical, and exactly the planned bytes.
+    assert_eq!(
+        copies(case.path, case.ss),
+        [Some(after_table.clone()), Some(after_table.clone())],
+        "{}: copies after a full write",
+        case.label
+    );
+    for (off, bytes) in &flat {
+        let mut now = vec![0u8; bytes.len()];
+        f.read_exact_at(&mut now, *off).unwrap();
+        assert!(
+            now == *bytes,
+            "{}: bytes at {off} differ from the plan",
+            case.label
+        );
+    }
+    assert_eq!(
+        after_table.5.len(),
+        before_table.5.len(),
+        "{}: entry count changed",
+        case.label
+    );
+    let tables = Tables {
+        before: before_table,
+        after: after_table,
+    };
     let mut cuts: Vec<usize> = (0..=total).step_by(512).collect();
     cuts.extend((0..total).step_by(512).map(|c| c + 17));
     cuts.push(total);
@@ -153,6 +265,8 @@ fn replay(case: &Case) -> usize {
         }
         check(
             case.path,
+            case.ss,
+            &tables,
             &case.before,
             &case.after,
             &format!("{} cut at byte {cut}/{total}", case.label),
@@ -195,6 +309,8 @@ fn replay(case: &Case) -> usize {
             }
             check(
                 case.path,
+                case.ss,
+                &tables,
                 &case.before,
                 &case.after,
                 &format!("{} epoch {k} subset {mask:#b}", case.label),
@@ -203,7 +319,6 @@ fn replay(case: &Case) -> usize {
         }
     }
     snap.restore(&f);
-    let _ = case.ss;
     checked
 }
 
@@ -246,12 +361,8 @@ fn states() -> Vec<(DiskState, SetName)> {
 fn all_transitions(image: &Path, ss: u64) {
     let work = image.with_extension("work");
     let mut total = 0;
-    for dmg in [
-        Damage::None,
-        Damage::PrimaryHeaderByte,
-        Damage::PrimaryEntryByte,
-        Damage::PrimaryHeaderZeroed,
-    ] {
+    let (mut planned, mut refused) = (0, 0);
+    for dmg in DAMAGES {
         for (start, active) in states() {
             let mut ops: Vec<Option<Cmd>> = Cmd::ALL.iter().copied().map(Some).collect();
             ops.push(None); // the boot selector's tries decrement
@@ -266,9 +377,25 @@ fn all_transitions(image: &Path, ss: u64) {
                 let (before, after, steps) = match op {
                     Some(cmd) => {
                         let sp = Signpost::new(disk, active).unwrap();
+                        let model = state::transition(&start, active, cmd);
                         match sp.plan(cmd) {
-                            Ok(p) => (p.before, p.after, p.writes.steps),
-                            Err(_) => continue,
+                            Ok(p) => {
+                                assert_eq!(Ok(p.after), model.map_err(|e| e.to_string()));
+                                planned += 1;
+                                (p.before, p.after, p.writes.steps)
+                            }
+                            Err(e) => {
+                                // Only the refusals of the pure model (the sets hold real
+                                // content, so nothing is refused for lack of it).
+                                assert_eq!(
+                                    model.map_err(|m| m.to_string()),
+                                    Err(e.to_string()),
+                                    "{cmd} from {start:?} ({dmg:?}) refused for another reason"
+                                );
+                                assert_eq!(e.exit_code().code(), 4, "{e}");
+                                refused += 1;
+                                continue;
+                            }
                         }
                     }
                     None => match plan_boot(&disk).unwrap() {
@@ -295,8 +422,27 @@ fn all_transitions(image: &Path, ss: u64) {
             }
         }
     }
+    // The model refuses exactly these per damage kind: counted, so a change in what is refused
+    // (or a refusal that silently skips a case) shows.
+    let per_damage = states()
+        .iter()
+        .flat_map(|(s, a)| Cmd::ALL.map(|c| state::transition(s, *a, c).is_err()))
+        .filter(|r| *r)
+        .count();
+    assert_eq!(refused, per_damage * DAMAGES.len());
+    assert_eq!(
+        planned + refused,
+        states().len() * Cmd::ALL.len() * DAMAGES.len()
+    );
+    assert!(
+        refused > 0 && planned > refused,
+        "{planned} planned, {refused} refused"
+    );
     assert!(total > 1000, "only {total} interrupted states checked");
-    eprintln!("{}: {total} interrupted states checked", image.display());
+    eprintln!(
+        "{}: {total} interrupted states checked; {planned} transitions planned, {refused} refused",
+        image.display()
+    );
 }
 
 #[test]

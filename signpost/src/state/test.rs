@@ -350,3 +350,52 @@ fn invariants_over_the_full_grid() {
         }
     }
 }
+
+/// Which sets a change promotes (and so must hold something bootable): newly successful, newly
+/// bootable or raised while bootable, and a new next boot; demotions and tries decrements none.
+#[test]
+fn promoted_sets() {
+    let p = |before: &str, after: &str| promoted(&st(before), &st(after));
+    // mark-successful-boot on B (wrong --active): B newly successful although not bootable.
+    assert_eq!(
+        p("A=1/0/1 B=0/0/0 e=1", "A=1/0/1 B=0/0/1 e=1"),
+        [SetName::B]
+    );
+    // upgrade-to-inactive: B bootable and next; A lowered.
+    assert_eq!(
+        p("A=1/0/1 B=0/1/0 e=1", "A=1/0/1 B=2/1/0 e=1"),
+        [SetName::B]
+    );
+    // cancel-upgrade from B: A raised to 2 (and next).
+    assert_eq!(
+        p("A=1/0/1 B=2/0/1 e=1", "A=2/0/1 B=0/0/1 e=1"),
+        [SetName::A]
+    );
+    // clear-inactive of a pending B: A becomes the next boot again, so A is checked.
+    assert_eq!(
+        p("A=1/0/1 B=2/1/0 e=1", "A=1/0/1 B=0/0/0 e=1"),
+        [SetName::A]
+    );
+    // clear-inactive of an idle B, mark-inactive-valid, a tries decrement: nothing promoted.
+    assert!(p("A=1/0/1 B=0/1/0 e=1", "A=1/0/1 B=0/0/0 e=1").is_empty());
+    assert!(p("A=1/0/1 B=0/0/0 e=1", "A=1/0/1 B=0/1/0 e=1").is_empty());
+    assert!(p("A=1/0/1 B=2/2/0 e=1", "A=1/0/1 B=2/1/0 e=1").is_empty());
+    // Unchanged state: nothing.
+    assert!(p("A=1/0/1 B=0/0/0 e=0", "A=1/0/1 B=0/0/0 e=0").is_empty());
+    // Every transition of the grid: the promoted sets are exactly those whose flags improved
+    // or that became next; a refused transition is never consulted.
+    for s in grid() {
+        for active in [SetName::A, SetName::B] {
+            for cmd in Command::ALL {
+                if let Ok(after) = transition(&s, active, cmd) {
+                    for set in promoted(&s, &after) {
+                        assert!(
+                            after.get(set) != s.get(set) || next_boot(&after) != next_boot(&s),
+                            "{cmd} from {s:?}: {set} promoted without a change"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

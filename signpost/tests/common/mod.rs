@@ -92,10 +92,13 @@ pub fn sparse(dir: &Path, name: &str, len: u64) -> PathBuf {
     path
 }
 
-/// A Bottlerocket-layout image (1 MiB partitions starting at 1 MiB) made by sgdisk.
+/// A Bottlerocket-layout image (1 MiB partitions starting at 1 MiB) made by sgdisk, with real
+/// content in every set ([`fill_sets`]: transitions refuse to make a never-written set
+/// bootable; tests of that call [`blank_set`]).
 pub fn sgdisk_image(dir: &Path, sets: Sets) -> PathBuf {
     let path = sparse(dir, "sgdisk.img", 16 * MIB);
     sgdisk_layout(&path, sets);
+    fill_sets(&path);
     path
 }
 
@@ -125,10 +128,11 @@ pub fn sgdisk_layout(path: &Path, sets: Sets) {
     run(&mut cmd);
 }
 
-/// The same layout written by `signpost::write_new_table`.
+/// The same layout written by `signpost::write_new_table`, with content as in [`sgdisk_image`].
 pub fn native_image(dir: &Path, sets: Sets, sector_size: u64) -> PathBuf {
     let path = sparse(dir, &format!("native-{sector_size}.img"), 16 * MIB);
     native_layout(&path, sets, sector_size);
+    fill_sets(&path);
     path
 }
 
@@ -243,4 +247,166 @@ pub fn assert_only_attrs(
             after.1[n]
         );
     }
+}
+
+/// Writes real content into every set of the image: an ext4 made by `mkfs.ext4` into BOOT, a
+/// deterministic ROOT, and its dm-verity tree (superblock first, our `dm-verity` crate, which
+/// is byte-identical to `veritysetup format`) into HASH. Transitions refuse to make a set
+/// bootable that holds none of this (a never-written set).
+pub fn fill_sets(path: &Path) {
+    let sets = signpost::Disk::open_read_only(path)
+        .unwrap()
+        .sets()
+        .to_vec();
+    for set in &sets {
+        fill_set(path, set);
+    }
+}
+
+/// [`fill_sets`] for one set.
+pub fn fill_set(path: &Path, set: &signpost::PartitionSet) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let boot = dir.path().join("boot.ext4");
+    let size = set.boot.len_bytes.min(2 * MIB);
+    std::fs::File::create(&boot).unwrap().set_len(size).unwrap();
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-O", "^has_journal", "-E", "root_owner=0:0"])
+        .arg(&boot));
+    f.write_all_at(&std::fs::read(&boot).unwrap(), set.boot.first_byte)
+        .unwrap();
+    let root_len = (set.root.len_bytes.min(MIB) / 4096) * 4096;
+    let root: Vec<u8> = (0..root_len)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ set.name.letter().as_bytes()[0])
+        .collect();
+    f.write_all_at(&root, set.root.first_byte).unwrap();
+    let mut hash = Vec::new();
+    dm_verity::build(&mut &root[..], root_len, b"signpost-test-salt", &mut hash).unwrap();
+    assert!(hash.len() as u64 <= set.hash.len_bytes);
+    f.write_all_at(&hash, set.hash.first_byte).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// Zeroes the first MiB of each partition of `set` (a never-written set).
+pub fn blank_set(path: &Path, set: &signpost::PartitionSet) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    for p in [&set.boot, &set.root, &set.hash] {
+        f.write_all_at(&vec![0u8; p.len_bytes.min(MIB) as usize], p.first_byte)
+            .unwrap();
+    }
+    f.sync_all().unwrap();
+}
+
+/// CRC32 (IEEE 802.3, reflected), as GPT uses; written here so the tests do not trust the code
+/// under test to repair a CRC.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Little-endian u64 at `off`.
+pub fn le64(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
+}
+
+/// Little-endian u32 at `off`.
+pub fn le32(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+}
+
+/// Edits both GPT copies of an image in place: `edit_header` gets each 92-byte header region
+/// (copy 0 = primary, 1 = backup) and `edit_entries` each entry array; then the entry-array
+/// CRC and the header CRC of each copy are recomputed, so the result passes every CRC check.
+pub fn edit_table(
+    path: &Path,
+    ss: u64,
+    mut edit_header: impl FnMut(usize, &mut [u8]),
+    mut edit_entries: impl FnMut(usize, &mut [u8]),
+) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let len = f.metadata().unwrap().len();
+    for (copy, lba) in [1, len / ss - 1].into_iter().enumerate() {
+        let mut header = vec![0u8; ss as usize];
+        f.read_exact_at(&mut header, lba * ss).unwrap();
+        assert_eq!(&header[..8], b"EFI PART", "copy {copy}");
+        let entries_lba = le64(&header, 72);
+        let count = le32(&header, 80) as usize;
+        let size = le32(&header, 84) as usize;
+        let mut array = vec![0u8; count * size];
+        f.read_exact_at(&mut array, entries_lba * ss).unwrap();
+        edit_entries(copy, &mut array);
+        edit_header(copy, &mut header[..92]);
+        let array_crc = crc32(&array);
+        header[88..92].copy_from_slice(&array_crc.to_le_bytes());
+        header[16..20].fill(0);
+        let header_size = le32(&header, 12) as usize;
+        let header_crc = crc32(&header[..header_size]);
+        header[16..20].copy_from_slice(&header_crc.to_le_bytes());
+        f.write_all_at(&array, entries_lba * ss).unwrap();
+        f.write_all_at(&header, lba * ss).unwrap();
+    }
+    f.sync_all().unwrap();
+}
+
+/// Sets entry `number`'s first and last sector in both copies (CRCs repaired).
+pub fn set_entry_range(path: &Path, ss: u64, number: u32, first: u64, last: u64) {
+    let off = (number as usize - 1) * 128;
+    edit_table(
+        path,
+        ss,
+        |_, _| {},
+        |_, a| {
+            a[off + 32..off + 40].copy_from_slice(&first.to_le_bytes());
+            a[off + 40..off + 48].copy_from_slice(&last.to_le_bytes());
+        },
+    );
+}
+
+/// (first, last) sector of entry `number` in the primary copy.
+pub fn entry_range(path: &Path, ss: u64, number: u32) -> (u64, u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).unwrap();
+    let mut header = vec![0u8; ss as usize];
+    f.read_exact_at(&mut header, ss).unwrap();
+    let mut e = [0u8; 128];
+    f.read_exact_at(
+        &mut e,
+        le64(&header, 72) * ss + (u64::from(number) - 1) * 128,
+    )
+    .unwrap();
+    (le64(&e, 32), le64(&e, 40))
+}
+
+/// Both GPT regions of an image (the first and last `edge` bytes), to compare whole tables.
+pub fn gpt_regions(path: &Path, edge: u64) -> (Vec<u8>, Vec<u8>) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).unwrap();
+    let len = f.metadata().unwrap().len();
+    let mut head = vec![0u8; edge as usize];
+    let mut tail = vec![0u8; edge.min(len) as usize];
+    f.read_exact_at(&mut head, 0).unwrap();
+    let tail_off = len - tail.len() as u64;
+    f.read_exact_at(&mut tail, tail_off).unwrap();
+    (head, tail)
 }
