@@ -148,7 +148,9 @@ pub enum Error {
     },
 
     /// Signed metadata lists a hash algorithm this client cannot compute.
-    #[snafu(display("{what} lists hash algorithm '{algorithm}', which this client does not support"))]
+    #[snafu(display(
+        "{what} lists hash algorithm '{algorithm}', which this client does not support"
+    ))]
     UnsupportedHash {
         /// What was checked.
         what: String,
@@ -168,7 +170,9 @@ pub enum Error {
     },
 
     /// Metadata is not signed by a threshold of the keys trusted for its role.
-    #[snafu(display("{role} metadata from {origin} is not signed by a threshold of {signer} keys"))]
+    #[snafu(display(
+        "{role} metadata from {origin} is not signed by a threshold of {signer} keys"
+    ))]
     Signature {
         /// Role name.
         role: String,
@@ -177,7 +181,8 @@ pub enum Error {
         /// URL or datastore path.
         origin: String,
         /// tough's verification error.
-        source: tough::schema::Error,
+        #[snafu(source(from(tough::schema::Error, Box::new)))]
+        source: Box<tough::schema::Error>,
     },
 
     /// §5.3.5: a root in the chain does not have version N+1.
@@ -192,7 +197,9 @@ pub enum Error {
     },
 
     /// §5.3.10, §5.4.4, §5.5.6, §5.6.5: metadata expired before the cycle's start time.
-    #[snafu(display("{role} metadata (version {version}) expired at {expires}, cycle started at {now}"))]
+    #[snafu(display(
+        "{role} metadata (version {version}) expired at {expires}, cycle started at {now}"
+    ))]
     Expired {
         /// Role name.
         role: String,
@@ -236,7 +243,9 @@ pub enum Error {
     },
 
     /// §5.5.5: a targets role was rolled back in the new snapshot.
-    #[snafu(display("new snapshot lists {file} at version {new}, lower than the trusted {trusted}"))]
+    #[snafu(display(
+        "new snapshot lists {file} at version {new}, lower than the trusted {trusted}"
+    ))]
     SnapshotRollback {
         /// Metadata file name, e.g. `targets.json`.
         file: String,

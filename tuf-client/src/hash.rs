@@ -41,7 +41,10 @@ impl Hashes {
     /// The first listed digest, hex-encoded: the one used in consistent-snapshot target URLs
     /// (python-tuf does the same).
     pub(crate) fn first_hex(&self) -> String {
-        self.0.first().map(|(_, d)| hex::encode(d)).unwrap_or_default()
+        self.0
+            .first()
+            .map(|(_, d)| hex::encode(d))
+            .unwrap_or_default()
     }
 }
 
@@ -134,14 +137,20 @@ mod test {
         let data = b"abc";
         let s256 = hex::encode(aws_lc_rs::digest::digest(&SHA256, data));
         let s512 = hex::encode(aws_lc_rs::digest::digest(&SHA512, data));
-        assert_eq!(check(&hashes(&[("sha512", s512.clone())]), data), HashCheck::Match);
+        assert_eq!(
+            check(&hashes(&[("sha512", s512.clone())]), data),
+            HashCheck::Match
+        );
         assert_eq!(
             check(&hashes(&[("sha256", s256.clone()), ("sha512", s512)]), data),
             HashCheck::Match
         );
         let bad512 = "00".repeat(64);
         assert_eq!(
-            check(&hashes(&[("sha256", s256.clone()), ("sha512", bad512)]), data),
+            check(
+                &hashes(&[("sha256", s256.clone()), ("sha512", bad512)]),
+                data
+            ),
             HashCheck::Mismatch("sha512".into())
         );
         assert_eq!(

@@ -9,7 +9,10 @@
 enum Token {
     Star,
     Any,
-    Class { negated: bool, items: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        items: Vec<(char, char)>,
+    },
     Literal(char),
 }
 
@@ -130,7 +133,10 @@ mod test {
         assert!(matches("foo-version-?.tgz", "foo-version-2.tgz"));
         assert!(!matches("foo-version-?.tgz", "foo-version-alpha.tgz"));
         assert!(matches("*.tgz", "foo.tgz"));
-        assert!(!matches("*.tgz", "targets/foo.tgz"), "a wildcard never crosses '/'");
+        assert!(
+            !matches("*.tgz", "targets/foo.tgz"),
+            "a wildcard never crosses '/'"
+        );
         assert!(matches("foo.tgz", "foo.tgz"));
         assert!(!matches("foo.tgz", "foo.tgzz"));
     }

@@ -48,8 +48,8 @@ impl Origin<'_> {
 
 /// Parses the envelope and checks `signed._type` and `signed.spec_version`.
 pub(crate) fn parse_envelope(bytes: &[u8], kind: &str, at: Origin<'_>) -> Result<Envelope> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| at.malformed(format!("not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| at.malformed(format!("not JSON: {e}")))?;
     let Value::Object(mut map) = value else {
         return Err(at.malformed("not a JSON object"));
     };
@@ -139,13 +139,11 @@ pub(crate) fn verify_threshold(
         signed: Payload(&env.signed),
         signatures: env.signatures.clone(),
     };
-    holder
-        .verify_role(&signed)
-        .context(error::SignatureSnafu {
-            role: at.role,
-            signer,
-            origin: at.origin,
-        })
+    holder.verify_role(&signed).context(error::SignatureSnafu {
+        role: at.role,
+        signer,
+        origin: at.origin,
+    })
 }
 
 /// Verifies `env` against the keys `root` gives `role` (a top-level role).

@@ -30,8 +30,22 @@ fn keep(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
-                | b',' | b';' | b'=' | b':' | b'@'
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
         )
 }
 
@@ -57,10 +71,15 @@ pub(crate) fn target_url(
     consistent_snapshot: bool,
 ) -> Result<Url> {
     let segments: Vec<&str> = name.split('/').collect();
-    if segments.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+    if segments
+        .iter()
+        .any(|s| s.is_empty() || *s == "." || *s == "..")
+    {
         return error::UnsafeTargetPathSnafu { name }.fail();
     }
-    let (file, dirs) = segments.split_last().expect("split yields at least one segment");
+    let (file, dirs) = segments
+        .split_last()
+        .expect("split yields at least one segment");
     let mut path: Vec<String> = dirs.iter().map(|d| encode_segment(d)).collect();
     let file = if consistent_snapshot {
         format!("{}.{file}", hashes.first_hex())
@@ -208,7 +227,10 @@ mod test {
         let base: Url = "http://h/targets/".parse().unwrap();
         let h = "ab".repeat(32);
         let url = target_url(&base, "dir/sub/file.img", &hashes(), true).unwrap();
-        assert_eq!(url.as_str(), format!("http://h/targets/dir/sub/{h}.file.img"));
+        assert_eq!(
+            url.as_str(),
+            format!("http://h/targets/dir/sub/{h}.file.img")
+        );
         let url = target_url(&base, "file.img", &hashes(), true).unwrap();
         assert_eq!(url.as_str(), format!("http://h/targets/{h}.file.img"));
         let url = target_url(&base, "dir/file.img", &hashes(), false).unwrap();
@@ -222,7 +244,10 @@ mod test {
         let base: Url = "http://h/targets/".parse().unwrap();
         for name in ["../etc/passwd", "a/./b", "/abs", "a//b", ""] {
             let err = target_url(&base, name, &hashes(), false).unwrap_err();
-            assert!(matches!(err, Error::UnsafeTargetPath { .. }), "{name}: {err}");
+            assert!(
+                matches!(err, Error::UnsafeTargetPath { .. }),
+                "{name}: {err}"
+            );
         }
     }
 }

@@ -9,9 +9,7 @@
 
 use crate::error::{self, Result};
 use crate::hash::{self, HashCheck};
-use crate::schema::{
-    self, Envelope, MetaFile, Origin, SnapshotRole, TargetsRole, TimestampRole,
-};
+use crate::schema::{self, Envelope, MetaFile, Origin, SnapshotRole, TargetsRole, TimestampRole};
 use snafu::ensure;
 use std::collections::HashMap;
 use tough::schema::{RoleType, Root};
@@ -163,8 +161,15 @@ impl TrustedSet {
     }
 
     /// §5.4.2–§5.4.4. On error, an expired timestamp is still kept as the rollback reference.
-    pub(crate) fn update_timestamp(&mut self, bytes: &[u8], origin: &str) -> Result<TimestampChange> {
-        assert!(self.snapshot.is_none(), "timestamp is updated before snapshot");
+    pub(crate) fn update_timestamp(
+        &mut self,
+        bytes: &[u8],
+        origin: &str,
+    ) -> Result<TimestampChange> {
+        assert!(
+            self.snapshot.is_none(),
+            "timestamp is updated before snapshot"
+        );
         self.check_final_root()?;
         let at = Origin {
             role: "timestamp",
@@ -226,7 +231,10 @@ impl TrustedSet {
         origin: &str,
         from_datastore: bool,
     ) -> Result<()> {
-        assert!(self.targets.is_empty(), "snapshot is updated before targets");
+        assert!(
+            self.targets.is_empty(),
+            "snapshot is updated before targets"
+        );
         self.check_final_timestamp()?;
         let meta = self.trusted_timestamp().role.snapshot.clone();
         if !from_datastore {

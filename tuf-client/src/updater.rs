@@ -206,10 +206,16 @@ impl Updater {
             .transport
             .fetch(&request)
             .await
-            .context(error::FetchSnafu { what, url: url.as_str() })?;
+            .context(error::FetchSnafu {
+                what,
+                url: url.as_str(),
+            })?;
         let mut out = Vec::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.context(error::FetchSnafu { what, url: url.as_str() })?;
+            let chunk = chunk.context(error::FetchSnafu {
+                what,
+                url: url.as_str(),
+            })?;
             if out.len() as u64 + chunk.len() as u64 > limit {
                 return error::TooLargeSnafu {
                     what,
@@ -310,7 +316,9 @@ impl Updater {
             .map(|r| schema::role_key_set(&set.root().role, r));
         let keys_rotated = start_keys != end_keys;
         if keys_rotated {
-            debug!("timestamp or snapshot keys changed: deleting the persisted timestamp and snapshot");
+            debug!(
+                "timestamp or snapshot keys changed: deleting the persisted timestamp and snapshot"
+            );
             self.datastore.remove("timestamp")?;
             self.datastore.remove("snapshot")?;
         }
@@ -389,7 +397,12 @@ impl Updater {
     /// §5.6 for one targets role: the persisted copy if it still verifies against the trusted
     /// snapshot, else a download. Returns false if `role` (a delegated role) is not listed in the
     /// snapshot, so the search skips it.
-    async fn load_targets(&self, set: &mut TrustedSet, role: &str, delegator: &str) -> Result<bool> {
+    async fn load_targets(
+        &self,
+        set: &mut TrustedSet,
+        role: &str,
+        delegator: &str,
+    ) -> Result<bool> {
         if set.targets(role).is_some() {
             return Ok(true);
         }
@@ -404,7 +417,9 @@ impl Updater {
             if role == "targets" {
                 return error::NotInSnapshotSnafu { role }.fail();
             }
-            debug!("'{role}' is delegated by '{delegator}' but not listed in the snapshot: skipped");
+            debug!(
+                "'{role}' is delegated by '{delegator}' but not listed in the snapshot: skipped"
+            );
             return Ok(false);
         };
         let quoted = crate::datastore::quote(role);

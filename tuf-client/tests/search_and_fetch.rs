@@ -10,22 +10,19 @@ use test_support::http::Server;
 use tuf_client::{Error, Updater};
 
 fn serve(repo: &Repo) -> (Server, tempfile::TempDir) {
-    (
-        Server::serve_dir(repo.dir.path()),
-        test_support::tempdir(),
-    )
+    (Server::serve_dir(repo.dir.path()), test_support::tempdir())
 }
 
 async fn refreshed(server: &Server, repo: &Repo, store: &tempfile::TempDir) -> Updater {
     let mut up = http_updater(server, repo, store.path());
     up.refresh(now()).await.unwrap();
-    server.clear_requests();
+    clear_fetched();
     up
 }
 
 /// Delegated role files fetched, in order.
-fn fetched_roles(server: &Server) -> Vec<String> {
-    metadata_requests(server)
+fn fetched_roles() -> Vec<String> {
+    fetched_metadata()
         .into_iter()
         .filter_map(|p| {
             let name = p.strip_suffix(".json")?;
@@ -50,7 +47,7 @@ async fn spec_5_6_7_search_is_preorder_depth_first_in_order_of_appearance() {
     let mut up = refreshed(&server, &repo, &store).await;
     let info = up.get_target_info("x").await.unwrap().unwrap();
     assert_eq!(info.role, "a1", "a's subtree is searched before b");
-    assert_eq!(fetched_roles(&server), ["a", "a1"], "b is never fetched");
+    assert_eq!(fetched_roles(), ["a", "a1"], "b is never fetched");
     assert_eq!(up.download_target(&info).await.unwrap(), b"from a1");
 }
 
@@ -66,21 +63,24 @@ async fn spec_5_6_7_refresh_fetches_no_delegated_role_and_lookups_fetch_only_wha
     let mut up = http_updater(&server, &repo, store.path());
     up.refresh(now()).await.unwrap();
     assert!(
-        fetched_roles(&server)
+        fetched_roles()
             .iter()
             .all(|r| !["a", "b"].contains(&r.as_str())),
         "refresh fetched a delegated role: {:?}",
-        metadata_requests(&server)
+        fetched_metadata()
     );
-    server.clear_requests();
+    clear_fetched();
     let info = up.get_target_info("b/y").await.unwrap().unwrap();
     assert_eq!(info.role, "b");
-    assert_eq!(fetched_roles(&server), ["b"], "a's paths do not match b/y");
+    assert_eq!(fetched_roles(), ["b"], "a's paths do not match b/y");
     // A second lookup reuses what this cycle already verified.
-    server.clear_requests();
+    clear_fetched();
     assert!(up.get_target_info("b/y").await.unwrap().is_some());
-    assert!(fetched_roles(&server).is_empty());
-    assert!(store.path().join("b.json").is_file(), "delegated role persisted");
+    assert!(fetched_roles().is_empty());
+    assert!(
+        store.path().join("b.json").is_file(),
+        "delegated role persisted"
+    );
     assert!(!store.path().join("a.json").exists());
 }
 
@@ -108,7 +108,7 @@ async fn spec_5_6_7_roles_whose_path_hash_prefixes_do_not_match_are_skipped() {
     let mut up = refreshed(&server, &repo, &store).await;
     let info = up.get_target_info("x").await.unwrap().unwrap();
     assert_eq!(info.role, "hit");
-    assert_eq!(fetched_roles(&server), ["hit"]);
+    assert_eq!(fetched_roles(), ["hit"]);
 }
 
 #[tokio::test]
@@ -125,7 +125,7 @@ async fn spec_5_6_7_2_1_terminating_delegation_stops_the_search() {
         let found = up.get_target_info("x").await.unwrap();
         if terminating {
             assert_eq!(found, None);
-            assert_eq!(fetched_roles(&server), ["a"], "b is not visited");
+            assert_eq!(fetched_roles(), ["a"], "b is not visited");
         } else {
             assert_eq!(found.unwrap().role, "b");
         }
@@ -157,9 +157,9 @@ async fn spec_5_6_7_1_number_of_roles_visited_is_bounded() {
         c.limits.max_delegations = 2;
     });
     up.refresh(now()).await.unwrap();
-    server.clear_requests();
+    clear_fetched();
     assert_eq!(up.get_target_info("x").await.unwrap(), None);
-    assert_eq!(fetched_roles(&server), ["r1", "r2"]);
+    assert_eq!(fetched_roles(), ["r1", "r2"]);
     let store2 = test_support::tempdir();
     let mut up = refreshed(&server, &repo, &store2).await;
     assert_eq!(up.get_target_info("x").await.unwrap().unwrap().role, "r3");
@@ -182,7 +182,7 @@ async fn spec_5_6_7_1_cycles_in_the_delegation_graph_are_visited_once() {
     let (server, store) = serve(&repo);
     let mut up = refreshed(&server, &repo, &store).await;
     assert_eq!(up.get_target_info("nowhere").await.unwrap(), None);
-    assert_eq!(fetched_roles(&server), ["a", "b"]);
+    assert_eq!(fetched_roles(), ["a", "b"]);
 }
 
 #[tokio::test]
@@ -198,7 +198,7 @@ async fn spec_5_6_7_delegated_role_missing_from_snapshot_is_skipped_and_the_sear
     let mut up = refreshed(&server, &repo, &store).await;
     let info = up.get_target_info("x").await.unwrap().unwrap();
     assert_eq!(info.role, "b");
-    assert_eq!(fetched_roles(&server), ["b"], "a is not fetched at all");
+    assert_eq!(fetched_roles(), ["b"], "a is not fetched at all");
 }
 
 #[tokio::test]
@@ -231,7 +231,10 @@ async fn spec_5_6_7_delegated_role_with_a_bad_signature_is_an_error() {
     let (server, store) = serve(&repo);
     let mut up = refreshed(&server, &repo, &store).await;
     let err = up.get_target_info("x").await.unwrap_err();
-    assert!(matches!(err, Error::Signature { ref role, .. } if role == "a"), "{err}");
+    assert!(
+        matches!(err, Error::Signature { ref role, .. } if role == "a"),
+        "{err}"
+    );
     assert!(!store.path().join("a.json").exists());
 }
 
@@ -255,10 +258,14 @@ async fn spec_5_7_3_consistent_snapshot_url_of_a_target_in_a_subdirectory_is_dir
     repo.publish();
     let (server, store) = serve(&repo);
     let mut up = refreshed(&server, &repo, &store).await;
-    let info = up.get_target_info("dir/sub/image.img").await.unwrap().unwrap();
+    let info = up
+        .get_target_info("dir/sub/image.img")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(up.download_target(&info).await.unwrap(), b"image bytes");
     let h = sha256_hex(b"image bytes");
-    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    let paths = fetched_paths();
     assert_eq!(paths, [format!("/targets/dir/sub/{h}.image.img")]);
 }
 
@@ -279,7 +286,14 @@ async fn spec_5_7_target_with_wrong_content_or_length_is_refused() {
     std::fs::write(&file, b"012345678").unwrap();
     let err = up.download_target(&info).await.unwrap_err();
     assert!(
-        matches!(err, Error::LengthMismatch { expected: 10, actual: 9, .. }),
+        matches!(
+            err,
+            Error::LengthMismatch {
+                expected: 10,
+                actual: 9,
+                ..
+            }
+        ),
         "{err}"
     );
     std::fs::write(&file, b"0123456789+").unwrap();
@@ -305,7 +319,8 @@ async fn spec_5_7_stream_ends_with_an_error_not_a_clean_end_when_the_hash_is_wro
     let mut tampered = body.clone();
     tampered[299_999] = 8;
     std::fs::write(
-        repo.targets_dir().join(format!("{}.big.bin", sha256_hex(&body))),
+        repo.targets_dir()
+            .join(format!("{}.big.bin", sha256_hex(&body))),
         &tampered,
     )
     .unwrap();
@@ -329,7 +344,7 @@ async fn spec_4_5_target_with_only_sha512_is_accepted_and_verified() {
     let info = up.get_target_info("only512.bin").await.unwrap().unwrap();
     assert!(info.hashes.get("sha256").is_none());
     assert_eq!(up.download_target(&info).await.unwrap(), b"sha512 only");
-    let path = &server.requests()[0].path;
+    let path = &fetched_paths()[0];
     assert_eq!(
         path,
         &format!("/targets/{}.only512.bin", sha512_hex(b"sha512 only"))
@@ -365,5 +380,8 @@ async fn spec_4_5_target_with_empty_hashes_makes_its_role_malformed() {
     let (server, store) = serve(&repo);
     let mut up = http_updater(&server, &repo, store.path());
     let err = up.refresh(now()).await.unwrap_err();
-    assert!(matches!(err, Error::Malformed { ref role, .. } if role == "targets"), "{err}");
+    assert!(
+        matches!(err, Error::Malformed { ref role, .. } if role == "targets"),
+        "{err}"
+    );
 }

@@ -9,10 +9,11 @@
 use aws_lc_rs::digest::{SHA256, SHA512, digest};
 use aws_lc_rs::signature::Ed25519KeyPair;
 use serde_json::{Map, Value, json};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use test_support::tuf::{TestKey, canonical_json, gen_ed25519_key};
-use tuf_client::{Config, DefaultTransport, Updater};
+use tuf_client::{ByteStream, Config, DefaultTransport, Transport, TransportError, Updater};
 
 pub const FAR: &str = "2100-01-01T00:00:00Z";
 
@@ -438,27 +439,53 @@ impl Repo {
     }
 }
 
+thread_local! {
+    /// URL paths (without query) that updaters built by these helpers asked for, on this test's
+    /// thread (`#[tokio::test]` polls everything on the test thread). Recorded by the client
+    /// before each request, so unlike the server's log it never lags behind the client.
+    static FETCHED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Wraps the default transport and records every URL path requested.
+#[derive(Debug, Default)]
+pub struct RecordingTransport(DefaultTransport);
+
+#[async_trait::async_trait]
+impl Transport for RecordingTransport {
+    async fn fetch(&self, url: &url::Url) -> Result<ByteStream, TransportError> {
+        FETCHED.with(|f| f.borrow_mut().push(url.path().to_owned()));
+        self.0.fetch(url).await
+    }
+}
+
+/// Every path requested so far on this thread.
+pub fn fetched_paths() -> Vec<String> {
+    FETCHED.with(|f| f.borrow().clone())
+}
+
+/// Forgets the recorded paths.
+pub fn clear_fetched() {
+    FETCHED.with(|f| f.borrow_mut().clear());
+}
+
+/// Metadata files requested so far (without the `/metadata/` prefix).
+pub fn fetched_metadata() -> Vec<String> {
+    fetched_paths()
+        .into_iter()
+        .filter_map(|p| p.strip_prefix("/metadata/").map(str::to_owned))
+        .collect()
+}
+
 /// A client of `repo` over HTTP (served by `server`), with its datastore in `datastore`.
-pub fn http_updater(
-    server: &test_support::http::Server,
-    repo: &Repo,
-    datastore: &Path,
-) -> Updater {
-    let base: url::Url = server.url().parse().unwrap();
-    let config = Config::new(
-        base.join("metadata/").unwrap(),
-        base.join("targets/").unwrap(),
-        datastore,
-        repo.shipped_root.clone(),
-    );
-    Updater::new(config, DefaultTransport::new()).unwrap()
+pub fn http_updater(server: &test_support::http::Server, repo: &Repo, datastore: &Path) -> Updater {
+    http_updater_with(server, repo, datastore, |_| {})
 }
 
 /// A client of `repo` over `file://`.
 pub fn file_updater(repo: &Repo, datastore: &Path) -> Updater {
     let (meta, targets) = repo.file_url();
     let config = Config::new(meta, targets, datastore, repo.shipped_root.clone());
-    Updater::new(config, DefaultTransport::new()).unwrap()
+    Updater::new(config, RecordingTransport::default()).unwrap()
 }
 
 /// A client with a custom configuration hook.
@@ -476,14 +503,5 @@ pub fn http_updater_with(
         repo.shipped_root.clone(),
     );
     tweak(&mut config);
-    Updater::new(config, DefaultTransport::new()).unwrap()
-}
-
-/// Paths of metadata requests the server answered, in order (without the `/metadata/` prefix).
-pub fn metadata_requests(server: &test_support::http::Server) -> Vec<String> {
-    server
-        .requests()
-        .into_iter()
-        .filter_map(|r| r.path.strip_prefix("/metadata/").map(str::to_owned))
-        .collect()
+    Updater::new(config, RecordingTransport::default()).unwrap()
 }
