@@ -133,6 +133,24 @@ async fn spec_5_6_7_2_1_terminating_delegation_stops_the_search() {
 }
 
 #[tokio::test]
+async fn spec_5_6_7_2_1_terminating_delegation_deep_in_the_tree_ends_the_whole_search() {
+    let mut repo = Repo::new();
+    repo.delegate("targets", "p", json!({"paths": ["*"]}), false);
+    repo.delegate("targets", "q", json!({"paths": ["*"]}), false);
+    repo.delegate("p", "t", json!({"paths": ["*"]}), true);
+    repo.add_target("q", "x", b"x");
+    repo.publish();
+    let (server, store) = serve(&repo);
+    let mut up = refreshed(&server, &repo, &store).await;
+    assert_eq!(up.get_target_info("x").await.unwrap(), None);
+    assert_eq!(
+        fetched_roles(),
+        ["p", "t"],
+        "q (a sibling of t's parent) is not visited"
+    );
+}
+
+#[tokio::test]
 async fn spec_5_6_7_2_1_terminating_delegation_that_does_not_match_does_not_stop_the_search() {
     let mut repo = Repo::new();
     repo.delegate("targets", "a", json!({"paths": ["other/*"]}), true);
