@@ -252,12 +252,30 @@ async fn spec_5_3_11_timestamp_key_rotation_deletes_persisted_timestamp_and_snap
         ),
         "{err}"
     );
-    // Recovery: the timestamp key is rotated in root v2.
+    // Recovery: the timestamp key is rotated in root v2. The persisted timestamp and snapshot
+    // are deleted as soon as the new root is trusted, even if this cycle then fails.
     repo.rotate_keys(&["timestamp"]);
+    repo.publish();
+    server.set_fault(Fault::Status {
+        suffix: "/timestamp.json".into(),
+        status: 500,
+    });
+    assert!(up.refresh(now()).await.is_err());
+    assert!(!store.path().join("timestamp.json").exists());
+    assert!(!store.path().join("snapshot.json").exists());
+    server.set_fault(Fault::None);
+    let out = up.refresh(now()).await.unwrap();
+    assert!(
+        !out.timestamp_snapshot_keys_rotated,
+        "root v2 was already trusted"
+    );
+    assert_eq!((out.root_version, out.timestamp_version), (2, 3));
+    // A rotation that completes in one cycle reports it.
+    repo.rotate_keys(&["snapshot"]);
     repo.publish();
     let out = up.refresh(now()).await.unwrap();
     assert!(out.timestamp_snapshot_keys_rotated);
-    assert_eq!((out.root_version, out.timestamp_version), (2, 3));
+    assert_eq!((out.root_version, out.snapshot_version), (3, 4));
     assert_eq!(
         stored(&store, "timestamp.json"),
         repo.read_meta("timestamp.json")
@@ -764,4 +782,65 @@ async fn invalid_shipped_root_is_refused_at_construction() {
     );
     let err = tuf_client::Updater::new(config, tuf_client::DefaultTransport::new()).unwrap_err();
     assert!(matches!(err, Error::TrustedRoot { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn interop_repository_written_by_toughs_editor_loads_and_downloads() {
+    use tough::editor::RepositoryEditor;
+    use tough::key_source::{KeySource, LocalKeySource};
+    let dir = test_support::tempdir();
+    let (root_path, key) = test_support::tuf::simple_root(dir.path());
+    let staging = dir.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("manifest.json"), b"{\"updates\": []}").unwrap();
+    let far = test_support::tuf::far_future();
+    let one = std::num::NonZeroU64::new(1).unwrap();
+    let mut editor = RepositoryEditor::new(&root_path).await.unwrap();
+    editor
+        .targets_version(one)
+        .unwrap()
+        .targets_expires(far)
+        .unwrap()
+        .snapshot_version(one)
+        .snapshot_expires(far)
+        .timestamp_version(one)
+        .timestamp_expires(far);
+    editor
+        .add_target_paths(vec![staging.join("manifest.json")])
+        .await
+        .unwrap();
+    let keys: Vec<Box<dyn KeySource>> = vec![Box::new(LocalKeySource { path: key.path })];
+    let signed = editor.sign(&keys).await.unwrap();
+    let served = dir.path().join("served");
+    signed.write(served.join("metadata")).await.unwrap();
+    signed
+        .copy_targets(
+            &staging,
+            served.join("targets"),
+            tough::editor::signed::PathExists::Skip,
+        )
+        .await
+        .unwrap();
+    let server = Server::serve_dir(&served);
+    let base: url::Url = server.url().parse().unwrap();
+    let store = test_support::tempdir();
+    let config = tuf_client::Config::new(
+        base.join("metadata/").unwrap(),
+        base.join("targets/").unwrap(),
+        store.path(),
+        std::fs::read(&root_path).unwrap(),
+    );
+    let mut up = tuf_client::Updater::new(config, RecordingTransport::default()).unwrap();
+    let out = up.refresh(now()).await.unwrap();
+    assert_eq!((out.timestamp_version, out.snapshot_version), (1, 1));
+    let info = up.get_target_info("manifest.json").await.unwrap().unwrap();
+    assert_eq!(
+        up.download_target(&info).await.unwrap(),
+        b"{\"updates\": []}"
+    );
+    assert_eq!(
+        stored(&store, "snapshot.json"),
+        std::fs::read(served.join("metadata/1.snapshot.json")).unwrap(),
+        "exact bytes as tough wrote them"
+    );
 }
