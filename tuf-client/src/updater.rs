@@ -19,6 +19,7 @@ use url::Url;
 
 /// Download limits and search bounds. The defaults follow python-tuf's `UpdaterConfig`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest `N.root.json` accepted (§5.3.3 "W"). Default 512 KiB.
     pub root: u64,
@@ -54,6 +55,7 @@ pub const DEFAULT_CLOCK_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// Where the repository is, where trusted metadata lives, and the limits.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Base URL of the metadata (`…/metadata/`; a missing trailing `/` is added).
     pub metadata_base_url: Url,
@@ -444,7 +446,9 @@ impl Updater {
     /// if its delegation's `paths` or `path_hash_prefixes` cover `name`; a terminating
     /// delegation ends the search once its subtree is searched; at most
     /// [`Limits::max_delegations`] delegated roles are visited; a delegated role that the snapshot
-    /// does not list is skipped. `Ok(None)`: no trusted role lists `name`.
+    /// does not list is skipped. `Ok(None)`: no trusted role lists `name`. If this future is
+    /// dropped before it completes, the cycle's trusted state is dropped with it and the next
+    /// lookup asks for a new `refresh`.
     pub async fn get_target_info(&mut self, name: &str) -> Result<Option<TargetInfo>> {
         let mut set = self.trusted.take().ok_or(Error::NotRefreshed)?;
         let result = self.search(&mut set, name).await;
