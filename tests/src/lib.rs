@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod http;
+pub mod shell;
 pub mod tuf;
 
 use std::path::PathBuf;
