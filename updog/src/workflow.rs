@@ -313,6 +313,7 @@ pub async fn run_async(command: Command, env: &Env) -> Result<Outcome> {
                 step: Step::LoadMetadata,
             });
             let loaded = repo::load(&env.paths, &p.config, &p.http).await?;
+            loaded.check_host(&p.host)?;
             if all {
                 let updates = update_metadata::applicable(&loaded.manifest, &p.host)
                     .into_iter()
@@ -338,6 +339,7 @@ pub async fn run_async(command: Command, env: &Env) -> Result<Outcome> {
                 step: Step::LoadMetadata,
             });
             let loaded = repo::load(&env.paths, &p.config, &p.http).await?;
+            loaded.check_host(&p.host)?;
             let update = match choose(&loaded, &p, env, image, waves) {
                 Ok(u) => u.clone(),
                 Err(no) => return Ok(Outcome::NoUpdate(no)),
