@@ -204,7 +204,7 @@ fn updog_toml_is_checked_with_updogs_parser() {
     std::fs::create_dir_all(&root).unwrap();
     let good = "metadata_base_url = \"https://r.example/metadata/\"\n\
                 targets_base_url = \"https://r.example/targets/\"\nseed = 5\n";
-    for (name, text, want) in [
+    for (name, content, want) in [
         (
             "typo",
             good.replace("seed = 5", "seeed = 5"),
@@ -227,7 +227,7 @@ fn updog_toml_is_checked_with_updogs_parser() {
         ),
     ] {
         let toml = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&toml, &text).unwrap();
+        std::fs::write(&toml, &content).unwrap();
         let out = dir.path().join(format!("out-{name}"));
         let o = build(
             &root,
