@@ -507,7 +507,11 @@ fn check_completed(w: &World, run: &Run, before: &BTreeMap<&str, Record>, ctx: &
             (_, None) => panic!("{ctx}: {image} never started:\n{}", run.stderr),
         }
     }
-    assert_eq!(check_disk(w, ctx), SetName::B, "{ctx}: B does not boot next");
+    assert_eq!(
+        check_disk(w, ctx),
+        SetName::B,
+        "{ctx}: B does not boot next"
+    );
     assert!(
         records(w).values().all(|r| *r == Record::None),
         "{ctx}: records left after completion"
@@ -575,7 +579,11 @@ fn kill_9_at_chosen_steps_and_at_random_never_breaks_the_running_set() {
             };
             let ctx = format!("seed {seed}: round {round}, kill at {point:?} (+{extra:?})");
             let run = run_killed(&w, Kill::At(point, extra));
-            assert!(run.killed(), "{ctx}: the kill did not land:\n{}", run.stderr);
+            assert!(
+                run.killed(),
+                "{ctx}: the kill did not land:\n{}",
+                run.stderr
+            );
             chosen += 1;
             check_disk(&w, &ctx);
             point.check(&w, &ctx);
@@ -611,7 +619,12 @@ fn kill_9_at_chosen_steps_and_at_random_never_breaks_the_running_set() {
             resumed += 1;
         }
         let run = run_to_end(&w);
-        check_completed(&w, &run, &before, &format!("seed {seed}: after random kills"));
+        check_completed(
+            &w,
+            &run,
+            &before,
+            &format!("seed {seed}: after random kills"),
+        );
         completions += 1;
     }
     eprintln!(
