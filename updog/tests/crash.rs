@@ -320,7 +320,8 @@ impl Point {
                 assert_eq!(w.host.next_boot(), Some(SetName::A), "{ctx}");
             }
             Point::MidRootStream => assert!(
-                matches!(recs["root"], Record::Partial(n) if n > 0),
+                matches!(recs["root"], Record::Partial(n) if n > 0)
+                    || recs["root"] == Record::Complete,
                 "{ctx}: no root checkpoint: {recs:?}"
             ),
             Point::AfterRootFsync => {
@@ -328,11 +329,18 @@ impl Point {
                 assert_eq!(w.host.next_boot(), Some(SetName::A), "{ctx}");
             }
             Point::BeforeVerify | Point::AfterVerify => {
+                // Records go only after activation (a loaded machine may let the run get that
+                // far before the kill lands): complete records, or B activated.
+                let complete = recs.values().all(|r| *r == Record::Complete);
                 assert!(
-                    recs.values().all(|r| *r == Record::Complete),
-                    "{ctx}: {recs:?}"
+                    complete
+                        || (recs
+                            .values()
+                            .all(|r| matches!(r, Record::Complete | Record::None))
+                            && b.priority == 2
+                            && b.tries_left == 1),
+                    "{ctx}: records {recs:?}, set B {b:?}"
                 );
-                assert_eq!(b.priority, 0, "{ctx}: B activated before mark-valid");
             }
             Point::AfterMarkValid | Point::DuringActivation => {
                 assert_eq!(b.tries_left, 1, "{ctx}: B not marked valid: {b:?}");
@@ -570,7 +578,7 @@ fn kill_9_at_chosen_steps_and_at_random_never_breaks_the_running_set() {
     // Chosen steps.
     let rounds = env_count("UPDOG_CRASH_ROUNDS", 2);
     let mut landed: BTreeMap<String, u32> = BTreeMap::new();
-    let mut chosen = 0;
+    let (mut chosen, mut late, mut mid_root_partial) = (0, 0, 0);
     for round in 0..rounds {
         for point in Point::ALL {
             let extra = match point {
@@ -578,7 +586,14 @@ fn kill_9_at_chosen_steps_and_at_random_never_breaks_the_running_set() {
                 _ => Duration::ZERO,
             };
             let ctx = format!("seed {seed}: round {round}, kill at {point:?} (+{extra:?})");
+            let before = records(&w);
             let run = run_killed(&w, Kill::At(point, extra));
+            if !run.killed() && point == Point::DuringActivation {
+                // The run finished within the extra delay: a completion, not a kill.
+                check_completed(&w, &run, &before, &ctx);
+                late += 1;
+                continue;
+            }
             assert!(
                 run.killed(),
                 "{ctx}: the kill did not land:\n{}",
@@ -587,6 +602,9 @@ fn kill_9_at_chosen_steps_and_at_random_never_breaks_the_running_set() {
             chosen += 1;
             check_disk(&w, &ctx);
             point.check(&w, &ctx);
+            if point == Point::MidRootStream && matches!(records(&w)["root"], Record::Partial(_)) {
+                mid_root_partial += 1;
+            }
             let before = records(&w);
             let next = run_to_end(&w);
             check_completed(&w, &next, &before, &format!("{ctx}, next run"));
@@ -627,8 +645,13 @@ fn kill_9_at_chosen_steps_and_at_random_never_breaks_the_running_set() {
         );
         completions += 1;
     }
+    assert!(
+        mid_root_partial > 0 || rounds == 0,
+        "seed {seed}: no kill at MidRootStream landed before the root image was complete"
+    );
     eprintln!(
-        "{chosen} kills at chosen steps, {kills} random kills (window {:?}), {completions} \
+        "{chosen} kills at chosen steps ({late} runs finished before a kill during activation, \
+         {mid_root_partial} mid-root kills left a partial root), {kills} random kills (window {:?}), {completions} \
          completed runs, {resumed} of them resumed earlier work, {:?}",
         Duration::from_micros(window),
         started.elapsed()
