@@ -125,6 +125,6 @@ mod test {
     fn the_test_id_names_this_test() {
         let id = test_id();
         assert!(id.ends_with("::test::the_test_id_names_this_test"), "{id}");
-        assert!(!id.contains(|c: char| c == '/'), "{id}");
+        assert!(!id.contains('/'), "{id}");
     }
 }

@@ -420,10 +420,10 @@ fn run_killed(w: &World, kill: Kill) -> Run {
             }
             let status = child.wait().unwrap();
             seen = reader.join().unwrap();
-            return Run {
+            Run {
                 status,
                 stderr: seen,
-            };
+            }
         }
         Kill::At(point, extra) => {
             let mut lines = BufReader::new(stderr);
