@@ -670,6 +670,25 @@ fn signal(pid: u32, sig: &str) {
     assert!(ok, "kill -{sig} {pid}");
 }
 
+/// Waits (up to 10 s) until every thread of `pid` is stopped: a stop signal reaches the threads
+/// one after another.
+fn wait_until_stopped(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut states = Vec::new();
+    while Instant::now() < deadline {
+        states = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+            .filter_map(|stat| Some(stat.rsplit_once(") ")?.1.chars().next()?))
+            .collect::<Vec<char>>();
+        if !states.is_empty() && states.iter().all(|c| *c == 'T' || *c == 't') {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("pid {pid} not stopped: thread states {states:?}");
+}
+
 /// Kills the child if the test fails while it is stopped.
 struct Reap(Child);
 impl Drop for Reap {
@@ -717,9 +736,7 @@ fn a_second_updog_is_refused_while_one_runs() {
         }
     }
     signal(pid, "STOP");
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let state = stat.rsplit_once(") ").map(|(_, rest)| &rest[..1]);
-    assert_eq!(state, Some("T"), "first updog not stopped: {stat}");
+    wait_until_stopped(pid);
     let disk_before = std::fs::read(&w.host.disk).unwrap();
     let second = w.host.updog(&["update"]);
     assert_eq!(
