@@ -239,7 +239,7 @@ power_loss_story() {
         [[ -z $w ]] || window=$w
         if grep -q 'power_loss=yes' "$out/boot-$nb.stage"; then
             cuts=$((cuts + 1))
-            echo "    power cut at '$point'${delay:+ +${delay}s}; last progress before it: $(grep -a '"event"' "$out/boot-$nb.log" | tail -n1 | tr -d '\r')" | tee -a "$summary"
+            echo "    power cut at '$point'${delay:+ +${delay}s}; last progress before it: $(grep -a '^{"event"' "$out/boot-$nb.log" | tail -n1 | tr -d '\r')" | tee -a "$summary"
         else
             [[ $point == random ]] || check "boot $nb: the power cut at '$point' landed" false
             echo "    no power cut: the guest finished first" | tee -a "$summary"
