@@ -282,7 +282,7 @@ enum Point {
     AfterVerify,
     /// `step: activate`: the set has its one try, not yet next to boot.
     AfterMarkValid,
-    /// `step: activate` and then 0–3 ms: while the GPT is being rewritten, or just after.
+    /// `step: activate` and then 0–1 ms: while the GPT is being rewritten, or just after.
     DuringActivation,
 }
 
@@ -582,24 +582,31 @@ fn kill_9_at_chosen_steps_and_at_random_never_breaks_the_running_set() {
     let (mut chosen, mut late, mut mid_root_partial) = (0, 0, 0);
     for round in 0..rounds {
         for point in Point::ALL {
-            let extra = match point {
-                Point::DuringActivation => Duration::from_micros(rng.below(3000)),
-                _ => Duration::ZERO,
-            };
-            let ctx = format!("seed {seed}: round {round}, kill at {point:?} (+{extra:?})");
-            let before = records(&w);
-            let run = run_killed(&w, Kill::At(point, extra));
-            if !run.killed() && point == Point::DuringActivation {
-                // The run finished within the extra delay: a completion, not a kill.
+            // The last steps leave the run little to do: on a loaded machine it may finish
+            // before the kill lands. Such a run is checked as a completion and the kill retried.
+            let mut attempt = 0;
+            let ctx = loop {
+                attempt += 1;
+                let extra = match point {
+                    Point::DuringActivation => Duration::from_micros(rng.below(1000)),
+                    _ => Duration::ZERO,
+                };
+                let ctx = format!(
+                    "seed {seed}: round {round}, kill at {point:?} (+{extra:?}, attempt {attempt})"
+                );
+                let before = records(&w);
+                let run = run_killed(&w, Kill::At(point, extra));
+                if run.killed() {
+                    break ctx;
+                }
+                assert!(
+                    attempt < 5,
+                    "{ctx}: the run finished before the kill landed, 5 times:\n{}",
+                    run.stderr
+                );
                 check_completed(&w, &run, &before, &ctx);
                 late += 1;
-                continue;
-            }
-            assert!(
-                run.killed(),
-                "{ctx}: the kill did not land:\n{}",
-                run.stderr
-            );
+            };
             chosen += 1;
             check_disk(&w, &ctx);
             point.check(&w, &ctx);
@@ -651,7 +658,7 @@ fn kill_9_at_chosen_steps_and_at_random_never_breaks_the_running_set() {
         "seed {seed}: no kill at MidRootStream landed before the root image was complete"
     );
     eprintln!(
-        "{chosen} kills at chosen steps ({late} runs finished before a kill during activation, \
+        "{chosen} kills at chosen steps ({late} runs finished before the kill and were retried, \
          {mid_root_partial} mid-root kills left a partial root), {kills} random kills (window {:?}), {completions} \
          completed runs, {resumed} of them resumed earlier work, {:?}",
         Duration::from_micros(window),
@@ -680,7 +687,7 @@ fn wait_until_stopped(pid: u32) {
         states = std::fs::read_dir(format!("/proc/{pid}/task"))
             .unwrap()
             .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
-            .filter_map(|stat| Some(stat.rsplit_once(") ")?.1.chars().next()?))
+            .filter_map(|stat| stat.rsplit_once(") ")?.1.chars().next())
             .collect::<Vec<char>>();
         if !states.is_empty() && states.iter().all(|c| *c == 'T' || *c == 't') {
             return;
