@@ -79,7 +79,7 @@ fn hosts_become_eligible_in_wave_order() {
             run.stdout, run.stderr
         );
         assert_eq!(
-            outcome(&run)["update"]["version"],
+            outcome(&run)["version"],
             "1.1.0",
             "{}",
             run.stdout
@@ -137,7 +137,7 @@ fn version_lock_and_max_version_pull_back_move_hosts() {
     world.yank(&trust, "1.1.0");
     let run = world.updog(&high, &["check-update", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert_eq!(outcome(&run)["update"]["version"], "1.1.0");
+    assert_eq!(outcome(&run)["version"], "1.1.0");
     world.updog(&high, &["update", "--json"]).ok();
     assert!(
         matches!(world.boot(&mut high), Boot::Booted { set: 'b', version } if version == "1.1.0")
@@ -148,14 +148,14 @@ fn version_lock_and_max_version_pull_back_move_hosts() {
     let fresh = file_host(&world, "fresh", &builds[0], &trust, 10);
     let run = world.updog(&fresh, &["check-update", "--json"]);
     assert_eq!(
-        outcome(&run)["update"]["version"],
+        outcome(&run)["version"],
         "1.1.0",
         "{}",
         run.stdout
     );
     let run = world.updog(&high, &["check-update", "--json", "--image", "1.0.0"]);
     assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
-    assert_eq!(outcome(&run)["update"]["version"], "1.0.0");
+    assert_eq!(outcome(&run)["version"], "1.0.0");
 }
 
 #[test]
@@ -418,7 +418,7 @@ fn expired_repository_is_refused_then_refreshed() {
         .ok();
     let run = world.updog_later(&host, "+1d", &["check-update", "--json"]);
     assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
-    assert_eq!(outcome(&run)["update"]["version"], "1.1.0");
+    assert_eq!(outcome(&run)["version"], "1.1.0");
 }
 
 #[test]

@@ -393,6 +393,8 @@ async fn network_stage(
 ) -> Result<u64> {
     let mut framer = Framer::resume(boundary, start_offset);
     let mut received = start_offset;
+    // Bytes fetched but dropped because the server ignored a Range request.
+    let mut discarded = 0u64;
     // One retry budget for the whole image: attempts without progress are counted, and the
     // deadline cuts a server that stalls (see `RetryBudget`).
     let mut budget = RetryBudget::new(http);
@@ -410,7 +412,10 @@ async fn network_stage(
             let mut stream = budget
                 .run(&plan.url, TargetStream::open(http, &plan.url, received))
                 .await?;
-            while let Some(chunk) = budget.run(&plan.url, stream.next()).await? {
+            loop {
+                let next = budget.run(&plan.url, stream.next()).await;
+                discarded += stream.take_discarded();
+                let Some(chunk) = next? else { break };
                 if received + chunk.len() as u64 > plan.length {
                     return error::TargetTooLongSnafu {
                         name: plan.target.clone(),
@@ -491,7 +496,7 @@ async fn network_stage(
         .fail();
     }
     tx.send(Msg::Finish).await.map_err(|_| closed())?;
-    Ok(received - start_offset)
+    Ok(received - start_offset + discarded)
 }
 
 fn incomplete(plan: &ImagePlan, received: u64, cause: Error) -> Error {

@@ -491,6 +491,8 @@ pub enum TargetStream {
         response: reqwest::Response,
         /// Bytes still to drop.
         skip: u64,
+        /// Bytes received and dropped so far (not yet taken by [`TargetStream::take_discarded`]).
+        discarded: u64,
         /// URL (for errors).
         url: Url,
     },
@@ -546,8 +548,19 @@ impl TargetStream {
         Ok(TargetStream::Http {
             response,
             skip,
+            discarded: 0,
             url: url.clone(),
         })
+    }
+
+    /// Bytes the network delivered that were dropped (a server that ignored the Range request
+    /// sends the prefix again) since the last call: they were fetched, so they count as
+    /// downloaded.
+    pub fn take_discarded(&mut self) -> u64 {
+        match self {
+            TargetStream::Http { discarded, .. } => std::mem::take(discarded),
+            TargetStream::File { .. } => 0,
+        }
     }
 
     /// The next chunk, `None` at the end.
@@ -556,6 +569,7 @@ impl TargetStream {
             TargetStream::Http {
                 response,
                 skip,
+                discarded,
                 url,
             } => loop {
                 let chunk = response
@@ -568,6 +582,7 @@ impl TargetStream {
                 if *skip > 0 {
                     let n = (*skip).min(chunk.len() as u64);
                     *skip -= n;
+                    *discarded += n;
                     chunk = chunk.slice(n as usize..);
                     if chunk.is_empty() {
                         continue;

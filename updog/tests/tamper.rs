@@ -265,8 +265,18 @@ fn server_ignoring_ranges_still_completes_correctly() {
     // The next run asks for a range, the server answers 200 with the whole file: the prefix is
     // skipped (and re-hashed nowhere: the hash state was restored from the record).
     w.server.set_fault(Fault::NoRanges);
-    let out = w.host.updog(&["update"]);
+    let out = w.host.updog(&["update", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // The outcome counts what was really fetched: the whole file, prefix included.
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let root = j["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "root")
+        .unwrap_or_else(|| panic!("no root image in {j}"));
+    assert!(root["resumed_at"].as_u64().unwrap() > 0, "{root}");
+    assert_eq!(root["downloaded"].as_u64(), Some(len), "{root}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("server ignored the Range request"),
         "{}",
