@@ -14,8 +14,8 @@ missing, wrong, or only a module. `merge` applies fragments onto a base config (
 reports what changed and which fragments conflict. `fragments` writes the built-in fragments.
 
 Exit codes: 0 success (check: bootable); 1 check: the image cannot boot with this config \
-(or only with an initramfs), merge --fail-on-conflict: fragments conflict; 2 usage or \
-unreadable input; 3 writing an output failed.";
+(or only with an initramfs), merge --fail-on-conflict: fragments conflict (nothing written); \
+2 usage or unreadable input; 3 writing an output failed.";
 
 /// `kernel-config` command line.
 #[derive(Debug, Parser)]
@@ -63,7 +63,8 @@ pub enum Cmd {
         /// Where to write the merged config.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Exit 1 if a fragment changes a value an earlier fragment set.
+        /// Exit 1 if a fragment changes a value an earlier fragment set; the output is then not
+        /// written (an existing file is left as it was).
         #[arg(long)]
         fail_on_conflict: bool,
     },

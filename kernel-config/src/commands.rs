@@ -31,6 +31,9 @@ pub enum Outcome {
         conflicts: usize,
         /// Whether conflicts make this a failure.
         fail_on_conflict: bool,
+        /// Whether `out` was written (not when `--fail-on-conflict` found conflicts: an existing
+        /// file is left exactly as it was).
+        written: bool,
     },
     /// `fragments` / `generate-docs`.
     Wrote {
@@ -87,13 +90,19 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
                 .collect();
             let name = base.display().to_string();
             let merged = merge::merge(&b, &name, &selected);
-            write_atomic(out, merged.config.render().as_bytes())?;
             let conflicts = merged.conflicts().count();
+            // A failed merge writes nothing: a build must not pick up a config it was told to
+            // refuse.
+            let written = !(*fail_on_conflict && conflicts > 0);
+            if written {
+                write_atomic(out, merged.config.render().as_bytes())?;
+            }
             Ok(Outcome::Merged {
                 out: out.clone(),
                 changes: merged.changes,
                 conflicts,
                 fail_on_conflict: *fail_on_conflict,
+                written,
             })
         }
         Cmd::Fragments { out } => {

@@ -58,6 +58,7 @@ pub fn write_outcome(out: &mut dyn Write, outcome: &Outcome, json: bool) -> io::
             out: path,
             changes,
             conflicts,
+            written,
             ..
         } => {
             for c in changes {
@@ -77,12 +78,20 @@ pub fn write_outcome(out: &mut dyn Write, outcome: &Outcome, json: bool) -> io::
                     c.symbol, c.value, c.source
                 )?;
             }
-            writeln!(
-                out,
-                "wrote {} ({} changes, {conflicts} conflicts between fragments)",
-                path.display(),
-                changes.len()
-            )
+            if *written {
+                writeln!(
+                    out,
+                    "wrote {} ({} changes, {conflicts} conflicts between fragments)",
+                    path.display(),
+                    changes.len()
+                )
+            } else {
+                writeln!(
+                    out,
+                    "did not write {}: {conflicts} conflicts between fragments (--fail-on-conflict)",
+                    path.display()
+                )
+            }
         }
         Outcome::Wrote { files } => {
             for f in files {

@@ -271,7 +271,29 @@ fn conflicting_fragments_and_bad_input() {
         std::fs::read_to_string(&out_path).unwrap(),
         "# CONFIG_A is not set\n"
     );
-    assert_eq!(run(&["--fail-on-conflict"]).status.code(), Some(1));
+    // Issue 11: a refused merge leaves an existing output untouched and creates none.
+    std::fs::write(&out_path, "CONFIG_PREVIOUS=y\n").unwrap();
+    let out = run(&["--fail-on-conflict"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        "CONFIG_PREVIOUS=y\n"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "did not write {}: 1 conflicts between fragments (--fail-on-conflict)",
+            out_path.display()
+        )),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::fs::remove_file(&out_path).unwrap();
+    let out = run(&["--fail-on-conflict", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!out_path.exists(), "a refused merge created its output");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["written"], false);
+    assert_eq!(json["conflicts"], 1);
 
     let garbage = write("garbage", "CONFIG_A=y\nthis is not a config\n");
     let out = Command::new(bin)

@@ -141,6 +141,8 @@ impl Reporter for NoReporter {
 /// Builds the disk image, the update artifacts and the description; returns the description
 /// (also written to [`BuildSpec::description_path`]).
 pub fn build(spec: &BuildSpec, reporter: &dyn Reporter) -> Result<BuildDescription> {
+    // Bad input first, before tools are looked for or anything is written.
+    spec.extras.check()?;
     tools::check_installed(&tools::required_for_build(spec.fs == FsKind::Erofs))?;
     let layout = Layout::plan(spec.layout)?;
     let out = &spec.out_dir;

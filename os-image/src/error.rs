@@ -80,14 +80,14 @@ pub enum Error {
         /// Cause.
         source: serde_json::Error,
     },
-    /// `--updog-toml` is not TOML.
-    #[snafu(display("{} is not valid TOML (expected updog.toml)", path.display()))]
+    /// `--updog-toml` is a file updog would refuse (checked with updog's own parser).
+    #[snafu(display("--updog-toml {} is not a valid updog.toml", path.display()))]
     InvalidUpdogToml {
         /// File.
         path: PathBuf,
-        /// Cause.
-        #[snafu(source(from(toml::de::Error, Box::new)))]
-        source: Box<toml::de::Error>,
+        /// The parser's error (names the key and line).
+        #[snafu(source(from(updog_config::Error, Box::new)))]
+        source: Box<updog_config::Error>,
     },
     /// The content does not fit its partition.
     #[snafu(display(
@@ -383,6 +383,15 @@ impl Error {
                 dm_verity::ErrorClass::InvalidInput => ExitStatus::BadInput,
                 _ => ExitStatus::Failed,
             },
+            // A file that is not a GPT disk, or not one of ours, is bad input like any other
+            // (README: 2); only an I/O failure while reading it is a plain failure.
+            OpenDisk { source, .. } => match source.exit_code() {
+                signpost::ExitStatus::InvalidDisk
+                | signpost::ExitStatus::Refused
+                | signpost::ExitStatus::Usage => ExitStatus::BadInput,
+                _ if matches!(**source, signpost::Error::OpenDisk { .. }) => ExitStatus::BadInput,
+                _ => ExitStatus::Failed,
+            },
             SetVerification { .. }
             | SetContent { .. }
             | LayoutMismatch { .. }
@@ -427,6 +436,7 @@ impl Error {
             }
             LayoutMismatch { .. } => Some("this disk was not made by os-image (or its table was changed)".into()),
             InvalidRootJson { .. } => Some("pass the TUF root.json of the repository hosts will update from".into()),
+            InvalidUpdogToml { .. } => Some("fix the file: every host built from this image would read it at each update".into()),
             _ => None,
         }
     }

@@ -90,7 +90,7 @@ impl FromStr for FsKind {
 pub struct Extras {
     /// TUF trusted root, installed at `/usr/share/updog/root.json` (must be JSON).
     pub root_json: Option<PathBuf>,
-    /// updog configuration, installed at `/etc/updog.toml` (must be TOML).
+    /// updog configuration, installed at `/etc/updog.toml` (must be a file updog accepts).
     pub updog_toml: Option<PathBuf>,
 }
 
@@ -302,12 +302,29 @@ fn install_extras(dest: &Path, extras: &Extras) -> Result<()> {
         install_file(dest, ROOT_JSON_PATH, &bytes)?;
     }
     if let Some(path) = &extras.updog_toml {
-        let bytes = std::fs::read(path).context(error::ReadFileSnafu { path })?;
-        let text = String::from_utf8_lossy(&bytes);
-        toml::from_str::<toml::Table>(&text).context(error::InvalidUpdogTomlSnafu { path })?;
+        let bytes = read_updog_toml(path)?;
         install_file(dest, UPDOG_TOML_PATH, &bytes)?;
     }
     Ok(())
+}
+
+/// Reads `--updog-toml` and checks it with updog's own parser (unknown keys, URL schemes,
+/// ranges), so an image never carries a file its hosts cannot use.
+pub fn read_updog_toml(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).context(error::ReadFileSnafu { path })?;
+    updog_config::Config::from_slice(&bytes, path)
+        .context(error::InvalidUpdogTomlSnafu { path })?;
+    Ok(bytes)
+}
+
+impl Extras {
+    /// Checks the files to install before anything is built.
+    pub fn check(&self) -> Result<()> {
+        if let Some(path) = &self.updog_toml {
+            read_updog_toml(path)?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes `bytes` at `rel` inside the tree as a regular 0644 file, replacing a symlink there and
@@ -534,7 +551,11 @@ mod test {
         let root_json = dir.path().join("root.json");
         std::fs::write(&root_json, b"{\"signed\":{}}").unwrap();
         let toml_path = dir.path().join("updog.toml");
-        std::fs::write(&toml_path, b"seed = 42\n").unwrap();
+        std::fs::write(
+            &toml_path,
+            b"metadata_base_url = \"file:///r/metadata/\"\ntargets_base_url = \"file:///r/targets/\"\nseed = 42\n",
+        )
+        .unwrap();
         let dest = dir.path().join("stage");
         let extras = Extras {
             root_json: Some(root_json.clone()),

@@ -194,3 +194,76 @@ fn generate_docs_writes_pages_and_completions() {
         assert!(dir.path().join(f).metadata().unwrap().len() > 100, "{f}");
     }
 }
+
+/// Issue 11: `--updog-toml` is checked with updog's own parser before anything is built: a file
+/// updog would refuse is refused here with exit 2 and the parser's message (key, file, line).
+#[test]
+fn updog_toml_is_checked_with_updogs_parser() {
+    let dir = test_support::tempdir();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let good = "metadata_base_url = \"https://r.example/metadata/\"\n\
+                targets_base_url = \"https://r.example/targets/\"\nseed = 5\n";
+    for (name, content, want) in [
+        (
+            "typo",
+            good.replace("seed = 5", "seeed = 5"),
+            ":3: unknown key `seeed`; did you mean `seed`?",
+        ),
+        (
+            "ftp",
+            good.replace("https://r.example/targets/", "ftp://r.example/targets/"),
+            ":2: `targets_base_url` = \"ftp://r.example/targets/\" uses the scheme \"ftp\"",
+        ),
+        (
+            "range",
+            good.replace("seed = 5", "seed = 2048"),
+            ":3: `seed` = 2048 is invalid",
+        ),
+        (
+            "missing",
+            good.replace("seed = 5\n", ""),
+            ": required key `seed` is missing",
+        ),
+    ] {
+        let toml = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&toml, &content).unwrap();
+        let out = dir.path().join(format!("out-{name}"));
+        let o = build(
+            &root,
+            &out,
+            &["--version", "1.0.0", "--updog-toml", toml.to_str().unwrap()],
+        );
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(&format!(
+                "error: --updog-toml {} is not a valid updog.toml",
+                toml.display()
+            )) && err.contains(&format!("{}{want}", toml.display())),
+            "{name}: {err}"
+        );
+        // Nothing was built (not even the output directory made).
+        assert!(!out.exists(), "{name}: {out:?} exists");
+    }
+}
+
+/// Issue 11: a disk that is not a GPT disk (or not there at all) is bad input: exit 2, as the
+/// README says, for `verify` and `boot-check`.
+#[test]
+fn non_gpt_disks_are_bad_input() {
+    let dir = test_support::tempdir();
+    let zeros = dir.path().join("zeros.img");
+    std::fs::write(&zeros, vec![0u8; 4 << 20]).unwrap();
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(&text_file, "not a disk\n".repeat(1000)).unwrap();
+    let missing = dir.path().join("missing.img");
+    for disk in [&zeros, &text_file, &missing] {
+        for args in [&["verify"][..], &["boot-check", "--set", "a", "--disk"][..]] {
+            let o = bin().args(args).arg(disk).output().unwrap();
+            let err = text(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?} {disk:?}: {err}");
+            assert!(err.contains(&disk.display().to_string()), "{err}");
+        }
+    }
+}

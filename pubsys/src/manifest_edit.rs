@@ -88,8 +88,10 @@ pub struct ManifestOutcome {
     pub changed: usize,
     /// True if the file was written.
     pub written: bool,
-    /// The manifest after the operation (for `show`, and `--json`).
-    pub manifest: serde_json::Value,
+    /// The manifest after the operation (for `show`, and `--json`), as the exact JSON text
+    /// written, so unknown values (big numbers, key order) show as they are in the file. (serde_json's
+    /// `raw_value` feature comes with update-metadata.)
+    pub manifest: Box<serde_json::value::RawValue>,
 }
 
 fn load(path: &Path) -> Result<Manifest> {
@@ -200,7 +202,10 @@ pub fn apply(path: &Path, op: &ManifestOp) -> Result<ManifestOutcome> {
             .write_atomic(path)
             .context(error::ManifestFileSnafu { path })?;
     }
-    let value = serde_json::from_slice(&manifest.to_vec_pretty())
+    let text = String::from_utf8_lossy(&manifest.to_vec_pretty())
+        .trim_end()
+        .to_owned();
+    let value = serde_json::value::RawValue::from_string(text)
         .context(error::SerializeSnafu { what: "manifest" })?;
     Ok(ManifestOutcome {
         path: path.to_path_buf(),
@@ -209,4 +214,41 @@ pub fn apply(path: &Path, op: &ManifestOp) -> Result<ManifestOutcome> {
         written: write,
         manifest: value,
     })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// Issue 11: an edit keeps unknown values byte for byte, in the file and in what `show`
+    /// prints (no `1.2345678901234568e29`, no sorted keys).
+    #[test]
+    fn edits_and_show_keep_unknown_values_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        std::fs::write(
+            &path,
+            r#"{"updates": [{"variant": "aws-dev", "arch": "x86_64", "version": "1.0.0",
+                "max_version": "1.0.0", "waves": {}, "images": {"boot": "b", "root": "r",
+                "hash": "h"}, "build": {"z": 1, "a": 123456789012345678901234567890}}],
+                "migrations": {}, "serial": 18446744073709551616}"#,
+        )
+        .unwrap();
+        let op = ManifestOp::SetMaxVersion {
+            max_version: "1.1.0".parse().unwrap(),
+            arch: None,
+            variant: None,
+        };
+        apply(&path, &op).unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        for want in [
+            r#""build": {"z": 1, "a": 123456789012345678901234567890}"#,
+            r#""serial": 18446744073709551616"#,
+            r#""max_version": "1.1.0""#,
+        ] {
+            assert!(written.contains(want), "{want} not in {written}");
+        }
+        let shown = apply(&path, &ManifestOp::Show).unwrap();
+        assert_eq!(format!("{}\n", shown.manifest.get()), written);
+    }
 }

@@ -152,6 +152,28 @@ pub enum Error {
         source: Box<waves::Error>,
     },
 
+    /// A wave key above 2048: no seed is that large, so the wave never opens for anyone.
+    #[snafu(display(
+        "update {update}: field `waves` is invalid: key \"{key}\" is above 2048 (seeds are 0 to 2047; wave keys are seed bounds, not percentages)"
+    ))]
+    WaveKeyOutOfRange {
+        /// `variant arch version`.
+        update: String,
+        /// The key.
+        key: u32,
+    },
+
+    /// An entry for the host's own variant and arch breaks the manifest's rules.
+    #[snafu(display(
+        "the manifest's entry for this host ({host}) is invalid, so no update can be chosen safely: {entry}; the publisher must fix the manifest (`pubsys manifest validate` shows every problem)"
+    ))]
+    InvalidEntryForHost {
+        /// `variant arch` of the host.
+        host: String,
+        /// The rejected entry and why.
+        entry: String,
+    },
+
     /// Entries of one variant/arch disagree on `max_version`.
     #[snafu(display(
         "{group}: updates disagree on max_version ({first}, {other}); set it with set-max-version"

@@ -5,17 +5,22 @@ use std::path::Path;
 
 use jiff::Timestamp;
 use semver::Version;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::Serialize;
 use snafu::ResultExt;
 
 use crate::error::{self, Error, Result};
+use crate::extra::Extra;
 use crate::fs::write_file_atomic;
 use crate::migrations::{Migrations, Release};
 use crate::names::{Arch, TargetName, Variant};
 
+mod agent;
+mod de;
+
+pub use agent::RejectedEntry;
+
 /// The three images of an update, as TUF target names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Images {
     /// The BOOT partition image.
     pub boot: TargetName,
@@ -23,9 +28,9 @@ pub struct Images {
     pub root: TargetName,
     /// The HASH (dm-verity) partition image.
     pub hash: TargetName,
-    /// Fields we do not know, kept on rewrite.
+    /// Fields we do not know, kept byte for byte on rewrite.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 impl Images {
@@ -35,32 +40,31 @@ impl Images {
             boot,
             root,
             hash,
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 }
 
 /// One update entry: a release of a variant for an architecture.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Update {
     /// Variant, e.g. `aws-k8s-1.32`.
     pub variant: Variant,
     /// Architecture.
     pub arch: Arch,
     /// This release's version.
-    #[serde(deserialize_with = "crate::names::de_version")]
     pub version: Version,
     /// Ceiling for this variant/arch: entries above it are never offered, and hosts above it are
     /// moved down to the highest entry at or below it.
-    #[serde(deserialize_with = "crate::names::de_version")]
     pub max_version: Version,
     /// Rollout waves.
     pub waves: waves::WaveSchedule,
     /// The images.
     pub images: Images,
-    /// Fields we do not know (e.g. Bottlerocket's legacy `"status": "Ready"`), kept on rewrite.
+    /// Fields we do not know (e.g. Bottlerocket's legacy `"status": "Ready"`), kept byte for
+    /// byte on rewrite.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
 impl Update {
@@ -75,16 +79,19 @@ impl Update {
 }
 
 /// The whole `manifest.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Manifest {
     /// Update entries, in insertion order (readers sort).
     pub updates: Vec<Update>,
     /// Migrations between releases.
-    #[serde(default)]
     pub migrations: Migrations,
-    /// Fields we do not know (e.g. legacy `datastore_versions`), kept on rewrite.
+    /// Fields we do not know (e.g. legacy `datastore_versions`), kept byte for byte on rewrite.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
+    /// Entries set aside by [`Manifest::from_slice_for_hosts`] because they failed validation
+    /// (never written; always empty after [`Manifest::from_slice`]).
+    #[serde(skip)]
+    pub rejected: Vec<RejectedEntry>,
 }
 
 impl Manifest {
@@ -169,7 +176,7 @@ impl Manifest {
             max_version,
             waves: waves::WaveSchedule::new(),
             images,
-            extra: Map::new(),
+            extra: Extra::new(),
         });
         Ok(())
     }
@@ -250,49 +257,92 @@ impl Manifest {
     }
 
     /// Checks the manifest's rules, stopping at the first problem:
-    /// 1. every entry's waves open in ascending time order (Bottlerocket's rule);
+    /// 1. every entry's waves open in ascending time order (Bottlerocket's rule), and no wave key
+    ///    is above 2048 (seeds are 0–2047 and 2048 closes the last wave; a larger key never
+    ///    selects a wave, so it is a typo or a percentage mistaken for a seed);
     /// 2. no two entries share variant, arch and version;
     /// 3. entries of one variant/arch agree on `max_version`, and at least one of them is at or
     ///    below it (entries above it are withdrawn releases, which is allowed);
     /// 4. the migration chain is unbroken: every version that appears (as an update or as a
     ///    migration endpoint) has a migration path to the next higher one.
+    ///
+    /// Hosts apply the same rules entry by entry ([`Manifest::from_slice_for_hosts`]).
     pub fn validate(&self) -> Result<()> {
-        self.check_waves()?;
+        match self.problems().into_iter().next() {
+            Some(p) => Err(p.error),
+            None => Ok(()),
+        }
+    }
+
+    /// Every rule violation, in [`Manifest::validate`]'s order, with the entries it concerns.
+    pub(crate) fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        for (index, u) in self.updates.iter().enumerate() {
+            if let Err(e) = u.waves.validate().context(error::WavesUnorderedSnafu {
+                update: u.describe(),
+            }) {
+                out.push(Problem::entries(vec![index], e));
+            } else if let Some((key, _)) = u.waves.iter().find(|(k, _)| *k > waves::MAX_SEED) {
+                out.push(Problem::entries(
+                    vec![index],
+                    Error::WaveKeyOutOfRange {
+                        update: u.describe(),
+                        key,
+                    },
+                ));
+            }
+        }
 
         let mut seen: HashMap<(&Variant, Arch, &Version), usize> = HashMap::new();
         for (index, u) in self.updates.iter().enumerate() {
             if let Some(first) = seen.insert((&u.variant, u.arch, &u.version), index) {
-                return error::DuplicateEntrySnafu {
-                    index,
-                    first,
-                    update: u.describe(),
-                }
-                .fail();
+                out.push(Problem::entries(
+                    vec![first, index],
+                    Error::DuplicateEntry {
+                        index,
+                        first,
+                        update: u.describe(),
+                    },
+                ));
             }
         }
 
-        let mut groups: BTreeMap<(&Variant, Arch), Vec<&Update>> = BTreeMap::new();
-        for u in &self.updates {
-            groups.entry((&u.variant, u.arch)).or_default().push(u);
+        let mut groups: BTreeMap<(&Variant, Arch), Vec<(usize, &Update)>> = BTreeMap::new();
+        for (index, u) in self.updates.iter().enumerate() {
+            groups
+                .entry((&u.variant, u.arch))
+                .or_default()
+                .push((index, u));
         }
         for ((variant, arch), entries) in &groups {
-            let first = entries[0];
-            if let Some(other) = entries.iter().find(|u| u.max_version != first.max_version) {
-                return error::MaxVersionMismatchSnafu {
-                    group: format!("{variant} {arch}"),
-                    first: format!("{} has {}", first.version, first.max_version),
-                    other: format!("{} has {}", other.version, other.max_version),
-                }
-                .fail();
-            }
-            if entries.iter().all(|u| u.version > u.max_version) {
-                let lowest = entries.iter().map(|u| &u.version).min().expect("non-empty");
-                return error::NothingUnderMaxVersionSnafu {
-                    group: format!("{variant} {arch}"),
-                    max_version: first.max_version.clone(),
-                    lowest: lowest.clone(),
-                }
-                .fail();
+            let indices = || entries.iter().map(|(i, _)| *i).collect::<Vec<_>>();
+            let first = entries[0].1;
+            if let Some((_, other)) = entries
+                .iter()
+                .find(|(_, u)| u.max_version != first.max_version)
+            {
+                out.push(Problem::entries(
+                    indices(),
+                    Error::MaxVersionMismatch {
+                        group: format!("{variant} {arch}"),
+                        first: format!("{} has {}", first.version, first.max_version),
+                        other: format!("{} has {}", other.version, other.max_version),
+                    },
+                ));
+            } else if entries.iter().all(|(_, u)| u.version > u.max_version) {
+                let lowest = entries
+                    .iter()
+                    .map(|(_, u)| &u.version)
+                    .min()
+                    .expect("non-empty");
+                out.push(Problem::entries(
+                    indices(),
+                    Error::NothingUnderMaxVersion {
+                        group: format!("{variant} {arch}"),
+                        max_version: first.max_version.clone(),
+                        lowest: lowest.clone(),
+                    },
+                ));
             }
         }
 
@@ -304,14 +354,33 @@ impl Manifest {
         let versions: Vec<&Version> = versions.into_iter().collect();
         for pair in versions.windows(2) {
             if let Err(source) = self.migrations.path(pair[0], pair[1]) {
-                return Err(Error::BrokenMigrationChain {
-                    from: pair[0].clone(),
-                    to: pair[1].clone(),
-                    source: Box::new(source),
+                out.push(Problem {
+                    entries: Vec::new(),
+                    error: Error::BrokenMigrationChain {
+                        from: pair[0].clone(),
+                        to: pair[1].clone(),
+                        source: Box::new(source),
+                    },
                 });
+                // One gap is enough: the rest of the chain is judged against it.
+                break;
             }
         }
-        Ok(())
+        out
+    }
+}
+
+/// One broken rule and the entries (indices into `updates`) it concerns; no entries means the
+/// problem is the manifest's as a whole (the migration chain).
+#[derive(Debug)]
+pub(crate) struct Problem {
+    pub(crate) entries: Vec<usize>,
+    pub(crate) error: Error,
+}
+
+impl Problem {
+    fn entries(entries: Vec<usize>, error: Error) -> Problem {
+        Problem { entries, error }
     }
 }
 

@@ -12,6 +12,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[snafu(visibility(pub(crate)))]
 #[non_exhaustive]
 pub enum Error {
+    /// `updog.toml` is unreadable or invalid (the message names the file, key and line).
+    #[snafu(transparent)]
+    Config {
+        /// Cause.
+        source: updog_config::Error,
+    },
     /// Reading the config file failed.
     #[snafu(display("failed to read config file {}", path.display()))]
     ConfigRead {
@@ -577,7 +583,8 @@ impl Error {
     /// The documented exit status for this error.
     pub fn exit_code(&self) -> ExitStatus {
         match self {
-            Error::ConfigRead { .. }
+            Error::Config { .. }
+            | Error::ConfigRead { .. }
             | Error::ConfigParse { .. }
             | Error::ConfigUrl { .. }
             | Error::ConfigUrlScheme { .. }

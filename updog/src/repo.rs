@@ -30,6 +30,15 @@ pub struct LoadedRepo {
     _trust_work: tempfile::TempDir,
 }
 
+impl LoadedRepo {
+    /// Refuses `host` if the manifest has a broken entry for its variant and arch.
+    pub fn check_host(&self, host: &update_metadata::Host) -> Result<()> {
+        self.manifest
+            .check_host(host)
+            .context(error::ManifestParseSnafu)
+    }
+}
+
 /// Signed facts about one target.
 #[derive(Debug, Clone)]
 pub struct TargetInfo {
@@ -307,7 +316,12 @@ async fn load_once(
         .await
         .context(error::ManifestReadSnafu)?;
     let origin = format!("{}manifest.json", config.targets_base_url);
-    let manifest = Manifest::from_slice(&bytes, &origin).context(error::ManifestParseSnafu)?;
+    // Per entry: broken entries are skipped (and logged); the workflow refuses the host's own.
+    let manifest =
+        Manifest::from_slice_for_hosts(&bytes, &origin).context(error::ManifestParseSnafu)?;
+    for r in &manifest.rejected {
+        warn!("{origin}: skipping {r}");
+    }
     Ok(LoadedRepo {
         repo,
         manifest,

@@ -345,6 +345,7 @@ pub async fn run_async(command: Command, env: &Env) -> Result<Outcome> {
                 step: Step::LoadMetadata,
             });
             let loaded = repo::load(&env.paths, &p.config, &p.http).await?;
+            loaded.check_host(&p.host)?;
             if all {
                 // Bottlerocket's applicable list includes the wave check (fact sheet §1.6): with
                 // the host's wave still closed, a release is not listed (unless --now or
@@ -379,6 +380,7 @@ pub async fn run_async(command: Command, env: &Env) -> Result<Outcome> {
                 step: Step::LoadMetadata,
             });
             let loaded = repo::load(&env.paths, &p.config, &p.http).await?;
+            loaded.check_host(&p.host)?;
             let update = match choose(&loaded, &p, env, image, waves) {
                 Ok(u) => u.clone(),
                 Err(no) => return Ok(Outcome::NoUpdate(no)),

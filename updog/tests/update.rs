@@ -325,7 +325,7 @@ fn errors_render_with_causes_hints_and_json() {
     assert!(
         stderr.starts_with("error: ")
             && stderr.contains("updog.toml")
-            && stderr.contains("`seed` = \"5000\""),
+            && stderr.contains("updog.toml:3: `seed` = 5000 is invalid"),
         "{stderr}"
     );
     assert!(stderr.contains("hint: "), "{stderr}");

@@ -343,10 +343,15 @@ impl Repo {
 
     /// Signs and writes a publication holding `manifest` and `files` (target name = file name).
     pub fn publish(&self, manifest: &Manifest, files: &[PathBuf], v: RoleVersions) {
+        self.publish_bytes(&manifest.to_vec_pretty(), files, v);
+    }
+
+    /// [`Repo::publish`] with the manifest's exact bytes (for manifests the model cannot hold).
+    pub fn publish_bytes(&self, manifest: &[u8], files: &[PathBuf], v: RoleVersions) {
         let staging = self.dir.join(format!("staging-{}", v.timestamp));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).unwrap();
-        std::fs::write(staging.join("manifest.json"), manifest.to_vec_pretty()).unwrap();
+        std::fs::write(staging.join("manifest.json"), manifest).unwrap();
         for f in files {
             std::fs::copy(f, staging.join(f.file_name().unwrap())).unwrap();
         }
