@@ -5,7 +5,8 @@
 //! `seed`, `version_lock`, `ignore_waves`, `https_proxy`, `no_proxy`. Ours, all optional:
 //! `reboot_command`, `retries`, `retry_backoff_ms`, `retry_backoff_max_ms`, `retry_deadline_secs`,
 //! `connect_timeout_secs`, `read_timeout_secs`, `checkpoint_mib`, `arch`, and
-//! `maintenance_window` (accepted and kept as written; not enforced yet).
+//! `maintenance_window` (accepted and kept as written; not enforced yet),
+//! `health_check_timeout_secs`, `health_failure_action`.
 //!
 //! Strict: a key not in [`KNOWN_KEYS`] is refused with the file, its line and the nearest valid
 //! key (`seeed = 5` → "did you mean `seed`?"), so a typo never silently leaves a default in
@@ -56,6 +57,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "checkpoint_mib",
     "arch",
     "maintenance_window",
+    "health_check_timeout_secs",
+    "health_failure_action",
 ];
 
 /// Keys without a default.
@@ -99,6 +102,10 @@ struct RawConfig {
     arch: Option<String>,
     #[serde(default)]
     maintenance_window: Option<toml::Value>,
+    #[serde(default)]
+    health_check_timeout_secs: Option<u64>,
+    #[serde(default)]
+    health_failure_action: Option<String>,
 }
 
 fn latest() -> String {
@@ -165,7 +172,37 @@ pub struct Config {
     /// `maintenance_window` exactly as written (accepted so existing files keep working; updog
     /// does not enforce windows yet).
     pub maintenance_window: Option<toml::Value>,
+    /// `health_check_timeout_secs`: how long each health check may run (default 60 s).
+    pub health_check_timeout: Duration,
+    /// `health_failure_action`: what a failed health check leads to.
+    pub health_failure_action: HealthFailureAction,
 }
+
+/// What `updog health-check` does when a check fails (`health_failure_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HealthFailureAction {
+    /// `rollback-and-reboot` (default): the previous set boots next, and the reboot command runs.
+    #[default]
+    RollbackAndReboot,
+    /// `rollback`: the previous set boots next; the reboot is left to someone else.
+    Rollback,
+    /// `report`: record the failure only (the boot is not marked successful, nothing changes).
+    Report,
+}
+
+impl HealthFailureAction {
+    /// The spelling in updog.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthFailureAction::RollbackAndReboot => "rollback-and-reboot",
+            HealthFailureAction::Rollback => "rollback",
+            HealthFailureAction::Report => "report",
+        }
+    }
+}
+
+/// Default time each health check may take.
+pub const DEFAULT_HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default distance between durable resume checkpoints.
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 32 << 20;
@@ -336,6 +373,29 @@ impl Config {
             }
             Some(n) => Some(Duration::from_secs(n)),
         };
+        let health_check_timeout = match raw.health_check_timeout_secs {
+            None => DEFAULT_HEALTH_CHECK_TIMEOUT,
+            Some(0) => {
+                return Err(value_error(
+                    "health_check_timeout_secs",
+                    "0".into(),
+                    "a whole number of seconds greater than 0",
+                ));
+            }
+            Some(n) => Duration::from_secs(n),
+        };
+        let health_failure_action = match raw.health_failure_action.as_deref() {
+            None | Some("rollback-and-reboot") => HealthFailureAction::RollbackAndReboot,
+            Some("rollback") => HealthFailureAction::Rollback,
+            Some("report") => HealthFailureAction::Report,
+            Some(other) => {
+                return Err(value_error(
+                    "health_failure_action",
+                    format!("{other:?}"),
+                    "\"rollback-and-reboot\", \"rollback\" or \"report\"",
+                ));
+            }
+        };
         let defaults = NetworkSettings::default();
         let https_proxy = raw.https_proxy.filter(|p| !p.trim().is_empty());
         Ok(Config {
@@ -372,6 +432,8 @@ impl Config {
                 .map_or(DEFAULT_CHECKPOINT_BYTES, |m| m.max(1) << 20),
             arch,
             maintenance_window: raw.maintenance_window,
+            health_check_timeout,
+            health_failure_action,
         })
     }
 

@@ -64,6 +64,8 @@ read_timeout_secs = 4
 checkpoint_mib = 8
 arch = "aarch64"
 maintenance_window = { days = ["sat"], start = "02:00", length_minutes = 120 }
+health_check_timeout_secs = 7
+health_failure_action = "rollback"
 "#;
     let set: Vec<&str> = text
         .lines()
@@ -83,6 +85,8 @@ maintenance_window = { days = ["sat"], start = "02:00", length_minutes = 120 }
     assert_eq!(c.network.read_timeout, Duration::from_secs(4));
     assert_eq!(c.checkpoint_bytes, 8 << 20);
     assert_eq!(c.arch, Some(Arch::Aarch64));
+    assert_eq!(c.health_check_timeout, Duration::from_secs(7));
+    assert_eq!(c.health_failure_action, HealthFailureAction::Rollback);
     let w = c.maintenance_window.unwrap();
     assert_eq!(w["start"].as_str(), Some("02:00"));
     // A table form is kept too.
@@ -209,4 +213,23 @@ fn non_utf8_is_refused_with_its_line() {
     bytes.extend_from_slice(b"https_proxy = \"p\xff\"\n");
     let e = Config::from_slice(&bytes, Path::new("/etc/updog.toml")).unwrap_err();
     assert_eq!(e.to_string(), "/etc/updog.toml:8: not UTF-8 text");
+}
+
+#[test]
+fn health_keys_default_and_refuse_bad_values() {
+    let c = parse(EXAMPLE).unwrap();
+    assert_eq!(c.health_check_timeout, DEFAULT_HEALTH_CHECK_TIMEOUT);
+    assert_eq!(
+        c.health_failure_action,
+        HealthFailureAction::RollbackAndReboot
+    );
+    let e = err(&format!("{EXAMPLE}health_failure_action = \"reboot\"\n"));
+    assert!(
+        e.contains(
+            ":8: `health_failure_action` = \"reboot\" is invalid; expected \"rollback-and-reboot\""
+        ),
+        "{e}"
+    );
+    let e = err(&format!("{EXAMPLE}health_check_timeout_secs = 0\n"));
+    assert!(e.contains(":8: `health_check_timeout_secs` = 0"), "{e}");
 }

@@ -515,6 +515,41 @@ pub enum Error {
         #[snafu(source(from(signpost::Error, Box::new)))]
         source: Box<signpost::Error>,
     },
+    /// `status.json` is not a status file.
+    #[snafu(display("the status file {} is damaged", path.display()))]
+    StatusParse {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// `status.json` was written by a newer updog.
+    #[snafu(display(
+        "the status file {} has schema version {found}; this updog reads version {supported} or older",
+        path.display()
+    ))]
+    StatusVersion {
+        /// The file.
+        path: PathBuf,
+        /// Version found.
+        found: u32,
+        /// Version supported.
+        supported: u32,
+    },
+    /// The status could not be encoded.
+    #[snafu(display("failed to encode the status"))]
+    StatusEncode {
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// A health check could not be started or watched.
+    #[snafu(display("failed to run health check {}", path.display()))]
+    HealthCheckRun {
+        /// The check.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// Writing generated docs failed.
     #[snafu(display("failed to write {}", path.display()))]
     Docs {

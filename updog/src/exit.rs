@@ -27,6 +27,7 @@ use serde::Serialize;
 /// | 17 | `ImageTooLarge` | a decompressed image does not fit its partition |
 /// | 18 | `BadState` | the partition flags do not allow this action (e.g. nothing staged to apply, nothing applied to revert) |
 /// | 19 | `UnsafeState` | a state file or directory (`/var/lib/updog`, the migration caches) is a symbolic link, not owned by root, or writable by others; nothing was written through it |
+/// | 20 | `HealthCheckFailed` | `health-check`: a health check failed or timed out; the boot was not marked successful (and was rolled back unless `health_failure_action = "report"`) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 #[repr(u8)]
@@ -67,6 +68,8 @@ pub enum ExitStatus {
     BadState = 18,
     /// A state file or directory is a link, not ours, or writable by others.
     UnsafeState = 19,
+    /// A health check failed or timed out after a boot into a new set.
+    HealthCheckFailed = 20,
 }
 
 impl ExitStatus {
@@ -102,6 +105,7 @@ mod test {
             (ExitStatus::ImageTooLarge, 17),
             (ExitStatus::BadState, 18),
             (ExitStatus::UnsafeState, 19),
+            (ExitStatus::HealthCheckFailed, 20),
         ];
         for (status, code) in table {
             assert_eq!(status.code(), code, "{status:?}");

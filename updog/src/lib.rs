@@ -35,6 +35,7 @@ pub mod docs;
 pub mod error;
 pub mod exit;
 pub mod fsutil;
+pub mod health;
 pub mod host;
 pub mod image;
 pub mod lock;
@@ -42,6 +43,7 @@ pub mod lz4;
 pub mod render;
 pub mod repo;
 pub mod reporter;
+pub mod status;
 pub mod transport;
 pub mod verity;
 pub mod workflow;
@@ -50,5 +52,6 @@ pub use error::{Error, Result};
 pub use exit::ExitStatus;
 pub use reporter::{NullReporter, ProgressEvent, RecordingReporter, Reporter};
 pub use workflow::{
-    Activation, Command, DiskOverride, Env, NoUpdate, Outcome, Reboot, Waves, run, run_async,
+    Activation, Command, DiskOverride, Env, HealthReport, NoUpdate, Outcome, Reboot, StatusReport,
+    Waves, run, run_async,
 };

@@ -1,0 +1,322 @@
+//! The host side of fleet rollouts (issue 14): the persisted status through update, staging,
+//! activation, an emulated boot and the health gate; idempotent staging; a killed run seen as
+//! stale and repaired; health checks that fail roll the host back. Real binaries, real signed
+//! repositories over HTTP, real GPT disks, real shell scripts as health checks.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+use test_support::http::{Fault, Server};
+use updog::ExitStatus;
+
+struct World {
+    _dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    server: Server,
+    new: Release,
+    host: Host,
+}
+
+fn world(extra_config: &str) -> World {
+    let dir = test_support::tempdir();
+    let path = dir.path().to_path_buf();
+    let repo = Repo::new(&path);
+    let old = make_release(&path, "1.0.0", 3 * MIB, &["-B4"]);
+    let new = make_release(&path, "1.1.0", 3 * MIB, &["-B4"]);
+    let m = manifest(&[&old, &new]);
+    let files = [old.target_files(), new.target_files()].concat();
+    repo.publish(&m, &files, RoleVersions::all(1));
+    let server = Server::serve_dir(&repo.dir);
+    let host = Host::new(&path, &repo, &server.url(), &old, 8, extra_config);
+    World {
+        _dir: dir,
+        dir: path,
+        server,
+        new,
+        host,
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn status(host: &Host, active: &str) -> serde_json::Value {
+    let out = updog_on(host, active, &["status", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)))
+}
+
+/// updog on this host with `active` as the running set.
+fn updog_on(host: &Host, active: &str, args: &[&str]) -> Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_updog"));
+    c.arg("--host-root")
+        .arg(&host.root)
+        .arg("--disk")
+        .arg(&host.disk)
+        .args(["--active", active])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Emulated boot, as the quickstart does: GRUB's choice (signpost's boot_select decrements the
+/// chosen set's tries), then the booted release's os-release.
+fn boot(host: &Host, release: &Release) -> signpost::SetName {
+    let mut d = signpost::Disk::open(&host.disk).unwrap();
+    let choice = signpost::boot_select(&mut d).unwrap().unwrap();
+    drop(d);
+    std::fs::write(
+        host.root.join("etc/os-release"),
+        format!(
+            "NAME=Bottlerocket\nVARIANT_ID={VARIANT}\nVERSION_ID={}\nBUILD_ID=abcdef12\n",
+            release.version
+        ),
+    )
+    .unwrap();
+    choice.set
+}
+
+fn health_check(host: &Host, name: &str, body: &str) {
+    let dir = host.root.join("etc/updog/health.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn target_requests(server: &Server, release: &Release) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with(&release.root_name))
+        .count()
+}
+
+#[test]
+fn status_follows_stage_activate_boot_and_a_passing_health_gate() {
+    if !tools() {
+        return;
+    }
+    let w = world("");
+    let st = status(&w.host, "a");
+    assert_eq!(st["state"], "idle", "{st}");
+    assert_eq!(st["running_version"], "1.0.0", "{st}");
+
+    let out = w.host.updog(&["check-update"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let st = status(&w.host, "a");
+    assert_eq!(
+        (&st["state"], &st["next_version"]),
+        (&"available".into(), &"1.1.0".into()),
+        "{st}"
+    );
+    assert!(st["last_check"].is_string(), "{st}");
+
+    let out = w.host.updog(&["update-image"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let st = status(&w.host, "a");
+    assert_eq!(st["state"], "staged", "{st}");
+    assert_eq!(st["staged_version"], "1.1.0", "{st}");
+    assert_eq!(st["staged_set"], "B", "{st}");
+    assert_eq!(st["status_version"], 1, "{st}");
+    assert_eq!(target_requests(&w.server, &w.new), 1);
+
+    // Staging again downloads nothing and says so.
+    let out = w.host.updog(&["update-image"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("already staged and verified in set B; nothing downloaded"),
+        "{text}"
+    );
+    assert_eq!(
+        target_requests(&w.server, &w.new),
+        1,
+        "the root image was fetched again"
+    );
+
+    // `update` activates the staged set, still without downloading.
+    let out = w.host.updog(&["update"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(target_requests(&w.server, &w.new), 1);
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::B));
+    let st = status(&w.host, "a");
+    assert_eq!(st["state"], "reboot-pending", "{st}");
+    assert_eq!(st["next_boot"], "B", "{st}");
+
+    assert_eq!(boot(&w.host, &w.new), signpost::SetName::B);
+    let marker = w.dir.join("check-ran");
+    health_check(
+        &w.host,
+        "10-workload",
+        &format!(
+            "test \"$UPDOG_HOST_ROOT\" = \"{}\" && touch {}",
+            w.host.root.display(),
+            marker.display()
+        ),
+    );
+    let out = updog_on(&w.host, "b", &["health-check"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(marker.exists(), "the check did not run");
+    assert!(w.host.flags(signpost::SetName::B).successful);
+    let st = status(&w.host, "b");
+    assert_eq!(st["state"], "healthy", "{st}");
+    assert_eq!(st["running_version"], "1.1.0", "{st}");
+    assert!(st["staged_version"].is_null(), "{st}");
+    // A second run has nothing to do.
+    let out = updog_on(&w.host, "b", &["health-check"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already marked successful"));
+}
+
+#[test]
+fn a_failing_health_check_rolls_back_reboots_and_is_recorded() {
+    if !tools() {
+        return;
+    }
+    let dir = test_support::tempdir();
+    let rebooted = dir.path().join("rebooted");
+    let w = world(&format!(
+        "reboot_command = [\"touch\", \"{}\"]\n",
+        rebooted.display()
+    ));
+    let out = w.host.updog(&["update"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(!rebooted.exists());
+    boot(&w.host, &w.new);
+    health_check(&w.host, "10-ok", "exit 0");
+    health_check(
+        &w.host,
+        "20-database",
+        "echo 'database: connection refused' >&2; exit 1",
+    );
+    health_check(&w.host, "30-never", "exit 0");
+    let out = updog_on(&w.host, "b", &["health-check", "--json"]);
+    assert_eq!(
+        code(&out),
+        i32::from(ExitStatus::HealthCheckFailed.code()),
+        "{}",
+        show(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["checks"].as_array().unwrap().len(), 2, "{report}");
+    assert!(rebooted.exists(), "the reboot command did not run");
+    assert!(!w.host.flags(signpost::SetName::B).successful);
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::A));
+    let st = status(&w.host, "b");
+    assert_eq!(st["state"], "rolled-back", "{st}");
+    let f = &st["last_failure"];
+    assert_eq!(f["step"], "health-check", "{st}");
+    assert_eq!(f["check"], "20-database", "{st}");
+    assert!(
+        f["output"].as_str().unwrap().contains("connection refused"),
+        "{st}"
+    );
+    let text = String::from_utf8_lossy(&updog_on(&w.host, "b", &["status"]).stdout).into_owned();
+    assert!(text.contains("failed check:   20-database"), "{text}");
+}
+
+#[test]
+fn a_timed_out_check_with_report_only_changes_nothing_on_disk() {
+    if !tools() {
+        return;
+    }
+    let w = world("health_failure_action = \"report\"\nhealth_check_timeout_secs = 30\n");
+    let out = w.host.updog(&["update"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    boot(&w.host, &w.new);
+    health_check(&w.host, "10-hangs", "sleep 60");
+    let before = std::fs::read(&w.host.disk).unwrap();
+    let started = std::time::Instant::now();
+    let out = updog_on(&w.host, "b", &["health-check", "--timeout", "1"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(code(&out), 20, "{}", show(&out));
+    assert!(
+        std::fs::read(&w.host.disk).unwrap() == before,
+        "the disk changed"
+    );
+    let st = status(&w.host, "b");
+    assert_eq!(st["state"], "failed", "{st}");
+    assert!(
+        st["last_failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 1s"),
+        "{st}"
+    );
+}
+
+#[test]
+fn a_killed_staging_run_is_seen_as_stale_and_repaired() {
+    if !tools() {
+        return;
+    }
+    let w = world("retries = 100\nretry_backoff_ms = 200\nretry_backoff_max_ms = 200\n");
+    w.server.set_fault(Fault::Status {
+        suffix: w.new.root_name.clone(),
+        status: 503,
+    });
+    let mut child = w.host.command(&["update-image"]).spawn().unwrap();
+    let status_file = w.host.root.join("var/lib/updog/status.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&status_file).unwrap_or_default();
+        if text.contains("\"staging\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never staging: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let st = status(&w.host, "a");
+    assert_eq!(st["state"], "staging", "{st}");
+    assert_eq!(st["stale"], true, "{st}");
+    let text = String::from_utf8_lossy(&updog_on(&w.host, "a", &["status"]).stdout).into_owned();
+    assert!(text.contains("stale: pid"), "{text}");
+
+    w.server.set_fault(Fault::None);
+    let out = w.host.updog(&["update-image"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let st = status(&w.host, "a");
+    assert_eq!(st["state"], "staged", "{st}");
+    assert_eq!(st["stale"], false, "{st}");
+    assert!(
+        st["last_failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{st}"
+    );
+}
+
+#[test]
+fn a_linked_status_file_is_refused() {
+    if !tools() {
+        return;
+    }
+    let w = world("");
+    let out = w.host.updog(&["check-update"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let status_file = w.host.root.join("var/lib/updog/status.json");
+    let victim = w.dir.join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::fs::remove_file(&status_file).unwrap();
+    std::os::unix::fs::symlink(&victim, &status_file).unwrap();
+    let out = w.host.updog(&["update-image"]);
+    assert_eq!(
+        code(&out),
+        i32::from(ExitStatus::UnsafeState.code()),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(Path::new(&status_file).is_symlink());
+}
