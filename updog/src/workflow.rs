@@ -614,33 +614,40 @@ async fn dispatch(command: Command, env: &Env, st: &mut Status) -> Result<Outcom
                 staged_on_disk(&sp, st)
             };
             let forced = image.is_some();
+            // The staged update, if the repository still offers it (a choice made with --now is
+            // kept by a later plain `update` while the host's wave is closed).
+            let keep = staged
+                .as_ref()
+                .filter(|(s, _)| !forced && *s > p.os.version)
+                .and_then(|(s, _)| {
+                    update_metadata::applicable(&loaded.manifest, &p.host)
+                        .into_iter()
+                        .find(|u| u.version == *s)
+                        .cloned()
+                });
             let chosen = choose(&loaded, &p, env, image, waves);
             let update = match (chosen, staged) {
-                (Ok(u), Some((s, _))) if !forced && u.version < s => {
-                    let outcome = Outcome::NoUpdate(NoUpdate::StagedIsNewer {
-                        staged: s,
-                        offered: u.version.clone(),
-                    });
-                    status::store(&env.paths, st, env.now)?;
-                    return Ok(outcome);
-                }
+                (Ok(u), Some((s, _))) if !forced && u.version < s => match keep {
+                    Some(k) => k,
+                    None => {
+                        let outcome = Outcome::NoUpdate(NoUpdate::StagedIsNewer {
+                            staged: s,
+                            offered: u.version.clone(),
+                        });
+                        status::store(&env.paths, st, env.now)?;
+                        return Ok(outcome);
+                    }
+                },
                 (Ok(u), _) => u.clone(),
-                // A staged choice (made with --now, say) is kept by a later plain `update`.
-                (Err(NoUpdate::NotInWaveYet { .. }), Some((s, _)))
-                    if !forced
-                        && s > p.os.version
-                        && let Some(u) = update_metadata::applicable(&loaded.manifest, &p.host)
-                            .into_iter()
-                            .find(|u| u.version == s) =>
-                {
-                    u.clone()
-                }
-                (Err(no), _) => {
-                    let outcome = Outcome::NoUpdate(no);
-                    record_check(st, &outcome);
-                    status::store(&env.paths, st, env.now)?;
-                    return Ok(outcome);
-                }
+                (Err(no), _) => match keep {
+                    Some(k) if matches!(no, NoUpdate::NotInWaveYet { .. }) => k,
+                    _ => {
+                        let outcome = Outcome::NoUpdate(no);
+                        record_check(st, &outcome);
+                        status::store(&env.paths, st, env.now)?;
+                        return Ok(outcome);
+                    }
+                },
             };
             update_to(env, &p, &loaded, update, activation, reboot, st).await
         }

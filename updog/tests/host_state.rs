@@ -320,3 +320,98 @@ fn a_linked_status_file_is_refused() {
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     assert!(Path::new(&status_file).is_symlink());
 }
+
+#[test]
+fn a_staged_choice_is_kept_and_never_replaced_by_an_older_release_without_image() {
+    if !tools() {
+        return;
+    }
+    let dir = test_support::tempdir();
+    let path = dir.path().to_path_buf();
+    let repo = Repo::new(&path);
+    let rel: Vec<Release> = ["1.0.0", "1.0.5", "1.1.0"]
+        .iter()
+        .map(|v| make_release(&path, v, MIB, &[]))
+        .collect();
+    let mut m = manifest(&[&rel[0], &rel[2]]);
+    let policy = waves::WavePolicy::from_toml(
+        "[[waves]]\nstart_after = \"1 hour\"\nfleet_percentage = 50\n\n[[waves]]\nstart_after = \"1 day\"\nfleet_percentage = 100\n",
+        Path::new("test-waves.toml"),
+    )
+    .unwrap();
+    let start: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+    m.set_waves(
+        &VARIANT.parse().unwrap(),
+        arch(),
+        &update_metadata::Version::new(1, 1, 0),
+        &policy,
+        start,
+    )
+    .unwrap();
+    let files: Vec<_> = rel.iter().flat_map(|r| r.target_files()).collect();
+    repo.publish(&m, &files, RoleVersions::all(1));
+    let server = Server::serve_dir(&repo.dir);
+    let host = Host::new(&path, &repo, &server.url(), &rel[0], 4, "");
+    let at = ["--at", "2030-01-01T00:30:00Z"];
+
+    // Seed 1234's wave for 1.1.0 is closed: the check records when it opens.
+    let out = host.updog(&[&["check-update"][..], &at].concat());
+    assert_eq!(code(&out), 4, "{}", show(&out));
+    let st = status(&host, "a");
+    assert_eq!(st["state"], "idle", "{st}");
+    assert_eq!(st["next_version"], "1.1.0", "{st}");
+    assert!(
+        st["wave_opens_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2030-01-"),
+        "{st}"
+    );
+
+    // Staged with --now; a later plain `update` keeps that choice (no download).
+    let out = host.updog(&[&["update-image", "--now"][..], &at].concat());
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(target_requests(&server, &rel[2]), 1);
+    let out = host.updog(&[&["update"][..], &at].concat());
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("already staged"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(target_requests(&server, &rel[2]), 1);
+    assert_eq!(status(&host, "a")["state"], "reboot-pending");
+    let out = host.updog(&["update-revert"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(status(&host, "a")["state"], "staged");
+
+    // 1.1.0 is pulled from the repository: 1.0.5 is offered, but never replaces the staged
+    // 1.1.0 without --image.
+    let m2 = manifest(&[&rel[0], &rel[1]]);
+    repo.publish(&m2, &files, RoleVersions::all(2));
+    let out = host.updog(&[&["update-image"][..], &at].concat());
+    assert_eq!(
+        code(&out),
+        i32::from(ExitStatus::NothingNewer.code()),
+        "{}",
+        show(&out)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1.1.0 is staged and newer than 1.0.5"),
+        "{text}"
+    );
+    assert_eq!(target_requests(&server, &rel[1]), 0);
+    assert_eq!(host.flags(signpost::SetName::B).tries_left, 1);
+    let st = status(&host, "a");
+    assert_eq!(
+        (&st["state"], &st["staged_version"]),
+        (&"staged".into(), &"1.1.0".into()),
+        "{st}"
+    );
+
+    let out = host.updog(&[&["update-image", "--image", "1.0.5"][..], &at].concat());
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(veritysetup_verify_b(&host.disk, &rel[1], &path));
+    assert_eq!(status(&host, "a")["staged_version"], "1.0.5");
+}
