@@ -59,6 +59,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "maintenance_window",
     "health_check_timeout_secs",
     "health_failure_action",
+    "update_window",
+    "activation_delay_max_secs",
 ];
 
 /// Keys without a default.
@@ -106,6 +108,37 @@ struct RawConfig {
     health_check_timeout_secs: Option<u64>,
     #[serde(default)]
     health_failure_action: Option<String>,
+    #[serde(default)]
+    update_window: Option<RawWindow>,
+    #[serde(default)]
+    activation_delay_max_secs: Option<u64>,
+}
+
+/// `update_window = { days = [...], start = "HH:MM", end = "HH:MM", time_zone = "Area/City" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    days: Vec<String>,
+    start: String,
+    end: String,
+    #[serde(default)]
+    time_zone: Option<String>,
+}
+
+/// The maintenance window in which `updog update` may activate an update and reboot
+/// (`update_window`). Outside it, updog stages only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateWindow {
+    /// The days (in `time_zone`) on which the window opens.
+    pub days: Vec<jiff::civil::Weekday>,
+    /// Local opening time.
+    pub start: jiff::civil::Time,
+    /// Local closing time; at or before `start` means the window runs past midnight.
+    pub end: jiff::civil::Time,
+    /// The IANA time zone name as written (default `UTC`).
+    pub time_zone_name: String,
+    /// The time zone.
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 fn latest() -> String {
@@ -176,6 +209,11 @@ pub struct Config {
     pub health_check_timeout: Duration,
     /// `health_failure_action`: what a failed health check leads to.
     pub health_failure_action: HealthFailureAction,
+    /// `update_window`, if set.
+    pub update_window: Option<UpdateWindow>,
+    /// `activation_delay_max_secs`: the longest per-host delay after the window opens (the
+    /// host's own delay is derived from its seed).
+    pub activation_delay_max: Duration,
 }
 
 /// What `updog health-check` does when a check fails (`health_failure_action`).
@@ -199,6 +237,66 @@ impl HealthFailureAction {
             HealthFailureAction::Report => "report",
         }
     }
+}
+
+fn parse_window(w: RawWindow) -> std::result::Result<UpdateWindow, (String, &'static str)> {
+    use jiff::civil::Weekday;
+    let mut days = Vec::new();
+    for d in &w.days {
+        let day = match d.to_ascii_lowercase().as_str() {
+            "mon" | "monday" => Weekday::Monday,
+            "tue" | "tuesday" => Weekday::Tuesday,
+            "wed" | "wednesday" => Weekday::Wednesday,
+            "thu" | "thursday" => Weekday::Thursday,
+            "fri" | "friday" => Weekday::Friday,
+            "sat" | "saturday" => Weekday::Saturday,
+            "sun" | "sunday" => Weekday::Sunday,
+            _ => {
+                return Err((
+                    format!("{{ days = [.., {d:?}, ..] }}"),
+                    "days spelt mon, tue, wed, thu, fri, sat, sun (or in full)",
+                ));
+            }
+        };
+        if !days.contains(&day) {
+            days.push(day);
+        }
+    }
+    if days.is_empty() {
+        return Err(("{ days = [] }".to_owned(), "at least one day of the week"));
+    }
+    let time =
+        |key: &str, t: &str| -> std::result::Result<jiff::civil::Time, (String, &'static str)> {
+            let bad = || {
+                (
+                    format!("{{ {key} = {t:?} }}"),
+                    "a local time \"HH:MM\" (24-hour)",
+                )
+            };
+            let (h, m) = t.split_once(':').ok_or_else(bad)?;
+            if h.len() != 2 || m.len() != 2 {
+                return Err(bad());
+            }
+            let h: i8 = h.parse().map_err(|_| bad())?;
+            let m: i8 = m.parse().map_err(|_| bad())?;
+            jiff::civil::Time::new(h, m, 0, 0).map_err(|_| bad())
+        };
+    let start = time("start", &w.start)?;
+    let end = time("end", &w.end)?;
+    let time_zone_name = w.time_zone.unwrap_or_else(|| "UTC".to_owned());
+    let time_zone = jiff::tz::TimeZone::get(&time_zone_name).map_err(|_| {
+        (
+            format!("{{ time_zone = {time_zone_name:?} }}"),
+            "an IANA time zone known to this system (e.g. \"Europe/Berlin\", \"UTC\")",
+        )
+    })?;
+    Ok(UpdateWindow {
+        days,
+        start,
+        end,
+        time_zone_name,
+        time_zone,
+    })
 }
 
 /// Default time each health check may take.
@@ -396,6 +494,26 @@ impl Config {
                 ));
             }
         };
+        let update_window = match raw.update_window {
+            None => None,
+            Some(w) => Some(
+                parse_window(w)
+                    .map_err(|(value, expected)| value_error("update_window", value, expected))?,
+            ),
+        };
+        let activation_delay_max = match raw.activation_delay_max_secs {
+            None => Duration::ZERO,
+            Some(_) if update_window.is_none() => {
+                return Err(value_error(
+                    "activation_delay_max_secs",
+                    raw.activation_delay_max_secs
+                        .unwrap_or_default()
+                        .to_string(),
+                    "to be set together with `update_window` (the delay counts from its opening)",
+                ));
+            }
+            Some(n) => Duration::from_secs(n),
+        };
         let defaults = NetworkSettings::default();
         let https_proxy = raw.https_proxy.filter(|p| !p.trim().is_empty());
         Ok(Config {
@@ -434,6 +552,8 @@ impl Config {
             maintenance_window: raw.maintenance_window,
             health_check_timeout,
             health_failure_action,
+            update_window,
+            activation_delay_max,
         })
     }
 

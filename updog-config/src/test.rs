@@ -66,6 +66,8 @@ arch = "aarch64"
 maintenance_window = { days = ["sat"], start = "02:00", length_minutes = 120 }
 health_check_timeout_secs = 7
 health_failure_action = "rollback"
+update_window = { days = ["sat", "Sunday"], start = "22:00", end = "04:30", time_zone = "Europe/Berlin" }
+activation_delay_max_secs = 600
 "#;
     let set: Vec<&str> = text
         .lines()
@@ -87,6 +89,14 @@ health_failure_action = "rollback"
     assert_eq!(c.arch, Some(Arch::Aarch64));
     assert_eq!(c.health_check_timeout, Duration::from_secs(7));
     assert_eq!(c.health_failure_action, HealthFailureAction::Rollback);
+    let w = c.update_window.clone().unwrap();
+    assert_eq!(
+        w.days,
+        [jiff::civil::Weekday::Saturday, jiff::civil::Weekday::Sunday]
+    );
+    assert_eq!((w.start.hour(), w.end.hour(), w.end.minute()), (22, 4, 30));
+    assert_eq!(w.time_zone_name, "Europe/Berlin");
+    assert_eq!(c.activation_delay_max, Duration::from_secs(600));
     let w = c.maintenance_window.unwrap();
     assert_eq!(w["start"].as_str(), Some("02:00"));
     // A table form is kept too.
@@ -232,4 +242,49 @@ fn health_keys_default_and_refuse_bad_values() {
     );
     let e = err(&format!("{EXAMPLE}health_check_timeout_secs = 0\n"));
     assert!(e.contains(":8: `health_check_timeout_secs` = 0"), "{e}");
+}
+
+#[test]
+fn update_window_is_strict() {
+    let c = parse(EXAMPLE).unwrap();
+    assert!(c.update_window.is_none());
+    assert_eq!(c.activation_delay_max, Duration::ZERO);
+    let w = parse(&format!(
+        "{EXAMPLE}update_window = {{ days = [\"mon\"], start = \"02:00\", end = \"03:00\" }}\n"
+    ))
+    .unwrap()
+    .update_window
+    .unwrap();
+    assert_eq!(w.time_zone_name, "UTC");
+    for (window, want) in [
+        (
+            r#"{ days = ["mon"], start = "2:00", end = "03:00" }"#,
+            r#":8: `update_window` = { start = "2:00" } is invalid; expected a local time "HH:MM""#,
+        ),
+        (
+            r#"{ days = ["mo"], start = "02:00", end = "03:00" }"#,
+            r#"`update_window` = { days = [.., "mo", ..] } is invalid"#,
+        ),
+        (
+            r#"{ days = [], start = "02:00", end = "03:00" }"#,
+            "expected at least one day of the week",
+        ),
+        (
+            r#"{ days = ["mon"], start = "02:00", end = "24:00" }"#,
+            r#"{ end = "24:00" }"#,
+        ),
+        (
+            r#"{ days = ["mon"], start = "02:00", end = "03:00", time_zone = "Mars/Olympus" }"#,
+            r#"{ time_zone = "Mars/Olympus" } is invalid; expected an IANA time zone"#,
+        ),
+        (
+            r#"{ days = ["mon"], start = "02:00", end = "03:00", timezone = "UTC" }"#,
+            "`update_window` is invalid: unknown field `timezone`",
+        ),
+    ] {
+        let e = err(&format!("{EXAMPLE}update_window = {window}\n"));
+        assert!(e.contains(want), "{window}: {e}");
+    }
+    let e = err(&format!("{EXAMPLE}activation_delay_max_secs = 60\n"));
+    assert!(e.contains("together with `update_window`"), "{e}");
 }

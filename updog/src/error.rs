@@ -704,6 +704,14 @@ impl Error {
                     path.display()
                 ));
             }
+            Error::Config {
+                source: updog_config::Error::UrlScheme { path, key, .. },
+            } => {
+                return Some(format!(
+                    "set `{key}` in {} to an https:// URL (http:// and file:// also work)",
+                    path.display()
+                ));
+            }
             Error::ConfigUrlScheme { path, field, .. } => {
                 return Some(format!(
                     "set `{field}` in {} to an https:// URL (http:// and file:// also work)",

@@ -46,6 +46,7 @@ pub mod reporter;
 pub mod status;
 pub mod transport;
 pub mod verity;
+pub mod window;
 pub mod workflow;
 
 pub use error::{Error, Result};
