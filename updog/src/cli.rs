@@ -25,7 +25,8 @@ Exit status:
   14 clock went backwards 15 network              16 disk error         17 image too large
   18 partition flags do not allow this action
   19 a state file or directory is a link, not root's, or writable by others
-  20 health-check: a check failed; the boot was not marked successful";
+  20 health-check: a check failed; the boot was not marked successful
+  21 update: staged, not activated: the maintenance window (update_window) is closed";
 
 /// The on-host update agent: checks a TUF repository for OS updates, writes them to the
 /// inactive partition set, verifies them and switches the next boot.

@@ -28,6 +28,7 @@ use serde::Serialize;
 /// | 18 | `BadState` | the partition flags do not allow this action (e.g. nothing staged to apply, nothing applied to revert) |
 /// | 19 | `UnsafeState` | a state file or directory (`/var/lib/updog`, the migration caches) is a symbolic link, not owned by root, or writable by others; nothing was written through it |
 /// | 20 | `HealthCheckFailed` | `health-check`: a health check failed or timed out; the boot was not marked successful (and was rolled back unless `health_failure_action = "report"`) |
+/// | 21 | `OutsideWindow` | `update`: the update was staged (written, verified) but not activated, because `update_window` is closed (the output says when it opens) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 #[repr(u8)]
@@ -70,6 +71,8 @@ pub enum ExitStatus {
     UnsafeState = 19,
     /// A health check failed or timed out after a boot into a new set.
     HealthCheckFailed = 20,
+    /// `update` staged the update but did not activate it: the maintenance window is closed.
+    OutsideWindow = 21,
 }
 
 impl ExitStatus {
@@ -106,6 +109,7 @@ mod test {
             (ExitStatus::BadState, 18),
             (ExitStatus::UnsafeState, 19),
             (ExitStatus::HealthCheckFailed, 20),
+            (ExitStatus::OutsideWindow, 21),
         ];
         for (status, code) in table {
             assert_eq!(status.code(), code, "{status:?}");

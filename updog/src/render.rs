@@ -56,6 +56,21 @@ pub fn outcome_text(outcome: &Outcome) -> String {
             }
             s
         }
+        Outcome::StagedOutsideWindow {
+            update,
+            set,
+            opens_at,
+            downloaded,
+        } => format!(
+            "Update staged, not activated: {} {} (set {set}){}; the maintenance window opens at {opens_at}",
+            update.variant,
+            update.version,
+            if *downloaded {
+                ""
+            } else {
+                ", already staged, nothing downloaded"
+            }
+        ),
         Outcome::Status(r) => status_text(r),
         Outcome::Health(h) => {
             let mut lines: Vec<String> = h

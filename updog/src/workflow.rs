@@ -19,6 +19,7 @@ use crate::reporter::{ImageKind, ProgressEvent, Reporter, Step};
 use crate::status::{self, Failure, State, Status};
 use crate::transport::{DEFAULT_RETRY_DEADLINE, HttpClient, QueryParams};
 use crate::verity;
+use crate::window::{self, WindowState};
 use jiff::Timestamp;
 use serde::Serialize;
 use signpost::{Disk, SetName, Signpost};
@@ -274,6 +275,17 @@ pub enum Outcome {
         /// Whether the reboot command ran.
         rebooting: bool,
     },
+    /// `update` outside the maintenance window: staged, not activated, no reboot.
+    StagedOutsideWindow {
+        /// The manifest entry.
+        update: Update,
+        /// The set holding it.
+        set: String,
+        /// When the window opens for this host.
+        opens_at: Timestamp,
+        /// Whether anything was downloaded (false: it was already staged).
+        downloaded: bool,
+    },
     /// `status`.
     Status(StatusReport),
     /// `health-check`.
@@ -320,6 +332,7 @@ impl Outcome {
         match self {
             Outcome::NoUpdate(n) => n.exit_status(),
             Outcome::Health(h) if h.result == "failed" => ExitStatus::HealthCheckFailed,
+            Outcome::StagedOutsideWindow { .. } => ExitStatus::OutsideWindow,
             _ => ExitStatus::Success,
         }
     }
@@ -592,6 +605,15 @@ async fn dispatch(command: Command, env: &Env, st: &mut Status) -> Result<Outcom
                 Err(no) => Outcome::NoUpdate(no),
             };
             record_check(st, &outcome);
+            st.window_opens_at = match window_now(&p.config, env) {
+                Some(WindowState::Closed { opens_at }) => {
+                    info!(
+                        "maintenance window closed: this host may activate an update from {opens_at}"
+                    );
+                    Some(opens_at)
+                }
+                _ => None,
+            };
             status::store(&env.paths, st, env.now)?;
             Ok(outcome)
         }
@@ -649,7 +671,48 @@ async fn dispatch(command: Command, env: &Env, st: &mut Status) -> Result<Outcom
                     }
                 },
             };
-            update_to(env, &p, &loaded, update, activation, reboot, st).await
+            // Outside the maintenance window `update` stages but neither activates nor reboots
+            // (`--now` lifts the window as it lifts waves).
+            let closed = match window_now(&p.config, env) {
+                Some(WindowState::Closed { opens_at })
+                    if activation == Activation::Activate && waves == Waves::Respect =>
+                {
+                    Some(opens_at)
+                }
+                _ => None,
+            };
+            let Some(opens_at) = closed else {
+                st.window_opens_at = None;
+                return update_to(env, &p, &loaded, update, activation, reboot, st).await;
+            };
+            info!("maintenance window closed until {opens_at}: staging only");
+            let outcome = update_to(
+                env,
+                &p,
+                &loaded,
+                update,
+                Activation::StageOnly,
+                Reboot::NoReboot,
+                st,
+            )
+            .await?;
+            st.window_opens_at = Some(opens_at);
+            status::store(&env.paths, st, env.now)?;
+            Ok(match outcome {
+                Outcome::Updated { update, set, .. } => Outcome::StagedOutsideWindow {
+                    update,
+                    set,
+                    opens_at,
+                    downloaded: true,
+                },
+                Outcome::AlreadyStaged { update, set, .. } => Outcome::StagedOutsideWindow {
+                    update,
+                    set,
+                    opens_at,
+                    downloaded: false,
+                },
+                other => other,
+            })
         }
         Command::UpdateApply { reboot } => {
             let config = Config::load(&env.paths.config())?;
@@ -691,6 +754,13 @@ async fn dispatch(command: Command, env: &Env, st: &mut Status) -> Result<Outcom
         }
         Command::HealthCheck { timeout } => health_check(env, st, timeout),
     }
+}
+
+/// The maintenance window's state now for this host (None without `update_window`).
+fn window_now(config: &Config, env: &Env) -> Option<WindowState> {
+    let w = config.update_window.as_ref()?;
+    let delay = window::host_delay(config.seed, config.activation_delay_max);
+    Some(window::state(w, delay, env.now))
 }
 
 /// What a check (or an update that found nothing to do) says about the host's state.

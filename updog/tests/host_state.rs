@@ -415,3 +415,73 @@ fn a_staged_choice_is_kept_and_never_replaced_by_an_older_release_without_image(
     assert!(veritysetup_verify_b(&host.disk, &rel[1], &path));
     assert_eq!(status(&host, "a")["staged_version"], "1.0.5");
 }
+
+#[test]
+fn outside_the_window_update_stages_only_and_says_when_it_opens() {
+    if !tools() {
+        return;
+    }
+    let dir = test_support::tempdir();
+    let rebooted = dir.path().join("rebooted");
+    // Saturdays 02:00-04:00 UTC; seed 1234 of a 2048 s spread waits 1234 s (02:20:34).
+    let w = world(&format!(
+        "reboot_command = [\"touch\", \"{}\"]\n\
+         update_window = {{ days = [\"sat\"], start = \"02:00\", end = \"04:00\", time_zone = \"UTC\" }}\n\
+         activation_delay_max_secs = 2048\n",
+        rebooted.display()
+    ));
+    let wednesday = ["--at", "2030-01-02T12:00:00Z"];
+    let out = w.host.updog(&[&["check-update"][..], &wednesday].concat());
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("2030-01-05T02:20:34Z"),
+        "{}",
+        show(&out)
+    );
+    let st = status(&w.host, "a");
+    assert_eq!(st["window_opens_at"], "2030-01-05T02:20:34Z", "{st}");
+
+    let out = w
+        .host
+        .updog(&[&["update", "--reboot"][..], &wednesday].concat());
+    assert_eq!(
+        code(&out),
+        i32::from(ExitStatus::OutsideWindow.code()),
+        "{}",
+        show(&out)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Update staged, not activated")
+            && text.contains("window opens at 2030-01-05T02:20:34Z"),
+        "{text}"
+    );
+    assert!(!rebooted.exists(), "rebooted outside the window");
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::A));
+    assert_eq!(w.host.flags(signpost::SetName::B).tries_left, 1);
+    let st = status(&w.host, "a");
+    assert_eq!(st["state"], "staged", "{st}");
+    let text = String::from_utf8_lossy(&updog_on(&w.host, "a", &["status"]).stdout).into_owned();
+    assert!(
+        text.contains("window opens:   2030-01-05T02:20:34Z"),
+        "{text}"
+    );
+
+    // Inside the window but before this host's delay: still waiting.
+    let out = w
+        .host
+        .updog(&["update", "--reboot", "--at", "2030-01-05T02:10:00Z"]);
+    assert_eq!(code(&out), 21, "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing downloaded"));
+    // Its turn: activated and rebooted, nothing downloaded again.
+    let out = w
+        .host
+        .updog(&["update", "--reboot", "--at", "2030-01-05T03:00:00Z"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(rebooted.exists());
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::B));
+    assert_eq!(target_requests(&w.server, &w.new), 1);
+    let st = status(&w.host, "a");
+    assert_eq!(st["state"], "reboot-pending", "{st}");
+    assert!(st["window_opens_at"].is_null(), "{st}");
+}
