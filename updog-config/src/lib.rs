@@ -61,6 +61,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "health_failure_action",
     "update_window",
     "activation_delay_max_secs",
+    "fleet",
 ];
 
 /// Keys without a default.
@@ -112,6 +113,43 @@ struct RawConfig {
     update_window: Option<RawWindow>,
     #[serde(default)]
     activation_delay_max_secs: Option<u64>,
+    #[serde(default)]
+    fleet: Option<RawFleet>,
+}
+
+/// `[fleet]`: reboot coordination on etcd.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    endpoints: Vec<String>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    slot_ttl_secs: Option<u64>,
+    #[serde(default)]
+    acquire_deadline_secs: Option<u64>,
+    #[serde(default)]
+    poll_ms: Option<u64>,
+}
+
+/// `[fleet]`: `updog update` takes a reboot slot of its group on these etcd endpoints before it
+/// activates and reboots, and `updog health-check` releases it (or halts the release).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetSettings {
+    /// etcd client URLs (`http://` or `https://`).
+    pub endpoints: Vec<Url>,
+    /// The host's group (default `default`).
+    pub group: String,
+    /// The host's name in the fleet (default: `/etc/hostname`).
+    pub host: Option<String>,
+    /// Lease time to live of a slot; must cover a reboot and the health checks (default 900 s).
+    pub slot_ttl: Duration,
+    /// How long `update` waits for a slot before it gives up, staged (default 3600 s).
+    pub acquire_deadline: Duration,
+    /// Pause between two looks while the slots are full (default 5000 ms).
+    pub poll: Duration,
 }
 
 /// `update_window = { days = [...], start = "HH:MM", end = "HH:MM", time_zone = "Area/City" }`.
@@ -214,6 +252,8 @@ pub struct Config {
     /// `activation_delay_max_secs`: the longest per-host delay after the window opens (the
     /// host's own delay is derived from its seed).
     pub activation_delay_max: Duration,
+    /// `[fleet]`, if set (else the host is stand-alone).
+    pub fleet: Option<FleetSettings>,
 }
 
 /// What `updog health-check` does when a check fails (`health_failure_action`).
@@ -514,6 +554,52 @@ impl Config {
             }
             Some(n) => Duration::from_secs(n),
         };
+        let fleet = match raw.fleet {
+            None => None,
+            Some(f) => {
+                let mut endpoints = Vec::new();
+                for e in &f.endpoints {
+                    let url = Url::parse(e)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                    let Some(url) = url else {
+                        return Err(value_error(
+                            "fleet",
+                            format!("{{ endpoints = [.., {e:?}, ..] }}"),
+                            "etcd client URLs such as \"http://10.0.0.1:2379\"",
+                        ));
+                    };
+                    endpoints.push(url);
+                }
+                if endpoints.is_empty() {
+                    return Err(value_error(
+                        "fleet",
+                        "{ endpoints = [] }".to_owned(),
+                        "at least one etcd endpoint",
+                    ));
+                }
+                let secs = |v: Option<u64>, default: u64, what: &'static str| match v {
+                    Some(0) => Err(value_error(
+                        "fleet",
+                        format!("{{ {what} = 0 }}"),
+                        "a value greater than 0",
+                    )),
+                    v => Ok(v.unwrap_or(default)),
+                };
+                Some(FleetSettings {
+                    endpoints,
+                    group: f.group.unwrap_or_else(|| "default".to_owned()),
+                    host: f.host,
+                    slot_ttl: Duration::from_secs(secs(f.slot_ttl_secs, 900, "slot_ttl_secs")?),
+                    acquire_deadline: Duration::from_secs(secs(
+                        f.acquire_deadline_secs,
+                        3600,
+                        "acquire_deadline_secs",
+                    )?),
+                    poll: Duration::from_millis(secs(f.poll_ms, 5000, "poll_ms")?),
+                })
+            }
+        };
         let defaults = NetworkSettings::default();
         let https_proxy = raw.https_proxy.filter(|p| !p.trim().is_empty());
         Ok(Config {
@@ -554,6 +640,7 @@ impl Config {
             health_failure_action,
             update_window,
             activation_delay_max,
+            fleet,
         })
     }
 

@@ -68,6 +68,7 @@ health_check_timeout_secs = 7
 health_failure_action = "rollback"
 update_window = { days = ["sat", "Sunday"], start = "22:00", end = "04:30", time_zone = "Europe/Berlin" }
 activation_delay_max_secs = 600
+fleet = { endpoints = ["http://10.0.0.1:2379", "https://etcd.internal:2379"], group = "web", host = "web-07", slot_ttl_secs = 600, acquire_deadline_secs = 60, poll_ms = 250 }
 "#;
     let set: Vec<&str> = text
         .lines()
@@ -97,6 +98,15 @@ activation_delay_max_secs = 600
     assert_eq!((w.start.hour(), w.end.hour(), w.end.minute()), (22, 4, 30));
     assert_eq!(w.time_zone_name, "Europe/Berlin");
     assert_eq!(c.activation_delay_max, Duration::from_secs(600));
+    let f = c.fleet.clone().unwrap();
+    assert_eq!(f.endpoints.len(), 2);
+    assert_eq!(
+        (f.group.as_str(), f.host.as_deref()),
+        ("web", Some("web-07"))
+    );
+    assert_eq!(f.slot_ttl, Duration::from_secs(600));
+    assert_eq!(f.acquire_deadline, Duration::from_secs(60));
+    assert_eq!(f.poll, Duration::from_millis(250));
     let w = c.maintenance_window.unwrap();
     assert_eq!(w["start"].as_str(), Some("02:00"));
     // A table form is kept too.
@@ -287,4 +297,30 @@ fn update_window_is_strict() {
     }
     let e = err(&format!("{EXAMPLE}activation_delay_max_secs = 60\n"));
     assert!(e.contains("together with `update_window`"), "{e}");
+}
+
+#[test]
+fn fleet_table_is_strict() {
+    assert!(parse(EXAMPLE).unwrap().fleet.is_none());
+    let f = parse(&format!(
+        "{EXAMPLE}[fleet]\nendpoints = [\"http://127.0.0.1:2379\"]\n"
+    ))
+    .unwrap()
+    .fleet
+    .unwrap();
+    assert_eq!(f.group, "default");
+    assert_eq!(f.slot_ttl, Duration::from_secs(900));
+    let e = err(&format!(
+        "{EXAMPLE}[fleet]\nendpoints = [\"10.0.0.1:2379\"]\n"
+    ));
+    assert!(
+        e.contains("`fleet` = { endpoints = [.., \"10.0.0.1:2379\", ..] } is invalid"),
+        "{e}"
+    );
+    let e = err(&format!("{EXAMPLE}[fleet]\nendpoints = []\n"));
+    assert!(e.contains("at least one etcd endpoint"), "{e}");
+    let e = err(&format!(
+        "{EXAMPLE}[fleet]\nendpoints = [\"http://a:2379\"]\ngroupe = \"x\"\n"
+    ));
+    assert!(e.contains("unknown field `groupe`"), "{e}");
 }

@@ -26,7 +26,9 @@ Exit status:
   18 partition flags do not allow this action
   19 a state file or directory is a link, not root's, or writable by others
   20 health-check: a check failed; the boot was not marked successful
-  21 update: staged, not activated: the maintenance window (update_window) is closed";
+  21 update: staged, not activated: the maintenance window (update_window) is closed
+  22 update: staged, not activated: the release is halted for this host's [fleet] group
+  23 update: staged, not activated: no [fleet] reboot slot before the deadline";
 
 /// The on-host update agent: checks a TUF repository for OS updates, writes them to the
 /// inactive partition set, verifies them and switches the next boot.

@@ -542,6 +542,26 @@ pub enum Error {
         /// Cause.
         source: serde_json::Error,
     },
+    /// Reboot coordination failed (`[fleet]`).
+    #[snafu(display("fleet coordination: failed to {op}"))]
+    Fleet {
+        /// What was attempted.
+        op: &'static str,
+        /// Cause.
+        source: fleet::Error,
+    },
+    /// `[fleet]` has no host name and `/etc/hostname` gives none.
+    #[snafu(display(
+        "[fleet] in {} names no host and {} gives none; set `host` in [fleet]",
+        config.display(),
+        hostname.display()
+    ))]
+    FleetHost {
+        /// updog.toml.
+        config: PathBuf,
+        /// /etc/hostname.
+        hostname: PathBuf,
+    },
     /// A health check could not be started or watched.
     #[snafu(display("failed to run health check {}", path.display()))]
     HealthCheckRun {
@@ -631,6 +651,13 @@ impl Error {
             | Error::TrustedRootInvalid { .. }
             | Error::DiskMissing { .. } => ExitStatus::Usage,
             Error::LockHeld { .. } => ExitStatus::LockHeld,
+            Error::Fleet { source, .. } => match source {
+                fleet::Error::Halted { .. } => ExitStatus::ReleaseHalted,
+                fleet::Error::AcquireTimeout { .. } => ExitStatus::NoRebootSlot,
+                fleet::Error::InvalidInput { .. } => ExitStatus::Usage,
+                _ => ExitStatus::Network,
+            },
+            Error::FleetHost { .. } => ExitStatus::Usage,
             Error::UnsafeState { .. } => ExitStatus::UnsafeState,
             Error::HttpRequest { .. }
             | Error::HttpStatus { .. }

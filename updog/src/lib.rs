@@ -31,6 +31,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod coord;
 pub mod docs;
 pub mod error;
 pub mod exit;

@@ -127,6 +127,9 @@ pub struct Status {
     /// When the maintenance window next opens, if activation waits for it.
     #[serde(default)]
     pub window_opens_at: Option<Timestamp>,
+    /// The fleet reboot slot this host holds (from activation until health passes or fails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_slot: Option<fleet::Slot>,
     /// The last failure, kept until a later success of the same kind replaces the state.
     #[serde(default)]
     pub last_failure: Option<Failure>,
@@ -147,6 +150,7 @@ impl Default for Status {
             last_check: None,
             wave_opens_at: None,
             window_opens_at: None,
+            fleet_slot: None,
             last_failure: None,
             updated_at: Timestamp::UNIX_EPOCH,
         }

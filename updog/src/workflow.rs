@@ -7,6 +7,7 @@
 //! only) make it the next to boot → optional reboot.
 
 use crate::config::{Config, HostPaths};
+use crate::coord;
 use crate::error::{self, Error, Result};
 use crate::exit::ExitStatus;
 use crate::fsutil;
@@ -287,7 +288,7 @@ pub enum Outcome {
         downloaded: bool,
     },
     /// `status`.
-    Status(StatusReport),
+    Status(Box<StatusReport>),
     /// `health-check`.
     Health(HealthReport),
 }
@@ -545,13 +546,13 @@ fn status_report(env: &Env) -> Result<Outcome> {
             (None, None)
         }
     };
-    Ok(Outcome::Status(StatusReport {
+    Ok(Outcome::Status(Box::new(StatusReport {
         stale: !busy && st.state.is_transient(),
         busy,
         status: st,
         active_set,
         next_boot,
-    }))
+    })))
 }
 
 /// The version staged in the inactive set, if the status file says so and the partition flags
@@ -683,6 +684,11 @@ async fn dispatch(command: Command, env: &Env, st: &mut Status) -> Result<Outcom
             };
             let Some(opens_at) = closed else {
                 st.window_opens_at = None;
+                if activation == Activation::Activate
+                    && let Some(fleet) = coord::connect(&p.config, &env.paths)?
+                {
+                    return coordinated_update(env, &p, &loaded, update, reboot, st, &fleet).await;
+                }
                 return update_to(env, &p, &loaded, update, activation, reboot, st).await;
             };
             info!("maintenance window closed until {opens_at}: staging only");
@@ -752,7 +758,7 @@ async fn dispatch(command: Command, env: &Env, st: &mut Status) -> Result<Outcom
             }
             Ok(Outcome::Reverted { next })
         }
-        Command::HealthCheck { timeout } => health_check(env, st, timeout),
+        Command::HealthCheck { timeout } => health_check(env, st, timeout).await,
     }
 }
 
@@ -795,7 +801,164 @@ fn record_check(st: &mut Status, outcome: &Outcome) {
     }
 }
 
-fn health_check(env: &Env, st: &mut Status, timeout: Option<Duration>) -> Result<Outcome> {
+/// `update` with `[fleet]`: stage, take a reboot slot of the group (waiting while the slots are
+/// full, refused at once when the release is halted), then activate and reboot. Without a slot
+/// the update stays staged and the host never reboots.
+async fn coordinated_update(
+    env: &Env,
+    p: &Prepared,
+    loaded: &LoadedRepo,
+    update: Update,
+    reboot: Reboot,
+    st: &mut Status,
+    fleet: &coord::Fleet,
+) -> Result<Outcome> {
+    use fleet::HostState;
+    let staged = update_to(
+        env,
+        p,
+        loaded,
+        update.clone(),
+        Activation::StageOnly,
+        Reboot::NoReboot,
+        st,
+    )
+    .await?;
+    let running = p.os.version.clone();
+    let report = |state| coord::Fleet::host_report(state, &running, Some(&update.version), None);
+    fleet.report(report(HostState::Staged)).await;
+    env.reporter.report(ProgressEvent::Step {
+        step: Step::AcquireSlot,
+    });
+    let slot = fleet
+        .coordinator
+        .acquire_reboot_slot(
+            &fleet.group,
+            &fleet.host,
+            &update.version,
+            &fleet.options,
+            &coord::LogObserver,
+        )
+        .await
+        .context(error::FleetSnafu {
+            op: "take a reboot slot",
+        })?;
+    info!(
+        "reboot slot of group {} taken (lease {})",
+        fleet.group, slot.lease
+    );
+    st.fleet_slot = Some(slot.clone());
+    status::store(&env.paths, st, env.now)?;
+    env.reporter.report(ProgressEvent::Step {
+        step: Step::Activate,
+    });
+    let activated = (|| {
+        let mut sp = open_signpost(env)?;
+        let inactive = sp.inactive().context(error::SignpostSnafu {
+            op: "find the inactive set",
+        })?;
+        if sp.next_boot() != Some(inactive) {
+            sp.upgrade_to_inactive().context(error::SignpostSnafu {
+                op: "make the new set the next to boot",
+            })?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = activated {
+        // Not rebooting after all: the slot goes back at once.
+        if let Err(r) = fleet.coordinator.release(&slot).await {
+            tracing::warn!("could not release the reboot slot: {r}");
+        }
+        st.fleet_slot = None;
+        return Err(e);
+    }
+    st.state = State::RebootPending;
+    status::store(&env.paths, st, env.now)?;
+    fleet.report(report(HostState::RebootPending)).await;
+    let rebooting = maybe_reboot(&p.config, reboot, env)?;
+    Ok(match staged {
+        Outcome::Updated {
+            update,
+            set,
+            images,
+            ..
+        } => Outcome::Updated {
+            update,
+            activation: Activation::Activate,
+            set,
+            images,
+            rebooting,
+        },
+        Outcome::AlreadyStaged { update, set, .. } => Outcome::AlreadyStaged {
+            update,
+            activation: Activation::Activate,
+            set,
+            rebooting,
+        },
+        other => other,
+    })
+}
+
+/// After health checks with `[fleet]`: report, halt the release on failure, give the slot back.
+async fn fleet_after_health(
+    config: &Config,
+    env: &Env,
+    st: &mut Status,
+    failure: Option<String>,
+) -> Result<()> {
+    use fleet::HostState;
+    let Some(fleet) = coord::connect(config, &env.paths)? else {
+        return Ok(());
+    };
+    let slot = st.fleet_slot.take();
+    let running = st
+        .running_version
+        .clone()
+        .unwrap_or_else(|| Version::new(0, 0, 0));
+    match &failure {
+        None => {
+            fleet
+                .report(coord::Fleet::host_report(
+                    HostState::Healthy,
+                    &running,
+                    None,
+                    None,
+                ))
+                .await;
+        }
+        Some(reason) => {
+            let version = slot
+                .as_ref()
+                .map_or_else(|| running.clone(), |s| s.version.clone());
+            match fleet
+                .coordinator
+                .halt(&fleet.group, &version, reason, fleet.host.as_str())
+                .await
+            {
+                Ok(h) => info!("release {} halted for group {}", h.version, fleet.group),
+                Err(e) => tracing::error!("could not halt release {version}: {e}"),
+            }
+            fleet
+                .report(coord::Fleet::host_report(
+                    HostState::RolledBack,
+                    &running,
+                    Some(&version),
+                    Some(reason.clone()),
+                ))
+                .await;
+        }
+    }
+    if let Some(slot) = slot
+        && let Err(e) = fleet.coordinator.release(&slot).await
+    {
+        tracing::warn!(
+            "could not release the reboot slot (it frees itself when its lease expires): {e}"
+        );
+    }
+    Ok(())
+}
+
+async fn health_check(env: &Env, st: &mut Status, timeout: Option<Duration>) -> Result<Outcome> {
     let config = Config::load(&env.paths.config())?;
     let timeout = timeout.unwrap_or(config.health_check_timeout);
     let mut sp = open_signpost(env)?;
@@ -836,6 +999,7 @@ fn health_check(env: &Env, st: &mut Status, timeout: Option<Duration>) -> Result
         sp.mark_successful_boot().context(error::SignpostSnafu {
             op: "mark the boot successful",
         })?;
+        fleet_after_health(&config, env, st, None).await?;
         st.state = State::Healthy;
         st.staged_version = None;
         st.staged_set = None;
@@ -859,6 +1023,16 @@ fn health_check(env: &Env, st: &mut Status, timeout: Option<Duration>) -> Result
     });
     st.state = State::Failed;
     status::store(&env.paths, st, env.now)?;
+    let detail = format!(
+        "{}{}",
+        failed.reason(timeout),
+        failed
+            .output
+            .as_deref()
+            .map(|o| format!(": {}", o.trim_end()))
+            .unwrap_or_default()
+    );
+    fleet_after_health(&config, env, st, Some(detail)).await?;
     if action != updog_config::HealthFailureAction::Report {
         sp.rollback_to_inactive().context(error::SignpostSnafu {
             op: "roll back to the previous set",
