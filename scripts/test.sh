@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README's test command: installs what is missing, then runs every test of the workspace.
-# Tiers that need a tool the machine lacks fail under CI=true and print SKIP otherwise.
+# Tiers that need a tool the machine lacks fail under CI=true and skip otherwise; every skip is
+# listed at the end ("N tests skipped:"), since cargo test hides what passing tests print.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,4 +12,21 @@ if [ "$(id -u)" -eq 0 ] && [ -e /dev/loop-control ]; then
 fi
 # The integration tests drive the real binaries: build them first.
 cargo build --workspace --bins
-cargo test --workspace --no-fail-fast "$@"
+# Skipping tests append "<binary>::<test>: <reason>" here (test_support::skip).
+target_dir=${CARGO_TARGET_DIR:-target}
+mkdir -p "$target_dir"
+export ABOS_SKIP_LOG
+ABOS_SKIP_LOG=$(cd "$target_dir" && pwd)/skipped-tests.log
+: > "$ABOS_SKIP_LOG"
+status=0
+cargo test --workspace --no-fail-fast "$@" || status=$?
+if [ -s "$ABOS_SKIP_LOG" ]; then
+  skipped=$(sort -u "$ABOS_SKIP_LOG")
+  echo
+  echo "$(printf '%s\n' "$skipped" | sed 's/: .*//' | sort -u | wc -l) tests skipped:"
+  printf '%s\n' "$skipped" | sed 's/^/  /'
+else
+  echo
+  echo "0 tests skipped"
+fi
+exit "$status"

@@ -11,12 +11,22 @@
 //!   anything else runs the full four-boot story.
 //! - Needs network access to the Debian mirror the first time (kernel and dmsetup packages, then
 //!   cached under `${ABOS_CACHE:-~/.cache/abos}`).
+//!
+//! Power loss (`vm_power_loss_during_update_keeps_a_bootable_set`): `run-vm-tier.sh --power-loss`
+//! SIGKILLs qemu while the guest runs `updog update` (the guest's page cache is lost) at the points
+//! in `ABOS_VM_POWER_LOSS` (default `activate random exited`), checks after each cut that a set
+//! boots and verifies, and that the next run completes and the new set boots. The two tests take
+//! turns (one qemu at a time).
 
 #![allow(clippy::print_stderr)] // the test reports its duration, output directory and SKIP reasons
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Instant;
+
+/// One VM tier run at a time: each is CPU-bound software emulation.
+static ONE_VM: Mutex<()> = Mutex::new(());
 
 const TOOLS: &[&str] = &[
     "qemu-system-x86_64",
@@ -70,29 +80,18 @@ fn booted(log: &str) -> Option<(String, String)> {
     Some((version?, set?))
 }
 
-fn read_boot(out: &Path, n: u32) -> String {
-    let path = out.join(format!("boot-{n}.log"));
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-#[test]
-fn vm_boots_updates_and_rolls_back() {
+/// The tools are there (else SKIP, or a failure under CI), and the workspace binaries are passed.
+fn tier_command(args: &[&str], out: &Path) -> Option<Command> {
     for tool in TOOLS {
         if !test_support::require_tool(tool) {
-            return;
+            return None;
         }
     }
-    let short = std::env::var("ABOS_VM_TIER").is_ok_and(|v| v == "short");
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm-tier");
     if out.exists() {
-        std::fs::remove_dir_all(&out).expect("clear previous vm-tier output");
+        std::fs::remove_dir_all(out).expect("clear previous vm-tier output");
     }
     let mut cmd = Command::new(repo_root().join("integration/vm/run-vm-tier.sh"));
-    cmd.arg("--out").arg(&out);
-    if short {
-        cmd.arg("--short");
-    }
+    cmd.args(args).arg("--out").arg(out);
     if std::env::var_os("ABOS_BIN_DIR").is_none() {
         match bin_dir() {
             Some(dir) => {
@@ -103,6 +102,23 @@ fn vm_boots_updates_and_rolls_back() {
             ),
         }
     }
+    Some(cmd)
+}
+
+fn read_boot(out: &Path, n: u32) -> String {
+    let path = out.join(format!("boot-{n}.log"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn vm_boots_updates_and_rolls_back() {
+    let short = std::env::var("ABOS_VM_TIER").is_ok_and(|v| v == "short");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm-tier");
+    let Some(mut cmd) = tier_command(if short { &["--short"] } else { &[] }, &out) else {
+        return;
+    };
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let status = cmd.status().expect("run integration/vm/run-vm-tier.sh");
     let took = started.elapsed();
@@ -173,5 +189,63 @@ fn vm_boots_updates_and_rolls_back() {
         status.success(),
         "run-vm-tier.sh reported failed checks (see {}/summary.txt)",
         out.display()
+    );
+}
+
+#[test]
+fn vm_power_loss_during_update_keeps_a_bootable_set() {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm-power-loss");
+    let Some(mut cmd) = tier_command(&["--power-loss"], &out) else {
+        return;
+    };
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .expect("run integration/vm/run-vm-tier.sh --power-loss");
+    eprintln!(
+        "vm tier (power loss) took {:.0} s; output and console logs in {}",
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap_or_default();
+    let points =
+        std::env::var("ABOS_VM_POWER_LOSS").unwrap_or_else(|_| "activate random exited".to_owned());
+    let chosen = points.split_whitespace().filter(|p| *p != "random").count();
+
+    // Boot by boot: every cut boot started from a set that booted, and the chosen cuts landed.
+    let mut boots = Vec::new();
+    for n in 1.. {
+        if !out.join(format!("boot-{n}.log")).exists() {
+            break;
+        }
+        let stage =
+            std::fs::read_to_string(out.join(format!("boot-{n}.stage"))).unwrap_or_default();
+        boots.push((read_boot(&out, n), stage));
+    }
+    let cuts = boots
+        .iter()
+        .filter(|(_, stage)| stage.contains("power_loss=yes"))
+        .count();
+    assert!(
+        cuts >= chosen,
+        "{cuts} power cuts landed, {chosen} chosen points asked for:\n{summary}"
+    );
+    for (i, (log, _)) in boots.iter().enumerate() {
+        assert!(
+            booted(log).is_some(),
+            "boot {}: no set reached userspace after a power cut:\n{log}",
+            i + 1
+        );
+    }
+    let (last, _) = boots.last().expect("no boot ran");
+    assert_eq!(
+        booted(last),
+        Some(("1.1.0".into(), "B".into())),
+        "the last boot is not the new set:\n{last}"
+    );
+    assert!(
+        status.success() && !summary.contains("CHECK FAILED"),
+        "run-vm-tier.sh --power-loss reported failed checks:\n{summary}"
     );
 }

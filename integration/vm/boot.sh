@@ -2,7 +2,7 @@
 # The VM tier's boot stage: this script is the firmware and the bootloader.
 #
 #   boot.sh --disk D --initrd INITRAMFS --signpost BIN --log LOG [--action update|none]
-#           [--kernel-fallback VMLINUZ] [--timeout SECONDS]
+#           [--kernel-fallback VMLINUZ] [--timeout SECONDS] [--kill-on REGEX [--kill-delay SECONDS]]
 #
 # What GRUB does on a Bottlerocket disk, done on the host against the disk image file:
 #  1. `signpost --disk D boot-select --json`: the gptprio rule (same selector code the GRUB rule is
@@ -13,11 +13,21 @@
 #     `-kernel/-initrd/-append`; the kernel command line is grub.cfg's plus console/panic settings
 #     and `abos.action=`. The initramfs (see mkinitramfs.sh) does what a kernel with DM_INIT would.
 # The guest console goes to LOG (appended); a header line marks each boot. Prints one summary line
-# `BOOT-STAGE set=<A|B|none> tries_left_after=<n> qemu_rc=<rc> seconds=<s>` on stdout.
+# `BOOT-STAGE set=<A|B|none> tries_left_after=<n> qemu_rc=<rc> seconds=<s> power_loss=<yes|no>`
+# on stdout.
+#
+# Power loss (--kill-on): the console is read line by line; KILL_DELAY seconds after the first
+# line matching REGEX (bash =~), qemu gets SIGKILL. The guest's page cache (everything the guest
+# wrote but had not yet sent to its virtio disk) is lost; what qemu had already written to the
+# image file stays (cache=writeback: qemu's writes sit in the host's page cache, which survives
+# qemu). So only what the guest flushed, or had written back by itself, survives. The log gets
+# `[boot-stage] POWER LOSS …`; console lines with `ABOS-` or `"event"` are also written with their
+# arrival time (bash $EPOCHREALTIME) to LOG's `.times` sibling (LOG without `.log`, plus `.times`).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 disk= initrd= signpost= logf= action=none kernel_fallback= timeout_s=${ABOS_VM_TIMEOUT:-300}
+kill_on= kill_delay=0
 while [[ $# -gt 0 ]]; do
     case $1 in
     --disk) disk=$2 ;;
@@ -27,6 +37,8 @@ while [[ $# -gt 0 ]]; do
     --action) action=$2 ;;
     --kernel-fallback) kernel_fallback=$2 ;;
     --timeout) timeout_s=$2 ;;
+    --kill-on) kill_on=$2 ;;
+    --kill-delay) kill_delay=$2 ;;
     *) die "boot.sh: unknown argument $1" ;;
     esac
     shift 2
@@ -102,17 +114,51 @@ fi
     echo "[boot-stage] cmdline: $cmdline"
 } >> "$logf"
 
+# cache=writeback: qemu's writes go to the host page cache (kept when qemu is killed); the guest
+# sees a volatile write cache and sends flushes. `cache=none` would need O_DIRECT on the host
+# filesystem (tmpfs has none) and changes nothing about what a killed qemu keeps.
+qemu=(qemu-system-x86_64 -machine q35 -m 512 -nographic -no-reboot
+    -kernel "$work/vmlinuz" -initrd "$initrd" -append "$cmdline"
+    -drive "file=$disk,if=virtio,format=raw,cache=writeback"
+    -netdev user,id=n0 -device virtio-net-pci,netdev=n0
+    -pidfile "$work/qemu.pid")
+
+# Copies the console (stdin) to the log; with --kill-on, SIGKILLs qemu after the first match.
+times_f=${logf%.log}.times
+watch_console() {
+    local line armed=1
+    while IFS= read -r line || [[ -n $line ]]; do
+        printf '%s\n' "$line" >> "$logf"
+        [[ $line == *ABOS-* || $line == *'"event"'* ]] && printf '%s\t%s\n' "$EPOCHREALTIME" "${line%$'\r'}" >> "$times_f"
+        if [[ $armed == 1 && -n $kill_on && $line =~ $kill_on ]]; then
+            armed=0
+            (
+                [[ $kill_delay == 0 ]] || sleep "$kill_delay"
+                if kill -KILL "$(cat "$work/qemu.pid")" 2> /dev/null; then
+                    printf '%s\t%s\n' "$EPOCHREALTIME" "POWER-LOSS" >> "$times_f"
+                    echo "[boot-stage] POWER LOSS: qemu killed (SIGKILL) ${kill_delay}s after the console line matching '$kill_on'" >> "$logf"
+                else
+                    echo "[boot-stage] power loss not applied: qemu had already exited ${kill_delay}s after the match" >> "$logf"
+                fi
+            ) &
+        fi
+    done
+    wait
+}
+
 start=$(date +%s)
 rc=0
-timeout "$timeout_s" qemu-system-x86_64 -machine q35 -m 512 -nographic -no-reboot \
-    -kernel "$work/vmlinuz" -initrd "$initrd" -append "$cmdline" \
-    -drive "file=$disk,if=virtio,format=raw" \
-    -netdev user,id=n0 -device virtio-net-pci,netdev=n0 \
-    < /dev/null >> "$logf" 2>&1 &
+mkfifo "$work/console"
+timeout "$timeout_s" "${qemu[@]}" < /dev/null > "$work/console" 2>&1 &
 qpid=$!
+watch_console < "$work/console" &
+wpid=$!
 # if this script is stopped, stop the VM too (timeout passes the signal on to qemu)
-trap 'kill "$qpid" 2> /dev/null; rm -rf "$work"; exit 143' TERM INT
+trap 'kill "$qpid" "$wpid" 2> /dev/null; rm -rf "$work"; exit 143' TERM INT
 wait "$qpid" || rc=$?
+wait "$wpid" || true
 secs=$(($(date +%s) - start))
+power_loss=no
+grep -q '^\[boot-stage\] POWER LOSS' "$logf" && [[ $rc == 137 ]] && power_loss=yes
 echo "[boot-stage] qemu exited rc=$rc after ${secs}s" >> "$logf"
-echo "BOOT-STAGE set=$set tries_left_after=$tries qemu_rc=$rc seconds=$secs"
+echo "BOOT-STAGE set=$set tries_left_after=$tries qemu_rc=$rc seconds=$secs power_loss=$power_loss"

@@ -2,13 +2,17 @@
 # The VM tier: the built OS boots on a real Linux kernel in qemu, updates itself from a signed
 # repository served on the host, and rolls back by itself when an update's root is damaged.
 #
-#   integration/vm/run-vm-tier.sh [--short] [--out DIR]
+#   integration/vm/run-vm-tier.sh [--short | --power-loss] [--out DIR]
 #
 #   --short   one boot only: 1.0.0 boots from set A, marks itself successful and updates to 1.1.0
 #             (writing set B of its own /dev/vda); the host then checks the GPT says B boots next.
 #   (full)    four boots: 1.0.0/A updates -> 1.1.0/B marks successful and updates to 1.2.0 (set A)
 #             -> the host damages one block of 1.2.0's root -> boot 3: dm-verity stops the boot
 #             -> boot 4: the selector falls back to 1.1.0/B by itself.
+#   --power-loss  instead of the story: cut the power (SIGKILL qemu: the guest's page cache is lost)
+#             while 1.0.0 updates itself to 1.1.0, at the points listed in ABOS_VM_POWER_LOSS
+#             (default "activate random exited"; see the README), checking after every cut that a
+#             set boots and verifies; the next run completes and 1.1.0 boots from set B.
 #   --out DIR keep everything here (default: a new directory under ${TMPDIR:-/tmp}); the guest
 #             console of every boot is DIR/console.log; DIR/summary.txt lists what each boot printed.
 #
@@ -20,10 +24,11 @@ set -euo pipefail
 trap 'echo "[vm-tier] FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
 repo_root=$(cd "$VM_DIR/../.." && pwd)
 
-short=0 out=
+short=0 power_loss=0 out=
 while [[ $# -gt 0 ]]; do
     case $1 in
     --short) short=1; shift ;;
+    --power-loss) power_loss=1; shift ;;
     --out) out=$2; shift 2 ;;
     -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -160,29 +165,125 @@ check() { # check DESCRIPTION COMMAND...
     fi
 }
 nboot=0
-boot() { # boot ACTION: one boot; its console lines go to $out/boot-N.log and $console
+boot() { # boot ACTION [boot.sh options]: one boot; its console lines go to $out/boot-N.log and $console
     nboot=$((nboot + 1))
-    local blog=$out/boot-$nboot.log line
+    local blog=$out/boot-$nboot.log line action=$1
+    shift
     : > "$blog"
     "$VM_DIR/boot.sh" --disk "$out/disk.img" --initrd "$initrd" --signpost "$B/signpost" \
-        --log "$blog" --action "$1" > "$out/boot-$nboot.stage" &
+        --log "$blog" --action "$action" "$@" > "$out/boot-$nboot.stage" &
     boot_pid=$!
     wait "$boot_pid"
     boot_pid=
     line=$(cat "$out/boot-$nboot.stage")
     cat "$blog" >> "$console"
-    echo "boot $nboot (action=$1): $line" | tee -a "$summary"
+    echo "boot $nboot (action=$action${1:+ $*}): $line" | tee -a "$summary"
     grep -a '^ABOS-\|verity.*corrupt\|ABOS-INITRAMFS' "$blog" | sed 's/^/    /' | tee -a "$summary" || true
 }
 guest_said() { grep -aq -- "$2" "$out/boot-$1.log"; }
 guest_never_said() { ! grep -aq -- "$2" "$out/boot-$1.log"; }
 
-# ---------------------------------------------------------------- the story
+# ---------------------------------------------------------------- power loss
+# Kill points: NAME -> the console line (bash regex) after which qemu is SIGKILLed, and a delay.
+#   clear      {"step":"fetch-migrations"}: the inactive set was just cleared
+#   mid-root   the first {"image-progress"} of the root image: mid root stream
+#   verify     {"step":"verify"}: every image written (flushed by updog), nothing verified yet
+#   mark-valid {"step":"mark-valid"}: the set verified, its GPT entry about to change
+#   activate   {"step":"activate"}: the set marked valid, the flip to it being written
+#   exited     ABOS-UPDATE-RESULT rc=0: updog exited 0, before the guest's own `sync`; the update
+#              must be durable, so set B must boot next
+#   random     a uniform time within [0, W) after ABOS-ACTION update; W is the time from that line
+#              to {"step":"activate"} in an earlier cut boot of this run (else 30 s);
+#              seed ABOS_VM_SEED (printed)
+kill_regex() {
+    case $1 in
+    clear) echo '"step":"fetch-migrations"' ;;
+    mid-root) echo '"event":"image-progress","image":"root"' ;;
+    verify) echo '"step":"verify"' ;;
+    mark-valid) echo '"step":"mark-valid"' ;;
+    activate) echo '"step":"activate"' ;;
+    exited) echo '^ABOS-UPDATE-RESULT rc=0' ;;
+    random) echo '^ABOS-ACTION update' ;;
+    *) die "unknown power-loss point $1 (see run-vm-tier.sh)" ;;
+    esac
+}
+# time between the first lines matching $2 and $3 in a boot's .times file (seconds, or nothing)
+span() {
+    awk -F'\t' -v a="$2" -v b="$3" '$2 ~ a && !ta {ta=$1} $2 ~ b && ta && !tb {tb=$1} END {if (ta && tb) printf "%.3f", tb-ta}' "$1"
+}
+next_boot() {
+    "$B/signpost" --disk "$out/disk.img" --active a status --json |
+        python3 -c 'import json,sys; print(json.load(sys.stdin).get("next_boot") or "none")'
+}
+set_version() { # the VERSION_ID os-image's emulated boot finds in a set that verifies
+    "$B/os-image" boot-check --disk "$out/disk.img" --set "$1" --json 2> /dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["system"]["os_release"]["VERSION_ID"])'
+}
+power_loss_story() {
+    local points=${ABOS_VM_POWER_LOSS:-activate random exited} seed=${ABOS_VM_SEED:-$(date +%s)}
+    local window=30 point delay n=0 nb cuts=0 w next total
+    total=$(wc -w <<< "$points")
+    final_b=0
+    echo "power loss points: $points (seed $seed)" | tee -a "$summary"
+    cp --sparse=always "$out/disk.img" "$out/pristine.img"
+    for point in $points; do
+        n=$((n + 1))
+        delay=0
+        if [[ $point == random ]]; then
+            delay=$(python3 -c 'import random,sys; print("%.3f" % random.Random(int(sys.argv[1])).uniform(0, float(sys.argv[2])))' "$((seed + n))" "$window")
+        fi
+        boot update --kill-on "$(kill_regex "$point")" --kill-delay "$delay"
+        nb=$nboot
+        check "boot $nb: the guest runs 1.0.0 from set A (after a cut: the old set boots)" guest_said "$nb" "ABOS-BOOTED version=1.0.0 set=A"
+        w=$(span "$out/boot-$nb.times" '^ABOS-ACTION update' '"step":"activate"')
+        [[ -z $w ]] || window=$w
+        if grep -q 'power_loss=yes' "$out/boot-$nb.stage"; then
+            cuts=$((cuts + 1))
+            echo "    power cut at '$point'${delay:+ +${delay}s}; last progress before it: $(grep -a '^{"event"' "$out/boot-$nb.log" | tail -n1 | tr -d '\r')" | tee -a "$summary"
+        else
+            [[ $point == random ]] || check "boot $nb: the power cut at '$point' landed" false
+            echo "    no power cut: the guest finished first" | tee -a "$summary"
+        fi
+        next=$(next_boot)
+        echo "    after the cut the GPT says: next boot $next" | tee -a "$summary"
+        check "after boot $nb: a set boots next" test "$next" != none
+        check "after boot $nb: set A still verifies and holds 1.0.0 (os-image boot-check)" test "$(set_version a)" = 1.0.0
+        if [[ $point == exited ]]; then
+            check "after boot $nb: updog had exited 0 before the cut, so set B boots next" test "$next" = B
+        fi
+        if [[ $next == B ]]; then
+            check "after boot $nb: set B, next to boot, verifies and holds 1.1.0 (os-image boot-check)" test "$(set_version b)" = 1.1.0
+            boot none
+            check "boot $nboot: the guest runs 1.1.0 from set B" guest_said "$nboot" "ABOS-BOOTED version=1.1.0 set=B"
+            final_b=1
+            if [[ $n -lt $total ]]; then # the next cut starts from the fresh 1.0.0 disk
+                cp --sparse=always "$out/pristine.img" "$out/disk.img"
+                echo "    disk reset to the fresh 1.0.0 image" | tee -a "$summary"
+                final_b=0
+            fi
+        else
+            final_b=0
+        fi
+    done
+    echo "power cuts that landed: $cuts of $total" | tee -a "$summary"
+    if [[ $final_b == 0 ]]; then
+        boot update
+        check "boot $nboot: after the cuts, the old set A boots (1.0.0)" guest_said "$nboot" "ABOS-BOOTED version=1.0.0 set=A"
+        check "boot $nboot: the next updog update completes" guest_said "$nboot" "ABOS-UPDATE-RESULT rc=0"
+        boot none
+        check "boot $nboot: the new set boots: 1.1.0 from set B" guest_said "$nboot" "ABOS-BOOTED version=1.1.0 set=B"
+    fi
+}
+
 build_os 1.0.0
 build_os 1.1.0
 publish 1.0.0
 publish 1.1.0
 
+if [[ $power_loss == 1 ]]; then
+    power_loss_story
+else
+# ---------------------------------------------------------------- the story
 boot update
 check "boot 1: the guest runs 1.0.0 from set A" guest_said 1 "ABOS-BOOTED version=1.0.0 set=A"
 check "boot 1: mark-successful-boot found its disk from the root device and succeeded" guest_said 1 "ABOS-MARKED-SUCCESSFUL"
@@ -254,6 +355,8 @@ PY
 
     boot none
     check "boot 4: the selector fell back and the guest runs 1.1.0 from set B" guest_said 4 "ABOS-BOOTED version=1.1.0 set=B"
+fi
+
 fi
 
 secs=$(($(date +%s) - t0))

@@ -17,12 +17,12 @@ fn cache_dir() -> PathBuf {
     base.join("ab-os").join("kernels")
 }
 
-#[allow(clippy::print_stderr)] // a visible SKIP line, never a silent pass
+/// A visible, recorded SKIP (never a silent pass); under CI a failure.
 fn skip_or_panic(reason: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
         panic!("{reason}");
     }
-    eprintln!("SKIP: {reason}");
+    test_support::skip(reason);
 }
 
 /// The Debian kernel's `.config`, downloaded and cached on first use; `None` (after a SKIP line)

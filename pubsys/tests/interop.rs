@@ -29,12 +29,11 @@ fn python_tuf_available() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        let reason =
-            "SKIP: python-tuf is not installed (pip install tuf \"securesystemslib[crypto]\")";
+        let reason = "python-tuf is not installed (pip install tuf \"securesystemslib[crypto]\")";
         if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
             panic!("{reason}; CI must have it");
         }
-        eprintln!("{reason}");
+        test_support::skip(reason);
     }
     ok
 }

@@ -18,8 +18,8 @@ fn enabled() -> bool {
             && test_support::require_tool("sgdisk")
             && test_support::require_tool("sfdisk");
     }
-    eprintln!(
-        "SKIP: block-device tier needs root and loop devices; set SIGNPOST_LOOP_TESTS=1 to run it"
+    test_support::skip(
+        "block-device tier needs root and loop devices; set SIGNPOST_LOOP_TESTS=1 to run it",
     );
     false
 }

@@ -25,9 +25,8 @@ use jiff::Timestamp;
 use serde::Serialize;
 use signpost::{Disk, SetName, Signpost};
 use snafu::{IntoError, ResultExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tracing::info;
 use update_metadata::{Arch, Policy, Selection, Update, Version};
 
@@ -366,34 +365,18 @@ fn prepare(env: &Env) -> Result<Prepared> {
     params.set("version", os.version.to_string());
     params.set("seed", config.seed.get().to_string());
     let http = HttpClient::new(config.network.clone(), params, env.reporter.clone())?
-        .with_deadline(retry_deadline(&env.paths.config())?);
+        .with_deadline(
+            config
+                .network
+                .retry_deadline
+                .unwrap_or(DEFAULT_RETRY_DEADLINE),
+        );
     Ok(Prepared {
         config,
         os,
         host,
         http,
     })
-}
-
-/// `retry_deadline_secs` from updog.toml (default [`DEFAULT_RETRY_DEADLINE`]).
-///
-/// Read here rather than in `config.rs` while that module moves to a shared crate; it belongs in
-/// `NetworkSettings` afterwards.
-fn retry_deadline(path: &Path) -> Result<Duration> {
-    const KEY: &str = "retry_deadline_secs";
-    let text = std::fs::read_to_string(path).context(error::ConfigReadSnafu { path })?;
-    let table: toml::Table = toml::from_str(&text).context(error::ConfigParseSnafu { path })?;
-    match table.get(KEY) {
-        None => Ok(DEFAULT_RETRY_DEADLINE),
-        Some(toml::Value::Integer(n)) if *n > 0 => Ok(Duration::from_secs(n.unsigned_abs())),
-        Some(v) => error::ConfigValueSnafu {
-            path,
-            field: KEY,
-            value: v.to_string(),
-            expected: "a whole number of seconds greater than 0",
-        }
-        .fail(),
-    }
 }
 
 fn open_signpost(env: &Env) -> Result<Signpost> {

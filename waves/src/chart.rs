@@ -219,10 +219,7 @@ pub fn render_svg(schedule: &WaveSchedule, start: Timestamp, title: &str) -> Str
     // Time ticks on whole steps after the start: offset label and UTC date/time.
     let step = tick_step(t1.duration_since(t0));
     let mut k = 0i64;
-    loop {
-        let Some(t) = start.checked_add(step * k as i32).ok() else {
-            break;
-        };
+    while let Ok(t) = start.checked_add(step * k as i32) {
         if t > t1 {
             break;
         }

@@ -1,0 +1,150 @@
+//! The persistent datastore: the exact bytes of every metadata file received and verified
+//! (`root.json`, `timestamp.json`, `snapshot.json`, `targets.json`, `<role>.json` for delegated
+//! roles, the role name percent-encoded), plus `last-cycle-time` for the clock check (§5.1).
+//!
+//! Writes are atomic and durable: temp file in the same directory, write, fsync, rename, fsync the
+//! directory. Removals fsync the directory too.
+
+use crate::error::{self, Result};
+use snafu::ResultExt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Name of the file holding the start time of the last cycle.
+pub(crate) const TIME_FILE: &str = "last-cycle-time";
+
+/// Percent-encodes everything but `A-Za-z0-9_.-~` (Python's `urllib.parse.quote(name, "")`,
+/// which python-tuf uses for metadata file names and URLs).
+pub(crate) fn quote(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The datastore directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Datastore {
+    dir: PathBuf,
+}
+
+impl Datastore {
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).context(error::DatastoreCreateSnafu { path: dir })?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Path of the metadata file for `role`.
+    pub(crate) fn path(&self, role: &str) -> PathBuf {
+        self.dir.join(format!("{}.json", quote(role)))
+    }
+
+    /// The stored bytes for `role`, if any.
+    pub(crate) fn read(&self, role: &str) -> Result<Option<Vec<u8>>> {
+        read_optional(&self.path(role))
+    }
+
+    /// Stores `bytes` for `role`, atomically and durably.
+    pub(crate) fn write(&self, role: &str, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.path(role), bytes)
+    }
+
+    /// Removes the file for `role`, durably; a missing file is fine.
+    pub(crate) fn remove(&self, role: &str) -> Result<()> {
+        let path = self.path(role);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).context(error::DatastoreRemoveSnafu { path }),
+        }
+        sync_dir(&self.dir).context(error::DatastoreRemoveSnafu { path })
+    }
+
+    /// The start time of the last cycle, if recorded.
+    pub(crate) fn last_cycle_time(&self) -> Result<Option<jiff::Timestamp>> {
+        let path = self.dir.join(TIME_FILE);
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+        match text.parse() {
+            Ok(t) => Ok(Some(t)),
+            Err(_) => error::DatastoreTimeSnafu { path, text }.fail(),
+        }
+    }
+
+    /// Records the start time of this cycle.
+    pub(crate) fn set_last_cycle_time(&self, time: jiff::Timestamp) -> Result<()> {
+        write_atomic(&self.dir.join(TIME_FILE), format!("{time}\n").as_bytes())
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).context(error::DatastoreReadSnafu { path }),
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Temp file in the same directory, write, fsync, rename over `path`, fsync the directory.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .context(error::DatastoreWriteSnafu { path })?;
+    tmp.write_all(bytes)
+        .context(error::DatastoreWriteSnafu { path })?;
+    tmp.as_file()
+        .sync_all()
+        .context(error::DatastoreWriteSnafu { path })?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .context(error::DatastoreWriteSnafu { path })?;
+    sync_dir(dir).context(error::DatastoreWriteSnafu { path })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn quote_is_pythons() {
+        assert_eq!(quote("targets"), "targets");
+        assert_eq!(quote("a/b c"), "a%2Fb%20c");
+        assert_eq!(quote("x~y_z.w-1"), "x~y_z.w-1");
+        assert_eq!(quote(".."), "..");
+    }
+
+    #[test]
+    fn writes_exact_bytes_and_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = Datastore::open(&dir.path().join("store")).unwrap();
+        assert_eq!(ds.read("timestamp").unwrap(), None);
+        ds.write("timestamp", b"{ \"x\" :1 }").unwrap();
+        assert_eq!(ds.read("timestamp").unwrap().unwrap(), b"{ \"x\" :1 }");
+        ds.write("a/b", b"1").unwrap();
+        assert!(dir.path().join("store/a%2Fb.json").is_file());
+        ds.remove("timestamp").unwrap();
+        ds.remove("timestamp").unwrap();
+        assert_eq!(ds.read("timestamp").unwrap(), None);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("store"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+}
