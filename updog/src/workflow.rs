@@ -27,6 +27,7 @@ use signpost::{Disk, SetName, Signpost};
 use snafu::{IntoError, ResultExt};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::info;
 use update_metadata::{Arch, Policy, Selection, Update, Version};
 
