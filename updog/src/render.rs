@@ -111,7 +111,7 @@ fn status_text(r: &crate::workflow::StatusReport) -> String {
     let mut state = st.state.to_string();
     if r.stale {
         state.push_str(&format!(
-            " (stale: pid {} no longer runs; the next update records the interruption and resumes)",
+            " (stale: pid {} no longer runs; the next command records the interruption and carries on)",
             st.pid.map_or_else(|| "?".to_owned(), |p| p.to_string())
         ));
     } else if r.busy {

@@ -303,7 +303,7 @@ pub struct StatusReport {
     /// The state is `staging` or `verifying-health` but no updog runs: the run that wrote it was
     /// killed (the next command records this and carries on).
     pub stale: bool,
-    /// Another updog holds the lock right now.
+    /// The updog process named by `pid` is running right now.
     pub busy: bool,
     /// The running set, if the disk could be read.
     pub active_set: Option<String>,
@@ -508,13 +508,16 @@ pub async fn run_async(command: Command, env: &Env) -> Result<Outcome> {
     result
 }
 
+/// Whether `pid` is a running updog (read-only: `status` never takes the update lock, so polling
+/// it cannot make an update fail with "another updog is running").
+fn updog_runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim_end().starts_with("updog"))
+}
+
 fn status_report(env: &Env) -> Result<Outcome> {
-    let busy = match UpdateLock::acquire(&env.paths.lock_file()) {
-        Ok(_lock) => false,
-        Err(Error::LockHeld { .. }) => true,
-        Err(e) => return Err(e),
-    };
     let mut st = status::load(&env.paths)?;
+    let busy = st.state.is_transient() && st.pid.is_some_and(updog_runs);
     if st.running_version.is_none()
         && let Ok(os) = OsRelease::load(&env.paths.os_release())
     {

@@ -260,7 +260,12 @@ fn a_killed_staging_run_is_seen_as_stale_and_repaired() {
         suffix: w.new.root_name.clone(),
         status: 503,
     });
-    let mut child = w.host.command(&["update-image"]).spawn().unwrap();
+    let mut child = w
+        .host
+        .command(&["update-image"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let status_file = w.host.root.join("var/lib/updog/status.json");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
@@ -274,11 +279,23 @@ fn a_killed_staging_run_is_seen_as_stale_and_repaired() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // While it runs, `status` says so (and never takes the lock, so polling it cannot make the
+    // update fail).
+    let st = status(&w.host, "a");
+    assert_eq!(
+        (&st["busy"], &st["stale"]),
+        (&true.into(), &false.into()),
+        "{st}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let st = status(&w.host, "a");
     assert_eq!(st["state"], "staging", "{st}");
-    assert_eq!(st["stale"], true, "{st}");
+    assert_eq!(
+        (&st["busy"], &st["stale"]),
+        (&false.into(), &true.into()),
+        "{st}"
+    );
     let text = String::from_utf8_lossy(&updog_on(&w.host, "a", &["status"]).stdout).into_owned();
     assert!(text.contains("stale: pid"), "{text}");
 
