@@ -29,7 +29,7 @@ use serde::Serialize;
 /// | 19 | `UnsafeState` | a state file or directory (`/var/lib/updog`, the migration caches) is a symbolic link, not owned by root, or writable by others; nothing was written through it |
 /// | 20 | `HealthCheckFailed` | `health-check`: a health check failed or timed out; the boot was not marked successful (and was rolled back unless `health_failure_action = "report"`) |
 /// | 21 | `OutsideWindow` | `update`: the update was staged (written, verified) but not activated, because `update_window` is closed (the output says when it opens) |
-/// | 22 | `ReleaseHalted` | `update` with `[fleet]`: the release is halted for this host's group (a host's health check failed, or an operator halted it); staged, not activated |
+/// | 22 | `ReleaseHalted` | `update` with `[fleet]`: the release is halted for this host's group (a host's health check failed, or an operator halted it); staged, not activated. Also `update`/`update-image` for a version whose health check failed on this host (taken again only with `--image`) |
 /// | 23 | `NoRebootSlot` | `update` with `[fleet]`: no reboot slot within `acquire_deadline_secs` (slots full, or etcd unreachable); staged, not activated, never rebooted uncoordinated |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -127,6 +127,10 @@ pub struct Status {
     /// When the maintenance window next opens, if activation waits for it.
     #[serde(default)]
     pub window_opens_at: Option<Timestamp>,
+    /// A version whose health check failed on this host: `update`/`update-image` do not take it
+    /// again unless `--image` names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_failed_version: Option<Version>,
     /// The fleet reboot slot this host holds (from activation until health passes or fails).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet_slot: Option<fleet::Slot>,
@@ -151,6 +155,7 @@ impl Default for Status {
             wave_opens_at: None,
             window_opens_at: None,
             fleet_slot: None,
+            health_failed_version: None,
             last_failure: None,
             updated_at: Timestamp::UNIX_EPOCH,
         }

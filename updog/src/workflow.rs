@@ -170,6 +170,11 @@ pub enum NoUpdate {
         /// Requested.
         version: Version,
     },
+    /// The chosen version failed its health check on this host; taken again only with `--image`.
+    HealthFailed {
+        /// The version.
+        version: Version,
+    },
     /// A newer update is already staged; an older one never replaces it without `--image`.
     StagedIsNewer {
         /// The staged version.
@@ -188,6 +193,7 @@ impl NoUpdate {
             NoUpdate::NoUpdateForHost { .. } => ExitStatus::NoUpdateForHost,
             NoUpdate::ImageNotFound { .. } => ExitStatus::ImageNotFound,
             NoUpdate::StagedIsNewer { .. } => ExitStatus::NothingNewer,
+            NoUpdate::HealthFailed { .. } => ExitStatus::ReleaseHalted,
         }
     }
 }
@@ -215,6 +221,11 @@ impl std::fmt::Display for NoUpdate {
             NoUpdate::ImageNotFound { version } => {
                 write!(f, "Version {version} is not offered to this host")
             }
+            NoUpdate::HealthFailed { version } => write!(
+                f,
+                "No update: {version} failed its health check on this host and was rolled back \
+                 (see `updog status`); use --image {version} to take it anyway"
+            ),
             NoUpdate::StagedIsNewer { staged, offered } => write!(
                 f,
                 "No update: {staged} is staged and newer than {offered}, the version offered now \
@@ -659,6 +670,13 @@ async fn dispatch(command: Command, env: &Env, st: &mut Status) -> Result<Outcom
                     }
                 },
             };
+            if !forced && st.health_failed_version.as_ref() == Some(&update.version) {
+                let outcome = Outcome::NoUpdate(NoUpdate::HealthFailed {
+                    version: update.version.clone(),
+                });
+                status::store(&env.paths, st, env.now)?;
+                return Ok(outcome);
+            }
             // Outside the maintenance window `update` stages but neither activates nor reboots
             // (`--now` lifts the window as it lifts waves).
             let closed = match window_now(&p.config, env) {
@@ -987,6 +1005,9 @@ async fn health_check(env: &Env, st: &mut Status, timeout: Option<Duration>) -> 
             op: "mark the boot successful",
         })?;
         fleet_after_health(&config, env, st, None).await?;
+        if st.health_failed_version == st.running_version {
+            st.health_failed_version = None;
+        }
         st.state = State::Healthy;
         st.staged_version = None;
         st.staged_set = None;
@@ -1009,6 +1030,7 @@ async fn health_check(env: &Env, st: &mut Status, timeout: Option<Duration>) -> 
         output: failed.output.clone(),
     });
     st.state = State::Failed;
+    st.health_failed_version = st.running_version.clone();
     status::store(&env.paths, st, env.now)?;
     let detail = format!(
         "{}{}",

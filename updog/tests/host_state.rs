@@ -218,6 +218,37 @@ fn a_failing_health_check_rolls_back_reboots_and_is_recorded() {
     );
     let text = String::from_utf8_lossy(&updog_on(&w.host, "b", &["status"]).stdout).into_owned();
     assert!(text.contains("failed check:   20-database"), "{text}");
+    assert_eq!(st["health_failed_version"], "1.1.0", "{st}");
+
+    // Back on 1.0.0 (set A), the release that failed here is not taken again by itself (the
+    // same exit as a release halted for the group), only with --image.
+    let mut d = signpost::Disk::open(&w.host.disk).unwrap();
+    assert_eq!(
+        signpost::boot_select(&mut d).unwrap().unwrap().set,
+        signpost::SetName::A
+    );
+    drop(d);
+    std::fs::write(
+        w.host.root.join("etc/os-release"),
+        format!("NAME=Bottlerocket\nVARIANT_ID={VARIANT}\nVERSION_ID=1.0.0\nBUILD_ID=abcdef12\n"),
+    )
+    .unwrap();
+    let out = w.host.updog(&["update"]);
+    assert_eq!(
+        code(&out),
+        i32::from(ExitStatus::ReleaseHalted.code()),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1.1.0 failed its health check on this host"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::A));
+    let out = w.host.updog(&["update", "--image", "1.1.0"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::B));
 }
 
 #[test]
