@@ -176,6 +176,8 @@ fn status_text(r: &crate::workflow::StatusReport) -> String {
 /// - `update`/`update-image --json`: the same update object, pretty-printed, followed by our
 ///   fields (`outcome`, `activation`, `set`, `written` (per-image figures), `rebooting`,
 ///   `exit_code`);
+/// - `already-staged` and `staged-outside-window` (ours): the same update object followed by our
+///   fields, so `.version` reads the same;
 /// - where Bottlerocket prints nothing (no update, apply, revert): one object tagged with
 ///   `outcome`, with `exit_code`.
 pub fn outcome_json(outcome: &Outcome) -> String {
@@ -204,6 +206,42 @@ pub fn outcome_json(outcome: &Outcome) -> String {
                 put("written", serde_json::to_value(images).unwrap_or_default());
                 put("rebooting", (*rebooting).into());
                 put("exit_code", outcome.exit_status().code().into());
+            }
+            pretty(&value)
+        }
+        // Same shape as `updated`: the update object first (scripts read `.version`).
+        Outcome::AlreadyStaged {
+            update,
+            activation,
+            set,
+            rebooting,
+        } => {
+            let mut value = serde_json::to_value(update).unwrap_or_default();
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("outcome".into(), "already-staged".into());
+                obj.insert(
+                    "activation".into(),
+                    serde_json::to_value(activation).unwrap_or_default(),
+                );
+                obj.insert("set".into(), set.as_str().into());
+                obj.insert("rebooting".into(), (*rebooting).into());
+                obj.insert("exit_code".into(), outcome.exit_status().code().into());
+            }
+            pretty(&value)
+        }
+        Outcome::StagedOutsideWindow {
+            update,
+            set,
+            opens_at,
+            downloaded,
+        } => {
+            let mut value = serde_json::to_value(update).unwrap_or_default();
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("outcome".into(), "staged-outside-window".into());
+                obj.insert("set".into(), set.as_str().into());
+                obj.insert("window_opens_at".into(), opens_at.to_string().into());
+                obj.insert("downloaded".into(), (*downloaded).into());
+                obj.insert("exit_code".into(), outcome.exit_status().code().into());
             }
             pretty(&value)
         }

@@ -139,9 +139,16 @@ fn status_follows_stage_activate_boot_and_a_passing_health_gate() {
         "the root image was fetched again"
     );
 
-    // `update` activates the staged set, still without downloading.
-    let out = w.host.updog(&["update"]);
+    // `update` activates the staged set, still without downloading (JSON: the update object
+    // first, as for `updated`).
+    let out = w.host.updog(&["update", "--json"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&j["version"], &j["outcome"], &j["set"]),
+        (&"1.1.0".into(), &"already-staged".into(), &"B".into()),
+        "{j}"
+    );
     assert_eq!(target_requests(&w.server, &w.new), 1);
     assert_eq!(w.host.next_boot(), Some(signpost::SetName::B));
     let st = status(&w.host, "a");
