@@ -6,7 +6,8 @@
 //! `reboot_command`, `retries`, `retry_backoff_ms`, `retry_backoff_max_ms`, `retry_deadline_secs`,
 //! `connect_timeout_secs`, `read_timeout_secs`, `checkpoint_mib`, `arch`, and
 //! `maintenance_window` (accepted and kept as written; not enforced yet),
-//! `health_check_timeout_secs`, `health_failure_action`.
+//! `health_check_timeout_secs`, `health_failure_action`, `update_window`,
+//! `activation_delay_max_secs` and `fleet` (tables, strict inside too).
 //!
 //! Strict: a key not in [`KNOWN_KEYS`] is refused with the file, its line and the nearest valid
 //! key (`seeed = 5` → "did you mean `seed`?"), so a typo never silently leaves a default in
