@@ -5,7 +5,9 @@
 //! `seed`, `version_lock`, `ignore_waves`, `https_proxy`, `no_proxy`. Ours, all optional:
 //! `reboot_command`, `retries`, `retry_backoff_ms`, `retry_backoff_max_ms`, `retry_deadline_secs`,
 //! `connect_timeout_secs`, `read_timeout_secs`, `checkpoint_mib`, `arch`, and
-//! `maintenance_window` (accepted and kept as written; not enforced yet).
+//! `maintenance_window` (accepted and kept as written; not enforced yet),
+//! `health_check_timeout_secs`, `health_failure_action`, `update_window`,
+//! `activation_delay_max_secs` and `fleet` (tables, strict inside too).
 //!
 //! Strict: a key not in [`KNOWN_KEYS`] is refused with the file, its line and the nearest valid
 //! key (`seeed = 5` → "did you mean `seed`?"), so a typo never silently leaves a default in
@@ -56,6 +58,11 @@ pub const KNOWN_KEYS: &[&str] = &[
     "checkpoint_mib",
     "arch",
     "maintenance_window",
+    "health_check_timeout_secs",
+    "health_failure_action",
+    "update_window",
+    "activation_delay_max_secs",
+    "fleet",
 ];
 
 /// Keys without a default.
@@ -99,6 +106,78 @@ struct RawConfig {
     arch: Option<String>,
     #[serde(default)]
     maintenance_window: Option<toml::Value>,
+    #[serde(default)]
+    health_check_timeout_secs: Option<u64>,
+    #[serde(default)]
+    health_failure_action: Option<String>,
+    #[serde(default)]
+    update_window: Option<RawWindow>,
+    #[serde(default)]
+    activation_delay_max_secs: Option<u64>,
+    #[serde(default)]
+    fleet: Option<RawFleet>,
+}
+
+/// `[fleet]`: reboot coordination on etcd.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    endpoints: Vec<String>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    slot_ttl_secs: Option<u64>,
+    #[serde(default)]
+    acquire_deadline_secs: Option<u64>,
+    #[serde(default)]
+    poll_ms: Option<u64>,
+}
+
+/// `[fleet]`: `updog update` takes a reboot slot of its group on these etcd endpoints before it
+/// activates and reboots, and `updog health-check` releases it (or halts the release).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetSettings {
+    /// etcd client URLs (`http://` or `https://`).
+    pub endpoints: Vec<Url>,
+    /// The host's group (default `default`).
+    pub group: String,
+    /// The host's name in the fleet (default: `/etc/hostname`).
+    pub host: Option<String>,
+    /// Lease time to live of a slot; must cover a reboot and the health checks (default 900 s).
+    pub slot_ttl: Duration,
+    /// How long `update` waits for a slot before it gives up, staged (default 3600 s).
+    pub acquire_deadline: Duration,
+    /// Pause between two looks while the slots are full (default 5000 ms).
+    pub poll: Duration,
+}
+
+/// `update_window = { days = [...], start = "HH:MM", end = "HH:MM", time_zone = "Area/City" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    days: Vec<String>,
+    start: String,
+    end: String,
+    #[serde(default)]
+    time_zone: Option<String>,
+}
+
+/// The maintenance window in which `updog update` may activate an update and reboot
+/// (`update_window`). Outside it, updog stages only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateWindow {
+    /// The days (in `time_zone`) on which the window opens.
+    pub days: Vec<jiff::civil::Weekday>,
+    /// Local opening time.
+    pub start: jiff::civil::Time,
+    /// Local closing time; at or before `start` means the window runs past midnight.
+    pub end: jiff::civil::Time,
+    /// The IANA time zone name as written (default `UTC`).
+    pub time_zone_name: String,
+    /// The time zone.
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 fn latest() -> String {
@@ -165,7 +244,104 @@ pub struct Config {
     /// `maintenance_window` exactly as written (accepted so existing files keep working; updog
     /// does not enforce windows yet).
     pub maintenance_window: Option<toml::Value>,
+    /// `health_check_timeout_secs`: how long each health check may run (default 60 s).
+    pub health_check_timeout: Duration,
+    /// `health_failure_action`: what a failed health check leads to.
+    pub health_failure_action: HealthFailureAction,
+    /// `update_window`, if set.
+    pub update_window: Option<UpdateWindow>,
+    /// `activation_delay_max_secs`: the longest per-host delay after the window opens (the
+    /// host's own delay is derived from its seed).
+    pub activation_delay_max: Duration,
+    /// `[fleet]`, if set (else the host is stand-alone).
+    pub fleet: Option<FleetSettings>,
 }
+
+/// What `updog health-check` does when a check fails (`health_failure_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HealthFailureAction {
+    /// `rollback-and-reboot` (default): the previous set boots next, and the reboot command runs.
+    #[default]
+    RollbackAndReboot,
+    /// `rollback`: the previous set boots next; the reboot is left to someone else.
+    Rollback,
+    /// `report`: record the failure only (the boot is not marked successful, nothing changes).
+    Report,
+}
+
+impl HealthFailureAction {
+    /// The spelling in updog.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthFailureAction::RollbackAndReboot => "rollback-and-reboot",
+            HealthFailureAction::Rollback => "rollback",
+            HealthFailureAction::Report => "report",
+        }
+    }
+}
+
+fn parse_window(w: RawWindow) -> std::result::Result<UpdateWindow, (String, &'static str)> {
+    use jiff::civil::Weekday;
+    let mut days = Vec::new();
+    for d in &w.days {
+        let day = match d.to_ascii_lowercase().as_str() {
+            "mon" | "monday" => Weekday::Monday,
+            "tue" | "tuesday" => Weekday::Tuesday,
+            "wed" | "wednesday" => Weekday::Wednesday,
+            "thu" | "thursday" => Weekday::Thursday,
+            "fri" | "friday" => Weekday::Friday,
+            "sat" | "saturday" => Weekday::Saturday,
+            "sun" | "sunday" => Weekday::Sunday,
+            _ => {
+                return Err((
+                    format!("{{ days = [.., {d:?}, ..] }}"),
+                    "days spelt mon, tue, wed, thu, fri, sat, sun (or in full)",
+                ));
+            }
+        };
+        if !days.contains(&day) {
+            days.push(day);
+        }
+    }
+    if days.is_empty() {
+        return Err(("{ days = [] }".to_owned(), "at least one day of the week"));
+    }
+    let time =
+        |key: &str, t: &str| -> std::result::Result<jiff::civil::Time, (String, &'static str)> {
+            let bad = || {
+                (
+                    format!("{{ {key} = {t:?} }}"),
+                    "a local time \"HH:MM\" (24-hour)",
+                )
+            };
+            let (h, m) = t.split_once(':').ok_or_else(bad)?;
+            if h.len() != 2 || m.len() != 2 {
+                return Err(bad());
+            }
+            let h: i8 = h.parse().map_err(|_| bad())?;
+            let m: i8 = m.parse().map_err(|_| bad())?;
+            jiff::civil::Time::new(h, m, 0, 0).map_err(|_| bad())
+        };
+    let start = time("start", &w.start)?;
+    let end = time("end", &w.end)?;
+    let time_zone_name = w.time_zone.unwrap_or_else(|| "UTC".to_owned());
+    let time_zone = jiff::tz::TimeZone::get(&time_zone_name).map_err(|_| {
+        (
+            format!("{{ time_zone = {time_zone_name:?} }}"),
+            "an IANA time zone known to this system (e.g. \"Europe/Berlin\", \"UTC\")",
+        )
+    })?;
+    Ok(UpdateWindow {
+        days,
+        start,
+        end,
+        time_zone_name,
+        time_zone,
+    })
+}
+
+/// Default time each health check may take.
+pub const DEFAULT_HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default distance between durable resume checkpoints.
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 32 << 20;
@@ -336,6 +512,95 @@ impl Config {
             }
             Some(n) => Some(Duration::from_secs(n)),
         };
+        let health_check_timeout = match raw.health_check_timeout_secs {
+            None => DEFAULT_HEALTH_CHECK_TIMEOUT,
+            Some(0) => {
+                return Err(value_error(
+                    "health_check_timeout_secs",
+                    "0".into(),
+                    "a whole number of seconds greater than 0",
+                ));
+            }
+            Some(n) => Duration::from_secs(n),
+        };
+        let health_failure_action = match raw.health_failure_action.as_deref() {
+            None | Some("rollback-and-reboot") => HealthFailureAction::RollbackAndReboot,
+            Some("rollback") => HealthFailureAction::Rollback,
+            Some("report") => HealthFailureAction::Report,
+            Some(other) => {
+                return Err(value_error(
+                    "health_failure_action",
+                    format!("{other:?}"),
+                    "\"rollback-and-reboot\", \"rollback\" or \"report\"",
+                ));
+            }
+        };
+        let update_window = match raw.update_window {
+            None => None,
+            Some(w) => Some(
+                parse_window(w)
+                    .map_err(|(value, expected)| value_error("update_window", value, expected))?,
+            ),
+        };
+        let activation_delay_max = match raw.activation_delay_max_secs {
+            None => Duration::ZERO,
+            Some(_) if update_window.is_none() => {
+                return Err(value_error(
+                    "activation_delay_max_secs",
+                    raw.activation_delay_max_secs
+                        .unwrap_or_default()
+                        .to_string(),
+                    "to be set together with `update_window` (the delay counts from its opening)",
+                ));
+            }
+            Some(n) => Duration::from_secs(n),
+        };
+        let fleet = match raw.fleet {
+            None => None,
+            Some(f) => {
+                let mut endpoints = Vec::new();
+                for e in &f.endpoints {
+                    let url = Url::parse(e)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                    let Some(url) = url else {
+                        return Err(value_error(
+                            "fleet",
+                            format!("{{ endpoints = [.., {e:?}, ..] }}"),
+                            "etcd client URLs such as \"http://10.0.0.1:2379\"",
+                        ));
+                    };
+                    endpoints.push(url);
+                }
+                if endpoints.is_empty() {
+                    return Err(value_error(
+                        "fleet",
+                        "{ endpoints = [] }".to_owned(),
+                        "at least one etcd endpoint",
+                    ));
+                }
+                let secs = |v: Option<u64>, default: u64, what: &'static str| match v {
+                    Some(0) => Err(value_error(
+                        "fleet",
+                        format!("{{ {what} = 0 }}"),
+                        "a value greater than 0",
+                    )),
+                    v => Ok(v.unwrap_or(default)),
+                };
+                Some(FleetSettings {
+                    endpoints,
+                    group: f.group.unwrap_or_else(|| "default".to_owned()),
+                    host: f.host,
+                    slot_ttl: Duration::from_secs(secs(f.slot_ttl_secs, 900, "slot_ttl_secs")?),
+                    acquire_deadline: Duration::from_secs(secs(
+                        f.acquire_deadline_secs,
+                        3600,
+                        "acquire_deadline_secs",
+                    )?),
+                    poll: Duration::from_millis(secs(f.poll_ms, 5000, "poll_ms")?),
+                })
+            }
+        };
         let defaults = NetworkSettings::default();
         let https_proxy = raw.https_proxy.filter(|p| !p.trim().is_empty());
         Ok(Config {
@@ -372,6 +637,11 @@ impl Config {
                 .map_or(DEFAULT_CHECKPOINT_BYTES, |m| m.max(1) << 20),
             arch,
             maintenance_window: raw.maintenance_window,
+            health_check_timeout,
+            health_failure_action,
+            update_window,
+            activation_delay_max,
+            fleet,
         })
     }
 

@@ -64,6 +64,11 @@ read_timeout_secs = 4
 checkpoint_mib = 8
 arch = "aarch64"
 maintenance_window = { days = ["sat"], start = "02:00", length_minutes = 120 }
+health_check_timeout_secs = 7
+health_failure_action = "rollback"
+update_window = { days = ["sat", "Sunday"], start = "22:00", end = "04:30", time_zone = "Europe/Berlin" }
+activation_delay_max_secs = 600
+fleet = { endpoints = ["http://10.0.0.1:2379", "https://etcd.internal:2379"], group = "web", host = "web-07", slot_ttl_secs = 600, acquire_deadline_secs = 60, poll_ms = 250 }
 "#;
     let set: Vec<&str> = text
         .lines()
@@ -83,6 +88,25 @@ maintenance_window = { days = ["sat"], start = "02:00", length_minutes = 120 }
     assert_eq!(c.network.read_timeout, Duration::from_secs(4));
     assert_eq!(c.checkpoint_bytes, 8 << 20);
     assert_eq!(c.arch, Some(Arch::Aarch64));
+    assert_eq!(c.health_check_timeout, Duration::from_secs(7));
+    assert_eq!(c.health_failure_action, HealthFailureAction::Rollback);
+    let w = c.update_window.clone().unwrap();
+    assert_eq!(
+        w.days,
+        [jiff::civil::Weekday::Saturday, jiff::civil::Weekday::Sunday]
+    );
+    assert_eq!((w.start.hour(), w.end.hour(), w.end.minute()), (22, 4, 30));
+    assert_eq!(w.time_zone_name, "Europe/Berlin");
+    assert_eq!(c.activation_delay_max, Duration::from_secs(600));
+    let f = c.fleet.clone().unwrap();
+    assert_eq!(f.endpoints.len(), 2);
+    assert_eq!(
+        (f.group.as_str(), f.host.as_deref()),
+        ("web", Some("web-07"))
+    );
+    assert_eq!(f.slot_ttl, Duration::from_secs(600));
+    assert_eq!(f.acquire_deadline, Duration::from_secs(60));
+    assert_eq!(f.poll, Duration::from_millis(250));
     let w = c.maintenance_window.unwrap();
     assert_eq!(w["start"].as_str(), Some("02:00"));
     // A table form is kept too.
@@ -209,4 +233,94 @@ fn non_utf8_is_refused_with_its_line() {
     bytes.extend_from_slice(b"https_proxy = \"p\xff\"\n");
     let e = Config::from_slice(&bytes, Path::new("/etc/updog.toml")).unwrap_err();
     assert_eq!(e.to_string(), "/etc/updog.toml:8: not UTF-8 text");
+}
+
+#[test]
+fn health_keys_default_and_refuse_bad_values() {
+    let c = parse(EXAMPLE).unwrap();
+    assert_eq!(c.health_check_timeout, DEFAULT_HEALTH_CHECK_TIMEOUT);
+    assert_eq!(
+        c.health_failure_action,
+        HealthFailureAction::RollbackAndReboot
+    );
+    let e = err(&format!("{EXAMPLE}health_failure_action = \"reboot\"\n"));
+    assert!(
+        e.contains(
+            ":8: `health_failure_action` = \"reboot\" is invalid; expected \"rollback-and-reboot\""
+        ),
+        "{e}"
+    );
+    let e = err(&format!("{EXAMPLE}health_check_timeout_secs = 0\n"));
+    assert!(e.contains(":8: `health_check_timeout_secs` = 0"), "{e}");
+}
+
+#[test]
+fn update_window_is_strict() {
+    let c = parse(EXAMPLE).unwrap();
+    assert!(c.update_window.is_none());
+    assert_eq!(c.activation_delay_max, Duration::ZERO);
+    let w = parse(&format!(
+        "{EXAMPLE}update_window = {{ days = [\"mon\"], start = \"02:00\", end = \"03:00\" }}\n"
+    ))
+    .unwrap()
+    .update_window
+    .unwrap();
+    assert_eq!(w.time_zone_name, "UTC");
+    for (window, want) in [
+        (
+            r#"{ days = ["mon"], start = "2:00", end = "03:00" }"#,
+            r#":8: `update_window` = { start = "2:00" } is invalid; expected a local time "HH:MM""#,
+        ),
+        (
+            r#"{ days = ["mo"], start = "02:00", end = "03:00" }"#,
+            r#"`update_window` = { days = [.., "mo", ..] } is invalid"#,
+        ),
+        (
+            r#"{ days = [], start = "02:00", end = "03:00" }"#,
+            "expected at least one day of the week",
+        ),
+        (
+            r#"{ days = ["mon"], start = "02:00", end = "24:00" }"#,
+            r#"{ end = "24:00" }"#,
+        ),
+        (
+            r#"{ days = ["mon"], start = "02:00", end = "03:00", time_zone = "Mars/Olympus" }"#,
+            r#"{ time_zone = "Mars/Olympus" } is invalid; expected an IANA time zone"#,
+        ),
+        (
+            r#"{ days = ["mon"], start = "02:00", end = "03:00", timezone = "UTC" }"#,
+            "`update_window` is invalid: unknown field `timezone`",
+        ),
+    ] {
+        let e = err(&format!("{EXAMPLE}update_window = {window}\n"));
+        assert!(e.contains(want), "{window}: {e}");
+    }
+    let e = err(&format!("{EXAMPLE}activation_delay_max_secs = 60\n"));
+    assert!(e.contains("together with `update_window`"), "{e}");
+}
+
+#[test]
+fn fleet_table_is_strict() {
+    assert!(parse(EXAMPLE).unwrap().fleet.is_none());
+    let f = parse(&format!(
+        "{EXAMPLE}[fleet]\nendpoints = [\"http://127.0.0.1:2379\"]\n"
+    ))
+    .unwrap()
+    .fleet
+    .unwrap();
+    assert_eq!(f.group, "default");
+    assert_eq!(f.slot_ttl, Duration::from_secs(900));
+    let e = err(&format!(
+        "{EXAMPLE}[fleet]\nendpoints = [\"10.0.0.1:2379\"]\n"
+    ));
+    assert!(
+        e.contains("`fleet` = { endpoints = [.., \"10.0.0.1:2379\", ..] } is invalid"),
+        "{e}"
+    );
+    let e = err(&format!("{EXAMPLE}[fleet]\nendpoints = []\n"));
+    assert!(e.contains("at least one etcd endpoint"), "{e}");
+    let e = err(&format!(
+        "{EXAMPLE}[fleet]\nendpoints = [\"http://a:2379\"]\ngroupe = \"x\"\n"
+    ));
+    assert!(e.contains("unknown field `groupe`"), "{e}");
 }

@@ -24,7 +24,11 @@ Exit status:
   10 another updog runs  11 verification failed   12 metadata expired   13 rollback detected
   14 clock went backwards 15 network              16 disk error         17 image too large
   18 partition flags do not allow this action
-  19 a state file or directory is a link, not root's, or writable by others";
+  19 a state file or directory is a link, not root's, or writable by others
+  20 health-check: a check failed; the boot was not marked successful
+  21 update: staged, not activated: the maintenance window (update_window) is closed
+  22 update: staged, not activated: the release is halted for this host's [fleet] group
+  23 update: staged, not activated: no [fleet] reboot slot before the deadline";
 
 /// The on-host update agent: checks a TUF repository for OS updates, writes them to the
 /// inactive partition set, verifies them and switches the next boot.
@@ -119,6 +123,15 @@ pub enum Cmd {
     UpdateApply,
     /// Undo update-apply: the running set boots next again.
     UpdateRevert,
+    /// Show the update state (/var/lib/updog/status.json): state, versions, last check, failure.
+    Status,
+    /// After a boot into a new set: run /etc/updog/health.d/*, then mark the boot successful,
+    /// or roll back (health_failure_action) and exit 20.
+    HealthCheck {
+        /// Seconds each check may run (default health_check_timeout_secs, else 60).
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+    },
     /// Write man pages and shell completions to a directory.
     #[command(hide = true)]
     GenerateDocs {
@@ -184,7 +197,10 @@ impl Cli {
             Cmd::Update => (true, false, true),
             Cmd::UpdateImage => (true, false, false),
             Cmd::UpdateApply => (false, false, true),
-            Cmd::UpdateRevert | Cmd::GenerateDocs { .. } => (false, false, false),
+            Cmd::UpdateRevert
+            | Cmd::Status
+            | Cmd::HealthCheck { .. }
+            | Cmd::GenerateDocs { .. } => (false, false, false),
         };
         let flag = |flag, applies_to| Some(MisplacedFlag { flag, applies_to });
         if self.all && !lists {
@@ -226,6 +242,10 @@ impl Cli {
                 reboot: self.reboot(),
             },
             Cmd::UpdateRevert => Command::UpdateRevert,
+            Cmd::Status => Command::Status,
+            Cmd::HealthCheck { timeout } => Command::HealthCheck {
+                timeout: timeout.map(std::time::Duration::from_secs),
+            },
             Cmd::GenerateDocs { .. } => return None,
         })
     }

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 
 pub use updog_config::{
-    Config, DEFAULT_CHECKPOINT_BYTES, Error as ConfigError, KNOWN_KEYS, NetworkSettings,
+    Config, DEFAULT_CHECKPOINT_BYTES, Error as ConfigError, HealthFailureAction, KNOWN_KEYS,
+    NetworkSettings,
 };
 
 /// Where a host keeps updog's files, all below one root directory (`/` on a real host).
@@ -54,6 +55,10 @@ impl HostPaths {
     /// Resume records of an unfinished image write.
     pub fn resume_dir(&self) -> PathBuf {
         self.state_dir().join("resume")
+    }
+    /// Health checks run by `updog health-check` (`/etc/updog/health.d`).
+    pub fn health_dir(&self) -> PathBuf {
+        self.join("etc/updog/health.d")
     }
     /// The update lock file.
     pub fn lock_file(&self) -> PathBuf {

@@ -515,6 +515,61 @@ pub enum Error {
         #[snafu(source(from(signpost::Error, Box::new)))]
         source: Box<signpost::Error>,
     },
+    /// `status.json` is not a status file.
+    #[snafu(display("the status file {} is damaged", path.display()))]
+    StatusParse {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// `status.json` was written by a newer updog.
+    #[snafu(display(
+        "the status file {} has schema version {found}; this updog reads version {supported} or older",
+        path.display()
+    ))]
+    StatusVersion {
+        /// The file.
+        path: PathBuf,
+        /// Version found.
+        found: u32,
+        /// Version supported.
+        supported: u32,
+    },
+    /// The status could not be encoded.
+    #[snafu(display("failed to encode the status"))]
+    StatusEncode {
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// Reboot coordination failed (`[fleet]`).
+    #[snafu(display("fleet coordination: failed to {op}"))]
+    Fleet {
+        /// What was attempted.
+        op: &'static str,
+        /// Cause.
+        source: fleet::Error,
+    },
+    /// `[fleet]` has no host name and `/etc/hostname` gives none.
+    #[snafu(display(
+        "[fleet] in {} names no host and {} gives none; set `host` in [fleet]",
+        config.display(),
+        hostname.display()
+    ))]
+    FleetHost {
+        /// updog.toml.
+        config: PathBuf,
+        /// /etc/hostname.
+        hostname: PathBuf,
+    },
+    /// A health check could not be started or watched.
+    #[snafu(display("failed to run health check {}", path.display()))]
+    HealthCheckRun {
+        /// The check.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// Writing generated docs failed.
     #[snafu(display("failed to write {}", path.display()))]
     Docs {
@@ -596,6 +651,13 @@ impl Error {
             | Error::TrustedRootInvalid { .. }
             | Error::DiskMissing { .. } => ExitStatus::Usage,
             Error::LockHeld { .. } => ExitStatus::LockHeld,
+            Error::Fleet { source, .. } => match source {
+                fleet::Error::Halted { .. } => ExitStatus::ReleaseHalted,
+                fleet::Error::AcquireTimeout { .. } => ExitStatus::NoRebootSlot,
+                fleet::Error::InvalidInput { .. } => ExitStatus::Usage,
+                _ => ExitStatus::Network,
+            },
+            Error::FleetHost { .. } => ExitStatus::Usage,
             Error::UnsafeState { .. } => ExitStatus::UnsafeState,
             Error::HttpRequest { .. }
             | Error::HttpStatus { .. }
@@ -666,6 +728,14 @@ impl Error {
                 return Some(format!(
                     "{} ships with the OS image and anchors all trust in the repository; \
                      reinstall it from the image (or --host-root points at the wrong directory)",
+                    path.display()
+                ));
+            }
+            Error::Config {
+                source: updog_config::Error::UrlScheme { path, key, .. },
+            } => {
+                return Some(format!(
+                    "set `{key}` in {} to an https:// URL (http:// and file:// also work)",
                     path.display()
                 ));
             }

@@ -27,6 +27,10 @@ use serde::Serialize;
 /// | 17 | `ImageTooLarge` | a decompressed image does not fit its partition |
 /// | 18 | `BadState` | the partition flags do not allow this action (e.g. nothing staged to apply, nothing applied to revert) |
 /// | 19 | `UnsafeState` | a state file or directory (`/var/lib/updog`, the migration caches) is a symbolic link, not owned by root, or writable by others; nothing was written through it |
+/// | 20 | `HealthCheckFailed` | `health-check`: a health check failed or timed out; the boot was not marked successful (and was rolled back unless `health_failure_action = "report"`) |
+/// | 21 | `OutsideWindow` | `update`: the update was staged (written, verified) but not activated, because `update_window` is closed (the output says when it opens) |
+/// | 22 | `ReleaseHalted` | `update` with `[fleet]`: the release is halted for this host's group (a host's health check failed, or an operator halted it); staged, not activated. Also `update`/`update-image` for a version whose health check failed on this host (taken again only with `--image`) |
+/// | 23 | `NoRebootSlot` | `update` with `[fleet]`: no reboot slot within `acquire_deadline_secs` (slots full, or etcd unreachable); staged, not activated, never rebooted uncoordinated |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 #[repr(u8)]
@@ -67,6 +71,14 @@ pub enum ExitStatus {
     BadState = 18,
     /// A state file or directory is a link, not ours, or writable by others.
     UnsafeState = 19,
+    /// A health check failed or timed out after a boot into a new set.
+    HealthCheckFailed = 20,
+    /// `update` staged the update but did not activate it: the maintenance window is closed.
+    OutsideWindow = 21,
+    /// The release is halted for the host's fleet group.
+    ReleaseHalted = 22,
+    /// No fleet reboot slot before the deadline.
+    NoRebootSlot = 23,
 }
 
 impl ExitStatus {
@@ -102,6 +114,10 @@ mod test {
             (ExitStatus::ImageTooLarge, 17),
             (ExitStatus::BadState, 18),
             (ExitStatus::UnsafeState, 19),
+            (ExitStatus::HealthCheckFailed, 20),
+            (ExitStatus::OutsideWindow, 21),
+            (ExitStatus::ReleaseHalted, 22),
+            (ExitStatus::NoRebootSlot, 23),
         ];
         for (status, code) in table {
             assert_eq!(status.code(), code, "{status:?}");

@@ -31,10 +31,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod coord;
 pub mod docs;
 pub mod error;
 pub mod exit;
 pub mod fsutil;
+pub mod health;
 pub mod host;
 pub mod image;
 pub mod lock;
@@ -42,13 +44,16 @@ pub mod lz4;
 pub mod render;
 pub mod repo;
 pub mod reporter;
+pub mod status;
 pub mod transport;
 pub mod verity;
+pub mod window;
 pub mod workflow;
 
 pub use error::{Error, Result};
 pub use exit::ExitStatus;
 pub use reporter::{NullReporter, ProgressEvent, RecordingReporter, Reporter};
 pub use workflow::{
-    Activation, Command, DiskOverride, Env, NoUpdate, Outcome, Reboot, Waves, run, run_async,
+    Activation, Command, DiskOverride, Env, HealthReport, NoUpdate, Outcome, Reboot, StatusReport,
+    Waves, run, run_async,
 };

@@ -38,7 +38,134 @@ pub fn outcome_text(outcome: &Outcome) -> String {
             )
         }
         Outcome::Reverted { next } => format!("Upgrade cancelled; next boot: set {next}"),
+        Outcome::AlreadyStaged {
+            update,
+            activation,
+            set,
+            rebooting,
+        } => {
+            let mut s = format!(
+                "Update {} {} is already staged and verified in set {set}; nothing downloaded",
+                update.variant, update.version
+            );
+            if *activation == Activation::Activate {
+                s.push_str("; it boots next");
+            }
+            if *rebooting {
+                s.push_str("; rebooting");
+            }
+            s
+        }
+        Outcome::StagedOutsideWindow {
+            update,
+            set,
+            opens_at,
+            downloaded,
+        } => format!(
+            "Update staged, not activated: {} {} (set {set}){}; the maintenance window opens at {opens_at}",
+            update.variant,
+            update.version,
+            if *downloaded {
+                ""
+            } else {
+                ", already staged, nothing downloaded"
+            }
+        ),
+        Outcome::Status(r) => status_text(r),
+        Outcome::Health(h) => {
+            let mut lines: Vec<String> = h
+                .checks
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} ({} ms)",
+                        if c.passed { "ok  " } else { "FAIL" },
+                        c.name,
+                        c.millis
+                    )
+                })
+                .collect();
+            lines.push(match h.result {
+                "passed" => "Health checks passed; boot marked successful".to_owned(),
+                "not-needed" => "The running set is already marked successful".to_owned(),
+                _ => format!(
+                    "Health check failed; action: {}; next boot: set {}{}",
+                    h.action.unwrap_or("report"),
+                    h.next_boot.as_deref().unwrap_or("none"),
+                    if h.rebooting { "; rebooting" } else { "" }
+                ),
+            });
+            if let Some(out) = h.checks.iter().find_map(|c| c.output.as_ref())
+                && !out.is_empty()
+            {
+                lines.push(format!("output:\n{}", out.trim_end()));
+            }
+            lines.join("\n")
+        }
     }
+}
+
+fn status_text(r: &crate::workflow::StatusReport) -> String {
+    let st = &r.status;
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    let mut state = st.state.to_string();
+    if r.stale {
+        state.push_str(&format!(
+            " (stale: pid {} no longer runs; the next command records the interruption and carries on)",
+            st.pid.map_or_else(|| "?".to_owned(), |p| p.to_string())
+        ));
+    } else if r.busy {
+        state.push_str(" (updog is running)");
+    }
+    let mut lines = vec![
+        format!("state:          {state}"),
+        format!(
+            "running:        {}{}",
+            opt(st.running_version.as_ref().map(ToString::to_string)),
+            r.active_set
+                .as_ref()
+                .map(|s| format!(" (set {s})"))
+                .unwrap_or_default()
+        ),
+        format!(
+            "staged:         {}{}",
+            opt(st.staged_version.as_ref().map(ToString::to_string)),
+            st.staged_set
+                .as_ref()
+                .map(|s| format!(" (set {s})"))
+                .unwrap_or_default()
+        ),
+        format!(
+            "next version:   {}",
+            opt(st.next_version.as_ref().map(ToString::to_string))
+        ),
+        format!("next boot:      set {}", opt(r.next_boot.clone())),
+        format!(
+            "last check:     {}",
+            opt(st.last_check.map(|t| t.to_string()))
+        ),
+    ];
+    if let Some(t) = st.wave_opens_at {
+        lines.push(format!("wave opens:     {t}"));
+    }
+    if let Some(t) = st.window_opens_at {
+        lines.push(format!("window opens:   {t}"));
+    }
+    if let Some(f) = &st.last_failure {
+        lines.push(format!(
+            "last failure:   {} at {}: {}",
+            f.step,
+            f.at,
+            f.reason.lines().next().unwrap_or_default()
+        ));
+        if let Some(c) = &f.check {
+            lines.push(format!("failed check:   {c}"));
+        }
+        if let Some(o) = &f.output {
+            lines.push(format!("check output:\n{}", o.trim_end()));
+        }
+    }
+    lines.join("\n")
 }
 
 /// JSON for an outcome, in Bottlerocket's shape wherever Bottlerocket's updog prints one, so
@@ -49,6 +176,8 @@ pub fn outcome_text(outcome: &Outcome) -> String {
 /// - `update`/`update-image --json`: the same update object, pretty-printed, followed by our
 ///   fields (`outcome`, `activation`, `set`, `written` (per-image figures), `rebooting`,
 ///   `exit_code`);
+/// - `already-staged` and `staged-outside-window` (ours): the same update object followed by our
+///   fields, so `.version` reads the same;
 /// - where Bottlerocket prints nothing (no update, apply, revert): one object tagged with
 ///   `outcome`, with `exit_code`.
 pub fn outcome_json(outcome: &Outcome) -> String {
@@ -77,6 +206,42 @@ pub fn outcome_json(outcome: &Outcome) -> String {
                 put("written", serde_json::to_value(images).unwrap_or_default());
                 put("rebooting", (*rebooting).into());
                 put("exit_code", outcome.exit_status().code().into());
+            }
+            pretty(&value)
+        }
+        // Same shape as `updated`: the update object first (scripts read `.version`).
+        Outcome::AlreadyStaged {
+            update,
+            activation,
+            set,
+            rebooting,
+        } => {
+            let mut value = serde_json::to_value(update).unwrap_or_default();
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("outcome".into(), "already-staged".into());
+                obj.insert(
+                    "activation".into(),
+                    serde_json::to_value(activation).unwrap_or_default(),
+                );
+                obj.insert("set".into(), set.as_str().into());
+                obj.insert("rebooting".into(), (*rebooting).into());
+                obj.insert("exit_code".into(), outcome.exit_status().code().into());
+            }
+            pretty(&value)
+        }
+        Outcome::StagedOutsideWindow {
+            update,
+            set,
+            opens_at,
+            downloaded,
+        } => {
+            let mut value = serde_json::to_value(update).unwrap_or_default();
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("outcome".into(), "staged-outside-window".into());
+                obj.insert("set".into(), set.as_str().into());
+                obj.insert("window_opens_at".into(), opens_at.to_string().into());
+                obj.insert("downloaded".into(), (*downloaded).into());
+                obj.insert("exit_code".into(), outcome.exit_status().code().into());
             }
             pretty(&value)
         }

@@ -40,6 +40,8 @@ pub enum Step {
     Verify,
     /// Marking the inactive set valid.
     MarkValid,
+    /// Waiting for a reboot slot of the host's fleet group.
+    AcquireSlot,
     /// Making the inactive set the next to boot.
     Activate,
     /// Running the reboot command.

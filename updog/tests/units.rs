@@ -30,6 +30,15 @@ fn units_have_the_required_shape() {
         mark.contains("ExecStart=/usr/bin/signpost mark-successful-boot"),
         "{mark}"
     );
+    let health = unit("updog-health-check.service");
+    for line in [
+        "Before=boot-complete.target",
+        "After=multi-user.target",
+        "ExecStart=/usr/bin/updog health-check",
+        "Conflicts=mark-successful-boot.service",
+    ] {
+        assert!(health.contains(line), "{line} missing:\n{health}");
+    }
 }
 
 #[test]
@@ -42,6 +51,7 @@ fn units_pass_systemd_analyze_verify() {
         "updog.timer",
         "updog.service",
         "mark-successful-boot.service",
+        "updog-health-check.service",
     ];
     for n in names {
         std::fs::write(dir.path().join(n), unit(n)).unwrap();
