@@ -78,12 +78,7 @@ fn hosts_become_eligible_in_wave_order() {
             "seed {seed} at {at}: {} {}",
             run.stdout, run.stderr
         );
-        assert_eq!(
-            outcome(&run)["version"],
-            "1.1.0",
-            "{}",
-            run.stdout
-        );
+        assert_eq!(outcome(&run)["version"], "1.1.0", "{}", run.stdout);
         opens.push((seed, at));
     }
     // Larger seeds never open earlier; the first wave opens at +1h; every host by +7 days.
@@ -147,12 +142,7 @@ fn version_lock_and_max_version_pull_back_move_hosts() {
     // deliberate downgrade and is allowed.
     let fresh = file_host(&world, "fresh", &builds[0], &trust, 10);
     let run = world.updog(&fresh, &["check-update", "--json"]);
-    assert_eq!(
-        outcome(&run)["version"],
-        "1.1.0",
-        "{}",
-        run.stdout
-    );
+    assert_eq!(outcome(&run)["version"], "1.1.0", "{}", run.stdout);
     let run = world.updog(&high, &["check-update", "--json", "--image", "1.0.0"]);
     assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
     assert_eq!(outcome(&run)["version"], "1.0.0");
