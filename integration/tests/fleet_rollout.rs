@@ -14,6 +14,7 @@
 //! Then a fault: release 1.2.0 fails its health check on the first host; that host rolls back
 //! by itself (its next boot comes up on 1.1.0), the release is halted for the group in etcd
 //! (`fleetctl status`), and no other host reboots into it (exit 22, nothing in the audit trail).
+//! The operator resumes it and publishes a fixed 1.2.1: all 12 roll out again within the limit.
 
 #![allow(clippy::print_stderr)]
 
@@ -196,6 +197,60 @@ fn audit_lines(audit: &Path) -> Vec<(u128, String, String)> {
     lines
 }
 
+/// The audit trail of one rollout: each of the HOSTS hosts rebooted once and became healthy
+/// after, never more than CONCURRENCY hosts were in between, and CONCURRENCY were at some point
+/// (the limit was exercised, not just respected by a slow rollout).
+fn check_audit(audit: &Path) {
+    let lines = audit_lines(audit);
+    assert_eq!(lines.len(), 2 * HOSTS, "{lines:?}");
+    let (mut inside, mut most) = (Vec::<String>::new(), 0);
+    for (t, kind, host) in &lines {
+        match kind.as_str() {
+            "reboot-start" => {
+                assert!(!inside.contains(host), "{host} rebooted twice: {lines:?}");
+                inside.push(host.clone());
+                most = most.max(inside.len());
+                assert!(
+                    inside.len() <= CONCURRENCY,
+                    "at {t} {inside:?} were between reboot and healthy: {lines:?}"
+                );
+            }
+            "healthy" => {
+                let before = inside.len();
+                inside.retain(|h| h != host);
+                assert_eq!(inside.len() + 1, before, "{host} healthy before reboot");
+            }
+            other => panic!("unknown audit line kind {other}"),
+        }
+    }
+    assert!(inside.is_empty(), "{inside:?} never became healthy");
+    assert_eq!(most, CONCURRENCY, "the limit was never reached: {lines:?}");
+}
+
+/// Every host rolls out at once, each on its own thread of processes; all boot `version`.
+fn roll_out(nodes: &mut [Node], bins: &Bins, version: &str) {
+    let versions: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter_mut()
+            .map(|node| scope.spawn(move || coordinated_update(node, bins)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(versions.iter().all(|v| v == version), "{versions:?}");
+}
+
+/// Point every host's reboot command and health check at a new audit file.
+fn audit_into(nodes: &[Node], from: &Path, to: &Path) {
+    for node in nodes {
+        for file in ["etc/updog.toml", "etc/updog/health.d/10-app"] {
+            let file = node.root.join(file);
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(text.contains(s(from)), "{}", file.display());
+            std::fs::write(&file, text.replace(s(from), s(to))).unwrap();
+        }
+    }
+}
+
 #[test]
 fn twelve_hosts_roll_out_two_at_a_time_and_a_bad_release_halts() {
     if !tools_present() {
@@ -241,44 +296,11 @@ fn twelve_hosts_roll_out_two_at_a_time_and_a_bad_release_halts() {
 
     // The rollout: every host at once, each on its own thread of processes.
     let rollout = Instant::now();
-    let versions: Vec<String> = std::thread::scope(|scope| {
-        let handles: Vec<_> = nodes
-            .iter_mut()
-            .map(|node| {
-                let bins = &bins;
-                scope.spawn(move || coordinated_update(node, bins))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    roll_out(&mut nodes, &bins, "1.1.0");
     let rollout = rollout.elapsed();
-    assert!(versions.iter().all(|v| v == "1.1.0"), "{versions:?}");
 
-    // The audit trail: each host once, in order, and never more than CONCURRENCY in between.
-    let lines = audit_lines(&audit);
-    assert_eq!(lines.len(), 2 * HOSTS, "{lines:?}");
-    let (mut inside, mut most) = (Vec::<String>::new(), 0);
-    for (t, kind, host) in &lines {
-        match kind.as_str() {
-            "reboot-start" => {
-                assert!(!inside.contains(host), "{host} rebooted twice: {lines:?}");
-                inside.push(host.clone());
-                most = most.max(inside.len());
-                assert!(
-                    inside.len() <= CONCURRENCY,
-                    "at {t} {inside:?} were between reboot and healthy: {lines:?}"
-                );
-            }
-            "healthy" => {
-                let before = inside.len();
-                inside.retain(|h| h != host);
-                assert_eq!(inside.len() + 1, before, "{host} healthy before reboot");
-            }
-            other => panic!("unknown audit line kind {other}"),
-        }
-    }
-    assert!(inside.is_empty(), "{inside:?} never became healthy");
-    assert_eq!(most, CONCURRENCY, "the limit was never reached: {lines:?}");
+    // The audit trail: each host once, in order, never more than CONCURRENCY in between.
+    check_audit(&audit);
 
     // Every host runs and reports 1.1.0, healthy; no slot is left held.
     for node in &nodes {
@@ -301,13 +323,7 @@ fn twelve_hosts_roll_out_two_at_a_time_and_a_bad_release_halts() {
     // The fault: 1.2.0 fails its health check on the first host that takes it.
     let bad = world.build_os("1.2.0", &trust);
     world.publish(&trust, &bad, "default", past, &[]).ok();
-    for node in &mut nodes {
-        let config = node.root.join("etc/updog.toml");
-        let text = std::fs::read_to_string(&config)
-            .unwrap()
-            .replace(s(&audit), s(&audit_bad));
-        std::fs::write(&config, text).unwrap();
-    }
+    audit_into(&nodes, &audit, &audit_bad);
     let first = &mut nodes[0];
     let r = first.updog(&bins, &["update", "--reboot"]);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
@@ -360,9 +376,31 @@ fn twelve_hosts_roll_out_two_at_a_time_and_a_bad_release_halts() {
         vec![nodes[0].name.as_str(); 2],
         "only the first host rebooted (into 1.2.0, then back): {lines:?}"
     );
+
+    // The operator lifts the halt and publishes a fixed release: the rollout completes, within
+    // the limit again, the host that failed included.
+    fleetctl(&bins, &endpoints, &["resume", GROUP, "1.2.0"]).ok();
+    let fixed = world.build_os("1.2.1", &trust);
+    world.publish(&trust, &fixed, "default", past, &[]).ok();
+    let audit_fixed = dir.path().join("audit-1.2.1");
+    audit_into(&nodes, &audit_bad, &audit_fixed);
+    let second = Instant::now();
+    roll_out(&mut nodes, &bins, "1.2.1");
+    let second = second.elapsed();
+    check_audit(&audit_fixed);
+    let view = fleetctl(&bins, &endpoints, &["--json", "status", GROUP])
+        .ok()
+        .json();
+    assert!(view["halted"].as_array().unwrap().is_empty(), "{view}");
+    assert!(view["slots"].as_array().unwrap().is_empty(), "{view}");
+    for node in &nodes {
+        let st = node.status(&bins);
+        assert_eq!(st["state"], "healthy", "{}: {st}", node.name);
+        assert_eq!(st["running_version"], "1.2.1", "{}: {st}", node.name);
+    }
     eprintln!(
         "fleet rollout: setup {setup:?}, {HOSTS} hosts at concurrency {CONCURRENCY} in \
-         {rollout:?}, whole test {:?}",
+         {rollout:?} (after the resume: {second:?}), whole test {:?}",
         started.elapsed()
     );
 }
