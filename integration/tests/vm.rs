@@ -1,5 +1,5 @@
-//! The VM tier: the built OS boots on a real Linux kernel in qemu (software emulation), marks
-//! itself successful, updates itself from a signed repository served on the host, and rolls back
+//! The VM tier: the built OS boots on a real Linux kernel in qemu (software emulation), passes its
+//! health checks (`updog health-check`) and marks itself successful, updates itself from a signed repository served on the host, and rolls back
 //! by itself when an update's root filesystem is damaged (dm-verity stops the boot).
 //!
 //! The work is done by `integration/vm/run-vm-tier.sh`; this test runs it and then asserts on
@@ -15,8 +15,13 @@
 //! Power loss (`vm_power_loss_during_update_keeps_a_bootable_set`): `run-vm-tier.sh --power-loss`
 //! SIGKILLs qemu while the guest runs `updog update` (the guest's page cache is lost) at the points
 //! in `ABOS_VM_POWER_LOSS` (default `activate random exited`), checks after each cut that a set
-//! boots and verifies, and that the next run completes and the new set boots. The two tests take
-//! turns (one qemu at a time).
+//! boots and verifies, and that the next run completes and the new set boots.
+//!
+//! Health gating (`vm_failed_health_check_rolls_back_to_the_previous_release`):
+//! `run-vm-tier.sh --health-fail` gives 1.1.0 a health check that fails; 1.0.0 updates to it, the
+//! guest's `updog health-check` fails on 1.1.0, rolls back and reboots (the guest prints
+//! `updog status --json` before the reboot: `/var/lib/updog` is a tmpfs), and the next boot is
+//! 1.0.0 again. The tests take turns (one qemu at a time).
 
 #![allow(clippy::print_stderr)] // the test reports its duration, output directory and SKIP reasons
 
@@ -247,5 +252,87 @@ fn vm_power_loss_during_update_keeps_a_bootable_set() {
     assert!(
         status.success() && !summary.contains("CHECK FAILED"),
         "run-vm-tier.sh --power-loss reported failed checks:\n{summary}"
+    );
+}
+
+/// The `ABOS-UPDOG-STATUS {json}` line (`updog status --json`, printed by the guest's
+/// `reboot_command` just before updog's reboot), parsed.
+fn updog_status(log: &str) -> Option<serde_json::Value> {
+    let line = log
+        .lines()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix("ABOS-UPDOG-STATUS "))?;
+    serde_json::from_str(line).ok()
+}
+
+#[test]
+fn vm_failed_health_check_rolls_back_to_the_previous_release() {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm-health-fail");
+    let Some(mut cmd) = tier_command(&["--health-fail"], &out) else {
+        return;
+    };
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .expect("run integration/vm/run-vm-tier.sh --health-fail");
+    eprintln!(
+        "vm tier (health check fails) took {:.0} s; output and console logs in {}",
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap_or_default();
+
+    // Boot 1: 1.0.0 passes its checks, is marked successful and updates to 1.1.0 (set B).
+    let boot1 = read_boot(&out, 1);
+    assert_eq!(
+        booted(&boot1),
+        Some(("1.0.0".into(), "A".into())),
+        "boot 1 console:\n{boot1}"
+    );
+    assert!(
+        boot1.contains("ABOS-MARKED-SUCCESSFUL") && boot1.contains("ABOS-UPDATE-RESULT rc=0"),
+        "boot 1 did not pass its health check and update:\n{boot1}"
+    );
+
+    // Boot 2: 1.1.0 from set B fails /etc/updog/health.d/10-fail; updog rolls back and reboots
+    // before the guest gets any further.
+    let boot2 = read_boot(&out, 2);
+    assert!(
+        boot2.contains("[boot-stage] ===== boot: set=B")
+            && boot2.contains("ABOS-HEALTH-CHECK version=1.1.0"),
+        "boot 2 did not run 1.1.0's health checks from set B:\n{boot2}"
+    );
+    assert!(
+        boot2.contains("ABOS-REBOOT-BY-UPDOG"),
+        "boot 2: updog did not run its reboot_command:\n{boot2}"
+    );
+    assert!(
+        !boot2.contains("ABOS-MARKED-SUCCESSFUL") && booted(&boot2).is_none(),
+        "boot 2: 1.1.0 got past its failed health check:\n{boot2}"
+    );
+    let st = updog_status(&boot2)
+        .unwrap_or_else(|| panic!("boot 2: no parsable `updog status --json` line:\n{boot2}"));
+    assert_eq!(st["state"], "rolled-back", "{st}");
+    assert_eq!(st["running_version"], "1.1.0", "{st}");
+    assert_eq!(st["next_boot"], "A", "{st}");
+    assert_eq!(st["last_failure"]["step"], "health-check", "{st}");
+    assert_eq!(st["last_failure"]["check"], "10-fail", "{st}");
+    assert!(
+        st["last_failure"]["output"]
+            .as_str()
+            .is_some_and(|o| o.contains("release 1.1.0 refuses to be healthy")),
+        "the failing check's output is not in the status: {st}"
+    );
+
+    // Boot 3: with no manual step, the bootloader emulation picks the previous release.
+    let boot3 = read_boot(&out, 3);
+    assert_eq!(
+        booted(&boot3),
+        Some(("1.0.0".into(), "A".into())),
+        "boot 3 console:\n{boot3}"
+    );
+    assert!(
+        status.success() && !summary.contains("CHECK FAILED"),
+        "run-vm-tier.sh --health-fail reported failed checks:\n{summary}"
     );
 }

@@ -3,15 +3,18 @@
 #
 #   build-rootfs.sh --out DIR --updog BIN --signpost BIN \
 #                   [--version X.Y.Z --variant V] [--root-json FILE] [--updog-toml FILE]
+#                   [--failing-health-check MESSAGE]
 #
 # Contents: busybox-static with its applets in /bin, guest/init as /sbin/init, our updog and
 # signpost binaries in /usr/bin with the shared libraries ldd names (debug info stripped), the
-# host's CA bundle; and, when given (os-image installs them itself), /usr/share/updog/root.json,
+# host's CA bundle, updog's reboot_command /sbin/abos-reboot (guest/abos-reboot), a passing health
+# check /etc/updog/health.d/00-network; with --failing-health-check, also
+# /etc/updog/health.d/10-fail, which prints MESSAGE and exits 1 (a release that must roll back); and, when given (os-image installs them itself), /usr/share/updog/root.json,
 # /etc/updog.toml and /etc/os-release.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-out= version= variant= updog= signpost= root_json= updog_toml=
+out= version= variant= updog= signpost= root_json= updog_toml= failing_check=
 while [[ $# -gt 0 ]]; do
     case $1 in
     --out) out=$2 ;;
@@ -21,6 +24,7 @@ while [[ $# -gt 0 ]]; do
     --signpost) signpost=$2 ;;
     --root-json) root_json=$2 ;;
     --updog-toml) updog_toml=$2 ;;
+    --failing-health-check) failing_check=$2 ;;
     *) die "build-rootfs: unknown argument $1" ;;
     esac
     shift 2
@@ -37,6 +41,18 @@ for a in $("$busybox" --list); do
     [[ $a == busybox || $a == init ]] || ln -sf busybox "$out/bin/$a"
 done
 install -m 0755 "$VM_DIR/guest/init" "$out/sbin/init"
+install -m 0755 "$VM_DIR/guest/abos-reboot" "$out/sbin/abos-reboot"
+mkdir -p "$out/etc/updog/health.d"
+cat > "$out/etc/updog/health.d/00-network" <<'SH'
+#!/bin/sh
+# the guest reaches the repository's host through its default route
+ip route | grep -q '^default via 10.0.2.2' || { echo "no default route via 10.0.2.2"; exit 1; }
+SH
+chmod 0755 "$out/etc/updog/health.d/00-network"
+if [[ -n $failing_check ]]; then
+    printf '#!/bin/sh\necho %q\nexit 1\n' "$failing_check" > "$out/etc/updog/health.d/10-fail"
+    chmod 0755 "$out/etc/updog/health.d/10-fail"
+fi
 for b in "$updog" "$signpost"; do
     name=$(basename "$b")
     copy_with_libs "$b" "$out" "/usr/bin/$name"

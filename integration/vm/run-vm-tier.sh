@@ -2,7 +2,7 @@
 # The VM tier: the built OS boots on a real Linux kernel in qemu, updates itself from a signed
 # repository served on the host, and rolls back by itself when an update's root is damaged.
 #
-#   integration/vm/run-vm-tier.sh [--short | --power-loss] [--out DIR]
+#   integration/vm/run-vm-tier.sh [--short | --power-loss | --health-fail] [--out DIR]
 #
 #   --short   one boot only: 1.0.0 boots from set A, marks itself successful and updates to 1.1.0
 #             (writing set B of its own /dev/vda); the host then checks the GPT says B boots next.
@@ -13,6 +13,10 @@
 #             while 1.0.0 updates itself to 1.1.0, at the points listed in ABOS_VM_POWER_LOSS
 #             (default "activate random exited"; see the README), checking after every cut that a
 #             set boots and verifies; the next run completes and 1.1.0 boots from set B.
+#   --health-fail  instead of the story: 1.1.0's root has a health check that fails
+#             (/etc/updog/health.d/10-fail). Boot 1: 1.0.0/A updates to 1.1.0 (set B). Boot 2: 1.1.0/B
+#             runs `updog health-check`, which fails, rolls back to A and reboots (printing
+#             `updog status --json` first). Boot 3: the selector picks 1.0.0/A by itself.
 #   --out DIR keep everything here (default: a new directory under ${TMPDIR:-/tmp}); the guest
 #             console of every boot is DIR/console.log; DIR/summary.txt lists what each boot printed.
 #
@@ -24,13 +28,14 @@ set -euo pipefail
 trap 'echo "[vm-tier] FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
 repo_root=$(cd "$VM_DIR/../.." && pwd)
 
-short=0 power_loss=0 out=
+short=0 power_loss=0 health_fail=0 out=
 while [[ $# -gt 0 ]]; do
     case $1 in
     --short) short=1; shift ;;
     --power-loss) power_loss=1; shift ;;
+    --health-fail) health_fail=1; shift ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -102,6 +107,7 @@ targets_base_url = "http://10.0.2.2:$port/targets/"
 seed = 1234
 version_lock = "latest"
 ignore_waves = false
+reboot_command = ["/sbin/abos-reboot"]
 TOML
 
 # ---------------------------------------------------------------- OS builds
@@ -110,10 +116,15 @@ TOML
 # ABOS_VM_FS=erofs makes os-image build erofs roots (default ext4).
 builder=${ABOS_VM_BUILDER:-os-image}
 [[ $builder == handmade || -x $B/os-image ]] || die "no os-image in $B (or set ABOS_VM_BUILDER=handmade)"
+# With --health-fail, release $fail_version gets a failing health check.
+fail_version=
+[[ $health_fail == 0 ]] || fail_version=1.1.0
+fail_message="abos-vm-tier: release 1.1.0 refuses to be healthy"
 build_os() {
-    local version=$1 dir=$out/build/$1
+    local version=$1 dir=$out/build/$1 extra=()
+    [[ $version != "$fail_version" ]] || extra=(--failing-health-check "$fail_message")
     if [[ $builder == os-image ]]; then
-        "$VM_DIR/build-rootfs.sh" --out "$dir/rootfs" --updog "$B/updog" --signpost "$B/signpost"
+        "$VM_DIR/build-rootfs.sh" --out "$dir/rootfs" --updog "$B/updog" --signpost "$B/signpost" "${extra[@]}"
         SOURCE_DATE_EPOCH=1700000000 "$B/os-image" build --rootfs "$dir/rootfs" --variant "$variant" \
             --arch "$arch" --version "$version" --build-id vmtier --name abos --kernel "$vmlinuz" \
             --root-json "$keys/root.json" --updog-toml "$out/updog.toml" --os-size-gib 1 \
@@ -131,7 +142,7 @@ build_os() {
         [[ $version == 1.0.0 ]] && disk_arg=(--disk "$out/disk.img")
         "$VM_DIR/build-rootfs.sh" --out "$dir/rootfs" --version "$version" --variant "$variant" \
             --updog "$B/updog" --signpost "$B/signpost" --root-json "$keys/root.json" \
-            --updog-toml "$out/updog.toml"
+            --updog-toml "$out/updog.toml" "${extra[@]}"
         "$VM_DIR/handmade-os.sh" --rootfs "$dir/rootfs" --kernel "$vmlinuz" --out "$dir/images" "${disk_arg[@]}" 2> /dev/null
     fi
     log "built OS $version with $builder"
@@ -280,8 +291,42 @@ build_os 1.1.0
 publish 1.0.0
 publish 1.1.0
 
+# --health-fail: 1.1.0 fails its health check in the guest and the VM comes back on 1.0.0
+health_fail_story() {
+    echo "failing health check in $fail_version: /etc/updog/health.d/10-fail" | tee -a "$summary"
+    boot update
+    check "boot 1: the guest runs 1.0.0 from set A" guest_said 1 "ABOS-BOOTED version=1.0.0 set=A"
+    check "boot 1: updog health-check passed and marked the boot successful" guest_said 1 "ABOS-MARKED-SUCCESSFUL"
+    check "boot 1: updog update (to 1.1.0, into set B) exited 0" guest_said 1 "ABOS-UPDATE-RESULT rc=0"
+    check "after boot 1: set B boots next (host reads the GPT)" test "$(next_boot)" = B
+
+    boot none
+    check "boot 2: the selector picked set B" guest_said 2 "^\[boot-stage\] ===== boot: set=B"
+    check "boot 2: 1.1.0 ran its health checks" guest_said 2 "ABOS-HEALTH-CHECK version=1.1.0"
+    check "boot 2: updog ran reboot_command after the failed check" guest_said 2 "ABOS-REBOOT-BY-UPDOG"
+    check "boot 2: 1.1.0 was never marked successful" guest_never_said 2 "ABOS-MARKED-SUCCESSFUL"
+    check "boot 2: the guest rebooted before reaching its action (no ABOS-BOOTED)" guest_never_said 2 "ABOS-BOOTED"
+    grep -a '^ABOS-UPDOG-STATUS ' "$out/boot-2.log" | head -n1 | sed 's/^ABOS-UPDOG-STATUS //' | tr -d '\r' > "$out/updog-status-boot2.json" || true
+    echo "    updog status before the reboot: $(cat "$out/updog-status-boot2.json")" | tee -a "$summary"
+    check "boot 2: updog status says rolled-back, the failing check 10-fail and its output" \
+        python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+f = s.get("last_failure") or {}
+ok = (s.get("state") == "rolled-back" and f.get("step") == "health-check"
+      and f.get("check") == "10-fail" and sys.argv[2] in (f.get("output") or ""))
+sys.exit(0 if ok else 1)' "$out/updog-status-boot2.json" "$fail_message"
+    check "after boot 2: the GPT says set A boots next (host)" test "$(next_boot)" = A
+
+    boot none
+    check "boot 3: the VM came back on the previous release: 1.0.0 from set A" guest_said 3 "ABOS-BOOTED version=1.0.0 set=A"
+    check "boot 3: 1.0.0 is still marked successful" guest_said 3 "ABOS-MARKED-SUCCESSFUL"
+}
+
 if [[ $power_loss == 1 ]]; then
     power_loss_story
+elif [[ $health_fail == 1 ]]; then
+    health_fail_story
 else
 # ---------------------------------------------------------------- the story
 boot update
