@@ -367,7 +367,6 @@ struct NobodyServer {
 }
 
 impl NobodyServer {
-    #[allow(clippy::print_stderr)] // the SKIP line
     fn start(dir: &Path) -> Option<NobodyServer> {
         use std::io::BufRead;
         let root = Command::new("id")
@@ -376,7 +375,7 @@ impl NobodyServer {
             .is_ok_and(|o| o.stdout == b"0\n");
         let python = Path::new("/usr/bin/python3");
         if !root || !python.exists() || !test_support::require_tool("setpriv") {
-            eprintln!("SKIP: needs root, setpriv and /usr/bin/python3");
+            test_support::skip("needs root, setpriv and /usr/bin/python3");
             return None;
         }
         let mut child = Command::new("setpriv")
