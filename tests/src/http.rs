@@ -410,3 +410,79 @@ mod test {
         assert_eq!(parse_range("items=1-", 10), None);
     }
 }
+
+/// A static web server (python's http.server) running as `nobody`, serving `dir`; killed on
+/// drop. None (with a SKIP line) when not root or the tools are missing.
+#[derive(Debug)]
+pub struct NobodyServer {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT/`.
+    pub url: String,
+}
+
+impl NobodyServer {
+    /// Starts the server on a free loopback port (a web server that does not run as root sees
+    /// only what is readable by others).
+    pub fn start(dir: &Path) -> Option<NobodyServer> {
+        use std::io::BufRead;
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n");
+        let python = Path::new("/usr/bin/python3");
+        if !root || !python.exists() || !crate::require_tool("setpriv") {
+            crate::skip("needs root, setpriv and /usr/bin/python3");
+            return None;
+        }
+        let mut child = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(python)
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+        let port: u16 = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected http.server banner {line:?}"));
+        Some(NobodyServer {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+        })
+    }
+
+    /// The HTTP status of GET `path`.
+    pub fn status(&self, path: &str) -> u16 {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://").trim_end_matches('/');
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET /{path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for NobodyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
