@@ -8,49 +8,16 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use test_support::http::{Fault, Server};
+use test_support::http::Fault;
 
-struct World {
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
-    repo: Repo,
-    server: Server,
-    new: Release,
-    host: Host,
-}
-
-fn world_with(versions: RoleVersions) -> World {
-    let dir = test_support::tempdir();
-    let path = dir.path().to_path_buf();
-    let repo = Repo::new(&path);
-    let old = make_release(&path, "1.0.0", MIB, &["-B4"]);
-    let new = make_release(&path, "1.1.0", MIB, &["-B4"]);
-    let files = [old.target_files(), new.target_files()].concat();
-    repo.publish(&manifest(&[&old, &new]), &files, versions);
-    let server = Server::serve_dir(&repo.dir);
-    let host = Host::new(&path, &repo, &server.url(), &old, 2, "");
-    World {
-        _dir: dir,
-        dir: path,
-        repo,
-        server,
-        new,
-        host,
-    }
-}
+/// The scene: 1.0.0 running, 1.1.0 offered over loopback HTTP.
+type World = TwoReleases;
 
 fn world() -> World {
-    world_with(RoleVersions::all(1))
+    TwoReleases::new(MIB, MIB, 2, RoleVersions::all(1))
 }
 
-impl World {
-    /// Runs updog, expects `code`, and returns stderr.
-    fn expect(&self, args: &[&str], code: i32) -> String {
-        let out = self.host.updog(args);
-        assert_eq!(out.status.code(), Some(code), "{}", show(&out));
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
+impl TwoReleases {
     fn requests_for(&self, suffix: &str) -> usize {
         self.server
             .requests()

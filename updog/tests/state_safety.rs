@@ -6,59 +6,17 @@ mod common;
 use common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use test_support::http::Server;
 
-struct World {
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
-    repo: Repo,
-    _server: Server,
-    old: Release,
-    new: Release,
-    host: Host,
-}
-
-fn world_with(versions: RoleVersions) -> World {
-    let dir = test_support::tempdir();
-    let path = dir.path().to_path_buf();
-    let repo = Repo::new(&path);
-    let old = make_release(&path, "1.0.0", MIB, &["-B4"]);
-    let new = make_release(&path, "1.1.0", MIB, &["-B4"]);
-    let files = [old.target_files(), new.target_files()].concat();
-    repo.publish(&manifest(&[&old, &new]), &files, versions);
-    let server = Server::serve_dir(&repo.dir);
-    let host = Host::new(&path, &repo, &server.url(), &old, 2, "");
-    World {
-        _dir: dir,
-        dir: path,
-        repo,
-        _server: server,
-        old,
-        new,
-        host,
-    }
-}
+/// The scene: 1.0.0 running, 1.1.0 offered over loopback HTTP.
+type World = TwoReleases;
 
 fn world() -> World {
-    world_with(RoleVersions::all(1))
+    TwoReleases::new(MIB, MIB, 2, RoleVersions::all(1))
 }
 
-impl World {
+impl TwoReleases {
     fn state(&self) -> PathBuf {
         self.host.root.join("var/lib/updog")
-    }
-
-    fn republish(&self, v: RoleVersions) {
-        let files = [self.old.target_files(), self.new.target_files()].concat();
-        self.repo
-            .publish(&manifest(&[&self.old, &self.new]), &files, v);
-    }
-
-    /// Runs updog, expects `code`, and returns stderr.
-    fn expect(&self, args: &[&str], code: i32) -> String {
-        let out = self.host.updog(args);
-        assert_eq!(out.status.code(), Some(code), "{}", show(&out));
-        String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
     /// A file outside the state that must never change.
@@ -269,7 +227,7 @@ fn rollback_is_still_refused_when_the_timestamp_file_is_damaged() {
     if !tools() {
         return;
     }
-    let w = world_with(RoleVersions::all(5));
+    let w = TwoReleases::new(MIB, MIB, 2, RoleVersions::all(5));
     w.expect(&["check-update"], 0);
     // The repository (or a mirror) goes back to version 3.
     w.republish(RoleVersions::all(3));

@@ -586,3 +586,61 @@ pub fn veritysetup_verify_b(disk: &Path, release: &Release, dir: &Path) -> bool 
         .unwrap()
         .success()
 }
+
+/// The usual scene of a failure test: 1.0.0 running on a host, 1.0.0 and 1.1.0 published in a
+/// signed repository served on loopback.
+pub struct TwoReleases {
+    /// Keeps the directory alive.
+    pub _dir: tempfile::TempDir,
+    /// The test directory.
+    pub dir: PathBuf,
+    /// The repository.
+    pub repo: Repo,
+    /// Its server.
+    pub server: test_support::http::Server,
+    /// The running release.
+    pub old: Release,
+    /// The offered release.
+    pub new: Release,
+    /// The host.
+    pub host: Host,
+}
+
+impl TwoReleases {
+    /// Root images of `old_len` / `new_len` bytes, the host's ROOT partitions `root_mib` MiB,
+    /// metadata at `versions`.
+    pub fn new(old_len: u64, new_len: u64, root_mib: u64, versions: RoleVersions) -> TwoReleases {
+        let dir = test_support::tempdir();
+        let path = dir.path().to_path_buf();
+        let repo = Repo::new(&path);
+        let old = make_release(&path, "1.0.0", old_len, &["-B4"]);
+        let new = make_release(&path, "1.1.0", new_len, &["-B4"]);
+        let files = [old.target_files(), new.target_files()].concat();
+        repo.publish(&manifest(&[&old, &new]), &files, versions);
+        let server = test_support::http::Server::serve_dir(&repo.dir);
+        let host = Host::new(&path, &repo, &server.url(), &old, root_mib, "");
+        TwoReleases {
+            _dir: dir,
+            dir: path,
+            repo,
+            server,
+            old,
+            new,
+            host,
+        }
+    }
+
+    /// Publishes both releases again with metadata at `versions`.
+    pub fn republish(&self, versions: RoleVersions) {
+        let files = [self.old.target_files(), self.new.target_files()].concat();
+        self.repo
+            .publish(&manifest(&[&self.old, &self.new]), &files, versions);
+    }
+
+    /// Runs updog, expects `code`, and returns stderr.
+    pub fn expect(&self, args: &[&str], code: i32) -> String {
+        let out = self.host.updog(args);
+        assert_eq!(out.status.code(), Some(code), "{}", show(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
