@@ -1,6 +1,10 @@
 //! The persistent datastore: the exact bytes of every metadata file received and verified
 //! (`root.json`, `timestamp.json`, `snapshot.json`, `targets.json`, `<role>.json` for delegated
-//! roles, the role name percent-encoded), plus `last-cycle-time` for the clock check (§5.1).
+//! roles, the role name percent-encoded), plus the clock file for the clock check (§5.1):
+//! `last-cycle-time` by default, or another name given in `Config::clock_file` (updog keeps
+//! tough's `latest_known_time.json`, so a host upgraded from a tough-based client keeps its clock
+//! record). A clock file whose name ends in `.json` holds a JSON string, as tough wrote it;
+//! otherwise one line of text. Both forms are read from either.
 //!
 //! Writes are atomic and durable: temp file in the same directory, write, fsync, rename, fsync the
 //! directory. Removals fsync the directory too.
@@ -10,8 +14,8 @@ use snafu::ResultExt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Name of the file holding the start time of the last cycle.
-pub(crate) const TIME_FILE: &str = "last-cycle-time";
+/// Default name of the file holding the start time of the last cycle.
+pub const DEFAULT_CLOCK_FILE: &str = "last-cycle-time";
 
 /// Percent-encodes everything but `A-Za-z0-9_.-~` (Python's `urllib.parse.quote(name, "")`,
 /// which python-tuf uses for metadata file names and URLs).
@@ -31,13 +35,15 @@ pub(crate) fn quote(name: &str) -> String {
 #[derive(Debug, Clone)]
 pub(crate) struct Datastore {
     dir: PathBuf,
+    clock_file: String,
 }
 
 impl Datastore {
-    pub(crate) fn open(dir: &Path) -> Result<Self> {
+    pub(crate) fn open(dir: &Path, clock_file: &str) -> Result<Self> {
         std::fs::create_dir_all(dir).context(error::DatastoreCreateSnafu { path: dir })?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            clock_file: clock_file.to_owned(),
         })
     }
 
@@ -69,12 +75,16 @@ impl Datastore {
 
     /// The start time of the last cycle, if recorded.
     pub(crate) fn last_cycle_time(&self) -> Result<Option<jiff::Timestamp>> {
-        let path = self.dir.join(TIME_FILE);
+        let path = self.dir.join(&self.clock_file);
         let Some(bytes) = read_optional(&path)? else {
             return Ok(None);
         };
         let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-        match text.parse() {
+        let unquoted = match serde_json::from_str::<String>(&text) {
+            Ok(s) => s,
+            Err(_) => text.clone(),
+        };
+        match unquoted.parse() {
             Ok(t) => Ok(Some(t)),
             Err(_) => error::DatastoreTimeSnafu { path, text }.fail(),
         }
@@ -82,7 +92,12 @@ impl Datastore {
 
     /// Records the start time of this cycle.
     pub(crate) fn set_last_cycle_time(&self, time: jiff::Timestamp) -> Result<()> {
-        write_atomic(&self.dir.join(TIME_FILE), format!("{time}\n").as_bytes())
+        let text = if self.clock_file.ends_with(".json") {
+            serde_json::to_string(&time.to_string()).expect("a string serialises")
+        } else {
+            format!("{time}\n")
+        };
+        write_atomic(&self.dir.join(&self.clock_file), text.as_bytes())
     }
 }
 
@@ -129,9 +144,41 @@ mod test {
     }
 
     #[test]
+    fn clock_file_in_both_forms() {
+        let dir = tempfile::tempdir().unwrap();
+        let t: jiff::Timestamp = "2030-01-02T03:04:05Z".parse().unwrap();
+        let plain = Datastore::open(dir.path(), DEFAULT_CLOCK_FILE).unwrap();
+        plain.set_last_cycle_time(t).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(DEFAULT_CLOCK_FILE)).unwrap(),
+            "2030-01-02T03:04:05Z\n"
+        );
+        let json = Datastore::open(dir.path(), "latest_known_time.json").unwrap();
+        assert_eq!(json.last_cycle_time().unwrap(), None);
+        // As tough writes it.
+        std::fs::write(
+            dir.path().join("latest_known_time.json"),
+            "\"2099-01-01T00:00:00.123456Z\"",
+        )
+        .unwrap();
+        assert_eq!(
+            json.last_cycle_time().unwrap(),
+            Some("2099-01-01T00:00:00.123456Z".parse().unwrap())
+        );
+        json.set_last_cycle_time(t).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("latest_known_time.json")).unwrap(),
+            "\"2030-01-02T03:04:05Z\""
+        );
+        assert_eq!(json.last_cycle_time().unwrap(), Some(t));
+        std::fs::write(dir.path().join("latest_known_time.json"), "\"x\"").unwrap();
+        assert!(json.last_cycle_time().is_err());
+    }
+
+    #[test]
     fn writes_exact_bytes_and_removes() {
         let dir = tempfile::tempdir().unwrap();
-        let ds = Datastore::open(&dir.path().join("store")).unwrap();
+        let ds = Datastore::open(&dir.path().join("store"), DEFAULT_CLOCK_FILE).unwrap();
         assert_eq!(ds.read("timestamp").unwrap(), None);
         ds.write("timestamp", b"{ \"x\" :1 }").unwrap();
         assert_eq!(ds.read("timestamp").unwrap().unwrap(), b"{ \"x\" :1 }");

@@ -41,6 +41,7 @@ pub mod transport;
 mod trusted;
 mod updater;
 
+pub use datastore::DEFAULT_CLOCK_FILE;
 pub use error::{Error, Result};
 pub use hash::Hashes;
 pub use target::{TargetInfo, TargetStream};

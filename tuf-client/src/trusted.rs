@@ -38,6 +38,8 @@ pub(crate) struct TrustedSet {
     timestamp: Option<Loaded<TimestampRole>>,
     snapshot: Option<Loaded<SnapshotRole>>,
     targets: HashMap<String, TargetsRole>,
+    /// The exact bytes each targets role was verified from.
+    targets_bytes: HashMap<String, Vec<u8>>,
 }
 
 fn expiry(role: &str, version: u64, expires: jiff::Timestamp, now: jiff::Timestamp) -> Result<()> {
@@ -100,6 +102,7 @@ impl TrustedSet {
             timestamp: None,
             snapshot: None,
             targets: HashMap::new(),
+            targets_bytes: HashMap::new(),
         })
     }
 
@@ -117,6 +120,11 @@ impl TrustedSet {
 
     pub(crate) fn targets(&self, role: &str) -> Option<&TargetsRole> {
         self.targets.get(role)
+    }
+
+    /// The exact bytes targets role `role` was verified from.
+    pub(crate) fn targets_bytes(&self, role: &str) -> Option<&[u8]> {
+        self.targets_bytes.get(role).map(Vec::as_slice)
     }
 
     /// §5.3.4–§5.3.7: accepts `bytes` as root version N+1.
@@ -321,6 +329,9 @@ impl TrustedSet {
             }
         );
         expiry(role, new.header.version, new.header.expires, self.now)?;
+        self.targets_bytes
+            .entry(role.to_owned())
+            .or_insert_with(|| bytes.to_vec());
         Ok(self.targets.entry(role.to_owned()).or_insert(new))
     }
 

@@ -2,7 +2,7 @@
 //! chain, the delegation search and target downloads. Every check on the bytes is in
 //! [`crate::trusted`].
 
-use crate::datastore::Datastore;
+use crate::datastore::{DEFAULT_CLOCK_FILE, Datastore};
 use crate::error::{self, Error, Result};
 use crate::schema;
 use crate::target::{self, TargetInfo, TargetStream};
@@ -73,6 +73,11 @@ pub struct Config {
     pub query: Vec<(String, String)>,
     /// How far the clock may be behind the last recorded cycle start before a cycle is refused.
     pub clock_tolerance: Duration,
+    /// Name of the datastore file recording the last cycle start (default
+    /// [`DEFAULT_CLOCK_FILE`], `last-cycle-time`). A name ending in `.json` is written as a JSON
+    /// string, the form tough used for `latest_known_time.json`, so a client taking over a tough
+    /// datastore keeps its clock record.
+    pub clock_file: String,
 }
 
 impl Config {
@@ -92,6 +97,7 @@ impl Config {
             limits: Limits::default(),
             query: Vec::new(),
             clock_tolerance: DEFAULT_CLOCK_TOLERANCE,
+            clock_file: DEFAULT_CLOCK_FILE.to_owned(),
         }
     }
 }
@@ -168,7 +174,7 @@ impl Updater {
         let targets_base = with_trailing_slash(config.targets_base_url.clone())?;
         trusted::verify_self_signed_root(&config.trusted_root, "the configuration")
             .context(error::TrustedRootSnafu)?;
-        let datastore = Datastore::open(&config.datastore_dir)?;
+        let datastore = Datastore::open(&config.datastore_dir, &config.clock_file)?;
         Ok(Self {
             config,
             metadata_base,
@@ -547,5 +553,66 @@ impl Updater {
     /// The exact bytes of the trusted root (to ship or mirror), once refreshed.
     pub fn trusted_root_bytes(&self) -> Option<&[u8]> {
         self.trusted.as_ref().map(|s| s.root().bytes.as_slice())
+    }
+
+    /// The exact bytes a trusted role of this cycle was verified from: `root`, `timestamp`,
+    /// `snapshot`, `targets`, or a delegated targets role the search has visited. `None` before a
+    /// successful refresh or for a role not loaded. For mirroring a verified repository (updog
+    /// caches the metadata for Bottlerocket's migrator).
+    pub fn trusted_metadata(&self, role: &str) -> Option<&[u8]> {
+        let set = self.trusted.as_ref()?;
+        match role {
+            "root" => Some(set.root().bytes.as_slice()),
+            "timestamp" => set.timestamp().map(|t| t.bytes.as_slice()),
+            "snapshot" => set.snapshot().map(|s| s.bytes.as_slice()),
+            other => set.targets_bytes(other),
+        }
+    }
+
+    /// The file name role `role` is published under in this cycle's repository
+    /// (`N.<role>.json` with consistent snapshots, `<role>.json` otherwise; `timestamp.json`;
+    /// `N.root.json` for the trusted root), as a mirror must name it. `None` as for
+    /// [`Updater::trusted_metadata`].
+    pub fn metadata_file_name(&self, role: &str) -> Option<String> {
+        let set = self.trusted.as_ref()?;
+        let consistent = set.root().role.consistent_snapshot;
+        Some(match role {
+            "root" => format!("{}.root.json", set.root().role.version.get()),
+            "timestamp" => "timestamp.json".to_owned(),
+            "snapshot" => {
+                let v = set.snapshot()?.role.header.version;
+                if consistent {
+                    format!("{v}.snapshot.json")
+                } else {
+                    "snapshot.json".to_owned()
+                }
+            }
+            other => {
+                set.targets_bytes(other)?;
+                let v = set.snapshot_meta(other)?.version;
+                let quoted = crate::datastore::quote(other);
+                if consistent {
+                    format!("{v}.{quoted}.json")
+                } else {
+                    format!("{quoted}.json")
+                }
+            }
+        })
+    }
+
+    /// Whether this cycle's trusted root uses consistent snapshots (`None` before a refresh).
+    pub fn consistent_snapshot(&self) -> Option<bool> {
+        self.trusted
+            .as_ref()
+            .map(|s| s.root().role.consistent_snapshot)
+    }
+
+    /// Downloads metadata file `file` (under the metadata base URL, with the query parameters),
+    /// at most `limit` bytes, **without verifying it**. For mirroring files whose trust the
+    /// reader re-establishes itself, such as the old versions of the root chain (`1.root.json`
+    /// …) that a migrator walks from its own shipped root.
+    pub async fn fetch_metadata_unverified(&self, file: &str, limit: u64) -> Result<Vec<u8>> {
+        let url = self.metadata_url(file)?;
+        self.fetch_bytes(&url, limit, file).await
     }
 }

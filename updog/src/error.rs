@@ -208,16 +208,8 @@ pub enum Error {
         /// Metadata URL.
         url: String,
         /// Cause.
-        #[snafu(source(from(tough::error::Error, Box::new)))]
-        source: Box<tough::error::Error>,
-    },
-    /// Signed metadata expired while updog was working.
-    #[snafu(display("{role} metadata expired at {expires}"))]
-    MetadataExpired {
-        /// Role.
-        role: String,
-        /// Expiry.
-        expires: jiff::Timestamp,
+        #[snafu(source(from(tuf_client::Error, Box::new)))]
+        source: Box<tuf_client::Error>,
     },
     /// The repository has no manifest.json.
     #[snafu(display("manifest.json is not in the repository"))]
@@ -226,8 +218,8 @@ pub enum Error {
     #[snafu(display("failed to read manifest.json from the repository"))]
     ManifestRead {
         /// Cause.
-        #[snafu(source(from(tough::error::Error, Box::new)))]
-        source: Box<tough::error::Error>,
+        #[snafu(source(from(tuf_client::Error, Box::new)))]
+        source: Box<tuf_client::Error>,
     },
     /// manifest.json is invalid.
     #[snafu(display("manifest.json is invalid"))]
@@ -242,14 +234,23 @@ pub enum Error {
         /// Target name.
         name: String,
     },
-    /// A target name is not acceptable to tough.
-    #[snafu(display("invalid target name {name:?}"))]
-    TargetName {
+    /// Looking up a target in the signed metadata failed (a delegated role could not be
+    /// fetched or verified).
+    #[snafu(display("failed to look up target {name:?} in the repository"))]
+    TargetLookup {
         /// Name.
         name: String,
         /// Cause.
-        #[snafu(source(from(tough::error::Error, Box::new)))]
-        source: Box<tough::error::Error>,
+        #[snafu(source(from(tuf_client::Error, Box::new)))]
+        source: Box<tuf_client::Error>,
+    },
+    /// An image target lists no SHA-256 (the resumable image writer verifies SHA-256).
+    #[snafu(display(
+        "image target {name:?} lists no SHA-256 hash; updog's resumable image writer needs one"
+    ))]
+    TargetNoSha256 {
+        /// Name.
+        name: String,
     },
     /// No migration path between the versions.
     #[snafu(display("no migration path from {from} to {to}"))]
@@ -268,8 +269,8 @@ pub enum Error {
         /// Target directory.
         path: PathBuf,
         /// Cause.
-        #[snafu(source(from(tough::error::Error, Box::new)))]
-        source: Box<tough::error::Error>,
+        #[snafu(source(from(tuf_client::Error, Box::new)))]
+        source: Box<tuf_client::Error>,
     },
     /// A signpost operation failed.
     #[snafu(display("failed to {op} on the OS disk"))]
@@ -580,57 +581,45 @@ pub enum Error {
     },
 }
 
-/// The tough errors carried inside `e` (tough reports a hash or size mismatch of a fetched file
-/// as a transport error whose cause is the real verdict).
-fn tough_chain(e: &tough::error::Error) -> Vec<&tough::error::Error> {
-    let mut out = vec![e];
-    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(cause) = src {
-        if let Some(t) = cause.downcast_ref::<tough::error::Error>() {
-            out.push(t);
-        }
-        src = cause.source();
-    }
-    out
-}
-
-fn classify_one(e: &tough::error::Error) -> Option<ExitStatus> {
-    use tough::error::Error as T;
-    Some(match e {
-        T::ExpiredMetadata { .. } => ExitStatus::MetadataExpired,
-        T::OlderMetadata { .. }
-        | T::OlderSnapshotInTimestamp { .. }
-        | T::SnapshotRoleRollback { .. } => ExitStatus::RollbackDetected,
-        T::SystemTimeSteppedBackward { .. } => ExitStatus::ClockSteppedBack,
-        T::VerifyMetadata { .. }
-        | T::VerifyRoleMetadata { .. }
-        | T::VerifyTrustedMetadata { .. }
-        | T::HashMismatch { .. }
-        | T::ParseMetadata { .. }
-        | T::ParseTrustedMetadata { .. }
-        | T::MaxSizeExceeded { .. }
-        | T::VersionMismatch { .. }
-        | T::MetaMissing { .. } => ExitStatus::VerificationFailed,
-        _ => return None,
-    })
-}
-
-fn classify_tough(e: &tough::error::Error) -> ExitStatus {
-    use tough::error::Error as T;
-    // The innermost verdict wins: a hash mismatch inside a transport error is a verification
-    // failure, not a network one.
-    if let Some(status) = tough_chain(e).iter().rev().find_map(|t| classify_one(t)) {
-        return status;
-    }
-    match e {
-        T::Transport { source, .. } => match source.kind() {
-            // A file the signed metadata names is missing (a missing timestamp.json, i.e. no
-            // repository at all, is reported as `RepoNotFound` instead).
-            tough::TransportErrorKind::FileNotFound => ExitStatus::VerificationFailed,
-            tough::TransportErrorKind::UnsupportedUrlScheme => ExitStatus::Usage,
-            _ => ExitStatus::Network,
+/// The exit status of a transport failure: a file the signed metadata names is missing is a
+/// verification failure (a missing `timestamp.json`, i.e. no repository at all, is reported as
+/// `RepoNotFound` instead); otherwise updog's HTTP client's own verdict, network by default.
+fn classify_transport(t: &tuf_client::TransportError) -> ExitStatus {
+    match t.kind() {
+        tuf_client::TransportErrorKind::NotFound => ExitStatus::VerificationFailed,
+        tuf_client::TransportErrorKind::UnsupportedScheme => ExitStatus::Usage,
+        _ => match std::error::Error::source(t).and_then(|s| s.downcast_ref::<Error>()) {
+            Some(e) => match e.exit_code() {
+                ExitStatus::Failure => ExitStatus::Network,
+                other => other,
+            },
+            None => ExitStatus::Network,
         },
-        _ => ExitStatus::Failure,
+    }
+}
+
+/// The exit status of a tuf-client error (one per §5 outcome).
+fn classify_tuf(e: &tuf_client::Error) -> ExitStatus {
+    use tuf_client::Error as T;
+    match e {
+        T::Expired { .. } => ExitStatus::MetadataExpired,
+        T::TimestampRollback { .. }
+        | T::SnapshotVersionRollback { .. }
+        | T::SnapshotRollback { .. }
+        | T::SnapshotRemoved { .. } => ExitStatus::RollbackDetected,
+        T::ClockWentBackwards { .. } => ExitStatus::ClockSteppedBack,
+        T::Fetch { source, .. } | T::TargetRead { source, .. } => classify_transport(source),
+        T::TrustedRoot { .. } | T::BaseUrl { .. } => ExitStatus::Usage,
+        // The clock record is damaged: trust state (checked before, so rarely seen here).
+        T::DatastoreTime { .. } => ExitStatus::VerificationFailed,
+        T::DatastoreCreate { .. }
+        | T::DatastoreRead { .. }
+        | T::DatastoreWrite { .. }
+        | T::DatastoreRemove { .. }
+        | T::JoinUrl { .. }
+        | T::NotRefreshed => ExitStatus::Failure,
+        // Signatures, lengths, hashes, versions, malformed metadata, unsafe target paths.
+        _ => ExitStatus::VerificationFailed,
     }
 }
 
@@ -670,10 +659,12 @@ impl Error {
             },
             Error::RepoLoad { source, .. }
             | Error::ManifestRead { source }
-            | Error::MigrationCache { source, .. } => classify_tough(source.as_ref()),
+            | Error::TargetLookup { source, .. }
+            | Error::MigrationCache { source, .. } => classify_tuf(source.as_ref()),
             Error::ManifestMissing
             | Error::ManifestParse { .. }
             | Error::TargetMissing { .. }
+            | Error::TargetNoSha256 { .. }
             | Error::TargetTooLong { .. }
             | Error::TargetShort { .. }
             | Error::TargetHash { .. }
@@ -682,9 +673,7 @@ impl Error {
             | Error::Verify { .. }
             | Error::Verity { .. } => ExitStatus::VerificationFailed,
             Error::ImageTooLarge { .. } => ExitStatus::ImageTooLarge,
-            Error::MetadataExpired { .. } | Error::RootExpired { .. } => {
-                ExitStatus::MetadataExpired
-            }
+            Error::RootExpired { .. } => ExitStatus::MetadataExpired,
             Error::NothingToRevert { .. } => ExitStatus::BadState,
             Error::Signpost { source, .. } | Error::DiskOverride { source, .. } => {
                 match source.exit_code() {

@@ -1,7 +1,7 @@
 //! updog: the on-host update agent of an A/B OS (Bottlerocket-compatible).
 //!
-//! updog reads a TUF repository through [tough] into a **persistent** datastore (so rollback and
-//! freeze are detected across runs), chooses an update with `update-metadata`'s pure selection
+//! updog reads a TUF repository through [tuf_client] (the specification's client workflow) into a
+//! **persistent** datastore (so rollback and freeze are detected across runs), chooses an update with `update-metadata`'s pure selection
 //! function, and writes it to the inactive partition set in a fixed safe order: mark the set
 //! unbootable → cache migrations → stream root, boot and hash images (verified length and SHA-256,
 //! LZ4-decoded, resumable across network drops, kills and reboots) → verify the written root
@@ -38,13 +38,16 @@ pub mod exit;
 pub mod fsutil;
 pub mod health;
 pub mod host;
+pub mod http;
 pub mod image;
 pub mod lock;
 pub mod lz4;
+pub mod metadata_cache;
 pub mod render;
 pub mod repo;
 pub mod reporter;
 pub mod status;
+pub mod target_stream;
 pub mod transport;
 pub mod verity;
 pub mod window;

@@ -1,33 +1,50 @@
-//! The TUF edge: load the repository with tough into a persistent datastore, read
-//! `manifest.json`, look up signed target lengths and hashes, and cache migrations.
+//! The TUF edge: the repository is loaded and refreshed by tuf-client's [`Updater`] (the
+//! specification's client workflow, §5) into the persistent datastore under
+//! `/var/lib/updog/tuf`, `manifest.json` is looked up and downloaded through it, image targets
+//! are resolved to their signed length and SHA-256, and migrations are cached for the migrator.
+//!
+//! updog adds its own rules on top of tuf-client:
+//! - the state rules of [`crate::fsutil`]: the datastore directory and every file in it are
+//!   checked (no link, not writable by others, each file parses) before tuf-client reads them; a
+//!   damaged file is an error, never "no state" (which would silently turn off rollback, freeze
+//!   and clock protection);
+//! - the clock record keeps tough's name and form (`latest_known_time.json`, a JSON string), and
+//!   tough's `root.json`, `timestamp.json`, `snapshot.json` and `targets.json` are the files
+//!   tuf-client keeps too, so a host upgraded from the tough-based updog keeps its trusted
+//!   versions and clock: rollback protection survives the switch;
+//! - one fixed update start time per run: the clock is read once when the load starts.
 
 use crate::config::{Config, HostPaths};
 use crate::error::{self, Error, Result};
 use crate::fsutil;
-use crate::transport::{self, HttpClient, MetadataCache, UpdogTransport};
-use snafu::{OptionExt, ResultExt};
-use std::collections::BTreeMap;
+use crate::transport::{HttpClient, MetadataCache, UpdogTransport};
+use snafu::{IntoError, OptionExt, ResultExt};
 use std::path::Path;
-use tough::schema::{Root, Signed};
-use tough::{ExpirationEnforcement, Repository, RepositoryLoader, TargetName};
+use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
+use tuf_client::{RefreshOutcome, TimestampUpdate, Updater};
 use update_metadata::Manifest;
 use url::Url;
+
+/// The datastore file recording the start time of the last cycle (tough's name and format).
+pub const CLOCK_FILE: &str = "latest_known_time.json";
+
+/// Largest old root version fetched for the migrator's root chain (tuf-client's root limit).
+const ROOT_LIMIT: u64 = 512 * 1024;
 
 /// A loaded, verified repository and its manifest.
 #[derive(Debug)]
 pub struct LoadedRepo {
-    /// The tough repository.
-    pub repo: Repository,
     /// The parsed manifest.
     pub manifest: Manifest,
     /// Where targets are served.
     pub targets_base: Url,
     /// Files served from the immutable-metadata cache in this load.
     pub cache_hits: usize,
-    /// tough's private copy of the datastore, alive as long as the repository: tough records
-    /// the time there again whenever it reads a target (those later records are not kept).
-    _trust_work: tempfile::TempDir,
+    /// What the refresh found (trusted versions, the cycle's start time).
+    pub refresh: RefreshOutcome,
+    /// The verified repository (a lookup may fetch delegated roles, so it is locked).
+    updater: Mutex<Updater>,
 }
 
 impl LoadedRepo {
@@ -39,7 +56,7 @@ impl LoadedRepo {
     }
 }
 
-/// Signed facts about one target.
+/// Signed facts about one image target, for the resumable writer.
 #[derive(Debug, Clone)]
 pub struct TargetInfo {
     /// Target name.
@@ -48,172 +65,99 @@ pub struct TargetInfo {
     pub length: u64,
     /// Signed SHA-256.
     pub sha256: [u8; 32],
-    /// Download URL.
+    /// Download URL (without the query parameters, which the HTTP client adds).
     pub url: Url,
 }
 
-/// Files of the trust datastore that updog knows how to check, with what each must parse as.
+/// Checks one file of the trust datastore: present files must parse as what they are.
 fn check_trust_file(name: &str, bytes: &[u8]) -> std::result::Result<(), String> {
-    use tough::schema::{Snapshot, Targets, Timestamp};
-    let parsed = match name {
-        "root.json" => serde_json::from_slice::<Signed<Root>>(bytes).map(drop),
-        "timestamp.json" => serde_json::from_slice::<Signed<Timestamp>>(bytes).map(drop),
-        "snapshot.json" => serde_json::from_slice::<Signed<Snapshot>>(bytes).map(drop),
-        "targets.json" => serde_json::from_slice::<Signed<Targets>>(bytes).map(drop),
-        "latest_known_time.json" => serde_json::from_slice::<jiff::Timestamp>(bytes).map(drop),
-        // Delegated targets roles.
-        _ => serde_json::from_slice::<Signed<Targets>>(bytes).map(drop),
-    };
-    parsed.map_err(|e| {
-        if bytes.is_empty() {
-            "the file is empty (a write was interrupted, or it was truncated)".to_owned()
-        } else {
-            format!("it is not valid {name}: {e}")
-        }
-    })
-}
-
-/// The trust datastore as updog keeps it: every file read (never through a link) and checked.
-/// tough itself treats a file it cannot parse as "no state", which would silently turn off
-/// rollback, freeze and clock protection; updog refuses instead.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct TrustState {
-    files: BTreeMap<String, Vec<u8>>,
-}
-
-impl TrustState {
-    /// Reads and checks `dir` (created if missing; a link, a foreign or writable directory, a
-    /// non-regular entry or a file that does not parse is an error naming it). Temporary files
-    /// left by an interrupted write are removed.
-    pub fn load(paths: &HostPaths) -> Result<TrustState> {
-        let dir = paths.datastore();
-        fsutil::ensure_state_dir(&paths.state_dir(), &dir)?;
-        let mut files = BTreeMap::new();
-        for entry in std::fs::read_dir(&dir).context(error::ReadFileSnafu { path: &dir })? {
-            let entry = entry.context(error::ReadFileSnafu { path: &dir })?;
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let ft = entry
-                .file_type()
-                .context(error::ReadFileSnafu { path: &path })?;
-            if ft.is_symlink() {
-                return Err(Error::UnsafeState {
-                    path,
-                    problem: "is a symbolic link; updog does not follow links in its state".into(),
-                });
-            }
-            if !ft.is_file() {
-                return Err(Error::UnsafeState {
-                    path,
-                    problem: "is not a regular file".into(),
-                });
-            }
-            if name.starts_with(".tmp-") {
-                debug!("removing {} left by an interrupted write", path.display());
-                fsutil::remove_durable(&path)?;
-                continue;
-            }
-            let bytes = fsutil::read_state_file(&path)?.unwrap_or_default();
-            check_trust_file(&name, &bytes).map_err(|problem| Error::TrustStateCorrupt {
-                path: path.clone(),
-                problem,
-            })?;
-            files.insert(name, bytes);
-        }
-        Ok(TrustState { files })
+    if bytes.is_empty() {
+        return Err("the file is empty (a write was interrupted, or it was truncated)".to_owned());
     }
-
-    /// The bytes of one file, if present.
-    pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.files.get(name).map(Vec::as_slice)
+    if name == CLOCK_FILE {
+        return serde_json::from_slice::<jiff::Timestamp>(bytes)
+            .map(drop)
+            .map_err(|e| format!("it is not a JSON timestamp: {e}"));
     }
-
-    /// Copies the state into a private working directory for tough.
-    fn stage(&self, work: &Path) -> Result<()> {
-        for (name, bytes) in &self.files {
-            let path = work.join(name);
-            std::fs::write(&path, bytes).context(error::WriteFileSnafu { path: &path })?;
-        }
+    if !name.ends_with(".json") {
+        return Ok(());
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("it is not valid {name}: {e}"))?;
+    let ok = value
+        .get("signed")
+        .is_some_and(serde_json::Value::is_object)
+        && value
+            .get("signatures")
+            .is_some_and(serde_json::Value::is_array);
+    if ok {
         Ok(())
-    }
-
-    /// Makes what tough left in `work` the persistent state: each changed file replaced
-    /// atomically and durably, each file tough removed removed durably. A file tough wrote that
-    /// does not parse is not committed.
-    fn commit(&self, work: &Path, dir: &Path) -> Result<TrustState> {
-        let mut now = BTreeMap::new();
-        for entry in std::fs::read_dir(work).context(error::ReadFileSnafu { path: work })? {
-            let entry = entry.context(error::ReadFileSnafu { path: work })?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            if !entry
-                .file_type()
-                .context(error::ReadFileSnafu { path: &path })?
-                .is_file()
-            {
-                continue;
-            }
-            let bytes = std::fs::read(&path).context(error::ReadFileSnafu { path: &path })?;
-            now.insert(name, bytes);
-        }
-        for (name, bytes) in &now {
-            if self.files.get(name) == Some(bytes) {
-                continue;
-            }
-            if let Err(problem) = check_trust_file(name, bytes) {
-                warn!("not keeping {name} written by tough: {problem}");
-                continue;
-            }
-            fsutil::write_atomic(&dir.join(name), bytes)?;
-        }
-        for name in self.files.keys() {
-            if !now.contains_key(name) {
-                fsutil::remove_durable(&dir.join(name))?;
-            }
-        }
-        Ok(TrustState { files: now })
+    } else {
+        Err(format!(
+            "it is not valid {name}: not TUF metadata (a \"signed\" object and a \"signatures\" list)"
+        ))
     }
 }
 
-/// Reads the trusted root shipped with the OS, checking that it parses and is signed by a
-/// threshold of its own keys (a broken file is the host's configuration, not the repository's
-/// fault).
-fn shipped_root(paths: &HostPaths) -> Result<(Vec<u8>, Signed<Root>)> {
+/// Checks the trust datastore as updog keeps it before tuf-client reads it: the directory is
+/// created if missing and must be safe; a link, a non-regular entry or a file that does not
+/// parse is an error naming it. Temporary files left by an interrupted write are removed.
+pub fn check_trust_state(paths: &HostPaths) -> Result<()> {
+    let dir = paths.datastore();
+    fsutil::ensure_state_dir(&paths.state_dir(), &dir)?;
+    for entry in std::fs::read_dir(&dir).context(error::ReadFileSnafu { path: &dir })? {
+        let entry = entry.context(error::ReadFileSnafu { path: &dir })?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ft = entry
+            .file_type()
+            .context(error::ReadFileSnafu { path: &path })?;
+        if ft.is_symlink() {
+            return Err(Error::UnsafeState {
+                path,
+                problem: "is a symbolic link; updog does not follow links in its state".into(),
+            });
+        }
+        if !ft.is_file() {
+            return Err(Error::UnsafeState {
+                path,
+                problem: "is not a regular file".into(),
+            });
+        }
+        if name.starts_with(".tmp-") {
+            debug!("removing {} left by an interrupted write", path.display());
+            fsutil::remove_durable(&path)?;
+            continue;
+        }
+        let bytes = fsutil::read_state_file(&path)?.unwrap_or_default();
+        check_trust_file(&name, &bytes).map_err(|problem| Error::TrustStateCorrupt {
+            path: path.clone(),
+            problem,
+        })?;
+    }
+    Ok(())
+}
+
+/// Reads the trusted root shipped with the OS.
+fn shipped_root(paths: &HostPaths) -> Result<Vec<u8>> {
     let path = paths.trusted_root();
-    let bytes = std::fs::read(&path).context(error::TrustedRootReadSnafu { path: &path })?;
-    let root: Signed<Root> =
-        serde_json::from_slice(&bytes).map_err(|e| Error::TrustedRootInvalid {
-            path: path.clone(),
-            problem: if bytes.is_empty() {
-                "the file is empty".to_owned()
-            } else {
-                format!("not a TUF root: {e}")
-            },
-        })?;
-    root.signed
-        .verify_role(&root)
-        .map_err(|e| Error::TrustedRootInvalid {
-            path: path.clone(),
-            problem: format!("its signatures do not verify against its own keys: {e}"),
-        })?;
-    Ok((bytes, root))
+    std::fs::read(&path).context(error::TrustedRootReadSnafu { path: &path })
 }
 
-/// Chooses the trusted root: the shipped one, or the newer one tough already verified and kept
-/// in the datastore (so a rotated root chain is not walked again from version 1 every run).
-fn trusted_root(paths: &HostPaths, state: &TrustState) -> Result<(Vec<u8>, Signed<Root>)> {
-    let (shipped, shipped_root) = shipped_root(paths)?;
-    if let Some(kept) = state.get("root.json")
-        && let Ok(kept_root) = serde_json::from_slice::<Signed<Root>>(kept)
-        && kept_root.signed.version > shipped_root.signed.version
-    {
-        debug!(
-            "using root version {} from the datastore (shipped: {})",
-            kept_root.signed.version, shipped_root.signed.version
-        );
-        return Ok((kept.to_vec(), kept_root));
+/// Why tuf-client refused the shipped root, in words for the operator.
+fn root_problem(bytes: &[u8], e: &tuf_client::Error) -> String {
+    let inner = match e {
+        tuf_client::Error::TrustedRoot { source } => source.as_ref(),
+        other => other,
+    };
+    match inner {
+        _ if bytes.is_empty() => "the file is empty".to_owned(),
+        tuf_client::Error::Signature { .. } => {
+            format!("its signatures do not verify against its own keys: {inner}")
+        }
+        tuf_client::Error::Malformed { reason, .. } => format!("not a TUF root: {reason}"),
+        other => other.to_string(),
     }
-    Ok((shipped, shipped_root))
 }
 
 /// Refuses a repository URL updog cannot fetch (before anything is fetched).
@@ -229,40 +173,63 @@ fn check_url_scheme(paths: &HostPaths, field: &'static str, url: &Url) -> Result
     }
 }
 
-/// Turns tough's load errors that have a plainer explanation into updog's own.
-fn explain_load_error(
-    e: tough::error::Error,
-    config: &Config,
-    root: &Signed<Root>,
-    now: jiff::Timestamp,
-) -> Error {
-    use tough::error::Error as T;
+/// Turns tuf-client's refresh errors that have a plainer explanation into updog's own.
+fn explain_load_error(e: tuf_client::Error, config: &Config) -> Error {
+    use tuf_client::Error as T;
     match &e {
-        T::Transport { url, source, .. }
-            if source.kind() == tough::TransportErrorKind::FileNotFound
-                && url.path().ends_with("/timestamp.json") =>
+        T::Fetch { url, source, .. }
+            if source.kind() == tuf_client::TransportErrorKind::NotFound
+                && url.ends_with("/timestamp.json") =>
         {
             return Error::RepoNotFound {
                 base: config.metadata_base_url.to_string(),
-                url: url.to_string(),
+                url: url.clone(),
             };
         }
-        T::ExpiredMetadata {
-            role: tough::schema::RoleType::Root,
+        T::Expired {
+            role,
+            version,
+            expires,
             ..
-        } if root.signed.expires <= now => {
+        } if role == "root" => {
             return Error::RootExpired {
-                version: root.signed.version.get(),
-                expires: root.signed.expires,
+                version: *version,
+                expires: *expires,
                 url: config.metadata_base_url.to_string(),
             };
         }
         _ => {}
     }
-    Error::RepoLoad {
+    error::RepoLoadSnafu {
         url: config.metadata_base_url.to_string(),
-        source: Box::new(e),
     }
+    .into_error(e)
+}
+
+/// The updater for this host's repository (nothing fetched yet).
+fn updater(
+    paths: &HostPaths,
+    config: &Config,
+    http: &HttpClient,
+    cache: &MetadataCache,
+) -> Result<Updater> {
+    let root = shipped_root(paths)?;
+    let mut tc = tuf_client::Config::new(
+        config.metadata_base_url.clone(),
+        config.targets_base_url.clone(),
+        paths.datastore(),
+        root.clone(),
+    );
+    // Query parameters are added by `HttpClient` (they change during an update).
+    tc.clock_file = CLOCK_FILE.to_owned();
+    let transport = UpdogTransport::new(http.clone(), Some(cache.clone()));
+    Updater::new(tc, transport).map_err(|e| match e {
+        tuf_client::Error::TrustedRoot { .. } => Error::TrustedRootInvalid {
+            path: paths.trusted_root(),
+            problem: root_problem(&root, &e),
+        },
+        other => explain_load_error(other, config),
+    })
 }
 
 async fn load_once(
@@ -270,51 +237,30 @@ async fn load_once(
     config: &Config,
     http: &HttpClient,
     cache: &MetadataCache,
+    now: jiff::Timestamp,
 ) -> Result<LoadedRepo> {
-    let state = TrustState::load(paths)?;
-    let (root, parsed_root) = trusted_root(paths, &state)?;
-    let datastore = paths.datastore();
-    // tough writes its datastore in place (truncate, then write) and follows links; it gets a
-    // private copy instead, and what it leaves there is committed atomically afterwards.
-    let work = tempfile::Builder::new()
-        .prefix(WORK_PREFIX)
-        .tempdir_in(paths.state_dir())
-        .context(error::CreateDirSnafu {
-            path: paths.state_dir(),
-        })?;
-    state.stage(work.path())?;
-    let loaded = RepositoryLoader::new(
-        &root,
-        config.metadata_base_url.clone(),
-        config.targets_base_url.clone(),
-    )
-    .transport(UpdogTransport::new(http.clone(), Some(cache.clone())))
-    .datastore(work.path())
-    .expiration_enforcement(ExpirationEnforcement::Safe)
-    .load()
-    .await;
-    // Whatever tough verified and recorded (a newer root, the latest known time, a newer
-    // timestamp) is kept even when a later step failed, as tough itself would keep it.
-    let committed = state.commit(work.path(), &datastore)?;
-    let latest_root = committed
-        .get("root.json")
-        .and_then(|b| serde_json::from_slice::<Signed<Root>>(b).ok())
-        .filter(|r| r.signed.version > parsed_root.signed.version)
-        .unwrap_or(parsed_root);
-    let repo =
-        loaded.map_err(|e| explain_load_error(e, config, &latest_root, jiff::Timestamp::now()))?;
-    let name = TargetName::new("manifest.json").context(error::TargetNameSnafu {
-        name: "manifest.json",
-    })?;
-    use tough::IntoVec;
-    let bytes = repo
-        .read_target(&name)
+    check_trust_state(paths)?;
+    let mut updater = updater(paths, config, http, cache)?;
+    let refresh = updater
+        .refresh(now)
         .await
-        .context(error::ManifestReadSnafu)?
-        .context(error::ManifestMissingSnafu)?
-        .into_vec()
+        .map_err(|e| explain_load_error(e, config))?;
+    if refresh.timestamp == TimestampUpdate::DiscardedSameVersionDifferentContent {
+        warn!(
+            "the repository serves a timestamp with the trusted version {} but different \
+             content; it was discarded and the trusted one kept (TUF §5.4.3.1)",
+            refresh.timestamp_version
+        );
+    }
+    let info = updater
+        .get_target_info("manifest.json")
         .await
-        .context(error::ManifestReadSnafu)?;
+        .map_err(|e| explain_load_error(e, config))?
+        .context(error::ManifestMissingSnafu)?;
+    let bytes = updater
+        .download_target(&info)
+        .await
+        .map_err(|e| error::ManifestReadSnafu.into_error(e))?;
     let origin = format!("{}manifest.json", config.targets_base_url);
     // Per entry: broken entries are skipped (and logged); the workflow refuses the host's own.
     let manifest =
@@ -323,18 +269,18 @@ async fn load_once(
         warn!("{origin}: skipping {r}");
     }
     Ok(LoadedRepo {
-        repo,
         manifest,
         targets_base: config.targets_base_url.clone(),
         cache_hits: cache.hits(),
-        _trust_work: work,
+        refresh,
+        updater: Mutex::new(updater),
     })
 }
 
-/// Prefix of tough's private working copies of the datastore (in the state directory).
+/// Prefix of the private working copies of the datastore the tough-based updog made.
 const WORK_PREFIX: &str = ".tuf-work-";
 
-/// Removes working copies left by an updog that was killed (the caller holds the lock).
+/// Removes working copies left by an older updog that was killed (the caller holds the lock).
 fn remove_stale_work_dirs(state_dir: &Path) -> Result<()> {
     let entries = std::fs::read_dir(state_dir).context(error::ReadFileSnafu { path: state_dir })?;
     for entry in entries.flatten() {
@@ -352,7 +298,7 @@ fn remove_stale_work_dirs(state_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Loads and verifies the repository (Safe expiration enforcement, persistent datastore).
+/// Loads and verifies the repository (one fixed start time, persistent datastore).
 pub async fn load(paths: &HostPaths, config: &Config, http: &HttpClient) -> Result<LoadedRepo> {
     check_url_scheme(paths, "metadata_base_url", &config.metadata_base_url)?;
     check_url_scheme(paths, "targets_base_url", &config.targets_base_url)?;
@@ -367,21 +313,24 @@ pub async fn load(paths: &HostPaths, config: &Config, http: &HttpClient) -> Resu
         config.metadata_base_url.clone(),
         config.targets_base_url.clone(),
     );
-    let loaded = match load_once(paths, config, http, &cache).await {
+    // §5.1: the update start time of this run, read once.
+    let now = jiff::Timestamp::now();
+    let loaded = match load_once(paths, config, http, &cache, now).await {
         Ok(l) => l,
         Err(e) if cache.hits() > 0 => {
             warn!("load with cached metadata failed ({e}); retrying without the cache");
             cache.clear();
-            load_once(paths, config, http, &cache).await?
+            load_once(paths, config, http, &cache, now).await?
         }
         Err(e) => return Err(e),
     };
     cache.commit()?;
     info!(
-        "repository loaded: timestamp v{}, snapshot v{}, targets v{} ({} cached files reused){}",
-        loaded.repo.timestamp().signed.version,
-        loaded.repo.snapshot().signed.version,
-        loaded.repo.targets().signed.version,
+        "repository loaded: root v{}, timestamp v{}, snapshot v{}, targets v{} ({} cached files reused){}",
+        loaded.refresh.root_version,
+        loaded.refresh.timestamp_version,
+        loaded.refresh.snapshot_version,
+        loaded.refresh.targets_version,
         loaded.cache_hits,
         crate::image::peak_memory()
             .map(|k| format!(", peak RSS so far {k} KiB"))
@@ -391,74 +340,95 @@ pub async fn load(paths: &HostPaths, config: &Config, http: &HttpClient) -> Resu
 }
 
 impl LoadedRepo {
-    /// Fails if any top-level role has expired by `now` (checked again before images are
-    /// streamed, as tough's `read_target` does for the targets it reads itself).
-    pub fn check_expiry(&self, now: jiff::Timestamp) -> Result<()> {
-        use tough::schema::RoleType;
-        let roles = [
-            (self.repo.root().signed.expires, RoleType::Root),
-            (self.repo.timestamp().signed.expires, RoleType::Timestamp),
-            (self.repo.snapshot().signed.expires, RoleType::Snapshot),
-            (self.repo.targets().signed.expires, RoleType::Targets),
-        ];
-        for (expires, role) in roles {
-            if expires <= now {
-                return error::MetadataExpiredSnafu {
-                    role: role.to_string(),
-                    expires,
-                }
-                .fail();
-            }
-        }
-        Ok(())
-    }
-
-    /// Signed length, hash and URL of `name`.
-    pub fn target(&self, name: &str) -> Result<TargetInfo> {
-        let tn = TargetName::new(name).context(error::TargetNameSnafu { name })?;
-        let target = self
-            .repo
-            .targets()
-            .signed
-            .find_target(&tn, false)
-            .ok()
+    /// Signed length, SHA-256 and URL of image target `name` (found by tuf-client's delegation
+    /// search). Images are written by a resumable writer that keeps a SHA-256 state across
+    /// runs, so an image target must list a SHA-256.
+    pub async fn target(&self, name: &str) -> Result<TargetInfo> {
+        let mut updater = self.updater.lock().await;
+        let info = updater
+            .get_target_info(name)
+            .await
+            .map_err(|e| error::TargetLookupSnafu { name }.into_error(e))?
             .context(error::TargetMissingSnafu { name })?;
-        let sha256: [u8; 32] = target
+        let sha256: [u8; 32] = info
             .hashes
-            .sha256
-            .as_ref()
-            .try_into()
-            .ok()
-            .context(error::TargetMissingSnafu { name })?;
-        let url = transport::target_url(
-            &self.targets_base,
-            tn.resolved(),
-            &hex::encode(sha256),
-            self.repo.root().signed.consistent_snapshot,
-        )?;
+            .get("sha256")
+            .and_then(|h| h.try_into().ok())
+            .context(error::TargetNoSha256Snafu { name })?;
+        let url = updater
+            .target_url(&info)
+            .map_err(|e| error::TargetLookupSnafu { name }.into_error(e))?;
         Ok(TargetInfo {
             name: name.to_owned(),
-            length: target.length,
+            length: info.length,
             sha256,
             url,
         })
     }
 
-    /// Caches `names` (migrations plus manifest.json) and the metadata (with the whole root chain)
-    /// for the migrator, like Bottlerocket's updog (§1.9); everything is flushed afterwards.
+    /// Caches `names` (migrations plus manifest.json) and the metadata (with the whole root
+    /// chain) for the migrator, like Bottlerocket's updog (§1.9): targets under their
+    /// consistent-snapshot names (`<sha256>.<name>`), metadata under the names the repository
+    /// publishes them, each file written atomically (never through a link) and everything
+    /// flushed afterwards. Every target is verified (length and all hashes) before it is written.
     pub async fn cache_migrations(&self, paths: &HostPaths, names: &[String]) -> Result<()> {
         let meta = paths.migrations_metadata_dir();
         let targets = paths.migrations_dir();
-        // tough writes these files itself (following links): the directories must be ours and
-        // hold no links before it does.
         for dir in [&meta, &targets] {
             fsutil::ensure_state_dir(dir, dir)?;
             fsutil::check_entries(dir)?;
         }
-        self.repo
-            .cache(&meta, &targets, Some(names), true)
-            .await
-            .context(error::MigrationCacheSnafu { path: &targets })?;
+        let mut updater = self.updater.lock().await;
+        let cache_err = |e| error::MigrationCacheSnafu { path: &targets }.into_error(e);
+        let consistent = updater.consistent_snapshot().unwrap_or(false);
+        for name in names {
+            let info = updater
+                .get_target_info(name)
+                .await
+                .map_err(cache_err)?
+                .context(error::TargetMissingSnafu { name })?;
+            let bytes = updater.download_target(&info).await.map_err(cache_err)?;
+            let file = match info
+                .hashes
+                .get("sha256")
+                .or(info.hashes.iter().next().map(|h| h.1))
+            {
+                Some(h) if consistent => format!("{}.{name}", hex::encode(h)),
+                _ => name.clone(),
+            };
+            if file.contains('/') {
+                return error::TargetMissingSnafu { name }.fail();
+            }
+            fsutil::write_atomic(&targets.join(&file), &bytes)?;
+        }
+        // Metadata: every role this run trusted, then the root chain 1..=N.
+        let mut roles = vec!["timestamp".to_owned(), "snapshot".to_owned()];
+        roles.push("targets".to_owned());
+        for role in roles {
+            if let (Some(file), Some(bytes)) = (
+                updater.metadata_file_name(&role),
+                updater.trusted_metadata(&role),
+            ) {
+                fsutil::write_atomic(&meta.join(file), bytes)?;
+            }
+        }
+        let version = self.refresh.root_version;
+        for v in 1..=version {
+            let file = format!("{v}.root.json");
+            let bytes = if v == version {
+                updater
+                    .trusted_metadata("root")
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default()
+            } else {
+                updater
+                    .fetch_metadata_unverified(&file, ROOT_LIMIT)
+                    .await
+                    .map_err(cache_err)?
+            };
+            fsutil::write_atomic(&meta.join(file), &bytes)?;
+        }
+        drop(updater);
         fsutil::sync_tree(&meta)?;
         fsutil::sync_tree(&targets)?;
         Ok(())

@@ -1155,10 +1155,10 @@ async fn update_to(
         (ImageKind::Boot, update.images.boot.to_string()),
         (ImageKind::Hash, update.images.hash.to_string()),
     ];
-    let infos = images
-        .iter()
-        .map(|(k, n)| loaded.target(n).map(|i| (*k, i)))
-        .collect::<Result<Vec<_>>>()?;
+    let mut infos = Vec::with_capacity(images.len());
+    for (kind, name) in &images {
+        infos.push((*kind, loaded.target(name).await?));
+    }
     let (from, to) = if p.os.version <= update.version {
         (&p.os.version, &update.version)
     } else {
