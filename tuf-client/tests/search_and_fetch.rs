@@ -403,3 +403,80 @@ async fn spec_4_5_target_with_empty_hashes_makes_its_role_malformed() {
         "{err}"
     );
 }
+
+// Mirroring what was verified -------------------------------------------------------------------
+
+#[tokio::test]
+async fn trusted_metadata_is_the_exact_verified_bytes_under_the_published_names() {
+    let mut repo = Repo::new();
+    repo.delegate("targets", "a", json!({"paths": ["a/*"]}), false);
+    repo.add_target("a", "a/x", b"ax");
+    repo.rotate_keys(&["root"]);
+    repo.publish();
+    let (server, store) = serve(&repo);
+    let mut up = http_updater(&server, &repo, store.path());
+    assert_eq!(
+        up.trusted_metadata("timestamp"),
+        None,
+        "nothing before a refresh"
+    );
+    assert_eq!(up.consistent_snapshot(), None);
+    up.refresh(now()).await.unwrap();
+    assert_eq!(up.consistent_snapshot(), Some(true));
+    for (role, file) in [
+        ("root", "2.root.json"),
+        ("timestamp", "timestamp.json"),
+        ("snapshot", "2.snapshot.json"),
+        ("targets", "2.targets.json"),
+    ] {
+        assert_eq!(up.metadata_file_name(role).as_deref(), Some(file), "{role}");
+        assert_eq!(
+            up.trusted_metadata(role).unwrap(),
+            repo.read_meta(file),
+            "{role}: the bytes served"
+        );
+    }
+    // A delegated role only once the search has visited it.
+    assert_eq!(up.trusted_metadata("a"), None);
+    up.get_target_info("a/x").await.unwrap().unwrap();
+    assert_eq!(up.metadata_file_name("a").as_deref(), Some("1.a.json"));
+    assert_eq!(
+        up.trusted_metadata("a").unwrap(),
+        repo.read_meta("1.a.json")
+    );
+    // Old root versions, unverified, for a reader that walks the chain itself.
+    clear_fetched();
+    let old = up
+        .fetch_metadata_unverified("1.root.json", 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(old, repo.read_meta("1.root.json"));
+    assert_eq!(fetched_metadata(), ["1.root.json"]);
+    let err = up
+        .fetch_metadata_unverified("1.root.json", 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn clock_file_name_is_configurable_for_a_datastore_taken_over_from_tough() {
+    let repo = Repo::new();
+    let (server, store) = serve(&repo);
+    std::fs::write(
+        store.path().join("latest_known_time.json"),
+        "\"2099-01-01T00:00:00.123456789Z\"",
+    )
+    .unwrap();
+    let tough_named = |c: &mut tuf_client::Config| c.clock_file = "latest_known_time.json".into();
+    let mut up = http_updater_with(&server, &repo, store.path(), tough_named);
+    let err = up.refresh(now()).await.unwrap_err();
+    assert!(matches!(err, Error::ClockWentBackwards { .. }), "{err}");
+    std::fs::remove_file(store.path().join("latest_known_time.json")).unwrap();
+    up.refresh(now()).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(store.path().join("latest_known_time.json")).unwrap(),
+        format!("\"{}\"", now())
+    );
+    assert!(!store.path().join("last-cycle-time").exists());
+}
