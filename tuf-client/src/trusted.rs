@@ -122,6 +122,11 @@ impl TrustedSet {
         self.targets.get(role)
     }
 
+    /// Names of the targets roles loaded.
+    pub(crate) fn targets_role_names(&self) -> Vec<String> {
+        self.targets.keys().cloned().collect()
+    }
+
     /// The exact bytes targets role `role` was verified from.
     pub(crate) fn targets_bytes(&self, role: &str) -> Option<&[u8]> {
         self.targets_bytes.get(role).map(Vec::as_slice)

@@ -600,6 +600,17 @@ impl Updater {
         })
     }
 
+    /// The targets roles trusted so far in this cycle: `targets`, then the delegated roles the
+    /// searches have visited, sorted by name. Empty before a refresh.
+    pub fn trusted_targets_roles(&self) -> Vec<String> {
+        let Some(set) = self.trusted.as_ref() else {
+            return Vec::new();
+        };
+        let mut roles = set.targets_role_names();
+        roles.sort_by(|a, b| (a != "targets", a).cmp(&(b != "targets", b)));
+        roles
+    }
+
     /// Whether this cycle's trusted root uses consistent snapshots (`None` before a refresh).
     pub fn consistent_snapshot(&self) -> Option<bool> {
         self.trusted

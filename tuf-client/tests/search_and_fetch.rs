@@ -438,7 +438,9 @@ async fn trusted_metadata_is_the_exact_verified_bytes_under_the_published_names(
     }
     // A delegated role only once the search has visited it.
     assert_eq!(up.trusted_metadata("a"), None);
+    assert_eq!(up.trusted_targets_roles(), ["targets"]);
     up.get_target_info("a/x").await.unwrap().unwrap();
+    assert_eq!(up.trusted_targets_roles(), ["targets", "a"]);
     assert_eq!(up.metadata_file_name("a").as_deref(), Some("1.a.json"));
     assert_eq!(
         up.trusted_metadata("a").unwrap(),

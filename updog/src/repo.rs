@@ -403,7 +403,7 @@ impl LoadedRepo {
         }
         // Metadata: every role this run trusted, then the root chain 1..=N.
         let mut roles = vec!["timestamp".to_owned(), "snapshot".to_owned()];
-        roles.push("targets".to_owned());
+        roles.extend(updater.trusted_targets_roles());
         for role in roles {
             if let (Some(file), Some(bytes)) = (
                 updater.metadata_file_name(&role),
