@@ -825,3 +825,153 @@ impl Error {
         })
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use tuf_client::{TransportError, TransportErrorKind};
+
+    fn load(e: tuf_client::Error) -> ExitStatus {
+        Error::RepoLoad {
+            url: "http://h/metadata/".into(),
+            source: Box::new(e),
+        }
+        .exit_code()
+    }
+
+    fn fetch(kind: TransportErrorKind, cause: Option<Error>) -> tuf_client::Error {
+        let url: url::Url = "http://h/metadata/1.snapshot.json".parse().unwrap();
+        tuf_client::Error::Fetch {
+            what: "snapshot metadata".into(),
+            url: url.to_string(),
+            source: TransportError::new(
+                kind,
+                &url,
+                "failed",
+                cause.map(|c| Box::new(c) as Box<dyn std::error::Error + Send + Sync>),
+            ),
+        }
+    }
+
+    /// The same codes for the same situations as with tough: one per §5 outcome.
+    #[test]
+    fn tuf_client_errors_keep_their_exit_codes() {
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        use tuf_client::Error as T;
+        let cases = [
+            (
+                T::Expired {
+                    role: "timestamp".into(),
+                    version: 3,
+                    expires: t("2020-01-01T00:00:00Z"),
+                    now: t("2030-01-01T00:00:00Z"),
+                },
+                ExitStatus::MetadataExpired,
+            ),
+            (
+                T::TimestampRollback { trusted: 5, new: 3 },
+                ExitStatus::RollbackDetected,
+            ),
+            (
+                T::SnapshotVersionRollback {
+                    timestamp: 6,
+                    trusted: 5,
+                    new: 3,
+                },
+                ExitStatus::RollbackDetected,
+            ),
+            (
+                T::SnapshotRollback {
+                    file: "targets.json".into(),
+                    trusted: 5,
+                    new: 3,
+                },
+                ExitStatus::RollbackDetected,
+            ),
+            (
+                T::ClockWentBackwards {
+                    now: t("2030-01-01T00:00:00Z"),
+                    last: t("2031-01-01T00:00:00Z"),
+                    tolerance_secs: 300,
+                },
+                ExitStatus::ClockSteppedBack,
+            ),
+            (
+                T::HashMismatch {
+                    what: "snapshot metadata".into(),
+                    url: "http://h/metadata/1.snapshot.json".into(),
+                    algorithm: "sha256".into(),
+                },
+                ExitStatus::VerificationFailed,
+            ),
+            (
+                T::LengthMismatch {
+                    what: "target 'x'".into(),
+                    url: "http://h/targets/x".into(),
+                    expected: 2,
+                    actual: 1,
+                },
+                ExitStatus::VerificationFailed,
+            ),
+            (
+                T::TargetsVersion {
+                    role: "targets".into(),
+                    expected: 2,
+                    found: 1,
+                },
+                ExitStatus::VerificationFailed,
+            ),
+            // A file the signed metadata names is missing: verification, not network.
+            (
+                fetch(TransportErrorKind::NotFound, None),
+                ExitStatus::VerificationFailed,
+            ),
+            (
+                fetch(
+                    TransportErrorKind::Other,
+                    Some(Error::HttpStatus {
+                        url: "http://h/".into(),
+                        status: 503,
+                    }),
+                ),
+                ExitStatus::Network,
+            ),
+            (
+                fetch(
+                    TransportErrorKind::Other,
+                    Some(Error::RetryDeadline {
+                        url: "http://h/".into(),
+                        deadline: std::time::Duration::from_secs(2),
+                        attempts: 3,
+                    }),
+                ),
+                ExitStatus::Network,
+            ),
+            // More bytes than updog's transport buffers: the server is not serving the file
+            // the metadata signs.
+            (
+                fetch(
+                    TransportErrorKind::Other,
+                    Some(Error::TargetTooLong {
+                        name: "x".into(),
+                        expected: 1,
+                    }),
+                ),
+                ExitStatus::VerificationFailed,
+            ),
+            (fetch(TransportErrorKind::Other, None), ExitStatus::Network),
+            (
+                fetch(TransportErrorKind::UnsupportedScheme, None),
+                ExitStatus::Usage,
+            ),
+        ];
+        for (e, want) in cases {
+            let shown = e.to_string();
+            assert_eq!(load(e), want, "{shown}");
+        }
+        assert_eq!(
+            Error::TargetNoSha256 { name: "x".into() }.exit_code(),
+            ExitStatus::VerificationFailed
+        );
+    }
+}
