@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use test_support::s3::{ObjectHead, S3Impl, S3Server};
 
@@ -286,40 +286,21 @@ fn bad_bucket_urls_are_usage_errors() {
     }
 }
 
-/// Waits until `pred` holds for the bucket's listing under `prefix` (polled by one boto3
-/// process), then returns; used to kill a publisher at a chosen point.
-fn spawn_watch(server: &S3Server, prefix: &str, condition: &str) -> Child {
-    let script = format!(
-        "import boto3, sys, time\nfrom botocore.config import Config\n\
-         s3 = boto3.client('s3', config=Config(s3={{'addressing_style': 'path'}}))\n\
-         before = None\n\
-         while True:\n\
-         \x20   keys = set()\n\
-         \x20   for page in s3.get_paginator('list_objects_v2').paginate(Bucket='{BUCKET}', Prefix='{prefix}'):\n\
-         \x20       keys |= {{o['Key'] for o in page.get('Contents', [])}}\n\
-         \x20   if before is None:\n\
-         \x20       before = keys\n\
-         \x20       print('ready', flush=True)\n\
-         \x20   new = keys - before\n\
-         \x20   if {condition}:\n\
-         \x20       print('hit', flush=True)\n\
-         \x20       break\n\
-         \x20   time.sleep(0.02)\n"
-    );
-    let mut cmd = Command::new("python3");
-    cmd.arg("-c").arg(script).stdout(Stdio::piped());
-    server.apply(&mut cmd);
-    cmd.spawn().expect("start watcher")
-}
-
-fn read_line(child: &mut Child) -> String {
-    use std::io::BufRead;
-    let stdout = child.stdout.as_mut().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    line.trim().to_owned()
+/// Reads `--json` progress events from the publisher's stderr until one matches `pred`
+/// (pubsys reports a phase when it begins and an item when it is stored); false at EOF.
+fn wait_for_event(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> bool {
+    for line in lines {
+        let Ok(line) = line else { return false };
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            && pred(&v)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// A publisher killed with SIGKILL at chosen points: the repository stays valid and serves the
@@ -334,22 +315,16 @@ fn killed_publisher(kind: S3Impl) {
         "publish 1.0.0",
         &pubsys(&server, &repo_args(&fx, "1.0.0", &v1, &url)),
     );
-    let points = [
-        (
-            "the first new target is stored",
-            "len([k for k in new if '/targets/' in k]) >= 1",
-        ),
-        (
-            "the big root image is stored",
-            "any(k.endswith('root.ext4.lz4') for k in new)",
-        ),
-        (
-            "new versioned metadata is stored",
-            "any(k.endswith('.targets.json') for k in new)",
-        ),
+    type Point = (&'static str, fn(&serde_json::Value) -> bool);
+    let points: [Point; 3] = [
+        ("target uploads began", |v| v["phase"] == "writing targets"),
+        ("the first target was stored", |v| v["event"] == "item"),
+        ("every target was stored, metadata writing began", |v| {
+            v["phase"] == "writing metadata"
+        }),
     ];
     let mut expected = vec!["1.0.0".to_owned()];
-    for (i, (point, condition)) in points.iter().enumerate() {
+    for (i, (point, pred)) in points.iter().enumerate() {
         let version = format!("2.{i}.0");
         let imgs = images(fx.dir.path(), &version, 10 * 1024 * 1024);
         let ts_key = format!("{METADATA}timestamp.json");
@@ -358,17 +333,18 @@ fn killed_publisher(kind: S3Impl) {
             .pop()
             .expect("timestamp")
             .etag;
-        let mut watch = spawn_watch(&server, "prod/", condition);
-        assert_eq!(read_line(&mut watch), "ready");
-        let mut publisher = pubsys_cmd(&server, &repo_args(&fx, &version, &imgs, &url))
+        let mut args = repo_args(&fx, &version, &imgs, &url);
+        args.push("--json");
+        let mut publisher = pubsys_cmd(&server, &args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        assert_eq!(read_line(&mut watch), "hit", "watcher for: {point}");
+        let stderr = publisher.stderr.take().unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+        assert!(wait_for_event(&mut lines, pred), "no event for: {point}");
         publisher.kill().unwrap();
         let status = publisher.wait().unwrap();
-        let _ = watch.wait();
         let ts_after = server
             .objects(BUCKET, &ts_key)
             .pop()
