@@ -15,7 +15,7 @@ pub const SECRET_KEY: &str = "abostestsecret1234567890";
 /// Which implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3Impl {
-    /// `moto_server` (pip `moto[server]`): allows anonymous GET.
+    /// `moto_server` (pip `moto[server]`): anonymous GET allowed by a bucket policy.
     Moto,
     /// `s3s-fs` (cargo install s3s-fs --features binary): with keys, refuses anonymous
     /// requests; without keys, refuses signed ones.
@@ -169,6 +169,17 @@ impl S3Server {
     /// Creates a bucket.
     pub fn create_bucket(&self, name: &str) {
         self.boto3(&format!("s3.create_bucket(Bucket='{name}')"));
+    }
+
+    /// Lets anyone GET the bucket's objects (a bucket policy allowing `s3:GetObject` to `*`), as
+    /// a public update repository's bucket, or one behind a CDN, is configured. moto enforces
+    /// it; s3s-fs has no bucket policies and refuses anonymous requests whatever is set.
+    pub fn allow_anonymous_reads(&self, bucket: &str) {
+        self.boto3(&format!(
+            "s3.put_bucket_policy(Bucket='{bucket}', Policy=json.dumps({{'Version': '2012-10-17', \
+             'Statement': [{{'Effect': 'Allow', 'Principal': '*', 'Action': 's3:GetObject', \
+             'Resource': 'arn:aws:s3:::{bucket}/*'}}]}}))"
+        ));
     }
 
     /// Every object under `prefix` with its headers, read back by boto3 (HEAD per object).
