@@ -404,11 +404,13 @@ pub async fn sign_and_commit(
 ) -> Result<Committed> {
     let mut edit = edit;
     edit.check_keys(keys)?;
-    // A version whose snapshot or targets file is already in the store (left by an
-    // interrupted run in the same second, or by another publisher) is never overwritten: take
-    // the next free one. (Two publishers racing for the same free name are still told apart
-    // by the store's create-only write.)
-    if let (Some(version), Some(expires)) = (edit.version, edit.expires) {
+    // In a store that writes versioned metadata create-only (a bucket), a version whose
+    // snapshot or targets file is already there (left by an interrupted run in the same second,
+    // or by another publisher) is never overwritten: take the next free one. (Two publishers
+    // racing for the same free name are still told apart by the create-only write.)
+    if store.versioned_metadata_is_create_only()
+        && let (Some(version), Some(expires)) = (edit.version, edit.expires)
+    {
         let mut free = version;
         while store.has_metadata(&format!("{free}.snapshot.json"))?
             || store.has_metadata(&format!("{free}.targets.json"))?

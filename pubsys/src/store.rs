@@ -58,6 +58,12 @@ pub trait RepoStore: fmt::Debug + Send + Sync {
         let _ = file_name;
         Ok(())
     }
+    /// Whether versioned metadata (`V.snapshot.json`, …) is written create-only, so a
+    /// publish must pick a version whose files are not there yet (an object store shared by
+    /// publishers without a lock). Default: false (replaced in place under the writer lock).
+    fn versioned_metadata_is_create_only(&self) -> bool {
+        false
+    }
     /// Makes every target stored so far durable (called once, before any metadata is written).
     fn sync_targets(&self) -> Result<()>;
     /// Stores a metadata file atomically and durably, replacing any previous one of that name.

@@ -77,12 +77,12 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
 /// Reads profile `name` from the shared credentials and config files.
 pub fn read_profile(name: &str, credentials: &Path, config: &Path) -> Result<Profile> {
     let mut p = Profile::default();
-    if let Some(text) = read_optional(credentials)? {
-        if let Some(s) = parse_ini(&text).get(name) {
-            p.access_key_id = s.get("aws_access_key_id").cloned();
-            p.secret_access_key = s.get("aws_secret_access_key").cloned();
-            p.session_token = s.get("aws_session_token").cloned();
-        }
+    if let Some(text) = read_optional(credentials)?
+        && let Some(s) = parse_ini(&text).get(name)
+    {
+        p.access_key_id = s.get("aws_access_key_id").cloned();
+        p.secret_access_key = s.get("aws_secret_access_key").cloned();
+        p.session_token = s.get("aws_session_token").cloned();
     }
     if let Some(text) = read_optional(config)? {
         let sections = parse_ini(&text);

@@ -152,6 +152,10 @@ impl RepoStore for S3Store {
         self.run(async move { bucket.delete(&key).await })
     }
 
+    fn versioned_metadata_is_create_only(&self) -> bool {
+        true
+    }
+
     fn sync_targets(&self) -> Result<()> {
         // A completed PUT is durable and readable after write.
         Ok(())
