@@ -261,6 +261,49 @@ fn lifecycle(kind: S3Impl) {
         std::fs::read(&back).unwrap(),
         std::fs::read(&v1[1]).unwrap()
     );
+
+    // The same repository through a named profile: keys in the shared credentials file,
+    // endpoint and region in the config file, nothing in the environment.
+    let creds = fx.dir.path().join("aws-credentials");
+    let config = fx.dir.path().join("aws-config");
+    std::fs::write(
+        &creds,
+        format!(
+            "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n[ops]\n\
+             aws_access_key_id = {}\naws_secret_access_key = {}\n",
+            test_support::s3::ACCESS_KEY,
+            test_support::s3::SECRET_KEY
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[profile ops]\nregion = us-east-1\nendpoint_url = {}\n",
+            server.endpoint()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pubsys"))
+        .args(on_repo(&fx, "check-repo-expirations", false, &url))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", fx.dir.path())
+        .env("AWS_PROFILE", "ops")
+        .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+        .env("AWS_CONFIG_FILE", &config)
+        .output()
+        .unwrap();
+    ok("expirations through an AWS profile", &out);
+
+    // Hosts read anonymously: both servers refuse that for a private bucket; moto allows it
+    // under a public-read bucket policy, s3s-fs has no policies (README "Object storage").
+    let ts_url = format!("{}/{BUCKET}/{METADATA}timestamp.json", server.endpoint());
+    assert_eq!(test_support::s3::anonymous_get_status(&ts_url), 403);
+    if kind == S3Impl::Moto {
+        server.allow_anonymous_reads(BUCKET);
+        assert_eq!(test_support::s3::anonymous_get_status(&ts_url), 200);
+    }
 }
 
 #[test]
