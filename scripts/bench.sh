@@ -13,6 +13,11 @@ for crate in "${crates[@]}"; do
   echo "== $crate" >&2
   cargo test --release -p "$crate" --test bench -- --ignored --nocapture --test-threads 1 2>&1 | tee -a "$log" >&2
 done
+# Object storage (issue 15): publishing to S3 on loopback next to boto3's multipart upload.
+if [[ " ${crates[*]} " == *" pubsys "* ]]; then
+  echo "== pubsys (s3)" >&2
+  cargo test --release -p pubsys --test s3_bench -- --ignored --nocapture --test-threads 1 2>&1 | tee -a "$log" >&2
+fi
 echo
 printf '%-62s %12s %-6s  %-40s %12s %7s\n' benchmark ours unit baseline "baseline" ratio
 grep -P '^BENCH\t' "$log" | while IFS=$'\t' read -r _ name ours unit bname base ratio; do

@@ -59,3 +59,14 @@ if ((interop)); then
     python3 -m pip install --quiet --disable-pip-version-check tuf "securesystemslib[crypto]"
   fi
 fi
+
+# Object storage (issue 15): two independent S3 servers for the s3 tests and benchmark, and
+# boto3 to read back what was written (with its headers). Needed with --no-interop too.
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  echo "setup: installing s3s-fs (cargo install, a few minutes)"
+  cargo install s3s-fs --version 0.14.1 --locked --features binary --quiet
+fi
+if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import boto3' >/dev/null 2>&1; then
+  echo "setup: installing moto's server and boto3"
+  python3 -m pip install --quiet --disable-pip-version-check "moto[server]" boto3
+fi

@@ -15,8 +15,9 @@ use url::Url;
 ///
 /// Exit codes: 0 success; 1 a negative answer (a role expires inside the window, targets fail
 /// verification); 2 usage or input error; 3 signing keys; 4 repository load/verification;
-/// 5 conflict with the repository's contents; 6 manifest invalid; 7 write failure (the live
-/// repository is left unchanged).
+/// 5 conflict with the repository's contents (also: another publisher updated an s3://
+/// repository at the same time); 6 manifest invalid; 7 write failure (the live repository is
+/// left unchanged).
 #[derive(Debug, Parser)]
 #[command(name = "pubsys", version, about, long_about)]
 pub struct Cli {
@@ -113,11 +114,13 @@ pub struct SigningArgs {
 /// Where the repository is.
 #[derive(Debug, Args, Clone)]
 pub struct LocationArgs {
-    /// Repository directory, updated in place (DIR/metadata/<variant>/<arch>/, DIR/targets/).
+    /// Repository directory, updated in place (DIR/metadata/<variant>/<arch>/, DIR/targets/);
+    /// or a bucket, s3://BUCKET/PREFIX, with the same layout under PREFIX (endpoint, region
+    /// and credentials from the AWS environment or profile; see README "Object storage").
     #[arg(long)]
     pub repo_dir: Option<PathBuf>,
-    /// Read the existing repository from this metadata URL (…/<variant>/<arch>/) instead of the
-    /// repository directory.
+    /// Read the existing repository from this metadata URL (…/<variant>/<arch>/; file://,
+    /// http(s):// or s3://) instead of the repository directory.
     #[arg(long, requires = "targets_url")]
     pub metadata_url: Option<Url>,
     /// Targets URL of the existing repository.

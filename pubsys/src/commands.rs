@@ -11,10 +11,12 @@ use crate::policy::{self, ExpirationPolicy};
 use crate::refresh::{self, RefreshOutcome, RefreshRequest};
 use crate::release::{self, PublishOutcome, PublishRequest, ReleaseInputs};
 use crate::repo::{ExpiredRepo, LoadOptions, RepoSource};
-use crate::store::{LocalStore, TargetMode};
+use crate::store::s3::S3Store;
+use crate::store::{LocalStore, RepoStore, TargetMode};
 use crate::validate::{self, ValidateReport};
 use crate::yank::{self, YankAction, YankOutcome, YankRequest};
 use jiff::Timestamp;
+use repo_store::S3Url;
 use snafu::{OptionExt, ResultExt, ensure};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -283,7 +285,13 @@ fn read_source(
         return Ok(s);
     }
     match (&loc.repo_dir, variant, arch) {
-        (Some(dir), Some(v), Some(a)) => RepoSource::of_store(&LocalStore::repo_dir(dir, v, a)),
+        (Some(dir), Some(v), Some(a)) => match bucket_location(dir)? {
+            Some(base) => {
+                let (metadata, targets) = crate::store::s3::repo_locations(&base, v, a);
+                Ok(RepoSource::new(metadata.dir_url(), targets.dir_url()))
+            }
+            None => RepoSource::of_store(&LocalStore::repo_dir(dir, v, a)),
+        },
         _ => error::LocationSnafu {
             reason: "give --metadata-url and --targets-url, or --repo-dir with --variant and --arch",
         }
@@ -291,15 +299,32 @@ fn read_source(
     }
 }
 
-/// The store to write into: --repo-dir (in place) or a fresh --outdir.
+/// `--repo-dir s3://BUCKET/PREFIX`: a repository in object storage.
+fn bucket_location(dir: &Path) -> Result<Option<S3Url>> {
+    let text = dir.to_string_lossy();
+    if !S3Url::is_s3(&text) {
+        return Ok(None);
+    }
+    text.parse().map(Some).context(error::ObjectStoreSnafu)
+}
+
+/// The store to write into: --repo-dir (in place, a directory or s3://BUCKET/PREFIX) or a
+/// fresh --outdir.
 fn write_store(
     loc: &LocationArgs,
     infra: &RepoConfig,
     outdir: Option<&Path>,
     variant: &Variant,
     arch: Arch,
-) -> Result<(LocalStore, Option<RepoSource>)> {
+) -> Result<(Box<dyn RepoStore>, Option<RepoSource>)> {
     if let Some(out) = outdir {
+        ensure!(
+            bucket_location(out)?.is_none(),
+            error::LocationSnafu {
+                reason: "--outdir is a new local directory; to write into a bucket give \
+                         --repo-dir s3://BUCKET/PREFIX"
+            }
+        );
         let store = LocalStore::outdir(out, variant, arch);
         // Must not exist; a directory holding only a stale lock file (from a run that failed
         // before writing) counts as empty.
@@ -321,18 +346,27 @@ fn write_store(
             &loc.repo_dir,
         ) {
             (Some(s), _) => Some(s),
-            (None, Some(dir)) => Some(RepoSource::of_store(&LocalStore::repo_dir(
-                dir, variant, arch,
-            ))?),
+            (None, Some(dir)) => Some(match bucket_location(dir)? {
+                Some(base) => {
+                    let (metadata, targets) =
+                        crate::store::s3::repo_locations(&base, variant, arch);
+                    RepoSource::new(metadata.dir_url(), targets.dir_url())
+                }
+                None => RepoSource::of_store(&LocalStore::repo_dir(dir, variant, arch))?,
+            }),
             (None, None) => None,
         };
-        return Ok((store, source));
+        return Ok((Box::new(store), source));
     }
     let dir = loc.repo_dir.as_ref().context(error::LocationSnafu {
         reason: "give --repo-dir DIR (or --outdir DIR)",
     })?;
+    let store: Box<dyn RepoStore> = match bucket_location(dir)? {
+        Some(base) => Box::new(S3Store::repo_dir(&base, variant, arch)?),
+        None => Box::new(LocalStore::repo_dir(dir, variant, arch)),
+    };
     Ok((
-        LocalStore::repo_dir(dir, variant, arch),
+        store,
         explicit_source(loc, infra, Some(variant), Some(arch))?,
     ))
 }
@@ -403,7 +437,7 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
                 now: env.now,
             };
             Ok(Outcome::Repo(
-                release::publish(&req, &store, env.reporter.clone()).await?,
+                release::publish(&req, store.as_ref(), env.reporter.clone()).await?,
             ))
         }
         Command::ValidateRepo(a) => {
@@ -455,7 +489,7 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
                 now: env.now,
             };
             Ok(Outcome::RefreshRepo(
-                refresh::refresh(&req, &store, env.reporter.as_ref()).await?,
+                refresh::refresh(&req, store.as_ref(), env.reporter.as_ref()).await?,
             ))
         }
         Command::Yank(a) => {
@@ -484,7 +518,7 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
                 now: env.now,
             };
             Ok(Outcome::Yank(
-                yank::yank(&req, &store, env.reporter.as_ref()).await?,
+                yank::yank(&req, store.as_ref(), env.reporter.as_ref()).await?,
             ))
         }
         Command::Manifest(m) => {

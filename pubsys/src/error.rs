@@ -467,6 +467,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An object-storage (S3) repository location or request failed; a lost conditional
+    /// write (another publisher won) is a conflict, exit 5.
+    #[snafu(display("{source}"))]
+    ObjectStore {
+        /// Cause.
+        source: repo_store::Error,
+    },
+
     /// Another pubsys holds the repository's writer lock.
     #[snafu(display("The repository is being updated by another pubsys (lock '{}' is held)", path.display()))]
     RepoLocked {
@@ -614,6 +622,13 @@ impl Error {
                 ExitStatus::Write
             }
             TargetsInvalid { .. } => ExitStatus::Negative,
+            ObjectStore { source } => match source {
+                repo_store::Error::Conflict { .. } => ExitStatus::Conflict,
+                repo_store::Error::BadUrl { .. } | repo_store::Error::Profile { .. } => {
+                    ExitStatus::Usage
+                }
+                _ => ExitStatus::Write,
+            },
             _ => ExitStatus::Usage,
         }
     }

@@ -116,7 +116,9 @@ pub async fn load(
         source.metadata_url.clone(),
         source.targets_url.clone(),
     )
-    .expiration_enforcement(enforcement);
+    .expiration_enforcement(enforcement)
+    // s3:// through the S3 API; file:// and http(s):// as tough's default transport does.
+    .transport(repo_store::S3Transport::new());
     if let Some(ds) = &opts.datastore {
         std::fs::create_dir_all(ds).context(error::StoreIoSnafu {
             action: "create datastore directory",
@@ -261,6 +263,8 @@ pub struct Edit {
     pub root: Signed<Root>,
     /// The snapshot/targets/timestamp version set by [`Edit::set_versions`].
     version: Option<NonZeroU64>,
+    /// The expirations set with it (to set a later version if that one is taken).
+    expires: Option<Expirations>,
     // Keeps the temporary root file alive as long as the editor may read it.
     _root_file: Option<tempfile::NamedTempFile>,
 }
@@ -279,6 +283,7 @@ impl Edit {
                     editor,
                     root,
                     version: None,
+                    expires: None,
                     _root_file: None,
                 })
             }
@@ -301,6 +306,7 @@ impl Edit {
                     editor,
                     root,
                     version: None,
+                    expires: None,
                     _root_file: Some(file),
                 })
             }
@@ -349,6 +355,7 @@ impl Edit {
             editor,
             root: new_root,
             version: None,
+            expires: None,
             _root_file: None,
         })
     }
@@ -361,6 +368,7 @@ impl Edit {
     /// Sets versions (all three the same) and expirations.
     pub fn set_versions(&mut self, version: NonZeroU64, expires: &Expirations) -> Result<()> {
         self.version = Some(version);
+        self.expires = Some(*expires);
         self.editor
             .targets_version(version)
             .context(error::EditorSnafu)?
@@ -394,7 +402,25 @@ pub async fn sign_and_commit(
     mode: TargetMode,
     reporter: &dyn crate::Reporter,
 ) -> Result<Committed> {
+    let mut edit = edit;
     edit.check_keys(keys)?;
+    // In a store that writes versioned metadata create-only (a bucket), a version whose
+    // snapshot or targets file is already there (left by an interrupted run in the same second,
+    // or by another publisher) is never overwritten: take the next free one. (Two publishers
+    // racing for the same free name are still told apart by the create-only write.)
+    if store.versioned_metadata_is_create_only()
+        && let (Some(version), Some(expires)) = (edit.version, edit.expires)
+    {
+        let mut free = version;
+        while store.has_metadata(&format!("{free}.snapshot.json"))?
+            || store.has_metadata(&format!("{free}.targets.json"))?
+        {
+            free = free.saturating_add(1);
+        }
+        if free != version {
+            edit.set_versions(free, &expires)?;
+        }
+    }
     let set_version = edit.version;
     reporter.phase(crate::Phase::Signing);
     let signed = edit
@@ -481,6 +507,15 @@ pub async fn sign_and_commit(
                         .map_or(true, |b| b.as_deref() == Some(bytes.as_slice()));
                 if !live {
                     remove_created(store, &created);
+                    // The versioned snapshot/targets files this run wrote are referenced by
+                    // nothing (a root is left: a client may already have fetched it).
+                    for written in &metadata_written {
+                        if !written.ends_with(".root.json")
+                            && let Err(e) = store.remove_metadata(written)
+                        {
+                            tracing::warn!("cannot remove unreferenced {written}: {e}");
+                        }
+                    }
                 }
                 return Err(e);
             }

@@ -2,8 +2,11 @@
 //!
 //! The release logic only ever asks a store to hold a target file under its consistent name,
 //! and to hold a metadata file. The store makes each write atomic and durable; the caller makes
-//! the order safe (targets, then versioned metadata, then `timestamp.json` last). An object-store
-//! backend (S3-compatible) implements the same trait without touching the release logic.
+//! the order safe (targets, then versioned metadata, then `timestamp.json` last). The
+//! object-store backend ([`s3::S3Store`], `s3://bucket/prefix`) implements the same trait
+//! without touching the release logic.
+
+pub mod s3;
 
 use crate::error::{self, Result};
 use snafu::{OptionExt, ResultExt};
@@ -48,6 +51,19 @@ pub trait RepoStore: fmt::Debug + Send + Sync {
     /// Removes a target this run created and no metadata references (cleanup after a failed
     /// publish). A target that is already gone is not an error.
     fn remove_target(&self, file_name: &str) -> Result<()>;
+    /// Removes a versioned metadata file this run wrote and that nothing references (cleanup
+    /// after a publish that lost to another one before its `timestamp.json` landed). Absent is
+    /// not an error. (Default: leave it; an unreferenced versioned file is harmless.)
+    fn remove_metadata(&self, file_name: &str) -> Result<()> {
+        let _ = file_name;
+        Ok(())
+    }
+    /// Whether versioned metadata (`V.snapshot.json`, …) is written create-only, so a
+    /// publish must pick a version whose files are not there yet (an object store shared by
+    /// publishers without a lock). Default: false (replaced in place under the writer lock).
+    fn versioned_metadata_is_create_only(&self) -> bool {
+        false
+    }
     /// Makes every target stored so far durable (called once, before any metadata is written).
     fn sync_targets(&self) -> Result<()>;
     /// Stores a metadata file atomically and durably, replacing any previous one of that name.
@@ -294,6 +310,18 @@ impl RepoStore for LocalStore {
 
     fn remove_target(&self, file_name: &str) -> Result<()> {
         let path = self.targets_dir.join(file_name);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).context(error::StoreIoSnafu {
+                action: "remove",
+                path,
+            }),
+        }
+    }
+
+    fn remove_metadata(&self, file_name: &str) -> Result<()> {
+        let path = self.metadata_dir.join(file_name);
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

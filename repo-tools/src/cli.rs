@@ -206,7 +206,8 @@ pub enum RootCommand {
 /// `repo-tools mirror`
 #[derive(Debug, Args)]
 pub struct MirrorArgs {
-    /// Source metadata base URL (http://, https:// or file://).
+    /// Source metadata base URL (http://, https://, file://, or s3://BUCKET/KEY/ read through
+    /// the S3 API with the AWS environment's endpoint and credentials).
     #[arg(long)]
     pub metadata_url: Url,
     /// Source targets base URL.
@@ -215,7 +216,8 @@ pub struct MirrorArgs {
     /// Trusted root.json (any version in the repository's chain).
     #[arg(long)]
     pub root: PathBuf,
-    /// Mirror directory (created if missing; reused incrementally).
+    /// Mirror directory (created if missing; reused incrementally), or a bucket,
+    /// s3://BUCKET/PREFIX (same layout; objects carry Cache-Control and Content-Type).
     #[arg(long)]
     pub out: PathBuf,
     /// Directory under DIR/metadata/ for this repository, e.g. aws-k8s-1.31/x86_64.

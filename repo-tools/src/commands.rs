@@ -34,7 +34,8 @@ impl Env {
     pub fn system() -> Self {
         Self {
             clock: Box::new(crate::clock::SystemClock),
-            transport: Box::new(tough::DefaultTransport::new()),
+            // s3:// through the S3 API; file:// and http(s):// as tough's default transport.
+            transport: Box::new(repo_store::S3Transport::new()),
         }
     }
 }
@@ -218,6 +219,17 @@ async fn run_mirror(args: MirrorArgs, env: &Env, reporter: &dyn Reporter) -> Res
         }),
         _ => None,
     };
+    let dest = {
+        let text = args.out.to_string_lossy();
+        if repo_store::S3Url::is_s3(&text) {
+            Some(
+                text.parse::<repo_store::S3Url>()
+                    .map_err(|source| error::Error::ObjectStore { source })?,
+            )
+        } else {
+            None
+        }
+    };
     let opts = MirrorOptions {
         metadata_url: args.metadata_url,
         targets_url: args.targets_url,
@@ -232,7 +244,10 @@ async fn run_mirror(args: MirrorArgs, env: &Env, reporter: &dyn Reporter) -> Res
         transport: env.transport.clone(),
         now: env.clock.now(),
     };
-    Ok(Outcome::Mirrored(mirror::mirror(opts, reporter).await?))
+    Ok(Outcome::Mirrored(match dest {
+        Some(dest) => mirror::mirror_to_bucket(opts, &dest, reporter).await?,
+        None => mirror::mirror(opts, reporter).await?,
+    }))
 }
 
 fn edited(

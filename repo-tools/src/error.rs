@@ -97,6 +97,10 @@ pub enum Error {
     #[snafu(display("invalid URL {url}"))]
     BadUrl { url: String },
 
+    /// An object-storage (S3) location or request failed (`mirror` from or to s3://).
+    #[snafu(display("{source}"))]
+    ObjectStore { source: repo_store::Error },
+
     #[snafu(display("{} already exists; refusing to overwrite it", path.display()))]
     OutputExists { path: PathBuf },
 
@@ -389,6 +393,12 @@ impl Error {
             | ParseIndex { .. }
             | ArchiveIndexMissing { .. } => ExitStatus::Usage,
             ThresholdNotMet { .. } => ExitStatus::Negative,
+            ObjectStore { source } => match source {
+                repo_store::Error::BadUrl { .. } | repo_store::Error::Profile { .. } => {
+                    ExitStatus::Usage
+                }
+                _ => ExitStatus::Transport,
+            },
             MetadataNotFound { .. } | Fetch { .. } => ExitStatus::Transport,
             LoadRepository { source, .. }
             | ReadTarget { source, .. }

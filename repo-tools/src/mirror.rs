@@ -152,48 +152,12 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
     });
     refuse_rollback(&metadata_dir, &loaded)?;
 
-    // Plan.
-    // The manifest, when a filter needs it, is read (and verified) once and reused as the copy.
-    let mut prefetched: Option<Vec<u8>> = None;
-    let (names, versions, notes) = match &opts.filter {
-        None if opts.metadata_only => (
-            Default::default(),
-            Vec::new(),
-            vec!["metadata only: no target files copied".to_owned()],
-        ),
-        None => (
-            repo.targets()
-                .signed
-                .targets
-                .keys()
-                .map(|n| n.raw().to_owned())
-                .collect(),
-            Vec::new(),
-            Vec::new(),
-        ),
-        Some(f) => {
-            let (manifest, bytes) = read_manifest(repo).await?;
-            prefetched = Some(bytes);
-            let sel = filter::select(&manifest, f)?;
-            (sel.targets, sel.versions, sel.notes)
-        }
-    };
-    let mut plan: Vec<(TargetName, Target, String)> = Vec::new();
-    for name in &names {
-        let tname = TargetName::new(name.as_str())
-            .map_err(Box::new)
-            .context(error::TargetNameSnafu { name })?;
-        let target = repo
-            .targets()
-            .signed
-            .targets
-            .get(&tname)
-            .context(error::SelectedTargetMissingSnafu { name })?
-            .clone();
-        let file = layout::target_file_name(&repo.root().signed, &tname, &target);
-        layout::ensure_relative(&file)?;
-        plan.push((tname, target, file));
-    }
+    let Plan {
+        items: plan,
+        versions,
+        notes,
+        prefetched,
+    } = plan(repo, opts.filter.as_ref(), opts.metadata_only).await?;
     reporter.report(&Event::TargetsPlanned {
         count: plan.len(),
         bytes: plan.iter().map(|(_, t, _)| t.length).sum(),
@@ -281,6 +245,69 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
     let mut report = report;
     report.targets_pruned = prune_targets(&opts.out)?;
     Ok(report)
+}
+
+/// The targets to copy, in the repository's order, with their served file names.
+struct Plan {
+    items: Vec<(TargetName, Target, String)>,
+    versions: Vec<String>,
+    notes: Vec<String>,
+    /// manifest.json, when a filter needed it (read and verified once, reused as the copy).
+    prefetched: Option<Vec<u8>>,
+}
+
+async fn plan(
+    repo: &tough::Repository,
+    filter: Option<&Filter>,
+    metadata_only: bool,
+) -> Result<Plan> {
+    // The manifest, when a filter needs it, is read (and verified) once and reused as the copy.
+    let mut prefetched: Option<Vec<u8>> = None;
+    let (names, versions, notes) = match filter {
+        None if metadata_only => (
+            Default::default(),
+            Vec::new(),
+            vec!["metadata only: no target files copied".to_owned()],
+        ),
+        None => (
+            repo.targets()
+                .signed
+                .targets
+                .keys()
+                .map(|n| n.raw().to_owned())
+                .collect(),
+            Vec::new(),
+            Vec::new(),
+        ),
+        Some(f) => {
+            let (manifest, bytes) = read_manifest(repo).await?;
+            prefetched = Some(bytes);
+            let sel = filter::select(&manifest, f)?;
+            (sel.targets, sel.versions, sel.notes)
+        }
+    };
+    let mut plan: Vec<(TargetName, Target, String)> = Vec::new();
+    for name in &names {
+        let tname = TargetName::new(name.as_str())
+            .map_err(Box::new)
+            .context(error::TargetNameSnafu { name })?;
+        let target = repo
+            .targets()
+            .signed
+            .targets
+            .get(&tname)
+            .context(error::SelectedTargetMissingSnafu { name })?
+            .clone();
+        let file = layout::target_file_name(&repo.root().signed, &tname, &target);
+        layout::ensure_relative(&file)?;
+        plan.push((tname, target, file));
+    }
+    Ok(Plan {
+        items: plan,
+        versions,
+        notes,
+        prefetched,
+    })
 }
 
 /// Reads and parses `manifest.json` through tough (length and hash checked).
@@ -561,4 +588,197 @@ async fn stream_target(
             .context(error::WriteFileSnafu { path })?;
     }
     Ok(())
+}
+
+/// Runs a mirror into a bucket, `s3://BUCKET/PREFIX`, with the directory layout
+/// (`PREFIX/metadata/<subdir>/`, `PREFIX/targets/`), for hosts or a CDN reading the bucket over
+/// HTTP. Same order as [`mirror`]: everything loaded and verified first; targets streamed
+/// through tough (length and sha256 checked; an upload whose stream fails is aborted, so no
+/// partial object appears); then the root chain, targets, snapshot and `timestamp.json` last.
+/// A target already in the bucket with the signed length is reused (consistent-snapshot names
+/// fix the content). Objects carry the `Cache-Control` and `Content-Type` of their kind.
+/// Superseded objects are not pruned, and no `mirror.json` is written (a bucket holds one
+/// repository per metadata subdirectory; `verify-mirror` reads directories).
+pub async fn mirror_to_bucket(
+    opts: MirrorOptions,
+    dest: &repo_store::S3Url,
+    reporter: &dyn Reporter,
+) -> Result<MirrorReport> {
+    let root_bytes = crate::fsio::read(&opts.root)?;
+    let rel_metadata = opts.metadata_subdir.metadata_dir(Path::new(""));
+    let metadata = dest.join(&rel_metadata.to_string_lossy());
+    let targets = dest.join(TARGETS_DIR);
+    let bucket = repo_store::Bucket::from_env(&dest.bucket).context(error::ObjectStoreSnafu)?;
+
+    let loaded = source::load(
+        &root_bytes,
+        &opts.root.display().to_string(),
+        opts.metadata_url.clone(),
+        opts.targets_url.clone(),
+        opts.expiration,
+        opts.transport.clone(),
+    )
+    .await?;
+    let repo = &loaded.repo;
+    reporter.report(&Event::RepositoryLoaded {
+        metadata_url: loaded.metadata_url.as_str(),
+        root_version: repo.root().signed.version.get(),
+        targets: repo.targets().signed.targets.len(),
+    });
+    // A rolled-back source must not replace newer mirrored metadata.
+    if let Some(bytes) = bucket
+        .get(&metadata.key("timestamp.json"))
+        .await
+        .context(error::ObjectStoreSnafu)?
+    {
+        let old: Signed<Timestamp> =
+            serde_json::from_slice(&bytes).context(error::ParseMetadataSnafu {
+                file: format!("{metadata}/timestamp.json"),
+            })?;
+        let new_ts = repo.timestamp().signed.version.get();
+        ensure!(
+            old.signed.version.get() <= new_ts,
+            error::RollbackSnafu {
+                role: "timestamp",
+                mirrored: old.signed.version.get(),
+                source_version: new_ts
+            }
+        );
+    }
+
+    let Plan {
+        items,
+        versions,
+        notes: mut plan_notes,
+        prefetched,
+    } = plan(repo, opts.filter.as_ref(), opts.metadata_only).await?;
+    reporter.report(&Event::TargetsPlanned {
+        count: items.len(),
+        bytes: items.iter().map(|(_, t, _)| t.length).sum(),
+    });
+
+    let bucket_ref = &bucket;
+    let targets_ref = &targets;
+    let prefetched_ref = prefetched.as_deref();
+    let attempts = opts.attempts;
+    let mut results: Vec<MirroredTarget> = futures::stream::iter(items.iter())
+        .map(|(name, target, file)| async move {
+            let key = targets_ref.key(file);
+            let done = |action| MirroredTarget {
+                name: name.raw().to_owned(),
+                file: file.clone(),
+                length: target.length,
+                action,
+            };
+            let present = bucket_ref
+                .head(&key)
+                .await
+                .context(error::ObjectStoreSnafu)?;
+            if present.is_some_and(|i| i.size == target.length) {
+                reporter.report(&Event::TargetReused {
+                    name: name.raw(),
+                    bytes: target.length,
+                });
+                return Ok(done(TargetAction::Reused));
+            }
+            if let Some(bytes) = prefetched_ref.filter(|_| name.raw() == MANIFEST_TARGET) {
+                bucket_ref
+                    .put(&key, bytes.to_vec(), repo_store::Write::Overwrite)
+                    .await
+                    .context(error::ObjectStoreSnafu)?;
+            } else {
+                let mut attempt = 1;
+                loop {
+                    match upload_target(repo, name, bucket_ref, &key).await {
+                        Ok(()) => break,
+                        Err(e)
+                            if attempt < attempts
+                                && e.exit_status() == crate::ExitStatus::Transport =>
+                        {
+                            tracing::warn!("retrying {} after: {e}", name.raw());
+                            attempt += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            reporter.report(&Event::TargetFetched {
+                name: name.raw(),
+                bytes: target.length,
+            });
+            Ok(done(TargetAction::Fetched))
+        })
+        .buffer_unordered(opts.jobs.max(1))
+        .try_collect()
+        .await?;
+    results.sort_by(|a, b| a.name.cmp(&b.name));
+
+    // Then metadata, timestamp last (unchanged objects are not rewritten).
+    for (name, bytes) in &loaded.files {
+        let key = metadata.key(name);
+        let existing = bucket.get(&key).await.context(error::ObjectStoreSnafu)?;
+        if existing.as_deref() != Some(bytes.as_slice()) {
+            bucket
+                .put(&key, bytes.clone(), repo_store::Write::Overwrite)
+                .await
+                .context(error::ObjectStoreSnafu)?;
+        }
+    }
+    plan_notes.push(format!(
+        "written to {dest}: superseded metadata and targets are not pruned in a bucket"
+    ));
+
+    let count = |a| results.iter().filter(|t| t.action == a).count();
+    let bytes = |a| {
+        results
+            .iter()
+            .filter(|t| t.action == a)
+            .map(|t| t.length)
+            .sum()
+    };
+    Ok(MirrorReport {
+        metadata_url: loaded.metadata_url.to_string(),
+        targets_url: loaded.targets_url.to_string(),
+        metadata_dir: PathBuf::from(metadata.to_string()),
+        targets_dir: PathBuf::from(targets.to_string()),
+        filter: opts.filter.as_ref().map(ToString::to_string),
+        versions,
+        root_version: repo.root().signed.version.get(),
+        timestamp_version: repo.timestamp().signed.version.get(),
+        snapshot_version: repo.snapshot().signed.version.get(),
+        targets_version: repo.targets().signed.version.get(),
+        metadata_files: loaded.files.len(),
+        metadata_pruned: 0,
+        targets_pruned: 0,
+        fetched: count(TargetAction::Fetched),
+        reused: count(TargetAction::Reused),
+        bytes_fetched: bytes(TargetAction::Fetched),
+        bytes_reused: bytes(TargetAction::Reused),
+        targets: results,
+        notes: plan_notes,
+    })
+}
+
+/// Streams one target through tough (length and hash checked as it goes) into a multipart
+/// upload; a failed check aborts the upload, so nothing unverified appears in the bucket.
+async fn upload_target(
+    repo: &tough::Repository,
+    name: &TargetName,
+    bucket: &repo_store::Bucket,
+    key: &str,
+) -> Result<()> {
+    let read_err = |source| error::Error::ReadTarget {
+        name: name.raw().to_owned(),
+        source: Box::new(source),
+    };
+    let stream = repo
+        .read_target(name)
+        .await
+        .map_err(read_err)?
+        .context(error::SelectedTargetMissingSnafu { name: name.raw() })?;
+    match bucket.upload_stream(key, stream).await {
+        Ok(_) => Ok(()),
+        Err(repo_store::UploadError::Source(e)) => Err(read_err(e)),
+        Err(repo_store::UploadError::Store(source)) => Err(error::Error::ObjectStore { source }),
+    }
 }

@@ -8,6 +8,8 @@
 
 pub mod bench;
 pub mod http;
+/// S3 servers for the object-storage tests (issue 15).
+pub mod s3;
 pub mod shell;
 pub mod tuf;
 
