@@ -30,11 +30,13 @@
 //!
 //! # Reading back
 //!
-//! [`DirectReader`] reads a byte range sequentially with `O_DIRECT` (where refused: through the
-//! page cache, after `posix_fadvise(DONTNEED)` has dropped the range's clean pages, so the read
-//! still goes to the device where the file system allows it), one chunk ahead on its own thread,
-//! so that reading overlaps hashing. [`DirectWindow`] is the seekable variant for the small hash
-//! partition.
+//! [`DirectReader`] reads a byte range sequentially from a block device with `O_DIRECT` (where
+//! refused: through the page cache, after `posix_fadvise(DONTNEED)` has dropped the range's clean
+//! pages, so the read still goes to the device), one chunk ahead on its own thread, so that
+//! reading overlaps hashing. [`DirectWindow`] is the seekable variant for the small hash
+//! partition. A regular file (a disk image) is read through the page cache under the default
+//! policy: for a file the file system is the device, and its cache is what every reader of the
+//! file sees; dropping it would only make the check read the same bytes slower.
 
 use crate::error::{self, Error, Result};
 use snafu::ResultExt;
@@ -46,10 +48,10 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use tracing::{debug, warn};
 
 /// Size of one write or read-ahead buffer.
-pub const BUF_BYTES: usize = 1 << 20;
+pub const BUF_BYTES: usize = 512 << 10;
 
 /// Buffers in flight per writer (one being filled, the rest queued or being written).
-pub const RING: usize = 4;
+pub const RING: usize = 3;
 
 /// Alignment used when the device does not report its logical block size.
 const DEFAULT_ALIGN: usize = 4096;
@@ -506,13 +508,13 @@ pub struct DirectReader {
 }
 
 /// Read-ahead depth of a [`DirectReader`] (chunks of [`BUF_BYTES`]).
-const READ_AHEAD: usize = 3;
+const READ_AHEAD: usize = 2;
 
 impl DirectReader {
     /// Starts reading.
     pub fn new(path: &Path, offset: u64, len: u64, policy: DirectPolicy) -> Result<Self> {
         let disk = open(path, false, None, policy)?;
-        if disk.mode == IoMode::Buffered {
+        if disk.mode == IoMode::Buffered && is_block_device(path) {
             drop_cache(&disk.file, offset, len);
         }
         let mode = disk.mode;
@@ -613,7 +615,7 @@ impl DirectWindow {
     /// Opens the window.
     pub fn new(path: &Path, offset: u64, len: u64, policy: DirectPolicy) -> Result<Self> {
         let disk = open(path, false, None, policy)?;
-        if disk.mode == IoMode::Buffered {
+        if disk.mode == IoMode::Buffered && is_block_device(path) {
             drop_cache(&disk.file, offset, len);
         }
         let align = disk.mode.align();
