@@ -339,12 +339,12 @@ pub async fn write_image(
         digest,
         mode,
     } = written?;
-    if let Some(expected) = digest {
-        if let Err(e) = read_back(plan, state.produced, &expected) {
-            // What is on the device cannot be trusted: the next run starts this image over.
-            let _ = fsutil::remove_durable(&record_path(&settings.resume_dir, plan.kind));
-            return Err(e);
-        }
+    if let Some(expected) = digest
+        && let Err(e) = read_back(plan, state.produced, &expected)
+    {
+        // What is on the device cannot be trusted: the next run starts this image over.
+        let _ = fsutil::remove_durable(&record_path(&settings.resume_dir, plan.kind));
+        return Err(e);
     }
     // Durable "complete" record so a later run skips this image.
     let done = ResumeRecord {
@@ -783,6 +783,54 @@ fn read_back(plan: &ImagePlan, len: u64, expected: &[u8; 32]) -> Result<()> {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// The read-back check of a BOOT or HASH image: bytes the device did not keep (here: a disk
+    /// that still holds other bytes where the image was written) are refused.
+    #[test]
+    fn read_back_refuses_bytes_the_device_did_not_keep() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("disk.img");
+        let image: Vec<u8> = (0..3 * 4096 + 100).map(|i| (i % 251) as u8).collect();
+        let mut on_disk = vec![0u8; 8192];
+        on_disk.extend_from_slice(&image);
+        on_disk.resize(64 << 10, 0);
+        std::fs::write(&disk, &on_disk).unwrap();
+        let plan = ImagePlan {
+            kind: ImageKind::Boot,
+            target: "boot.ext4.lz4".into(),
+            url: "file:///nowhere".parse().unwrap(),
+            length: 1,
+            sha256: [0; 32],
+            disk: disk.clone(),
+            partition: signpost::Partition {
+                number: 4,
+                first_byte: 8192,
+                len_bytes: 32 << 10,
+                unique_guid: "00000000-0000-0000-0000-000000000000".into(),
+                label: "BOOT-B".into(),
+            },
+        };
+        let digest: [u8; 32] = sha2::Sha256::digest(&image).into();
+        read_back(&plan, image.len() as u64, &digest).unwrap();
+        // One byte the device "dropped".
+        on_disk[8192 + 5000] ^= 1;
+        std::fs::write(&disk, &on_disk).unwrap();
+        let e = read_back(&plan, image.len() as u64, &digest).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Verify {
+                    what: "boot partition",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("did not keep what was written"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn hash_state_round_trips() {
