@@ -48,7 +48,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use tracing::{debug, warn};
 
 /// Size of one write or read-ahead buffer.
-pub const BUF_BYTES: usize = 256 << 10;
+pub const BUF_BYTES: usize = 512 << 10;
 
 /// Buffers in flight per writer (one being filled, the rest queued or being written).
 pub const RING: usize = 3;
