@@ -18,6 +18,7 @@
 //! decoder states. The next run restores these and asks the server only for the bytes after the
 //! checkpoint (HTTP Range), so at most one checkpoint interval is fetched again.
 
+use crate::blockio::{self, Writer};
 use crate::error::{self, Error, Result};
 use crate::fsutil;
 use crate::lz4::{self, BlockDecoder, Boundary, DecodeOrSink, DecoderState, Event, Framer};
@@ -80,13 +81,18 @@ pub struct ResumeRecord {
     pub compressed_offset: u64,
     /// SHA-256 mid-state after those bytes (hex).
     pub hash_state: String,
+    /// SHA-256 mid-state of the decoded bytes written so far (hex; boot and hash images, which
+    /// are read back and compared when complete; empty for root).
+    #[serde(default)]
+    pub written_hash: String,
     /// LZ4 framer state.
     pub boundary: Boundary,
     /// LZ4 decoder state (includes the bytes written so far).
     pub decoder: DecoderState,
 }
 
-const RECORD_FORMAT: u32 = 1;
+/// Format 2 added `written_hash`; a format-1 record is discarded (the image starts over).
+const RECORD_FORMAT: u32 = 2;
 
 impl ResumeRecord {
     fn matches(&self, plan: &ImagePlan) -> bool {
@@ -225,18 +231,29 @@ pub async fn write_image(
             already_complete: true,
         });
     }
-    let restored = record.and_then(|r| load_hash(&r.hash_state).map(|h| (r, h)));
-    let (start_offset, hasher, boundary, decoder_state) = match restored {
-        Some((r, h)) => {
+    // A partial record resumes with both hash mid-states (the compressed stream's, and for an
+    // image that is read back, the decoded bytes'); without them the image starts over.
+    let restored = record.and_then(|r| {
+        let h = load_hash(&r.hash_state)?;
+        let w = if reads_back(plan.kind) {
+            Some(load_hash(&r.written_hash)?)
+        } else {
+            None
+        };
+        Some((r, h, w))
+    });
+    let (start_offset, hasher, written_hash, boundary, decoder_state) = match restored {
+        Some((r, h, w)) => {
             info!(
                 "resuming {} image at compressed byte {} ({} bytes already written)",
                 plan.kind, r.compressed_offset, r.decoder.produced
             );
-            (r.compressed_offset, h, r.boundary, Some(r.decoder))
+            (r.compressed_offset, h, w, r.boundary, Some(r.decoder))
         }
         None => (
             0,
             sha2::Sha256::new(),
+            reads_back(plan.kind).then(sha2::Sha256::new),
             Boundary::BetweenFrames { seen_frame: false },
             None,
         ),
@@ -282,7 +299,7 @@ pub async fn write_image(
         let settings = settings.clone();
         std::thread::Builder::new()
             .name(format!("write-{}", plan.kind))
-            .spawn(move || writer_stage(file, decoder, rx, pool_tx, &plan, &settings))
+            .spawn(move || writer_stage(file, decoder, written_hash, rx, pool_tx, &plan, &settings))
             .map_err(|source| error::RuntimeSnafu.into_error(source))?
     };
 
@@ -317,7 +334,18 @@ pub async fn write_image(
             });
         }
     };
-    let state = written?;
+    let Written {
+        state,
+        digest,
+        mode,
+    } = written?;
+    if let Some(expected) = digest
+        && let Err(e) = read_back(plan, state.produced, &expected)
+    {
+        // What is on the device cannot be trusted: the next run starts this image over.
+        let _ = fsutil::remove_durable(&record_path(&settings.resume_dir, plan.kind));
+        return Err(e);
+    }
     // Durable "complete" record so a later run skips this image.
     let done = ResumeRecord {
         format: RECORD_FORMAT,
@@ -330,12 +358,13 @@ pub async fn write_image(
         complete: true,
         compressed_offset: plan.length,
         hash_state: String::new(),
+        written_hash: String::new(),
         boundary: Boundary::BetweenFrames { seen_frame: true },
         decoder: state.clone(),
     };
     write_record(&settings.resume_dir, plan.kind, &done)?;
     info!(
-        "{} image written: {} bytes ({} compressed bytes fetched) in {:.2?}{}",
+        "{} image written ({mode:?}): {} bytes ({} compressed bytes fetched) in {:.2?}{}",
         plan.kind,
         state.produced,
         downloaded,
@@ -508,16 +537,28 @@ fn incomplete(plan: &ImagePlan, received: u64, cause: Error) -> Error {
     }
 }
 
+/// What the decode + write stage ends with.
+struct Written {
+    state: DecoderState,
+    /// SHA-256 of the decoded bytes (boot and hash images; see [`reads_back`]).
+    digest: Option<[u8; 32]>,
+    mode: blockio::IoMode,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn writer_stage(
     file: std::fs::File,
     decoder: BlockDecoder,
+    written_hash: Option<sha2::Sha256>,
     rx: mpsc::Receiver<Msg>,
     pool_tx: mpsc::Sender<Vec<u8>>,
     plan: &ImagePlan,
     settings: &WriteSettings,
-) -> Result<DecoderState> {
-    // Checkpoints are flushed by a helper thread, so the disk keeps writing back while the
-    // decoder goes on; a checkpoint that arrives while one is being flushed is skipped.
+) -> Result<Written> {
+    // Checkpoints are flushed by a helper thread, so the disk keeps writing while the decoder
+    // goes on. The disk writer's I/O thread hands a checkpoint on only once every byte before it
+    // is written; one that arrives while the previous one is being flushed waits for the next
+    // write (and a newer one replaces it).
     let sync_file = file
         .try_clone()
         .context(error::DiskOpenSnafu { path: &plan.disk })?;
@@ -539,29 +580,56 @@ fn writer_stage(
             }
             Ok(())
         });
-        let result = write_loop(&file, decoder, rx, pool_tx, plan, settings, ck_tx);
+        let part = &plan.partition;
+        let result = blockio::open_for_write(
+            &plan.disk,
+            part.first_byte,
+            part.len_bytes,
+            blockio::DirectPolicy::from_env(),
+        )
+        .and_then(|target| {
+            let mode = target.mode;
+            debug!(
+                "writing {} image to {} ({mode:?})",
+                plan.kind,
+                plan.disk.display()
+            );
+            let writer = Writer::new(
+                target,
+                &plan.disk,
+                part.first_byte + decoder.state().produced,
+                move |record: ResumeRecord| match ck_tx.try_send(record) {
+                    Ok(()) => Ok(None),
+                    Err(std::sync::mpsc::TrySendError::Full(r)) => Ok(Some(r)),
+                    Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                        Err(Error::ThreadPanic { what: "checkpoint" })
+                    }
+                },
+            )?;
+            write_loop(writer, decoder, written_hash, rx, pool_tx, plan, settings)
+        });
         let synced = syncer
             .join()
             .map_err(|_| Error::ThreadPanic { what: "checkpoint" })?;
+        // A writer error is the root cause of a checkpoint that could not be handed on.
+        let written = result?;
         synced?;
-        let state = result?;
         file.sync_all()
             .context(error::DiskSyncSnafu { path: &plan.disk })?;
-        Ok(state)
+        Ok(written)
     })
 }
 
 fn write_loop(
-    file: &std::fs::File,
+    mut writer: Writer<ResumeRecord>,
     mut decoder: BlockDecoder,
+    mut written_hash: Option<sha2::Sha256>,
     mut rx: mpsc::Receiver<Msg>,
     pool_tx: mpsc::Sender<Vec<u8>>,
     plan: &ImagePlan,
     settings: &WriteSettings,
-    checkpoints: std::sync::mpsc::SyncSender<ResumeRecord>,
-) -> Result<DecoderState> {
+) -> Result<Written> {
     let part = &plan.partition;
-    let disk = &plan.disk;
     let mut since_checkpoint = 0u64;
     let mut last_report = 0u64;
     while let Some(msg) = rx.blocking_recv() {
@@ -583,12 +651,10 @@ fn write_loop(
                         }
                         .fail();
                     }
-                    let at = part.first_byte + written;
-                    file.write_all_at(bytes, at)
-                        .context(error::DiskWriteSnafu {
-                            path: disk,
-                            offset: at,
-                        })?;
+                    if let Some(h) = written_hash.as_mut() {
+                        h.update(bytes);
+                    }
+                    writer.push(bytes)?;
                     written = end;
                     Ok(())
                 };
@@ -630,29 +696,141 @@ fn write_loop(
                         complete: false,
                         compressed_offset: offset_after,
                         hash_state: save_hash(&hasher),
+                        written_hash: written_hash.as_ref().map(save_hash).unwrap_or_default(),
                         boundary,
                         decoder: decoder.state().clone(),
                     };
-                    match checkpoints.try_send(record) {
-                        Ok(()) => since_checkpoint = 0,
-                        // The previous checkpoint is still being flushed: try at the next block.
-                        Err(std::sync::mpsc::TrySendError::Full(_)) => {}
-                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                            return Err(Error::ThreadPanic { what: "checkpoint" });
-                        }
-                    }
+                    writer.mark(record)?;
+                    since_checkpoint = 0;
                 }
             }
-            Msg::Finish => return Ok(decoder.state().clone()),
+            Msg::Finish => {
+                let stats = writer.finish()?;
+                return Ok(Written {
+                    state: decoder.state().clone(),
+                    digest: written_hash.map(|h| h.finalize().into()),
+                    mode: stats.mode,
+                });
+            }
         }
     }
     // The network side stopped without finishing; its error is reported by the caller.
     Err(Error::ThreadPanic { what: "network" })
 }
 
+/// Whether `write_image` reads an image back from the device itself. The root image is not: the
+/// verify step that follows reads every root block back and checks it against the hash tree
+/// (see `verity::verify`), a second read here would prove nothing more. The boot and hash images
+/// are: they anchor that check (the root hash comes from the boot partition, the tree from the
+/// hash partition), and if the device had silently dropped the writes to all three partitions
+/// their *old* contents would still verify against each other. So the bytes of each are read back
+/// (direct I/O, after the flush) and their SHA-256 compared with that of the decoded signed image.
+fn reads_back(kind: ImageKind) -> bool {
+    kind != ImageKind::Root
+}
+
+/// Reads `len` written bytes back from the device and compares their SHA-256 with `expected`.
+fn read_back(plan: &ImagePlan, len: u64, expected: &[u8; 32]) -> Result<()> {
+    let mut reader = blockio::DirectReader::new(
+        &plan.disk,
+        plan.partition.first_byte,
+        len,
+        blockio::DirectPolicy::from_env(),
+    )?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut got = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut reader, &mut buf).context(error::DiskReadSnafu {
+            path: &plan.disk,
+            offset: plan.partition.first_byte + got,
+        })?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        got += n as u64;
+    }
+    let actual: [u8; 32] = h.finalize().into();
+    if got != len || actual != *expected {
+        let what = match plan.kind {
+            ImageKind::Boot => "boot partition",
+            ImageKind::Hash => "hash partition",
+            ImageKind::Root => "root partition",
+        };
+        return Err(Error::Verify {
+            what,
+            detail: format!(
+                "read back from {} after the flush ({:?}), its {len} bytes at {} do not match \
+                 the signed {} image (SHA-256 of what was written {}, of what the device \
+                 returned {} over {got} bytes): the device did not keep what was written",
+                plan.disk.display(),
+                reader.mode(),
+                plan.partition.first_byte,
+                plan.kind,
+                hex::encode(expected),
+                hex::encode(actual),
+            ),
+        });
+    }
+    debug!(
+        "{} image read back from the device: {len} bytes match",
+        plan.kind
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// The read-back check of a BOOT or HASH image: bytes the device did not keep (here: a disk
+    /// that still holds other bytes where the image was written) are refused.
+    #[test]
+    fn read_back_refuses_bytes_the_device_did_not_keep() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("disk.img");
+        let image: Vec<u8> = (0..3 * 4096 + 100).map(|i| (i % 251) as u8).collect();
+        let mut on_disk = vec![0u8; 8192];
+        on_disk.extend_from_slice(&image);
+        on_disk.resize(64 << 10, 0);
+        std::fs::write(&disk, &on_disk).unwrap();
+        let plan = ImagePlan {
+            kind: ImageKind::Boot,
+            target: "boot.ext4.lz4".into(),
+            url: "file:///nowhere".parse().unwrap(),
+            length: 1,
+            sha256: [0; 32],
+            disk: disk.clone(),
+            partition: signpost::Partition {
+                number: 4,
+                first_byte: 8192,
+                len_bytes: 32 << 10,
+                unique_guid: "00000000-0000-0000-0000-000000000000".into(),
+                label: "BOOT-B".into(),
+            },
+        };
+        let digest: [u8; 32] = sha2::Sha256::digest(&image).into();
+        read_back(&plan, image.len() as u64, &digest).unwrap();
+        // One byte the device "dropped".
+        on_disk[8192 + 5000] ^= 1;
+        std::fs::write(&disk, &on_disk).unwrap();
+        let e = read_back(&plan, image.len() as u64, &digest).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Verify {
+                    what: "boot partition",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("did not keep what was written"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn hash_state_round_trips() {

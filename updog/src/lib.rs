@@ -29,6 +29,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod blockio;
 pub mod cli;
 pub mod config;
 pub mod coord;

@@ -1,0 +1,190 @@
+//! Writing to a real block device: an update into a loop device (direct I/O) that
+//! `veritysetup verify` accepts on the loop device's own partition devices, the page-cache
+//! fallback on a file system that refuses `O_DIRECT` (ramfs), and the disk writer's handling of starts and ends
+//! inside a device block.
+//!
+//! Loop devices and mounts need root: without it the tests record a skip; under `CI=true` (where tests run
+//! as root) they must run.
+
+mod common;
+mod loopdev;
+
+use common::*;
+use loopdev::{Loop, is_root, need_loop_devices, need_root};
+use std::os::unix::fs::FileExt;
+use std::process::Command;
+use updog::blockio::{self, DirectPolicy, IoMode, Writer};
+
+#[test]
+fn update_into_a_loop_device_writes_directly_and_verifies() {
+    if !tools() || !need_loop_devices() {
+        return;
+    }
+    let scene = TwoReleases::new(2 * MIB, 6 * MIB + 20 * 1024, 8, RoleVersions::all(1));
+    let dev = Loop::attach(&scene.host.disk, &[]);
+    let host = Host {
+        root: scene.host.root.clone(),
+        disk: dev.dev.clone(),
+    };
+    let out = host.updog(&["update", "--now"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("root image written (Direct { align: 512 })"),
+        "the root image was not written with direct I/O:\n{log}"
+    );
+    assert!(!log.contains("refuse"), "{log}");
+
+    // Independent checks on the loop device's own partition devices.
+    let root = dev.partition(ROOT_B);
+    let hash = dev.partition(HASH_B);
+    let status = Command::new("veritysetup")
+        .arg("verify")
+        .arg(&root)
+        .arg(&hash)
+        .arg(&scene.new.root_hash)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "veritysetup verify refused the written set"
+    );
+    let boot = std::fs::read(&scene.new.boot_img).unwrap();
+    let mut on_disk = vec![0u8; boot.len()];
+    std::fs::File::open(dev.partition(BOOT_B))
+        .unwrap()
+        .read_exact_at(&mut on_disk, 0)
+        .unwrap();
+    assert!(on_disk == boot, "BOOT-B does not hold the new boot image");
+    assert_eq!(scene.host.next_boot(), Some(signpost::SetName::B));
+}
+
+/// A ramfs mounted on a fresh directory, unmounted when dropped.
+struct Ramfs {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Ramfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_file_system_that_refuses_direct_io_gets_the_page_cache() {
+    // tmpfs accepts O_DIRECT since Linux 6.6; ramfs still refuses it (EINVAL at open).
+    if !tools() || !need_root("mounting a ramfs") {
+        return;
+    }
+    let scene = TwoReleases::new(2 * MIB, 3 * MIB, 4, RoleVersions::all(1));
+    let ramfs = Ramfs {
+        dir: test_support::tempdir(),
+    };
+    let status = Command::new("mount")
+        .args(["-t", "ramfs", "ramfs"])
+        .arg(ramfs.dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount -t ramfs failed");
+    let disk = ramfs.dir.path().join("disk.img");
+    std::fs::copy(&scene.host.disk, &disk).unwrap();
+
+    // The library's choice first: asked for direct I/O, the file system refuses it at open.
+    let probe = blockio::open_for_write(&disk, 0, 4096, DirectPolicy::On).unwrap();
+    assert_eq!(probe.mode, IoMode::Buffered);
+    drop(probe);
+
+    let host = Host {
+        root: scene.host.root.clone(),
+        disk: disk.clone(),
+    };
+    let out = host
+        .command(&["update-image", "--now"])
+        .env("UPDOG_DIRECT_IO", "on")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("refuses direct I/O"),
+        "no fallback reported:\n{log}"
+    );
+    assert!(log.contains("root image written (Buffered)"), "{log}");
+    assert!(veritysetup_verify_b(&disk, &scene.new, &scene.dir));
+}
+
+/// A pattern that differs at every byte offset (so a misplaced byte shows).
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[1] ^ seed)
+        .collect()
+}
+
+#[test]
+fn disk_writer_keeps_the_bytes_around_unaligned_starts_ends_and_checkpoints() {
+    // With root: a loop device with 4096-byte logical blocks (direct I/O, alignment 4096);
+    // without: a regular file, direct I/O where its file system allows it.
+    let dir = test_support::tempdir();
+    let file = dir.path().join("dev.img");
+    let size = 8usize << 20;
+    let before = pattern(size, 0x5a);
+    std::fs::write(&file, &before).unwrap();
+    let dev = if is_root() && test_support::find_on_path("losetup").is_some() {
+        Some(Loop::attach(&file, &["--sector-size", "4096"]))
+    } else {
+        None
+    };
+    let target = dev.as_ref().map_or(file.clone(), |d| d.dev.clone());
+
+    let start = 3 * 4096 + 123;
+    let data = pattern((3 << 20) + 77, 0xa5);
+    let disk = blockio::open_for_write(&target, 0, size as u64, DirectPolicy::On).unwrap();
+    if dev.is_some() {
+        assert_eq!(disk.mode, IoMode::Direct { align: 4096 });
+    }
+    // Every checkpoint must find its bytes on the device when it is handed on.
+    let check = blockio::open_for_write(&target, 0, size as u64, DirectPolicy::Off).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let expected = data.clone();
+    let mut writer = Writer::new(disk, &target, start as u64, move |upto: usize| {
+        let mut got = vec![0u8; upto];
+        check.file.read_exact_at(&mut got, start as u64).unwrap();
+        assert!(
+            got == expected[..upto],
+            "checkpoint at {upto} before its bytes"
+        );
+        seen2.lock().unwrap().push(upto);
+        Ok(None)
+    })
+    .unwrap();
+    let mut at = 0;
+    for (i, piece) in data.chunks(300_001).enumerate() {
+        writer.push(piece).unwrap();
+        at += piece.len();
+        if i % 3 == 1 {
+            writer.mark(at).unwrap();
+        }
+    }
+    let stats = writer.finish().unwrap();
+    assert!(!seen.lock().unwrap().is_empty());
+    drop(dev);
+
+    let after = std::fs::read(&file).unwrap();
+    let end = start + data.len();
+    assert!(
+        after[..start] == before[..start],
+        "bytes before the start changed"
+    );
+    assert!(after[start..end] == data[..], "written bytes differ");
+    // A direct write pads its last block with zeros; nothing after that block is touched.
+    let block_end = match stats.mode {
+        IoMode::Direct { align } => end.next_multiple_of(align),
+        IoMode::Buffered => end,
+    };
+    assert!(after[end..block_end].iter().all(|b| *b == 0));
+    assert!(
+        after[block_end..] == before[block_end..],
+        "bytes after the end changed"
+    );
+}
