@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod fleet;
 pub mod story;
 
 /// The file that marks a directory as one the quickstart made (and may empty again).

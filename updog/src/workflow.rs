@@ -835,6 +835,7 @@ async fn coordinated_update(
     env.reporter.report(ProgressEvent::Step {
         step: Step::AcquireSlot,
     });
+    let observer = coord::StatusObserver::new(&env.paths, st, fleet.options.deadline);
     let slot = fleet
         .coordinator
         .acquire_reboot_slot(
@@ -842,7 +843,7 @@ async fn coordinated_update(
             &fleet.host,
             &update.version,
             &fleet.options,
-            &coord::LogObserver,
+            &observer,
         )
         .await
         .context(error::FleetSnafu {
