@@ -80,7 +80,14 @@ impl Bins {
             }
         };
         let bins = Bins { dir };
-        for name in ["os-image", "repo-tools", "pubsys", "updog", "signpost"] {
+        for name in [
+            "os-image",
+            "repo-tools",
+            "pubsys",
+            "updog",
+            "signpost",
+            "fleetctl",
+        ] {
             let path = bins.path(name);
             if !path.is_file() {
                 return Err(format!(
