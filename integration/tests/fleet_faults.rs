@@ -10,7 +10,7 @@
 //!   new version, never more than 2 between reboot and healthy.
 //! - `a_host_killed_holding_its_slot_frees_it_when_the_lease_expires`: a host's updog is
 //!   SIGKILLed (with its process group) during its reboot and never comes back; the others wait
-//!   (`updog status` says `1/1 slots held by [doomed]`) and roll out once its lease (3 s TTL)
+//!   (`updog status` says `1/1 slots held by [doomed]`) and roll out once its lease (5 s TTL)
 //!   expired, one at a time.
 //! - `hosts_wait_while_etcd_is_unreachable_and_go_on_when_it_returns`: every member is killed;
 //!   hosts stage, then wait with `state: staged` and `waiting.reason` "coordinator unreachable"
@@ -182,8 +182,8 @@ fn a_host_killed_holding_its_slot_frees_it_when_the_lease_expires() {
     let bins = world.bins.clone();
     fleetctl(&bins, &endpoints, &["set-concurrency", GROUP, "1"]).ok();
     let audit = dir.path().join("audit");
-    // The doomed host's slot lives 3 s without keepalives; the others' a minute.
-    const TTL: u64 = 3;
+    // The doomed host's slot lives 5 s without keepalives; the others' a minute.
+    const TTL: u64 = 5;
     let doomed_fleet = FleetConfig {
         slot_ttl_secs: TTL,
         ..FleetConfig::new(&endpoints, GROUP)
@@ -201,6 +201,12 @@ fn a_host_killed_holding_its_slot_frees_it_when_the_lease_expires() {
     );
     let fleet = FleetConfig::new(&endpoints, GROUP);
     let mut others = nodes(&world, &old, &trust, &fleet, &audit, &["h1", "h2", "h3"]);
+    // Staged beforehand (the timer's work), so they ask for a slot while the dead host's lease
+    // still runs, however slow the machine.
+    for node in &others {
+        let r = node.updog(&bins, &["update-image"]);
+        assert_eq!(r.code, 0, "{}: update-image: {}", node.name, r.stderr);
+    }
 
     // The doomed host takes the only slot and hangs in its reboot; then it is SIGKILLed.
     let mut child = spawn_update(&doomed, &bins);
