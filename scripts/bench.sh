@@ -9,6 +9,19 @@ scripts/setup.sh --no-interop
 crates=("$@")
 ((${#crates[@]})) || crates=(os-image updog pubsys repo-tools signpost)
 log=$(mktemp -t abos-bench.XXXXXX)
+# fleet (issue 14): etcd round trips, coordinated vs stand-alone per host, a 12-host rollout next
+# to its theoretical minimum; a real 3-member etcd and real processes on the release binaries.
+# Runs with every benchmark, or alone with `scripts/bench.sh fleet`.
+fleet=0; others=()
+for c in "${crates[@]}"; do if [ "$c" = fleet ]; then fleet=1; else others+=("$c"); fi; done
+(($#)) || fleet=1
+crates=(${others[@]+"${others[@]}"})
+if ((fleet)); then
+  echo "== fleet" >&2
+  cargo build --release --quiet -p updog -p signpost -p os-image -p pubsys -p repo-tools -p fleet --bins
+  bench_bins=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release
+  ABOS_BIN_DIR=$bench_bins cargo test --release -p integration --test fleet_bench -- --ignored --nocapture 2>&1 | tee -a "$log" >&2
+fi
 for crate in "${crates[@]}"; do
   echo "== $crate" >&2
   cargo test --release -p "$crate" --test bench -- --ignored --nocapture --test-threads 1 2>&1 | tee -a "$log" >&2

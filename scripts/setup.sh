@@ -31,6 +31,7 @@ packages=(
   ca-certificates  # updog's HTTP client loads the system roots
   qemu-system-x86  # VM tier
   etcd-server      # fleet: reboot coordination tests on a real 3-member cluster (/usr/bin/etcd)
+  systemd          # systemctl is-active (health_units), systemd-analyze verify (shipped units)
 )
 missing=()
 for pkg in "${packages[@]}"; do

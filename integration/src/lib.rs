@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod fleet;
 pub mod story;
 
 /// The file that marks a directory as one the quickstart made (and may empty again).
@@ -79,7 +80,14 @@ impl Bins {
             }
         };
         let bins = Bins { dir };
-        for name in ["os-image", "repo-tools", "pubsys", "updog", "signpost"] {
+        for name in [
+            "os-image",
+            "repo-tools",
+            "pubsys",
+            "updog",
+            "signpost",
+            "fleetctl",
+        ] {
             let path = bins.path(name);
             if !path.is_file() {
                 return Err(format!(

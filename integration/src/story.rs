@@ -858,5 +858,183 @@ pub fn whole_story(world: &World<'_>) -> Result<Report, String> {
         "host two boots 1.1.0 (1.2.0 was pulled back) from set B ({boot:?})"
     );
     n.say("host two runs 1.1.0 from set B, updated from the air-gapped mirror");
+    fleet_chapter(world, &trust, [&v100, &v110, &v120], &mut report)?;
     Ok(report)
+}
+
+/// The fleet group of the quickstart's chapter 8.
+pub const FLEET_GROUP: &str = "quickstart";
+
+/// Chapter 8: three hosts coordinated through a one-member etcd on 127.0.0.1 (concurrency 1).
+/// Release 1.1.0 fails the hosts' application health check: the first host rolls back by itself
+/// and halts it for the group; the others refuse it. The operator publishes a fixed 1.2.0 and
+/// resumes; the hosts roll out one at a time. Its files are in `DIR/fleet` (audit trail in
+/// `DIR/fleet/audit`).
+fn fleet_chapter(
+    world: &World<'_>,
+    trust: &Trust,
+    [v100, v110, v120]: [&Build; 3],
+    report: &mut Report,
+) -> Result<(), String> {
+    use crate::fleet::{FleetConfig, LocalEtcd, audit_lines, make_node};
+    let n = world.narrator;
+    n.chapter(
+        "8. A fleet: 3 hosts, reboot slots on etcd (concurrency 1), a bad release halted, resumed",
+    );
+    let dir = world.dir.join("fleet");
+    let etcd = LocalEtcd::start(&dir.join("etcd"))?;
+    let fleet_world = World::new(&dir, world.bins.clone(), n);
+    let fleetctl = |args: &[&str]| {
+        let mut cmd = world.bins.cmd("fleetctl");
+        cmd.args(["--endpoints", &etcd.endpoint]).args(args);
+        world.exec(cmd)
+    };
+    let set = fleetctl(&["set-concurrency", FLEET_GROUP, "1"]);
+    check!(
+        report,
+        set.code == 0,
+        "fleetctl set the group's concurrency to 1 ({})",
+        set.stderr.trim()
+    );
+    let past = "2020-01-01T00:00:00Z";
+    fleet_world.publish(trust, v100, "default", past, &[]).ok();
+    fleet_world.publish(trust, v110, "default", past, &[]).ok();
+    let audit = dir.join("audit");
+    let config = FleetConfig {
+        acquire_deadline_secs: 2,
+        ..FleetConfig::new(&etcd.endpoint, FLEET_GROUP)
+    };
+    let mut hosts: Vec<_> = ["f1", "f2", "f3"]
+        .iter()
+        .map(|name| {
+            make_node(
+                &fleet_world,
+                name,
+                v100,
+                trust,
+                &config,
+                &audit,
+                "1.1.0",
+                "",
+                "0",
+            )
+        })
+        .collect();
+    n.say(&format!(
+        "etcd at {}; hosts f1, f2, f3 on 1.0.0 with [fleet] in updog.toml and an application \
+         health check in /etc/updog/health.d that fails on 1.1.0",
+        etcd.endpoint
+    ));
+    let updog =
+        |node: &crate::fleet::Node, args: &[&str]| world.exec(node.updog_cmd(&world.bins, args));
+
+    let first = updog(&hosts[0], &["update", "--reboot"]);
+    check!(
+        report,
+        first.code == 0,
+        "f1 took the group's only reboot slot, activated 1.1.0 and rebooted (exit {}: {})",
+        first.code,
+        first.stderr.trim()
+    );
+    let second = updog(&hosts[1], &["update", "--reboot"]);
+    check!(
+        report,
+        second.code == 23 && second.stderr.contains("1/1 slots held by [f1]"),
+        "f2 staged 1.1.0 but got no slot while f1 holds it, and did not reboot (exit {}: {})",
+        second.code,
+        second.stderr.trim()
+    );
+    n.say(
+        "f2 waited: \"1/1 slots held by [f1]\", gave up after its deadline (exit 23), stays staged",
+    );
+    let booted = hosts[0].boot(&world.bins);
+    let health = updog(&hosts[0], &["health-check"]);
+    check!(
+        report,
+        booted == "1.1.0" && health.code == 20,
+        "f1 booted {booted}, its health check failed (exit {}), it rolled back and rebooted",
+        health.code
+    );
+    let back = hosts[0].boot(&world.bins);
+    check!(
+        report,
+        back == "1.0.0",
+        "f1 is back on 1.0.0 by itself (booted {back})"
+    );
+    let view = fleetctl(&["--json", "status", FLEET_GROUP]);
+    let halted = view.code == 0
+        && view.json()["halted"][0]["version"] == "1.1.0"
+        && view.json()["halted"][0]["by_host"] == "f1";
+    check!(
+        report,
+        halted,
+        "1.1.0 is halted for the group by f1 (fleetctl status)"
+    );
+    n.say(&format!(
+        "fleetctl status: 1.1.0 halted: {}",
+        view.json()["halted"][0]["reason"].as_str().unwrap_or("?")
+    ));
+    for node in &hosts[1..] {
+        let r = updog(node, &["update", "--reboot"]);
+        check!(
+            report,
+            r.code == 22 && node.next_boot(&world.bins) == "A",
+            "{} refuses the halted 1.1.0 (exit {}) and still boots 1.0.0",
+            node.name,
+            r.code
+        );
+    }
+
+    fleet_world.publish(trust, v120, "default", past, &[]).ok();
+    let resume = fleetctl(&["resume", FLEET_GROUP, "1.1.0"]);
+    check!(
+        report,
+        resume.code == 0,
+        "the operator published a fixed 1.2.0 and resumed the group"
+    );
+    let before = audit_lines(&audit).len();
+    for node in &mut hosts {
+        let r = updog(node, &["update", "--reboot"]);
+        let version = if r.code == 0 {
+            node.boot(&world.bins)
+        } else {
+            String::new()
+        };
+        let health = updog(node, &["health-check"]);
+        check!(
+            report,
+            r.code == 0 && version == "1.2.0" && health.code == 0,
+            "{} took the slot, rebooted into 1.2.0, passed its health check, released the slot \
+             (update exit {}, health-check exit {})",
+            node.name,
+            r.code,
+            health.code
+        );
+    }
+    let lines = audit_lines(&audit);
+    let rollout = &lines[before..];
+    let one_at_a_time = rollout.len() == 6
+        && rollout.chunks(2).all(|p| {
+            p[0].kind == "reboot-start" && p[1].kind == "healthy" && p[0].host == p[1].host
+        });
+    check!(
+        report,
+        one_at_a_time,
+        "the audit trail shows one host at a time between reboot and healthy ({})",
+        audit.display()
+    );
+    let view = fleetctl(&["--json", "status", FLEET_GROUP]).json();
+    let all_healthy = view["hosts"].as_array().is_some_and(|h| {
+        h.len() == 3
+            && h.iter()
+                .all(|e| e["report"]["state"] == "healthy" && e["report"]["version"] == "1.2.0")
+    }) && view["slots"].as_array().is_some_and(Vec::is_empty)
+        && view["halted"].as_array().is_some_and(Vec::is_empty);
+    check!(
+        report,
+        all_healthy,
+        "fleetctl status: all 3 hosts healthy on 1.2.0, no slot held, nothing halted"
+    );
+    n.say("f1, f2, f3 run 1.2.0, one reboot at a time; the fleet is healthy");
+    Ok(())
 }

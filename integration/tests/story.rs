@@ -5,7 +5,7 @@ use integration::story::{Quiet, World, whole_story};
 
 #[test]
 fn whole_story_holds() {
-    for tool in ["mkfs.ext4", "debugfs", "sgdisk", "lz4"] {
+    for tool in ["mkfs.ext4", "debugfs", "sgdisk", "lz4", "etcd"] {
         if !test_support::require_tool(tool) {
             return;
         }

@@ -7,7 +7,7 @@
 //! `connect_timeout_secs`, `read_timeout_secs`, `checkpoint_mib`, `arch`, and
 //! `maintenance_window` (accepted and kept as written; not enforced yet),
 //! `health_check_timeout_secs`, `health_failure_action`, `update_window`,
-//! `activation_delay_max_secs` and `fleet` (tables, strict inside too).
+//! `activation_delay_max_secs`, `fleet` (tables, strict inside too) and `health_units`.
 //!
 //! Strict: a key not in [`KNOWN_KEYS`] is refused with the file, its line and the nearest valid
 //! key (`seeed = 5` → "did you mean `seed`?"), so a typo never silently leaves a default in
@@ -63,6 +63,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "update_window",
     "activation_delay_max_secs",
     "fleet",
+    "health_units",
 ];
 
 /// Keys without a default.
@@ -116,6 +117,8 @@ struct RawConfig {
     activation_delay_max_secs: Option<u64>,
     #[serde(default)]
     fleet: Option<RawFleet>,
+    #[serde(default)]
+    health_units: Option<Vec<String>>,
 }
 
 /// `[fleet]`: reboot coordination on etcd.
@@ -255,6 +258,9 @@ pub struct Config {
     pub activation_delay_max: Duration,
     /// `[fleet]`, if set (else the host is stand-alone).
     pub fleet: Option<FleetSettings>,
+    /// `health_units`: systemd units that must be active (`systemctl is-active`) for a new
+    /// boot to be marked successful; checked before the executables in `/etc/updog/health.d`.
+    pub health_units: Vec<String>,
 }
 
 /// What `updog health-check` does when a check fails (`health_failure_action`).
@@ -338,6 +344,35 @@ fn parse_window(w: RawWindow) -> std::result::Result<UpdateWindow, (String, &'st
         time_zone_name,
         time_zone,
     })
+}
+
+/// A systemd unit name `systemctl is-active` can be asked about: `name.type` with a unit type
+/// systemd knows, made of the characters systemd allows (ASCII letters, digits, `:-_.\@`;
+/// `-.mount`, the root mount, is valid;
+/// updog passes names after `--`, so none is taken for an option).
+fn is_unit_name(unit: &str) -> bool {
+    const TYPES: &[&str] = &[
+        "service",
+        "socket",
+        "device",
+        "mount",
+        "automount",
+        "swap",
+        "target",
+        "path",
+        "timer",
+        "slice",
+        "scope",
+    ];
+    let Some((name, kind)) = unit.rsplit_once('.') else {
+        return false;
+    };
+    !name.is_empty()
+        && unit.len() <= 255
+        && TYPES.contains(&kind)
+        && unit
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":-_.\\@".contains(&b))
 }
 
 /// Default time each health check may take.
@@ -601,6 +636,17 @@ impl Config {
                 })
             }
         };
+        let mut health_units = Vec::new();
+        for unit in raw.health_units.unwrap_or_default() {
+            if !is_unit_name(&unit) {
+                return Err(value_error(
+                    "health_units",
+                    format!("[.., {unit:?}, ..]"),
+                    "systemd unit names such as \"kubelet.service\" (name.type, no path or spaces)",
+                ));
+            }
+            health_units.push(unit);
+        }
         let defaults = NetworkSettings::default();
         let https_proxy = raw.https_proxy.filter(|p| !p.trim().is_empty());
         Ok(Config {
@@ -642,6 +688,7 @@ impl Config {
             update_window,
             activation_delay_max,
             fleet,
+            health_units,
         })
     }
 

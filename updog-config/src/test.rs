@@ -69,6 +69,7 @@ health_failure_action = "rollback"
 update_window = { days = ["sat", "Sunday"], start = "22:00", end = "04:30", time_zone = "Europe/Berlin" }
 activation_delay_max_secs = 600
 fleet = { endpoints = ["http://10.0.0.1:2379", "https://etcd.internal:2379"], group = "web", host = "web-07", slot_ttl_secs = 600, acquire_deadline_secs = 60, poll_ms = 250 }
+health_units = ["kubelet.service", "containerd.socket", "-.mount"]
 "#;
     let set: Vec<&str> = text
         .lines()
@@ -107,6 +108,10 @@ fleet = { endpoints = ["http://10.0.0.1:2379", "https://etcd.internal:2379"], gr
     assert_eq!(f.slot_ttl, Duration::from_secs(600));
     assert_eq!(f.acquire_deadline, Duration::from_secs(60));
     assert_eq!(f.poll, Duration::from_millis(250));
+    assert_eq!(
+        c.health_units,
+        ["kubelet.service", "containerd.socket", "-.mount"]
+    );
     let w = c.maintenance_window.unwrap();
     assert_eq!(w["start"].as_str(), Some("02:00"));
     // A table form is kept too.
@@ -252,6 +257,25 @@ fn health_keys_default_and_refuse_bad_values() {
     );
     let e = err(&format!("{EXAMPLE}health_check_timeout_secs = 0\n"));
     assert!(e.contains(":8: `health_check_timeout_secs` = 0"), "{e}");
+    assert!(c.health_units.is_empty());
+    for bad in [
+        "kubelet",
+        "../x.service",
+        "kubelet.service;reboot",
+        "a b.service",
+        "x.services",
+        ".service",
+    ] {
+        let e = err(&format!(
+            "{EXAMPLE}health_units = [\"ok.service\", {bad:?}]\n"
+        ));
+        assert!(
+            e.contains(":8: `health_units`") && e.contains(bad) && e.contains("systemd unit names"),
+            "{bad}: {e}"
+        );
+    }
+    let e = err(&format!("{EXAMPLE}health_units = \"kubelet.service\"\n"));
+    assert!(e.contains("health_units"), "{e}");
 }
 
 #[test]

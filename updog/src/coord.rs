@@ -5,9 +5,11 @@
 
 use crate::config::HostPaths;
 use crate::error::{self, Result};
+use crate::status::{self, Status, Waiting};
 use fleet::{AcquireObserver, AcquireOptions, Coordinator, HostReport, HostState, Name};
+use jiff::Timestamp;
 use snafu::ResultExt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use updog_config::{Config, FleetSettings};
 
 /// A connected coordinator with this host's identity.
@@ -65,6 +67,54 @@ pub struct LogObserver;
 impl AcquireObserver for LogObserver {
     fn waiting(&self, status: &fleet::WaitStatus) {
         tracing::info!("reboot slot: {status}");
+    }
+}
+
+/// Logs why the host waits for a slot and records it in the status file (`waiting`: reason,
+/// since, deadline), so `updog status` shows a waiting host and why while `update` runs. The
+/// file is rewritten only when the reason changes.
+#[derive(Debug)]
+pub struct StatusObserver {
+    paths: HostPaths,
+    status: Mutex<Status>,
+    since: Timestamp,
+    deadline: Timestamp,
+}
+
+impl StatusObserver {
+    /// Records onto a copy of `status` (the caller's copy is written over when the wait ends).
+    pub fn new(paths: &HostPaths, status: &Status, deadline: std::time::Duration) -> Self {
+        let since = Timestamp::now();
+        let deadline = jiff::SignedDuration::try_from(deadline)
+            .ok()
+            .and_then(|d| since.checked_add(d).ok())
+            .unwrap_or(since);
+        StatusObserver {
+            paths: paths.clone(),
+            status: Mutex::new(status.clone()),
+            since,
+            deadline,
+        }
+    }
+}
+
+impl AcquireObserver for StatusObserver {
+    fn waiting(&self, wait: &fleet::WaitStatus) {
+        LogObserver.waiting(wait);
+        let reason = wait.to_string();
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        if st.waiting.as_ref().is_some_and(|w| w.reason == reason) {
+            return;
+        }
+        st.waiting = Some(Waiting {
+            what: "reboot-slot".to_owned(),
+            reason,
+            since: self.since,
+            deadline: self.deadline,
+        });
+        if let Err(e) = status::store(&self.paths, &mut st, Timestamp::now()) {
+            tracing::warn!("could not record the wait in the status file: {e}");
+        }
     }
 }
 

@@ -151,6 +151,12 @@ fn status_text(r: &crate::workflow::StatusReport) -> String {
     if let Some(t) = st.window_opens_at {
         lines.push(format!("window opens:   {t}"));
     }
+    if let Some(w) = &st.waiting {
+        lines.push(format!(
+            "waiting:        for a {} since {} (gives up at {}): {}",
+            w.what, w.since, w.deadline, w.reason
+        ));
+    }
     if let Some(f) = &st.last_failure {
         lines.push(format!(
             "last failure:   {} at {}: {}",

@@ -96,6 +96,20 @@ pub struct Failure {
     pub output: Option<String>,
 }
 
+/// What a host waits for before it may reboot into a staged update (`[fleet]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// What is awaited: `reboot-slot`.
+    pub what: String,
+    /// Why, as the coordinator says it (`waiting: 2/2 slots held by [a, b]`, `waiting:
+    /// coordinator unreachable (…); not rebooting`).
+    pub reason: String,
+    /// When the wait began.
+    pub since: Timestamp,
+    /// When `update` gives up (exit 23) if nothing changes; the update stays staged.
+    pub deadline: Timestamp,
+}
+
 /// The contents of `status.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
@@ -134,6 +148,10 @@ pub struct Status {
     /// The fleet reboot slot this host holds (from activation until health passes or fails).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet_slot: Option<fleet::Slot>,
+    /// While `update` waits for a fleet reboot slot (the state stays `staged`): why it waits
+    /// (slots full, etcd unreachable), since when and until when. Null when not waiting.
+    #[serde(default)]
+    pub waiting: Option<Waiting>,
     /// The last failure, kept until a later success of the same kind replaces the state.
     #[serde(default)]
     pub last_failure: Option<Failure>,
@@ -155,6 +173,7 @@ impl Default for Status {
             wave_opens_at: None,
             window_opens_at: None,
             fleet_slot: None,
+            waiting: None,
             health_failed_version: None,
             last_failure: None,
             updated_at: Timestamp::UNIX_EPOCH,

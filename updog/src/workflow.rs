@@ -835,6 +835,7 @@ async fn coordinated_update(
     env.reporter.report(ProgressEvent::Step {
         step: Step::AcquireSlot,
     });
+    let observer = coord::StatusObserver::new(&env.paths, st, fleet.options.deadline);
     let slot = fleet
         .coordinator
         .acquire_reboot_slot(
@@ -842,7 +843,7 @@ async fn coordinated_update(
             &fleet.host,
             &update.version,
             &fleet.options,
-            &coord::LogObserver,
+            &observer,
         )
         .await
         .context(error::FleetSnafu {
@@ -987,18 +988,12 @@ async fn health_check(env: &Env, st: &mut Status, timeout: Option<Duration>) -> 
     st.pid = Some(std::process::id());
     status::store(&env.paths, st, env.now)?;
 
-    let mut checks = Vec::new();
-    let mut failed = None;
-    for path in health::list(&env.paths.health_dir())? {
-        info!("health check {}", path.display());
-        let result = health::run(&path, timeout, &env.paths.root)?;
-        let ok = result.passed;
-        checks.push(result.clone());
-        if !ok {
-            failed = Some(result);
-            break;
-        }
-    }
+    let (checks, failed) = health::run_all(
+        &config.health_units,
+        &env.paths.health_dir(),
+        timeout,
+        &env.paths.root,
+    )?;
     st.pid = None;
     let Some(failed) = failed else {
         sp.mark_successful_boot().context(error::SignpostSnafu {

@@ -39,6 +39,15 @@ fn units_have_the_required_shape() {
     ] {
         assert!(health.contains(line), "{line} missing:\n{health}");
     }
+    let activate = unit("updog-activate.service");
+    for line in [
+        "ExecStart=/usr/bin/updog update --reboot",
+        "SuccessExitStatus=3 4 5 6 7 10 21 22 23",
+        "After=mark-successful-boot.service updog-health-check.service",
+    ] {
+        assert!(activate.contains(line), "{line} missing:\n{activate}");
+    }
+    assert!(unit("updog-activate.timer").contains("OnUnitActiveSec="));
 }
 
 #[test]
@@ -52,6 +61,8 @@ fn units_pass_systemd_analyze_verify() {
         "updog.service",
         "mark-successful-boot.service",
         "updog-health-check.service",
+        "updog-activate.service",
+        "updog-activate.timer",
     ];
     for n in names {
         std::fs::write(dir.path().join(n), unit(n)).unwrap();

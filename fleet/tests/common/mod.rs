@@ -15,6 +15,8 @@ pub struct Member {
     pub name: String,
     pub client_url: String,
     child: Option<Child>,
+    /// The command line it was started with (a restart reuses it and its data directory).
+    args: Vec<String>,
 }
 
 /// A running cluster; every member is killed when it is dropped.
@@ -71,26 +73,26 @@ impl EtcdCluster {
             let peer_url = format!("http://127.0.0.1:{peer}");
             let log = std::fs::File::create(dir.path().join(format!("{name}.log")))
                 .map_err(|e| e.to_string())?;
-            let child = Command::new("etcd")
-                .args(["--name", &name])
-                .arg("--data-dir")
-                .arg(dir.path().join(&name))
-                .args(["--listen-client-urls", &client_url])
-                .args(["--advertise-client-urls", &client_url])
-                .args(["--listen-peer-urls", &peer_url])
-                .args(["--initial-advertise-peer-urls", &peer_url])
-                .args(["--initial-cluster", &initial.join(",")])
-                .args(["--initial-cluster-state", "new"])
-                .args(["--initial-cluster-token", &token])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .map_err(|e| format!("spawn etcd: {e}"))?;
+            let mut args: Vec<String> = vec!["--name".into(), name.clone(), "--data-dir".into()];
+            args.push(dir.path().join(&name).to_string_lossy().into_owned());
+            for (flag, value) in [
+                ("--listen-client-urls", &client_url),
+                ("--advertise-client-urls", &client_url),
+                ("--listen-peer-urls", &peer_url),
+                ("--initial-advertise-peer-urls", &peer_url),
+                ("--initial-cluster", &initial.join(",")),
+                ("--initial-cluster-state", &"new".to_owned()),
+                ("--initial-cluster-token", &token),
+            ] {
+                args.push(flag.into());
+                args.push(value.clone());
+            }
+            let child = spawn(&args, log)?;
             members.push(Member {
                 name,
                 client_url,
                 child: Some(child),
+                args,
             });
         }
         let mut cluster = EtcdCluster {
@@ -144,6 +146,36 @@ impl EtcdCluster {
         coordinator(&self.endpoints())
     }
 
+    /// Start a killed member again on its data directory and ports (a member restarted after a
+    /// crash). Does not wait for it to be healthy: see [`EtcdCluster::wait_healthy`].
+    pub fn restart(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        assert!(m.child.is_none(), "member {} still runs", m.name);
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.path().join(format!("{}.log", m.name)))
+            .expect("member log");
+        m.child = Some(spawn(&m.args, log).expect("restart etcd member"));
+    }
+
+    /// Wait until every running member answers `/health` with a leader (panics after `limit`).
+    pub fn wait_healthy(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self
+            .members
+            .iter()
+            .filter(|m| m.child.is_some())
+            .all(|m| healthy(&m.client_url))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "etcd members not healthy after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// SIGKILL one member.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.members[i].child.take() {
@@ -151,6 +183,16 @@ impl EtcdCluster {
             let _ = c.wait();
         }
     }
+}
+
+fn spawn(args: &[String], log: std::fs::File) -> Result<Child, String> {
+    Command::new("etcd")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("spawn etcd: {e}"))
 }
 
 pub fn coordinator(endpoints: &str) -> Arc<EtcdCoordinator> {

@@ -16,7 +16,9 @@ const USAGE: &str = "usage: quickstart [DIR]
 Tells abos' whole story end to end on an embedded default: builds OS 1.0.0, 1.1.0 and 1.2.0,
 creates a root of trust, publishes with waves, serves the repository on 127.0.0.1, updates a
 simulated host, boots it, shows an automatic rollback, pulls a release back and mirrors the
-repository. Every step is checked.
+repository; then a fleet of 3 hosts coordinated through a one-member etcd on 127.0.0.1
+(concurrency 1) halts a release whose health check fails and rolls out a fixed one after a
+resume. Every step is checked.
 
 DIR  where the run's files go (default: out/quickstart). It must be new, empty, or the directory
      of an earlier quickstart run (which is emptied first); anything else is refused.
