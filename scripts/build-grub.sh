@@ -130,9 +130,9 @@ modules=(part_gpt ext2 linux normal configfile echo test sleep reboot halt gptpr
 closure_pc=(acpi archelp biosdisk boot bufio configfile crypto datetime disk echo ext2 extcmd
     fshelp gettext gptprio halt linux memdisk mmap net normal part_gpt priority_queue reboot
     relocator serial sleep tar terminal terminfo test vbe verifiers video video_fb)
-closure_efi=(archelp boot bufio configfile crypto datetime disk echo ext2 extcmd fshelp gettext
+closure_efi=(acpi archelp boot bufio configfile crypto datetime disk echo ext2 extcmd fshelp gettext
     gptprio halt linux memdisk mmap net normal part_gpt priority_queue reboot relocator sleep tar
-    terminal test verifiers video video_fb efi_gop efi_uga)
+    terminal test video video_fb efi_gop efi_uga)
 build_platform() {
     local name=$1 target=$2 platform=$3 images=() mods=()
     shift 3
@@ -154,7 +154,8 @@ build_platform() {
 build_platform i386-pc i386 pc "${closure_pc[@]}"
 build_platform x86_64-efi x86_64 efi "${closure_efi[@]}"
 log "make grub-mkimage"
-(cd "$work/build-i386-pc" && make -j"$jobs" grub-mkimage > "$work/make-mkimage.log" 2>&1) ||
+(cd "$work/build-i386-pc" && make -j"$jobs" -C grub-core/lib/gnulib > "$work/make-mkimage.log" 2>&1 &&
+    make -j"$jobs" grub-mkimage >> "$work/make-mkimage.log" 2>&1) ||
     { tail -15 "$work/make-mkimage.log" | cut -c1-300 >&2; exit 1; }
 mkdir -p "$work/out/bin"
 cp "$work/build-i386-pc/grub-mkimage" "$work/out/bin/"

@@ -19,7 +19,8 @@
 /* GRUB glue: disk access and variables.  The rule and the GPT handling are in gptprio_core.c.
 
    gptprio.next [-d VAR] [-u VAR] [-n] [DISK]
-     DISK   the whole disk, e.g. hd0 or (hd0); default: the disk of $root.
+     DISK   the disk, e.g. hd0, (hd0) or (hd0,gpt2)/path (the partition part is dropped);
+            default: the disk GRUB was loaded from ($cmdpath), else the disk of $root.
      -d VAR GRUB device of the chosen BOOT partition, e.g. hd0,gpt3 (default VAR: boot_dev)
      -u VAR its unique partition GUID, lowercase 8-4-4-4-12 (default VAR: boot_uuid)
      -n     decide only, do not decrement tries_left (for tests)
@@ -83,6 +84,7 @@ grub_cmd_next (grub_extcmd_context_t ctxt, int argc, char **args)
   struct grub_arg_list *state = ctxt->state;
   const char *dev_var = state[0].set ? state[0].arg : "boot_dev";
   const char *uuid_var = state[1].set ? state[1].arg : "boot_uuid";
+  const char *src;
   char *name, *comma, *value;
   grub_disk_t disk;
   struct gp_io io;
@@ -93,21 +95,24 @@ grub_cmd_next (grub_extcmd_context_t ctxt, int argc, char **args)
   if (argc > 1)
     return grub_error (GRUB_ERR_BAD_ARGUMENT, N_("one argument expected"));
   if (argc == 1)
-    {
-      const char *a = args[0];
-      grub_size_t l = grub_strlen (a);
-      if (l >= 2 && a[0] == '(' && a[l - 1] == ')')
-        name = grub_strndup (a + 1, l - 2);
-      else
-        name = grub_strdup (a);
-    }
+    src = args[0];
   else
     {
-      const char *root = grub_env_get ("root");
-      if (!root || !*root)
-        return grub_error (GRUB_ERR_BAD_ARGUMENT, N_("no disk given and $root is not set"));
-      name = grub_strdup (root);
+      /* The device GRUB was loaded from ($cmdpath: "(hd0)" on BIOS, "(hd0,gpt2)/EFI/BOOT" on
+         UEFI), else $root. */
+      src = grub_env_get ("cmdpath");
+      if (!src || !*src)
+        src = grub_env_get ("root");
+      if (!src || !*src)
+        return grub_error (GRUB_ERR_BAD_ARGUMENT, N_("no disk given, $cmdpath and $root unset"));
     }
+  if (src[0] == '(')
+    {
+      const char *close = grub_strchr (src, ')');
+      name = close ? grub_strndup (src + 1, close - src - 1) : grub_strdup (src + 1);
+    }
+  else
+    name = grub_strdup (src);
   if (!name)
     return grub_errno;
   comma = grub_strchr (name, ',');

@@ -221,14 +221,20 @@ mod test {
         let (boot, core) = fake(1000).bios_sectors(&mbr, 2048);
         assert_eq!(&boot[..3], &[0xab; 3]);
         assert_eq!(&boot[0x3..0x5a], &mbr[0x3..0x5a]);
-        assert_eq!(u64::from_le_bytes(boot[0x5c..0x64].try_into().unwrap()), 2048);
+        assert_eq!(
+            u64::from_le_bytes(boot[0x5c..0x64].try_into().unwrap()),
+            2048
+        );
         assert_eq!(boot[0x64], 0xff);
         assert_eq!(&boot[0x66..0x68], &[0x90, 0x90]);
         assert_eq!(&boot[0x1b8..], &mbr[0x1b8..], "partition table kept");
         assert_eq!(core.len(), 1024, "padded to whole sectors");
         assert_eq!(u64::from_le_bytes(core[500..508].try_into().unwrap()), 2049);
         assert_eq!(u16::from_le_bytes(core[508..510].try_into().unwrap()), 1);
-        assert_eq!(u16::from_le_bytes(core[510..512].try_into().unwrap()), 0x820);
+        assert_eq!(
+            u16::from_le_bytes(core[510..512].try_into().unwrap()),
+            0x820
+        );
         assert_eq!(&core[1000..], &[0u8; 24]);
     }
 

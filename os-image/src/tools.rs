@@ -90,7 +90,8 @@ pub fn make_fat(
     epoch: i64,
 ) -> Result<()> {
     let f = std::fs::File::create(image).context(error::CreateFileSnafu { path: image })?;
-    f.set_len(bytes).context(error::WriteFileSnafu { path: image })?;
+    f.set_len(bytes)
+        .context(error::WriteFileSnafu { path: image })?;
     drop(f);
     let env = [("SOURCE_DATE_EPOCH", epoch.to_string())];
     run(
@@ -122,7 +123,11 @@ pub fn make_fat(
     for dir in &dirs {
         run(
             MMD,
-            &[os("-i"), image.as_os_str().to_owned(), os(&format!("::{dir}"))],
+            &[
+                os("-i"),
+                image.as_os_str().to_owned(),
+                os(&format!("::{dir}")),
+            ],
             &env,
         )?;
     }

@@ -269,14 +269,20 @@ fn the_same_bytes_as_signpost_boot_select_on_disk_files() {
                         c.tries_left_after.to_string(),
                         "{what}"
                     );
-                    assert_eq!(field(&line, "from_backup"), u8::from(corrupt_primary).to_string());
+                    assert_eq!(
+                        field(&line, "from_backup"),
+                        u8::from(corrupt_primary).to_string()
+                    );
                     let wrote = field(&line, "wrote") == "1";
                     if wrote {
                         // Byte for byte: primary header + entries, backup entries + header.
                         assert_eq!(tables(&g), tables(&s), "{what}: tables differ");
                         let out = Command::new("sgdisk").arg("-v").arg(&g).output().unwrap();
                         let text = String::from_utf8_lossy(&out.stdout);
-                        assert!(text.contains("No problems found"), "{what}: sgdisk -v: {text}");
+                        assert!(
+                            text.contains("No problems found"),
+                            "{what}: sgdisk -v: {text}"
+                        );
                     } else {
                         assert_eq!(
                             std::fs::read(&g).unwrap(),
@@ -357,13 +363,19 @@ fn a_power_cut_at_any_sector_of_the_decrement_leaves_the_choice_bootable() {
             let before = decision(c0, &l0);
             let (c1, l1) = ours(&grub, &traced, &["--dry-run"]);
             let after = decision(c1, &l1);
-            assert_eq!(before.as_ref().map(|b| b.0.as_str()), Some(field(&line, "set")));
+            assert_eq!(
+                before.as_ref().map(|b| b.0.as_str()),
+                Some(field(&line, "set"))
+            );
             let writes = read_trace(&trace);
             // The order we promise: the copy not read first, header sector before entries.
             let last_sector = 8 * MIB - 512;
             let first = &writes[0];
             if corrupt_primary {
-                assert_eq!(first.offset, 512, "primary header first when it was invalid");
+                assert_eq!(
+                    first.offset, 512,
+                    "primary header first when it was invalid"
+                );
             } else {
                 assert_eq!(first.offset, last_sector, "backup header first");
             }
@@ -389,11 +401,19 @@ fn a_power_cut_at_any_sector_of_the_decrement_leaves_the_choice_bootable() {
                 // taken) or the one on T1 (the decrement done), and signpost agrees.
                 let (code, next) = ours(&grub, &cut_img, &["--dry-run"]);
                 let got = decision(code, &next);
-                assert!(got == before || got == after, "{what}: {got:?} is neither {before:?} nor {after:?}");
+                assert!(
+                    got == before || got == after,
+                    "{what}: {got:?} is neither {before:?} nor {after:?}"
+                );
                 let disk = Disk::open_read_only(&cut_img)
                     .unwrap_or_else(|e| panic!("{what}: signpost cannot read the disk: {e}"));
                 let plan = signpost::plan_boot(&disk).unwrap();
-                let theirs = plan.map(|p| (p.choice.set.to_string(), p.before.get(p.choice.set).unwrap().tries_left));
+                let theirs = plan.map(|p| {
+                    (
+                        p.choice.set.to_string(),
+                        p.before.get(p.choice.set).unwrap().tries_left,
+                    )
+                });
                 assert_eq!(got, theirs, "{what}: signpost decides differently");
                 if got.is_some() {
                     bootable_cuts += 1;
@@ -403,7 +423,10 @@ fn a_power_cut_at_any_sector_of_the_decrement_leaves_the_choice_bootable() {
         }
     }
     assert!(cuts > 300, "{cuts} cuts checked");
-    assert!(bootable_cuts > 200, "{bootable_cuts} of {cuts} cuts boot a set");
+    assert!(
+        bootable_cuts > 200,
+        "{bootable_cuts} of {cuts} cuts boot a set"
+    );
 }
 
 #[test]
@@ -420,7 +443,15 @@ fn os_image_installs_grub_for_bios_and_uefi() {
     std::fs::write(rootfs.join("etc/hello"), "hi\n").unwrap();
     let out_dir = dir.path().join("out");
     let status = Command::new(env!("CARGO_BIN_EXE_os-image"))
-        .args(["build", "--variant", "test", "--arch", "x86_64", "--version", "1.0.0"])
+        .args([
+            "build",
+            "--variant",
+            "test",
+            "--arch",
+            "x86_64",
+            "--version",
+            "1.0.0",
+        ])
         .args(["--build-id", "abc1234", "--small-layout"])
         .arg("--rootfs")
         .arg(&rootfs)
@@ -457,12 +488,19 @@ fn os_image_installs_grub_for_bios_and_uefi() {
         bios_lba
     );
     let core_at = (bios_lba * 512) as usize;
-    assert_eq!(&bytes[core_at + 512..core_at + core_img.len()], &core_img[512..]);
+    assert_eq!(
+        &bytes[core_at + 512..core_at + core_img.len()],
+        &core_img[512..]
+    );
     assert_eq!(
         u64::from_le_bytes(bytes[core_at + 500..core_at + 508].try_into().unwrap()),
         bios_lba + 1
     );
-    let out = Command::new("sgdisk").arg("-v").arg(&image).output().unwrap();
+    let out = Command::new("sgdisk")
+        .arg("-v")
+        .arg(&image)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("No problems found"));
     // EFI-SYSTEM: FAT with the application.
     let efi = disk
