@@ -144,9 +144,14 @@ build_platform() {
         "${common_flags[@]}" > "$work/configure-$name.log" 2>&1) ||
         { tail -30 "$work/configure-$name.log" >&2; exit 1; }
     log "make grub-core ($name: kernel and ${#mods[@]} modules, -j$jobs)"
+    # Generated headers `make all` would make first (BUILT_SOURCES): pc's startup needs this one.
+    if [[ $platform == pc ]]; then
+        (cd "$work/build-$name/grub-core" && make rs_decoder.h > "$work/make-$name.log" 2>&1) ||
+            { tail -15 "$work/make-$name.log" | cut -c1-300 >&2; exit 1; }
+    fi
     (cd "$work/build-$name/grub-core" && make -j"$jobs" \
         MODULE_FILES="${mods[*]/%/.module}" MARKER_FILES="${mods[*]/%/.marker}" \
-        kernel.img "${images[@]}" moddep.lst "${mods[@]/%/.mod}" > "$work/make-$name.log" 2>&1) ||
+        kernel.img "${images[@]}" moddep.lst "${mods[@]/%/.mod}" >> "$work/make-$name.log" 2>&1) ||
         { tail -15 "$work/make-$name.log" | cut -c1-300 >&2; exit 1; }
     mkdir -p "$work/out/$name"
     (cd "$work/build-$name/grub-core" && cp kernel.img moddep.lst "${images[@]}" "${mods[@]/%/.mod}" "$work/out/$name/")
