@@ -131,6 +131,7 @@ wait "$wpid" || true
 secs=$(($(date +%s) - start))
 power_loss=no
 grep -q '^\[boot-stage\] POWER LOSS' "$logf" && [[ $rc == 137 ]] && power_loss=yes
+return 0
 }
 
 if [[ -n $firmware ]]; then

@@ -101,7 +101,7 @@ pub fn make_fat(
             os("512"),
             os("--invariant"),
             os("-i"),
-            os(&format!("{volume_id:08x}")),
+            os(format!("{volume_id:08x}")),
             os("-n"),
             os(label),
             image.as_os_str().to_owned(),
@@ -126,7 +126,7 @@ pub fn make_fat(
             &[
                 os("-i"),
                 image.as_os_str().to_owned(),
-                os(&format!("::{dir}")),
+                os(format!("::{dir}")),
             ],
             &env,
         )?;
@@ -139,7 +139,7 @@ pub fn make_fat(
                 os("-i"),
                 image.as_os_str().to_owned(),
                 source.as_os_str().to_owned(),
-                os(&format!("::{inside}")),
+                os(format!("::{inside}")),
             ],
             &env,
         )?;
