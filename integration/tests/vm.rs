@@ -340,12 +340,13 @@ fn vm_failed_health_check_rolls_back_to_the_previous_release() {
 /// The firmware path (issue 18): no `-kernel/-append` and no selector on the host. SeaBIOS
 /// (`ABOS_VM_FIRMWARE=bios`, the default) or OVMF (`uefi`) loads GRUB from the disk
 /// (`os-image build --bootloader`), our `gptprio` module chooses the set and takes its try, and
-/// grub.cfg on the chosen BOOT partition boots it. `ABOS_VM_TIER=short`: 1.0.0 boots from A and
-/// updates to 1.1.0, then GRUB boots B (two boots); otherwise the full four-boot story, every boot
-/// chosen by GRUB, ending on B after dm-verity stopped the damaged A.
+/// grub.cfg on the chosen BOOT partition boots it. By default (CI) the short form: 1.0.0 boots
+/// from A and updates to 1.1.0, then GRUB boots B (two boots). `ABOS_VM_FIRMWARE_TIER=full`: the
+/// four-boot story, every boot chosen by GRUB, ending on B after dm-verity stopped the damaged A
+/// (also `integration/vm/run-vm-tier.sh --firmware bios`).
 #[test]
 fn vm_boots_through_firmware_and_grub() {
-    let short = std::env::var("ABOS_VM_TIER").is_ok_and(|v| v == "short");
+    let short = std::env::var("ABOS_VM_FIRMWARE_TIER").map_or(true, |v| v != "full");
     let firmware = std::env::var("ABOS_VM_FIRMWARE").unwrap_or_else(|_| "bios".into());
     assert!(
         firmware == "bios" || firmware == "uefi",
