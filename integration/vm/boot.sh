@@ -84,7 +84,7 @@ boot_firmware() {
         -pidfile "$work/qemu.pid")
     run_qemu
     local grub_line
-    grub_line=$(grep -a -o 'ABOS-GRUB gptprio set=[AB] [^\r]*' "$logf" | tail -n1 || true)
+    grub_line=$(grep -a -o 'ABOS-GRUB gptprio set=[AB] tries_left=[0-9]* wrote=[01]' "$logf" | head -n1 || true)
     set=$(sed -n 's/.*set=\([AB]\).*/\1/p' <<< "$grub_line")
     tries=$(sed -n 's/.*tries_left=\([0-9]*\).*/\1/p' <<< "$grub_line")
     [[ -n $set ]] || set=none tries=0
