@@ -32,6 +32,10 @@ packages=(
   qemu-system-x86  # VM tier
   etcd-server      # fleet: reboot coordination tests on a real 3-member cluster (/usr/bin/etcd)
   systemd          # systemctl is-active (health_units), systemd-analyze verify (shipped units)
+  # booting on firmware (issue 18): os-image --bootloader, the UEFI VM tier
+  dosfstools       # mkfs.vfat: the EFI system partition
+  mtools           # mmd, mcopy, mdir: files on the EFI system partition without mounting
+  ovmf             # UEFI firmware for qemu (SeaBIOS comes with qemu-system-x86)
 )
 missing=()
 for pkg in "${packages[@]}"; do

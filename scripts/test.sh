@@ -10,6 +10,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 if [ "$(id -u)" -eq 0 ] && [ -e /dev/loop-control ]; then
   export SIGNPOST_LOOP_TESTS=1
 fi
+# GRUB with our gptprio module (bootloader/gptprio), for os-image's --bootloader tests and the
+# firmware VM tier: cached under ~/.cache/abos/grub-<version>-<hash>, seconds when warm.
+export ABOS_GRUB_DIR
+ABOS_GRUB_DIR=$(scripts/build-grub.sh)
 # The integration tests drive the real binaries: build them first.
 cargo build --workspace --bins
 # Skipping tests append "<binary>::<test>: <reason>" here (test_support::skip).

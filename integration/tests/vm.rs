@@ -336,3 +336,100 @@ fn vm_failed_health_check_rolls_back_to_the_previous_release() {
         "run-vm-tier.sh --health-fail reported failed checks:\n{summary}"
     );
 }
+
+/// The firmware path (issue 18): no `-kernel/-append` and no selector on the host. SeaBIOS
+/// (`ABOS_VM_FIRMWARE=bios`, the default) or OVMF (`uefi`) loads GRUB from the disk
+/// (`os-image build --bootloader`), our `gptprio` module chooses the set and takes its try, and
+/// grub.cfg on the chosen BOOT partition boots it. By default (CI) the short form: 1.0.0 boots
+/// from A and updates to 1.1.0, then GRUB boots B (two boots). `ABOS_VM_FIRMWARE_TIER=full`: the
+/// four-boot story, every boot chosen by GRUB, ending on B after dm-verity stopped the damaged A
+/// (also `integration/vm/run-vm-tier.sh --firmware bios`).
+#[test]
+fn vm_boots_through_firmware_and_grub() {
+    let short = std::env::var("ABOS_VM_FIRMWARE_TIER").map_or(true, |v| v != "full");
+    let firmware = std::env::var("ABOS_VM_FIRMWARE").unwrap_or_else(|_| "bios".into());
+    assert!(
+        firmware == "bios" || firmware == "uefi",
+        "ABOS_VM_FIRMWARE must be bios or uefi, not {firmware}"
+    );
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("vm-tier-{firmware}"));
+    let mut args = vec!["--firmware", firmware.as_str()];
+    if short {
+        args.push("--short");
+    }
+    let Some(mut cmd) = tier_command(&args, &out) else {
+        return;
+    };
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let status = cmd.status().expect("run integration/vm/run-vm-tier.sh");
+    eprintln!(
+        "vm tier ({firmware}, {}) took {:.0} s; output in {}",
+        if short { "short" } else { "full" },
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    let grub_chose = |log: &str, set: &str| {
+        log.contains(&format!("ABOS-GRUB gptprio set={set} "))
+            && log.contains(&format!(
+                "[boot-stage] ===== boot: firmware={firmware} (no -kernel"
+            ))
+    };
+    let boot1 = read_boot(&out, 1);
+    assert!(
+        grub_chose(&boot1, "A"),
+        "boot 1: GRUB did not choose A:\n{boot1}"
+    );
+    assert_eq!(
+        booted(&boot1),
+        Some(("1.0.0".into(), "A".into())),
+        "boot 1:\n{boot1}"
+    );
+    assert!(
+        boot1.contains("ABOS-UPDATE-RESULT rc=0"),
+        "boot 1 update:\n{boot1}"
+    );
+    let boot2 = read_boot(&out, 2);
+    assert!(
+        grub_chose(&boot2, "B"),
+        "boot 2: GRUB did not choose B:\n{boot2}"
+    );
+    assert!(
+        boot2.contains("tries_left=0 wrote=1"),
+        "boot 2: GRUB did not take B's try:\n{boot2}"
+    );
+    assert_eq!(
+        booted(&boot2),
+        Some(("1.1.0".into(), "B".into())),
+        "boot 2:\n{boot2}"
+    );
+    if !short {
+        let boot3 = read_boot(&out, 3);
+        assert!(
+            grub_chose(&boot3, "A"),
+            "boot 3: GRUB did not choose A:\n{boot3}"
+        );
+        assert!(
+            boot3
+                .lines()
+                .any(|l| l.contains("verity") && l.contains("corrupted")),
+            "boot 3: no dm-verity corruption report:\n{boot3}"
+        );
+        assert_eq!(booted(&boot3), None, "boot 3 reached userspace:\n{boot3}");
+        let boot4 = read_boot(&out, 4);
+        assert!(
+            grub_chose(&boot4, "B"),
+            "boot 4: GRUB did not fall back to B:\n{boot4}"
+        );
+        assert_eq!(
+            booted(&boot4),
+            Some(("1.1.0".into(), "B".into())),
+            "boot 4:\n{boot4}"
+        );
+    }
+    assert!(
+        status.success(),
+        "run-vm-tier.sh reported failed checks (see {}/summary.txt)",
+        out.display()
+    );
+}

@@ -3,6 +3,15 @@
 #
 #   boot.sh --disk D --initrd INITRAMFS --signpost BIN --log LOG [--action update|none]
 #           [--kernel-fallback VMLINUZ] [--timeout SECONDS] [--kill-on REGEX [--kill-delay SECONDS]]
+#           [--firmware bios|uefi]
+#
+# --firmware: this script is NOT the bootloader. qemu starts the firmware (SeaBIOS, qemu's own, or
+# OVMF from Debian's `ovmf`) with no -kernel/-append; the firmware loads GRUB from the disk
+# (boot.img + core.img in BIOS-BOOT, or EFI/BOOT/BOOTX64.EFI on EFI-SYSTEM, installed by
+# `os-image build --bootloader`), GRUB's gptprio module chooses the set, decrements its tries and
+# writes the GPT, and grub.cfg on the chosen BOOT partition loads kernel and initramfs. The set
+# GRUB chose is read from its console line `ABOS-GRUB gptprio set=X ...`. The action goes to the
+# guest on a second disk (/dev/vdb, `abos.action=NAME`), since the command line is grub.cfg's.
 #
 # What GRUB does on a Bottlerocket disk, done on the host against the disk image file:
 #  1. `signpost --disk D boot-select --json`: the gptprio rule (same selector code the GRUB rule is
@@ -27,7 +36,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 disk= initrd= signpost= logf= action=none kernel_fallback= timeout_s=${ABOS_VM_TIMEOUT:-300}
-kill_on= kill_delay=0
+kill_on= kill_delay=0 firmware=
 while [[ $# -gt 0 ]]; do
     case $1 in
     --disk) disk=$2 ;;
@@ -39,6 +48,7 @@ while [[ $# -gt 0 ]]; do
     --timeout) timeout_s=$2 ;;
     --kill-on) kill_on=$2 ;;
     --kill-delay) kill_delay=$2 ;;
+    --firmware) firmware=$2 ;;
     *) die "boot.sh: unknown argument $1" ;;
     esac
     shift 2
@@ -47,6 +57,88 @@ for v in disk initrd signpost logf; do [[ -n ${!v} ]] || die "boot.sh: --$v is r
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+# The OVMF firmware files (Debian's ovmf package).
+ovmf_code=${ABOS_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
+ovmf_vars=${ABOS_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
+[[ -f $ovmf_code ]] || ovmf_code=/usr/share/OVMF/OVMF_CODE.fd
+[[ -f $ovmf_vars ]] || ovmf_vars=/usr/share/OVMF/OVMF_VARS.fd
+
+boot_firmware() {
+    printf 'abos.action=%s\n' "$action" > "$work/action.img"
+    truncate -s 1M "$work/action.img"
+    local fw=()
+    if [[ $firmware == uefi ]]; then
+        [[ -f $ovmf_code && -f $ovmf_vars ]] || die "no OVMF firmware ($ovmf_code): apt-get install ovmf"
+        cp "$ovmf_vars" "$work/vars.fd"
+        fw=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$ovmf_code"
+            -drive "if=pflash,format=raw,unit=1,file=$work/vars.fd")
+    fi
+    echo "[boot-stage] ===== boot: firmware=$firmware (no -kernel: the firmware loads GRUB from the disk, GRUB's gptprio chooses)" >> "$logf"
+    qemu=(qemu-system-x86_64 -machine q35 -m 512 -nographic -no-reboot "${fw[@]}"
+        -drive "file=$disk,if=none,id=d0,format=raw,cache=writeback"
+        -device virtio-blk-pci,drive=d0,bootindex=0
+        -drive "file=$work/action.img,if=none,id=d1,format=raw,readonly=on"
+        -device virtio-blk-pci,drive=d1
+        -netdev user,id=n0 -device virtio-net-pci,netdev=n0
+        -pidfile "$work/qemu.pid")
+    run_qemu
+    local grub_line
+    grub_line=$(grep -a -o 'ABOS-GRUB gptprio set=[AB] tries_left=[0-9]* wrote=[01]' "$logf" | head -n1 || true)
+    set=$(sed -n 's/.*set=\([AB]\).*/\1/p' <<< "$grub_line")
+    tries=$(sed -n 's/.*tries_left=\([0-9]*\).*/\1/p' <<< "$grub_line")
+    [[ -n $set ]] || set=none tries=0
+    echo "[boot-stage] ===== boot: set=$set tries_left_after=$tries (chosen by GRUB's gptprio.next, firmware=$firmware)" >> "$logf"
+    echo "[boot-stage] qemu exited rc=$rc after ${secs}s" >> "$logf"
+    echo "BOOT-STAGE set=$set tries_left_after=$tries qemu_rc=$rc seconds=$secs power_loss=$power_loss firmware=$firmware"
+}
+
+# Copies the console (stdin) to the log; with --kill-on, SIGKILLs qemu after the first match.
+times_f=${logf%.log}.times
+watch_console() {
+    local line armed=1
+    while IFS= read -r line || [[ -n $line ]]; do
+        printf '%s\n' "$line" >> "$logf"
+        [[ $line == *ABOS-* || $line == *'"event"'* ]] && printf '%s\t%s\n' "$EPOCHREALTIME" "${line%$'\r'}" >> "$times_f"
+        if [[ $armed == 1 && -n $kill_on && $line =~ $kill_on ]]; then
+            armed=0
+            (
+                [[ $kill_delay == 0 ]] || sleep "$kill_delay"
+                if kill -KILL "$(cat "$work/qemu.pid")" 2> /dev/null; then
+                    printf '%s\t%s\n' "$EPOCHREALTIME" "POWER-LOSS" >> "$times_f"
+                    echo "[boot-stage] POWER LOSS: qemu killed (SIGKILL) ${kill_delay}s after the console line matching '$kill_on'" >> "$logf"
+                else
+                    echo "[boot-stage] power loss not applied: qemu had already exited ${kill_delay}s after the match" >> "$logf"
+                fi
+            ) &
+        fi
+    done
+    wait
+}
+
+run_qemu() {
+start=$(date +%s)
+rc=0
+mkfifo "$work/console"
+timeout "$timeout_s" "${qemu[@]}" < /dev/null > "$work/console" 2>&1 &
+qpid=$!
+watch_console < "$work/console" &
+wpid=$!
+# if this script is stopped, stop the VM too (timeout passes the signal on to qemu)
+trap 'kill "$qpid" "$wpid" 2> /dev/null; rm -rf "$work"; exit 143' TERM INT
+wait "$qpid" || rc=$?
+wait "$wpid" || true
+secs=$(($(date +%s) - start))
+power_loss=no
+grep -q '^\[boot-stage\] POWER LOSS' "$logf" && [[ $rc == 137 ]] && power_loss=yes
+return 0
+}
+
+if [[ -n $firmware ]]; then
+    [[ $firmware == bios || $firmware == uefi ]] || die "boot.sh: --firmware bios|uefi, not $firmware"
+    boot_firmware
+    exit 0
+fi
 
 # 1. the selector
 rc=0
@@ -123,42 +215,6 @@ qemu=(qemu-system-x86_64 -machine q35 -m 512 -nographic -no-reboot
     -netdev user,id=n0 -device virtio-net-pci,netdev=n0
     -pidfile "$work/qemu.pid")
 
-# Copies the console (stdin) to the log; with --kill-on, SIGKILLs qemu after the first match.
-times_f=${logf%.log}.times
-watch_console() {
-    local line armed=1
-    while IFS= read -r line || [[ -n $line ]]; do
-        printf '%s\n' "$line" >> "$logf"
-        [[ $line == *ABOS-* || $line == *'"event"'* ]] && printf '%s\t%s\n' "$EPOCHREALTIME" "${line%$'\r'}" >> "$times_f"
-        if [[ $armed == 1 && -n $kill_on && $line =~ $kill_on ]]; then
-            armed=0
-            (
-                [[ $kill_delay == 0 ]] || sleep "$kill_delay"
-                if kill -KILL "$(cat "$work/qemu.pid")" 2> /dev/null; then
-                    printf '%s\t%s\n' "$EPOCHREALTIME" "POWER-LOSS" >> "$times_f"
-                    echo "[boot-stage] POWER LOSS: qemu killed (SIGKILL) ${kill_delay}s after the console line matching '$kill_on'" >> "$logf"
-                else
-                    echo "[boot-stage] power loss not applied: qemu had already exited ${kill_delay}s after the match" >> "$logf"
-                fi
-            ) &
-        fi
-    done
-    wait
-}
-
-start=$(date +%s)
-rc=0
-mkfifo "$work/console"
-timeout "$timeout_s" "${qemu[@]}" < /dev/null > "$work/console" 2>&1 &
-qpid=$!
-watch_console < "$work/console" &
-wpid=$!
-# if this script is stopped, stop the VM too (timeout passes the signal on to qemu)
-trap 'kill "$qpid" "$wpid" 2> /dev/null; rm -rf "$work"; exit 143' TERM INT
-wait "$qpid" || rc=$?
-wait "$wpid" || true
-secs=$(($(date +%s) - start))
-power_loss=no
-grep -q '^\[boot-stage\] POWER LOSS' "$logf" && [[ $rc == 137 ]] && power_loss=yes
+run_qemu
 echo "[boot-stage] qemu exited rc=$rc after ${secs}s" >> "$logf"
 echo "BOOT-STAGE set=$set tries_left_after=$tries qemu_rc=$rc seconds=$secs power_loss=$power_loss"

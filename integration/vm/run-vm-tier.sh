@@ -17,6 +17,10 @@
 #             (/etc/updog/health.d/10-fail). Boot 1: 1.0.0/A updates to 1.1.0 (set B). Boot 2: 1.1.0/B
 #             runs `updog health-check`, which fails, rolls back to A and reboots (printing
 #             `updog status --json` first). Boot 3: the selector picks 1.0.0/A by itself.
+#   --firmware bios|uefi  boot through firmware and GRUB (SeaBIOS or OVMF; no -kernel/-append, no
+#             host-side selector): the releases are built with `os-image build --bootloader` (GRUB
+#             with our gptprio module, scripts/build-grub.sh) and `--initrd`; GRUB chooses every
+#             set. Also ABOS_VM_FIRMWARE. With --short, a second boot checks GRUB picks B.
 #   --out DIR keep everything here (default: a new directory under ${TMPDIR:-/tmp}); the guest
 #             console of every boot is DIR/console.log; DIR/summary.txt lists what each boot printed.
 #
@@ -28,14 +32,15 @@ set -euo pipefail
 trap 'echo "[vm-tier] FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
 repo_root=$(cd "$VM_DIR/../.." && pwd)
 
-short=0 power_loss=0 health_fail=0 out=
+short=0 power_loss=0 health_fail=0 out= firmware=${ABOS_VM_FIRMWARE:-}
 while [[ $# -gt 0 ]]; do
     case $1 in
     --short) short=1; shift ;;
     --power-loss) power_loss=1; shift ;;
     --health-fail) health_fail=1; shift ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    --firmware) firmware=$2; shift 2 ;;
+    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -74,6 +79,21 @@ vmlinuz=$(ls "$kdir"/boot/vmlinuz-*)
 initrd=$("$VM_DIR/mkinitramfs.sh" "$kdir")
 log "kernel $(cat "$kdir/package") ($vmlinuz), initramfs $initrd"
 echo "kernel: $(cat "$kdir/package")" >> "$summary"
+
+# ---------------------------------------------------------------- firmware and GRUB
+fw_build=()
+if [[ -n $firmware ]]; then
+    [[ $firmware == bios || $firmware == uefi ]] || die "--firmware bios|uefi, not $firmware"
+    [[ ${ABOS_VM_BUILDER:-os-image} == os-image ]] || die "--firmware needs the os-image builder"
+    grub_dir=$("$repo_root/scripts/build-grub.sh")
+    log "firmware $firmware, GRUB build $grub_dir"
+    echo "firmware: $firmware, bootloader: GRUB $(sed -n 's/^debian_version=//p' "$grub_dir/VERSION") + gptprio $(sed -n 's/^module_hash=//p' "$grub_dir/VERSION")" >> "$summary"
+    # grub.cfg carries the whole command line now: what boot.sh adds to -append in the emulated path
+    fw_build=(--bootloader "$grub_dir" --initrd "$initrd" --kernel-param console=ttyS0
+        --kernel-param panic=1 --kernel-param loglevel=4)
+else
+    echo "firmware: none (boot.sh is the selector and passes -kernel/-append)" >> "$summary"
+fi
 
 # ---------------------------------------------------------------- root of trust, repository, server
 variant=qemu
@@ -128,7 +148,7 @@ build_os() {
         SOURCE_DATE_EPOCH=1700000000 "$B/os-image" build --rootfs "$dir/rootfs" --variant "$variant" \
             --arch "$arch" --version "$version" --build-id vmtier --name abos --kernel "$vmlinuz" \
             --root-json "$keys/root.json" --updog-toml "$out/updog.toml" --os-size-gib 1 \
-            --fs "${ABOS_VM_FS:-ext4}" \
+            --fs "${ABOS_VM_FS:-ext4}" "${fw_build[@]}" \
             --out "$dir/images" > "$dir/os-image.log" 2>&1 ||
             { cat "$dir/os-image.log" >&2; die "os-image build $version"; }
         local desc
@@ -181,15 +201,17 @@ boot() { # boot ACTION [boot.sh options]: one boot; its console lines go to $out
     local blog=$out/boot-$nboot.log line action=$1
     shift
     : > "$blog"
+    local fw=()
+    [[ -z $firmware ]] || fw=(--firmware "$firmware")
     "$VM_DIR/boot.sh" --disk "$out/disk.img" --initrd "$initrd" --signpost "$B/signpost" \
-        --log "$blog" --action "$action" "$@" > "$out/boot-$nboot.stage" &
+        --log "$blog" --action "$action" "${fw[@]}" "$@" > "$out/boot-$nboot.stage" &
     boot_pid=$!
     wait "$boot_pid"
     boot_pid=
     line=$(cat "$out/boot-$nboot.stage")
     cat "$blog" >> "$console"
     echo "boot $nboot (action=$action${1:+ $*}): $line" | tee -a "$summary"
-    grep -a '^ABOS-\|verity.*corrupt\|ABOS-INITRAMFS' "$blog" | sed 's/^/    /' | tee -a "$summary" || true
+    grep -a '^ABOS-\|ABOS-GRUB\|verity.*corrupt\|ABOS-INITRAMFS' "$blog" | sed 's/^/    /' | tee -a "$summary" || true
 }
 guest_said() { grep -aq -- "$2" "$out/boot-$1.log"; }
 guest_never_said() { ! grep -aq -- "$2" "$out/boot-$1.log"; }
@@ -330,6 +352,7 @@ elif [[ $health_fail == 1 ]]; then
 else
 # ---------------------------------------------------------------- the story
 boot update
+[[ -z $firmware ]] || check "boot 1: GRUB's gptprio chose set A (successful, nothing written)" guest_said 1 "ABOS-GRUB gptprio set=A .*wrote=0"
 check "boot 1: the guest runs 1.0.0 from set A" guest_said 1 "ABOS-BOOTED version=1.0.0 set=A"
 check "boot 1: mark-successful-boot found its disk from the root device and succeeded" guest_said 1 "ABOS-MARKED-SUCCESSFUL"
 check "boot 1: updog update exited 0" guest_said 1 "ABOS-UPDATE-RESULT rc=0"
@@ -337,6 +360,12 @@ check "boot 1: updog update exited 0" guest_said 1 "ABOS-UPDATE-RESULT rc=0"
 check "after boot 1: set B boots next (host reads the GPT)" \
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["next_boot"]=="B" else 1)' "$out/status-after-boot1.json"
 
+if [[ $short == 1 && -n $firmware ]]; then
+    boot none
+    check "boot 2: GRUB's gptprio chose set B and took its try" guest_said 2 "ABOS-GRUB gptprio set=B .*tries_left=0 wrote=1"
+    check "boot 2: the guest runs 1.1.0 from set B" guest_said 2 "ABOS-BOOTED version=1.1.0 set=B"
+    check "boot 2: marked successful" guest_said 2 "ABOS-MARKED-SUCCESSFUL"
+fi
 if [[ $short == 0 ]]; then
     build_os 1.2.0
     publish 1.2.0

@@ -19,6 +19,8 @@ pub const VERITY_JSON_PATH: &str = "verity.json";
 pub const VERITY_ENV_PATH: &str = "verity.env";
 /// The kernel inside the boot filesystem.
 pub const KERNEL_PATH: &str = "vmlinuz";
+/// The initramfs inside the boot filesystem (only with [`BootOptions::initrd`]).
+pub const INITRD_PATH: &str = "initrd.img";
 /// dm-verity optional arguments Bottlerocket uses.
 pub const VERITY_OPTIONS: [&str; 2] = ["restart_on_corruption", "ignore_zero_blocks"];
 /// The data device in the table: the partition after BOOT.
@@ -52,6 +54,12 @@ pub struct BootOptions {
     pub kernel_parameters: Vec<String>,
     /// Init arguments after `--`; `None` means Bottlerocket's systemd arguments.
     pub init_parameters: Option<Vec<String>>,
+    /// Initramfs to install as `/initrd.img` (grub.cfg gets an `initrd` line). Bottlerocket's
+    /// kernel needs none (`DM_INIT=y`); a distribution kernel with dm-verity as a module does.
+    pub initrd: Option<PathBuf>,
+    /// A GRUB build with our gptprio module (`scripts/build-grub.sh`) to install on the disk
+    /// image: BIOS (MBR + BIOS-BOOT) and UEFI (EFI-SYSTEM). `None`: the disk has no bootloader.
+    pub bootloader: Option<PathBuf>,
 }
 
 /// The OS a boot partition belongs to.
@@ -207,6 +215,9 @@ pub fn grub_cfg(params: &VerityParams, id: &Identity, options: &BootOptions) -> 
             linux.push_str(p);
         }
     }
+    if options.initrd.is_some() {
+        linux.push_str(&format!("\n   initrd ($root)/{INITRD_PATH}"));
+    }
     format!(
         "set default=\"0\"\nset timeout=\"0\"\nset dm_verity_root=\"{table}\"\n\n\
          menuentry \"{pretty} {version}\" --unrestricted {{\n{linux}\n   boot\n}}\n",
@@ -272,6 +283,10 @@ pub fn stage(dest: &Path, verity: &BootVerity, grub: &str, options: &BootOptions
     if let Some(kernel) = &options.kernel {
         let bytes = std::fs::read(kernel).context(error::ReadFileSnafu { path: kernel })?;
         write(KERNEL_PATH, &bytes)?;
+    }
+    if let Some(initrd) = &options.initrd {
+        let bytes = std::fs::read(initrd).context(error::ReadFileSnafu { path: initrd })?;
+        write(INITRD_PATH, &bytes)?;
     }
     write(GRUB_CFG_PATH, grub.as_bytes())?;
     let mut json = serde_json::to_vec_pretty(verity).expect("serializable");
@@ -367,6 +382,7 @@ mod test {
             kernel: None,
             kernel_parameters: vec!["console=ttyS0".into()],
             init_parameters: Some(vec![]),
+            ..BootOptions::default()
         };
         let flat = grub_cfg(&params(), &identity(), &custom).replace(" \\\n       ", " ");
         assert!(flat.contains("linux ($root)/vmlinuz console=ttyS0 root=/dev/dm-0"));

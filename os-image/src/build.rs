@@ -145,6 +145,13 @@ pub fn build(spec: &BuildSpec, reporter: &dyn Reporter) -> Result<BuildDescripti
     spec.extras.check()?;
     tools::check_installed(&tools::required_for_build(spec.fs == FsKind::Erofs))?;
     let layout = Layout::plan(spec.layout)?;
+    let grub_build = match &spec.boot.bootloader {
+        Some(dir) => {
+            tools::check_installed(&tools::required_for_bootloader())?;
+            Some(crate::bootloader::GrubBuild::open(dir)?)
+        }
+        None => None,
+    };
     let out = &spec.out_dir;
     std::fs::create_dir_all(out).context(error::OutputDirSnafu { path: out })?;
     let staging = tempfile::Builder::new()
@@ -264,6 +271,18 @@ pub fn build(spec: &BuildSpec, reporter: &dyn Reporter) -> Result<BuildDescripti
             hash: &hash_img,
         },
     )?;
+
+    if let Some(grub_build) = &grub_build {
+        let id = derived_uuid(&seed, "efi system volume id");
+        crate::bootloader::install(
+            &disk_path,
+            &layout,
+            grub_build,
+            u32::from_le_bytes([id[0], id[1], id[2], id[3]]),
+            epoch,
+            &work,
+        )?;
+    }
 
     // The disk image digest (a read of the whole sparse file) runs on its own thread while the
     // artifacts are compressed: on two cores the two overlap.

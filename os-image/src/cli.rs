@@ -123,6 +123,14 @@ pub struct BuildArgs {
     /// Init argument after `--` (repeatable); replaces Bottlerocket's systemd arguments.
     #[arg(long = "init-param", value_name = "PARAM")]
     pub init_params: Vec<String>,
+    /// Initramfs to install as /initrd.img on the boot partition (grub.cfg loads it).
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// GRUB build with the gptprio module (the directory scripts/build-grub.sh prints) to install:
+    /// boot.img + core.img for BIOS, EFI/BOOT/BOOTX64.EFI for UEFI. Without it the disk has no
+    /// bootloader.
+    #[arg(long, value_name = "DIR")]
+    pub bootloader: Option<PathBuf>,
     /// TUF trusted root to install at /usr/share/updog/root.json.
     #[arg(long, value_name = "FILE")]
     pub root_json: Option<PathBuf>,

@@ -96,6 +96,8 @@ pub fn build_spec(args: &BuildArgs, now: jiff::Timestamp) -> Result<BuildSpec> {
             kernel: args.kernel.clone(),
             kernel_parameters: args.kernel_params.clone(),
             init_parameters: (!args.init_params.is_empty()).then(|| args.init_params.clone()),
+            initrd: args.initrd.clone(),
+            bootloader: args.bootloader.clone(),
         },
         layout: if args.small_layout {
             LayoutSize::SmallTest

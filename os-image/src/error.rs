@@ -105,6 +105,14 @@ pub enum Error {
     },
 
     // ----- tools -----
+    /// A bootloader build directory (`--bootloader`) is missing a file or holds a bad one.
+    #[snafu(display("bootloader {}: {reason}", path.display()))]
+    BadBootloader {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// An external tool is not installed.
     #[snafu(display("missing tool `{tool}` (install the Debian package `{package}`)"))]
     ToolMissing {
@@ -410,7 +418,8 @@ impl Error {
             | InvalidRootJson { .. }
             | InvalidUpdogToml { .. }
             | ContentTooBig { .. }
-            | LayoutSize { .. } => ExitStatus::BadInput,
+            | LayoutSize { .. }
+            | BadBootloader { .. } => ExitStatus::BadInput,
             ToolMissing { .. } | OutputDir { .. } | CreateTemp { .. } => ExitStatus::Environment,
             _ => ExitStatus::Failed,
         }

@@ -51,6 +51,7 @@
 pub mod artifacts;
 pub mod boot;
 pub mod bootfs;
+pub mod bootloader;
 mod build;
 pub mod cli;
 pub mod commands;

@@ -57,6 +57,96 @@ pub const LZ4: Tool = Tool {
     package: "lz4",
 };
 
+/// `mkfs.vfat` (EFI system partition, with `--bootloader`).
+pub const MKFS_VFAT: Tool = Tool {
+    name: "mkfs.vfat",
+    package: "dosfstools",
+};
+/// `mmd` (directories on the EFI system partition).
+pub const MMD: Tool = Tool {
+    name: "mmd",
+    package: "mtools",
+};
+/// `mcopy` (files onto the EFI system partition).
+pub const MCOPY: Tool = Tool {
+    name: "mcopy",
+    package: "mtools",
+};
+
+/// Tools installing the bootloader needs (`--bootloader`).
+pub fn required_for_bootloader() -> Vec<Tool> {
+    vec![MKFS_VFAT, MMD, MCOPY]
+}
+
+/// A FAT filesystem image of `bytes` bytes (`mkfs.vfat -S 512`, as Bottlerocket's EFI
+/// partition) holding `files` (path inside, source), directories created as needed. Timestamps
+/// come from `epoch` (`SOURCE_DATE_EPOCH`, mtools' `-m` on sources stamped with it).
+pub fn make_fat(
+    image: &Path,
+    bytes: u64,
+    label: &str,
+    volume_id: u32,
+    files: &[(&str, &Path)],
+    epoch: i64,
+) -> Result<()> {
+    let f = std::fs::File::create(image).context(error::CreateFileSnafu { path: image })?;
+    f.set_len(bytes)
+        .context(error::WriteFileSnafu { path: image })?;
+    drop(f);
+    let env = [("SOURCE_DATE_EPOCH", epoch.to_string())];
+    run(
+        MKFS_VFAT,
+        &[
+            os("-S"),
+            os("512"),
+            os("--invariant"),
+            os("-i"),
+            os(format!("{volume_id:08x}")),
+            os("-n"),
+            os(label),
+            image.as_os_str().to_owned(),
+        ],
+        &env,
+    )?;
+    let mut dirs: Vec<String> = Vec::new();
+    for (inside, _) in files {
+        let mut acc = String::new();
+        let parts: Vec<&str> = inside.split('/').filter(|p| !p.is_empty()).collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            acc.push('/');
+            acc.push_str(part);
+            if !dirs.contains(&acc) {
+                dirs.push(acc.clone());
+            }
+        }
+    }
+    for dir in &dirs {
+        run(
+            MMD,
+            &[
+                os("-i"),
+                image.as_os_str().to_owned(),
+                os(format!("::{dir}")),
+            ],
+            &env,
+        )?;
+    }
+    for (inside, source) in files {
+        run(
+            MCOPY,
+            &[
+                os("-m"),
+                os("-i"),
+                image.as_os_str().to_owned(),
+                source.as_os_str().to_owned(),
+                os(format!("::{inside}")),
+            ],
+            &env,
+        )?;
+    }
+    Ok(())
+}
+
 /// Tools a build with this root filesystem type needs.
 pub fn required_for_build(erofs: bool) -> Vec<Tool> {
     let mut tools = vec![MKFS_EXT4, DEBUGFS, RESIZE2FS, DUMPE2FS, LZ4];
