@@ -90,7 +90,7 @@ pub fn assert_exit_table_agrees(exe: &Path, bin: &str, rows: &[abos_shell::exit:
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
-            name.ends_with(".1") && name.starts_with(&format!("{bin}"))
+            name.ends_with(".1") && name.starts_with(bin)
                 || [format!("{bin}.bash"), format!("_{bin}"), format!("{bin}.fish")]
                     .contains(&name),
             "unexpected docs file {name}"
