@@ -39,8 +39,9 @@ pub fn rows<E: ExitCodes>() -> Vec<Row> {
 /// The heading that starts the table in `--help`.
 pub const HELP_HEADING: &str = "Exit status:";
 
-/// The table as plain text for `--help` (after_help): a heading, then one line per code with
-/// the code right-aligned, the name and the meaning in columns.
+/// The table as plain text for `--help` (after_help): a heading, then one row per code with the
+/// code right-aligned, the name and the meaning in columns; a long meaning wraps under itself
+/// (rows fit in [`HELP_WIDTH`] columns, clap's width when stdout is not a terminal).
 pub fn help_table<E: ExitCodes>() -> String {
     render_help(&rows::<E>())
 }
@@ -48,15 +49,30 @@ pub fn help_table<E: ExitCodes>() -> String {
 /// [`help_table`] for rows.
 pub fn render_help(rows: &[Row]) -> String {
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let indent = 2 + 3 + 2 + width + 2;
+    let room = HELP_WIDTH.saturating_sub(indent).max(20);
     let mut s = String::from(HELP_HEADING);
     for r in rows {
-        s.push_str(&format!(
-            "\n  {:>3}  {:<width$}  {}",
-            r.code, r.name, r.meaning
-        ));
+        s.push_str(&format!("\n  {:>3}  {:<width$}  ", r.code, r.name));
+        let mut line = 0;
+        for word in r.meaning.split_whitespace() {
+            if line > 0 && line + 1 + word.len() > room {
+                s.push('\n');
+                s.push_str(&" ".repeat(indent));
+                line = 0;
+            } else if line > 0 {
+                s.push(' ');
+                line += 1;
+            }
+            s.push_str(word);
+            line += word.len();
+        }
     }
     s
 }
+
+/// The widest a `--help` table row gets.
+pub const HELP_WIDTH: usize = 100;
 
 /// README's form of the table: `0 meaning; 1 meaning; …` (the text of the binary's row in the
 /// workspace README's exit-code table, with its markdown backticks removed).
@@ -115,6 +131,21 @@ mod test {
             help_table::<E>(),
             "Exit status:\n    0  success           success\n   12  metadata-expired  metadata expired"
         );
+    }
+
+    #[test]
+    fn long_meanings_wrap_under_themselves() {
+        let rows = [Row {
+            code: 1,
+            name: "n",
+            meaning: "word word word word word word word word word word word word word word word word word word word word word",
+        }];
+        let t = render_help(&rows);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        assert!(lines.iter().all(|l| l.len() <= HELP_WIDTH), "{t}");
+        assert!(lines[2].starts_with(&" ".repeat(10)), "{t}");
+        assert_eq!(lines[1].find("word"), Some(10));
     }
 
     #[test]
