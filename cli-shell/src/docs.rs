@@ -103,11 +103,9 @@ fn copy_without_subcommands(from: &clap::Command) -> clap::Command {
     for g in from.get_groups() {
         c = c.group(g.clone());
     }
+    // `from` is not built yet (generate takes the derived command), so these are the
+    // binary's own arguments: clap adds --help/--version on build.
     for a in from.get_arguments() {
-        // clap adds --help/--version itself on build.
-        if matches!(a.get_id().as_str(), "help" | "version") {
-            continue;
-        }
         c = c.arg(a.clone());
     }
     c.disable_help_subcommand(true)
@@ -221,6 +219,13 @@ mod test {
                     .subcommand(clap::Command::new("deep").about("Deeper")),
             )
             .subcommand(clap::Command::new("generate-docs").hide(true))
+            .subcommand(
+                // A binary's own `--version` argument (os-image build's OS version) in a group.
+                clap::Command::new("build")
+                    .about("Builds")
+                    .arg(clap::Arg::new("version").long("version"))
+                    .group(clap::ArgGroup::new("what").arg("version")),
+            )
     }
 
     const ROWS: &[Row] = &[
@@ -250,6 +255,7 @@ mod test {
                 "tool.1",
                 "tool-check.1",
                 "tool-check-deep.1",
+                "tool-build.1",
                 "tool.bash",
                 "_tool",
                 "tool.fish"
