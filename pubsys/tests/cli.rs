@@ -603,7 +603,7 @@ fn help_and_generated_docs() {
         "refresh-repo",
         "yank",
         "manifest",
-        "Exit codes",
+        "Exit status:",
     ] {
         assert!(help.contains(word), "{word} missing from --help:\n{help}");
     }
@@ -611,12 +611,12 @@ fn help_and_generated_docs() {
     let out = pubsys(&["generate-docs", "--out", p(dir.path())]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     for f in [
-        "man/pubsys.1",
-        "man/pubsys-repo.1",
-        "man/pubsys-manifest-add-update.1",
-        "completions/pubsys.bash",
-        "completions/_pubsys",
-        "completions/pubsys.fish",
+        "pubsys.1",
+        "pubsys-repo.1",
+        "pubsys-manifest-add-update.1",
+        "pubsys.bash",
+        "_pubsys",
+        "pubsys.fish",
     ] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
