@@ -104,6 +104,12 @@ pub enum Error {
         /// Index of the first bad data block.
         block: u64,
     },
+    /// A dm-verity target line that is not one this crate writes ([`crate::VerityTable`]).
+    #[snafu(display("bad dm-verity table: {reason}"))]
+    BadTable {
+        /// What is wrong, naming the field.
+        reason: String,
+    },
 }
 
 /// What kind of failure an [`Error`] is, for callers that map errors to exit statuses.
@@ -131,7 +137,9 @@ impl Error {
             | SuperblockInvalid { .. }
             | HashTooShort { .. }
             | DataTooShort { .. } => ErrorClass::Mismatch,
-            DataSize { .. } | SaltTooLong { .. } | Unsupported { .. } => ErrorClass::InvalidInput,
+            DataSize { .. } | SaltTooLong { .. } | Unsupported { .. } | BadTable { .. } => {
+                ErrorClass::InvalidInput
+            }
             ReadData { .. } | WriteHash { .. } | ReadHash { .. } => ErrorClass::Io,
         }
     }

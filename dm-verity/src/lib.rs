@@ -30,10 +30,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod table;
 mod tree;
 mod window;
 
 pub use error::{Error, ErrorClass, Result};
+pub use table::VerityTable;
 pub use tree::{
     BLOCK_SIZE, DIGEST_SIZE, FORMAT, HASH_ALGORITHM, HASH_START_BLOCK, HASHES_PER_BLOCK,
     MAX_SALT_SIZE, SUPERBLOCK_SIZE, Superblock, VerityParams, build, build_with_uuid, format_uuid,

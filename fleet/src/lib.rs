@@ -32,6 +32,7 @@ pub mod cli;
 pub mod commands;
 mod error;
 pub mod etcd;
+mod exit_table;
 mod model;
 
 use std::sync::{Arc, Mutex};

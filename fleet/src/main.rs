@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use abos_shell::error::Report;
+use abos_shell::printer::{Mode, Printer};
 use fleet::cli::Args;
 use fleet::commands::{HoldReporter, Outcome};
 use fleet::{AcquireObserver, ClientTimeouts, EtcdClient, EtcdCoordinator, ExitStatus};
@@ -44,43 +45,39 @@ async fn run(args: &Args) -> fleet::Result<Outcome> {
     .await
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr)]
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = abos_shell::printer::parse::<Args, ExitStatus>();
+    let printer = Printer::new(Mode::from_flags(args.json, false, 0));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let mut report = Report::with_status(&e, ExitStatus::Failure);
+            report.message = format!("cannot start the async runtime: {e}");
+            printer.error(&report);
             return ExitCode::from(ExitStatus::Failure as u8);
         }
     };
     match runtime.block_on(run(&args)) {
         Ok(outcome) => {
-            if args.json {
-                println!("{}", outcome.to_json());
+            let text = if args.json {
+                format!("{}\n", outcome.to_json())
             } else {
-                print!("{}", outcome.to_text());
-            }
-            if outcome.is_success() {
-                ExitCode::SUCCESS
+                outcome.to_text()
+            };
+            let code = if outcome.is_success() {
+                ExitStatus::Success
             } else {
-                ExitCode::from(ExitStatus::CommandFailed as u8)
-            }
+                ExitStatus::CommandFailed
+            };
+            printer.stdout(&text, code as u8, ExitStatus::Failure as u8)
         }
         Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                eprintln!("  Caused by: {s}");
-                source = s.source();
-            }
-            if let Some(hint) = e.hint() {
-                eprintln!("hint: {hint}");
-            }
-            ExitCode::from(e.exit_status() as u8)
+            let status = e.exit_status();
+            printer.error(&Report::with_status(&e, status).hint(e.hint()));
+            ExitCode::from(status as u8)
         }
     }
 }

@@ -353,3 +353,26 @@ fn twelve_holder_processes_at_concurrency_2() {
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(json["slots"], serde_json::json!([]));
 }
+
+/// `fleetctl --help` and README's exit-code row are the same table, from `ExitStatus`.
+#[test]
+fn exit_table_agrees_in_help_and_readme() {
+    let rows = abos_shell::exit::rows::<fleet::ExitStatus>();
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_fleetctl"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        flat(&help).contains(&flat(&abos_shell::exit::render_help(&rows))),
+        "{help}"
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    assert_eq!(
+        abos_shell::exit::find_readme_row(&readme, "fleetctl").as_deref(),
+        Some(abos_shell::exit::readme_row(&rows).as_str())
+    );
+}
+

@@ -11,11 +11,7 @@ without an initramfs), the root filesystem, virtio for VMs, and Bottlerocket's s
 
 `check` reads a kernel .config and reports every required or recommended option that is \
 missing, wrong, or only a module. `merge` applies fragments onto a base config (later wins) and \
-reports what changed and which fragments conflict. `fragments` writes the built-in fragments.
-
-Exit codes: 0 success (check: bootable); 1 check: the image cannot boot with this config \
-(or only with an initramfs), merge --fail-on-conflict: fragments conflict (nothing written); \
-2 usage or unreadable input; 3 writing an output failed.";
+reports what changed and which fragments conflict. `fragments` writes the built-in fragments.";
 
 /// `kernel-config` command line.
 #[derive(Debug, Parser)]
@@ -24,6 +20,9 @@ pub struct Cli {
     /// Machine-readable output (JSON on stdout).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Log level for messages on stderr (KERNEL_CONFIG_LOG, an EnvFilter such as `debug`, wins).
+    #[arg(long, global = true, value_enum, default_value_t = abos_shell::log::LogLevel::Warn)]
+    pub log_level: abos_shell::log::LogLevel,
     /// What to do.
     #[command(subcommand)]
     pub command: Cmd,

@@ -115,9 +115,8 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
             }
             Ok(Outcome::Wrote { files })
         }
-        Cmd::GenerateDocs { out } => Ok(Outcome::Wrote {
-            files: generate_docs(out)?,
-        }),
+        // The binary answers generate-docs with abos-shell's docs generator before `run`.
+        Cmd::GenerateDocs { .. } => Ok(Outcome::Wrote { files: Vec::new() }),
     }
 }
 
@@ -139,42 +138,4 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .context(WriteOutputSnafu { path: dir })
-}
-
-/// Writes man pages and bash/zsh/fish completions.
-pub fn generate_docs(out: &Path) -> Result<Vec<PathBuf>> {
-    use clap::CommandFactory;
-    std::fs::create_dir_all(out).context(WriteOutputSnafu { path: out })?;
-    let cmd = Cli::command();
-    let mut files = Vec::new();
-    let mut pages = vec![(
-        "kernel-config.1".to_string(),
-        clap_mangen::Man::new(cmd.clone()),
-    )];
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let name = format!("kernel-config-{}", sub.get_name());
-        pages.push((
-            format!("{name}.1"),
-            clap_mangen::Man::new(sub.clone()).title(name),
-        ));
-    }
-    for (file, man) in pages {
-        let mut buf = Vec::new();
-        man.render(&mut buf).context(WriteOutputSnafu {
-            path: out.join(&file),
-        })?;
-        write_atomic(&out.join(&file), &buf)?;
-        files.push(out.join(file));
-    }
-    for (shell, file) in [
-        (clap_complete::Shell::Bash, "kernel-config.bash"),
-        (clap_complete::Shell::Zsh, "_kernel-config"),
-        (clap_complete::Shell::Fish, "kernel-config.fish"),
-    ] {
-        let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut cmd.clone(), "kernel-config", &mut buf);
-        write_atomic(&out.join(file), &buf)?;
-        files.push(out.join(file));
-    }
-    Ok(files)
 }

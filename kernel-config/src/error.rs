@@ -75,6 +75,38 @@ impl ExitStatus {
     }
 }
 
+impl abos_shell::ExitCodes for ExitStatus {
+    fn all() -> &'static [Self] {
+        &[
+            ExitStatus::Success,
+            ExitStatus::Negative,
+            ExitStatus::BadInput,
+            ExitStatus::Failed,
+        ]
+    }
+    fn code(self) -> u8 {
+        ExitStatus::code(self)
+    }
+    fn name(self) -> &'static str {
+        match self {
+            ExitStatus::Success => "success",
+            ExitStatus::Negative => "negative",
+            ExitStatus::BadInput => "bad-input",
+            ExitStatus::Failed => "failed",
+        }
+    }
+    fn meaning(self) -> &'static str {
+        match self {
+            ExitStatus::Success => "success (check: bootable)",
+            ExitStatus::Negative => {
+                "the image cannot boot with this config (or only with an initramfs), or fragments conflict"
+            }
+            ExitStatus::BadInput => "usage or unreadable input",
+            ExitStatus::Failed => "writing an output failed",
+        }
+    }
+}
+
 impl Error {
     /// The exit status for this error.
     pub fn exit_code(&self) -> ExitStatus {

@@ -1,43 +1,54 @@
 //! `kernel-config`: see `kernel-config --help`.
 
-use clap::Parser;
-use kernel_config::cli::Cli;
-use kernel_config::output::{write_error, write_outcome};
+use abos_shell::error::Report;
+use abos_shell::log::{self, Scope};
+use abos_shell::printer::{Mode, Printer};
+use clap::CommandFactory as _;
+use kernel_config::ExitStatus;
+use kernel_config::cli::{Cli, Cmd};
+use kernel_config::output::write_outcome;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // KERNEL_CONFIG_LOG (an EnvFilter such as `debug`) raises the log level; default warn.
-    let filter = std::env::var("KERNEL_CONFIG_LOG")
-        .ok()
-        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
-        .log_internal_errors(false)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .init();
+    let cli = abos_shell::printer::parse::<Cli, ExitStatus>();
+    let printer = Printer::new(Mode::from_flags(cli.json, false, 0));
+    // KERNEL_CONFIG_LOG (an EnvFilter such as `debug`) overrides --log-level.
+    log::init(
+        cli.log_level,
+        Scope::All,
+        Some("KERNEL_CONFIG_LOG"),
+        &printer,
+    );
     tracing::debug!(command = ?cli.command, "kernel-config starting");
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    if let Cmd::GenerateDocs { out } = &cli.command {
+        let rows = abos_shell::exit::rows::<ExitStatus>();
+        return match abos_shell::docs::generate(Cli::command(), &rows, out) {
+            Ok(files) => {
+                let text: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+                printer.stdout(&text, 0, ExitStatus::Failed.code())
+            }
+            Err(e) => {
+                printer.error(&Report::with_status(&e, ExitStatus::Failed));
+                ExitCode::from(ExitStatus::Failed.code())
+            }
+        };
+    }
     match kernel_config::commands::run(&cli) {
         Ok(outcome) => {
             let code = outcome.exit_status().code();
-            match write_outcome(&mut out, &outcome, cli.json)
-                .and_then(|()| std::io::Write::flush(&mut out))
-            {
-                Ok(()) => ExitCode::from(code),
-                // The reader went away (`kernel-config check … | head -1`): not a failure.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(code),
-                Err(_) => ExitCode::from(kernel_config::ExitStatus::Failed.code()),
+            let mut out = Vec::new();
+            if let Err(e) = write_outcome(&mut out, &outcome, cli.json) {
+                printer.error(&Report::with_status(&e, ExitStatus::Failed));
+                return ExitCode::from(ExitStatus::Failed.code());
             }
+            printer.stdout(
+                &String::from_utf8_lossy(&out),
+                code,
+                ExitStatus::Failed.code(),
+            )
         }
         Err(e) => {
-            let _ = write_error(&mut err, &e);
+            printer.error(&Report::with_status(&e, e.exit_code()).hint(e.hint()));
             ExitCode::from(e.exit_code().code())
         }
     }

@@ -101,17 +101,3 @@ pub fn write_outcome(out: &mut dyn Write, outcome: &Outcome, json: bool) -> io::
         }
     }
 }
-
-/// Renders `error:`, the causes, and a hint.
-pub fn write_error(err: &mut dyn Write, e: &crate::Error) -> io::Result<()> {
-    writeln!(err, "error: {e}")?;
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        writeln!(err, "  Caused by: {s}")?;
-        source = s.source();
-    }
-    if let Some(h) = e.hint() {
-        writeln!(err, "hint: {h}")?;
-    }
-    Ok(())
-}

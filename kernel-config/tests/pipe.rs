@@ -38,3 +38,13 @@ fn redirected_stderr_has_no_colours() {
     let err = stderr_in_file(&mut c, dir.path());
     assert_plain("kernel-config check", &err, "kernel-config starting");
 }
+
+/// `--help`, `kernel-config.1` and README's exit-code row are the same table, from `ExitStatus`.
+#[test]
+fn exit_table_agrees_in_help_man_page_and_readme() {
+    test_support::shell::assert_exit_table_agrees(
+        Path::new(env!("CARGO_BIN_EXE_kernel-config")),
+        "kernel-config",
+        &abos_shell::exit::rows::<kernel_config::ExitStatus>(),
+    );
+}

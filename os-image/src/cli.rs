@@ -17,11 +17,7 @@ LZ4-compressed update artifacts, and a JSON build description for pubsys.
 
 It also reads images back: `verify` checks the layout and every populated set's root against \
 its hash tree and the root hash in its boot partition; `boot-check` does what the bootloader and \
-the kernel's dm-verity would do for one set and prints its os-release.
-
-Exit codes: 0 success; 1 verification failed (corrupt or inconsistent image); 2 usage or bad \
-input (bad version, rootfs too big, unreadable input); 3 environment (missing tool, unwritable \
-output directory); 4 other failure (a tool or I/O failed).";
+the kernel's dm-verity would do for one set and prints its os-release.";
 
 /// `os-image` command line.
 #[derive(Debug, Parser)]
@@ -42,8 +38,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
     /// Log level for messages on stderr (error, warn, info, debug, trace).
-    #[arg(long, global = true, value_name = "LEVEL", default_value = "warn")]
-    pub log_level: tracing::Level,
+    #[arg(long, global = true, value_name = "LEVEL", value_enum, default_value_t = abos_shell::log::LogLevel::Warn)]
+    pub log_level: abos_shell::log::LogLevel,
     /// More log output (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

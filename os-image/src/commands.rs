@@ -10,7 +10,7 @@ use crate::rootfs::{Extras, RootfsSource};
 use crate::{BootedSystem, DiskReport};
 use serde::Serialize;
 use snafu::{OptionExt, ResultExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use update_metadata::BuildDescription;
 
 /// What a subcommand did.
@@ -63,9 +63,8 @@ pub fn run(cli: &Cli, now: jiff::Timestamp, reporter: &dyn Reporter) -> Result<O
                 system: Box::new(crate::emulated_boot(disk, &partitions)?),
             })
         }
-        Cmd::GenerateDocs { out } => Ok(Outcome::Docs {
-            files: generate_docs(out)?,
-        }),
+        // The binary answers generate-docs with abos-shell's docs generator before `run`.
+        Cmd::GenerateDocs { .. } => Ok(Outcome::Docs { files: Vec::new() }),
     }
 }
 
@@ -113,42 +112,4 @@ pub fn build_spec(args: &BuildArgs, now: jiff::Timestamp) -> Result<BuildSpec> {
         out_dir: args.out.clone(),
         epoch,
     })
-}
-
-/// Writes man pages (one per subcommand too) and bash/zsh/fish completions into `out`.
-pub fn generate_docs(out: &Path) -> Result<Vec<PathBuf>> {
-    use clap::CommandFactory;
-    std::fs::create_dir_all(out).context(error::OutputDirSnafu { path: out })?;
-    let cmd = Cli::command();
-    let mut files = Vec::new();
-    let mut write = |name: String, bytes: Vec<u8>| -> Result<()> {
-        let path = out.join(name);
-        std::fs::write(&path, bytes).context(error::WriteFileSnafu { path: &path })?;
-        files.push(path);
-        Ok(())
-    };
-    let mut page = Vec::new();
-    clap_mangen::Man::new(cmd.clone())
-        .render(&mut page)
-        .context(error::WriteFileSnafu { path: out })?;
-    write("os-image.1".into(), page)?;
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let name = format!("os-image-{}", sub.get_name());
-        let mut page = Vec::new();
-        clap_mangen::Man::new(sub.clone())
-            .title(name.clone())
-            .render(&mut page)
-            .context(error::WriteFileSnafu { path: out })?;
-        write(format!("{name}.1"), page)?;
-    }
-    for (shell, name) in [
-        (clap_complete::Shell::Bash, "os-image.bash"),
-        (clap_complete::Shell::Zsh, "_os-image"),
-        (clap_complete::Shell::Fish, "os-image.fish"),
-    ] {
-        let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut cmd.clone(), "os-image", &mut buf);
-        write(name.into(), buf)?;
-    }
-    Ok(files)
 }

@@ -381,6 +381,36 @@ impl ExitStatus {
     }
 }
 
+impl abos_shell::ExitCodes for ExitStatus {
+    fn all() -> &'static [Self] {
+        use ExitStatus::*;
+        &[Success, VerificationFailed, BadInput, Environment, Failed]
+    }
+    fn code(self) -> u8 {
+        ExitStatus::code(self)
+    }
+    fn name(self) -> &'static str {
+        use ExitStatus::*;
+        match self {
+            Success => "success",
+            VerificationFailed => "verification-failed",
+            BadInput => "bad-input",
+            Environment => "environment",
+            Failed => "failed",
+        }
+    }
+    fn meaning(self) -> &'static str {
+        use ExitStatus::*;
+        match self {
+            Success => "success",
+            VerificationFailed => "verification failed",
+            BadInput => "usage or bad input",
+            Environment => "environment (missing tool, unwritable output)",
+            Failed => "other failure",
+        }
+    }
+}
+
 impl Error {
     /// The exit status for this error.
     pub fn exit_code(&self) -> ExitStatus {

@@ -1,48 +1,53 @@
 //! `os-image`: see `os-image --help`.
 
-use clap::Parser;
-use os_image::cli::Cli;
-use os_image::commands::run;
-use os_image::output::{StepPrinter, write_error, write_outcome};
+use abos_shell::error::Report;
+use abos_shell::log::{self, Scope};
+use abos_shell::printer::{Mode, Printer};
+use clap::CommandFactory as _;
+use os_image::ExitStatus;
+use os_image::cli::{Cli, Cmd};
+use os_image::commands::{Outcome, run};
+use os_image::output::{StepPrinter, write_outcome};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let level = match cli.global.verbose {
-        0 => cli.global.log_level,
-        1 => tracing::Level::INFO.max(cli.global.log_level),
-        2 => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
-    };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .with_writer(std::io::stderr)
-        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
-        .log_internal_errors(false)
-        .init();
+    let cli = abos_shell::printer::parse::<Cli, ExitStatus>();
+    let g = &cli.global;
+    let printer = Printer::new(Mode::from_flags(g.json, false, g.verbose));
+    log::init(g.log_level.raised(g.verbose), Scope::All, None, &printer);
     tracing::debug!(command = ?cli.command, "os-image starting");
-    let reporter = StepPrinter::new(std::io::stderr(), cli.global.json);
-    let result = run(&cli, jiff::Timestamp::now(), &reporter);
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    match result {
-        Ok(outcome) => {
-            match write_outcome(&mut out, &outcome, cli.global.json)
-                .and_then(|()| std::io::Write::flush(&mut out))
-            {
-                Ok(()) => ExitCode::from(os_image::ExitStatus::Success.code()),
-                // The reader went away (`os-image verify … | head -1`): not a failure.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    ExitCode::from(os_image::ExitStatus::Success.code())
+    let result = match &cli.command {
+        Cmd::GenerateDocs { out } => {
+            let rows = abos_shell::exit::rows::<ExitStatus>();
+            match abos_shell::docs::generate(Cli::command(), &rows, out) {
+                Ok(files) => Ok(Outcome::Docs { files }),
+                Err(e) => {
+                    printer.error(&Report::with_status(&e, ExitStatus::Environment));
+                    return ExitCode::from(ExitStatus::Environment.code());
                 }
-                Err(_) => ExitCode::from(os_image::ExitStatus::Failed.code()),
             }
         }
+        _ => run(
+            &cli,
+            jiff::Timestamp::now(),
+            &StepPrinter::new(std::io::stderr(), g.json),
+        ),
+    };
+    match result {
+        Ok(outcome) => {
+            let mut out = Vec::new();
+            if let Err(e) = write_outcome(&mut out, &outcome, g.json) {
+                printer.error(&Report::with_status(&e, ExitStatus::Failed));
+                return ExitCode::from(ExitStatus::Failed.code());
+            }
+            printer.stdout(
+                &String::from_utf8_lossy(&out),
+                ExitStatus::Success.code(),
+                ExitStatus::Failed.code(),
+            )
+        }
         Err(e) => {
-            let _ = write_error(&mut err, &e);
+            printer.error(&Report::with_status(&e, e.exit_code()).hint(e.hint()));
             ExitCode::from(e.exit_code().code())
         }
     }

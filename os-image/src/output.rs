@@ -93,20 +93,6 @@ pub fn write_outcome(out: &mut dyn Write, outcome: &Outcome, json: bool) -> io::
     }
 }
 
-/// Renders `error: …`, one `Caused by:` line per source, and a `hint:` if there is one.
-pub fn write_error(err: &mut dyn Write, e: &crate::Error) -> io::Result<()> {
-    writeln!(err, "error: {e}")?;
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        writeln!(err, "  Caused by: {s}")?;
-        source = s.source();
-    }
-    if let Some(hint) = e.hint() {
-        writeln!(err, "hint: {hint}")?;
-    }
-    Ok(())
-}
-
 /// Prints each build step with the time since the start: text lines, or JSON lines.
 #[derive(Debug)]
 pub struct StepPrinter<W: Write> {

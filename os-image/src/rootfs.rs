@@ -16,6 +16,7 @@ use std::fmt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use update_metadata::os_release::quote;
 
 /// Where `root.json` goes in the root filesystem.
 pub const ROOT_JSON_PATH: &str = "usr/share/updog/root.json";
@@ -111,25 +112,6 @@ pub fn os_release_fields(id: &Identity) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn quote(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-:/+".contains(&b));
-    if plain {
-        return value.to_string();
-    }
-    let mut out = String::from("\"");
-    for c in value.chars() {
-        if matches!(c, '"' | '\\' | '$' | '`') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 /// os-release text: the lines of `existing` whose keys we do not set (NAME and ID are added
 /// when missing), then our fields.
 pub fn render_os_release(existing: Option<&str>, id: &Identity) -> String {
@@ -159,39 +141,9 @@ pub fn render_os_release(existing: Option<&str>, id: &Identity) -> String {
     out
 }
 
-/// Parses os-release text (shell-like `KEY=value`, double/single quotes, backslash escapes).
+/// Parses os-release text (update-metadata's one parser, the inverse of the writer here).
 pub fn parse_os_release(text: &str) -> BTreeMap<String, String> {
-    let mut map = BTreeMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((key, raw)) = line.split_once('=') else {
-            continue;
-        };
-        let raw = raw.trim();
-        let value = if let Some(inner) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-            let mut v = String::new();
-            let mut chars = inner.chars();
-            while let Some(c) = chars.next() {
-                if c == '\\' {
-                    if let Some(n) = chars.next() {
-                        v.push(n);
-                    }
-                } else {
-                    v.push(c);
-                }
-            }
-            v
-        } else if let Some(inner) = raw.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
-            inner.to_string()
-        } else {
-            raw.to_string()
-        };
-        map.insert(key.trim().to_string(), value);
-    }
-    map
+    update_metadata::os_release::parse(text)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -37,3 +37,13 @@ fn redirected_stderr_has_no_colours() {
     );
     assert_plain("os-image -vv generate-docs", &err, "os-image starting");
 }
+
+/// `--help`, `os-image.1` and README's exit-code row are the same table, from `ExitStatus`.
+#[test]
+fn exit_table_agrees_in_help_man_page_and_readme() {
+    test_support::shell::assert_exit_table_agrees(
+        Path::new(env!("CARGO_BIN_EXE_os-image")),
+        "os-image",
+        &abos_shell::exit::rows::<os_image::ExitStatus>(),
+    );
+}

@@ -12,18 +12,12 @@ use url::Url;
 /// DIR/metadata/<variant>/<arch>/ and every target under the shared DIR/targets/; serve DIR over
 /// any static web server and point updog's metadata_base_url at .../metadata/<variant>/<arch>/
 /// and targets_base_url at .../targets/.
-///
-/// Exit codes: 0 success; 1 a negative answer (a role expires inside the window, targets fail
-/// verification); 2 usage or input error; 3 signing keys; 4 repository load/verification;
-/// 5 conflict with the repository's contents (also: another publisher updated an s3://
-/// repository at the same time); 6 manifest invalid; 7 write failure (the live repository is
-/// left unchanged).
 #[derive(Debug, Parser)]
 #[command(name = "pubsys", version, about, long_about)]
 pub struct Cli {
-    /// Log level for messages on stderr (error, warn, info, debug, trace).
-    #[arg(long, global = true, default_value = "warn")]
-    pub log_level: tracing::level_filters::LevelFilter,
+    /// Log level for messages on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = abos_shell::log::LogLevel::Warn)]
+    pub log_level: abos_shell::log::LogLevel,
 
     /// More logging (-v info, -vv debug, -vvv trace); overrides --log-level.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -525,9 +525,8 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
             let (file, op) = manifest_op(m, env.now)?;
             Ok(Outcome::Manifest(manifest_edit::apply(&file, &op)?))
         }
-        Command::GenerateDocs { out } => Ok(Outcome::GenerateDocs {
-            files: generate_docs(&out)?,
-        }),
+        // The binary answers generate-docs with abos-shell's docs generator before `run`.
+        Command::GenerateDocs { .. } => Ok(Outcome::GenerateDocs { files: Vec::new() }),
     }
 }
 
@@ -603,52 +602,4 @@ fn manifest_op(m: ManifestCommand, now: Timestamp) -> Result<(PathBuf, ManifestO
         ManifestCommand::Validate { file } => (file, ManifestOp::Validate),
         ManifestCommand::Show { file } => (file, ManifestOp::Show),
     })
-}
-
-/// Writes man pages (one per command and subcommand) and bash/zsh/fish completions.
-pub fn generate_docs(out: &Path) -> Result<Vec<PathBuf>> {
-    use clap::CommandFactory;
-    let man_dir = out.join("man");
-    let comp_dir = out.join("completions");
-    for d in [&man_dir, &comp_dir] {
-        std::fs::create_dir_all(d).context(error::WriteDocsSnafu { path: d })?;
-    }
-    let mut files = Vec::new();
-    let cmd = crate::cli::Cli::command();
-    fn walk(cmd: &clap::Command, prefix: &str, dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
-        let name = if prefix.is_empty() {
-            cmd.get_name().to_string()
-        } else {
-            format!("{prefix}-{}", cmd.get_name())
-        };
-        let path = dir.join(format!("{name}.1"));
-        let mut buf = Vec::new();
-        clap_mangen::Man::new(cmd.clone())
-            .title(name.clone())
-            .render(&mut buf)
-            .context(error::WriteDocsSnafu { path: &path })?;
-        crate::store::write_atomic(dir, &format!("{name}.1"), &buf).map_err(|_| {
-            error::Error::WriteDocs {
-                path: path.clone(),
-                source: std::io::Error::other("atomic write failed"),
-            }
-        })?;
-        files.push(path);
-        for sub in cmd.get_subcommands() {
-            walk(sub, &name, dir, files)?;
-        }
-        Ok(())
-    }
-    walk(&cmd, "", &man_dir, &mut files)?;
-    for shell in [
-        clap_complete::Shell::Bash,
-        clap_complete::Shell::Zsh,
-        clap_complete::Shell::Fish,
-    ] {
-        let mut c = crate::cli::Cli::command();
-        let path = clap_complete::generate_to(shell, &mut c, "pubsys", &comp_dir)
-            .context(error::WriteDocsSnafu { path: &comp_dir })?;
-        files.push(path);
-    }
-    Ok(files)
 }

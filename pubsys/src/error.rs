@@ -668,6 +668,16 @@ impl Error {
             NoConsistentSnapshots { .. } => Some(
                 "make a root with consistent snapshots (`repo-tools root init` does by default; tuftool root init too) and sign it".into(),
             ),
+            ManifestInvalid { source }
+                if matches!(**source, update_metadata::Error::BrokenMigrationChain { .. }) =>
+            {
+                Some(
+                    "nothing was written; a release without migrations needs an empty migration list: \
+                     pass --assume-no-migrations (`pubsys manifest add-update`), or record them with \
+                     `pubsys manifest set-migrations`"
+                        .into(),
+                )
+            }
             ManifestInvalid { .. } => Some("nothing was written; `pubsys manifest validate` explains manifest rules".into()),
             _ => None,
         }

@@ -33,6 +33,7 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+mod exit_table;
 pub mod expirations;
 pub mod infra;
 pub mod keys;

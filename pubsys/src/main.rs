@@ -2,37 +2,41 @@
 
 mod progress;
 
-use clap::Parser;
-use pubsys::cli::Cli;
-use std::io::{IsTerminal, Write};
+use abos_shell::error::Report;
+use abos_shell::log::{self, Scope};
+use abos_shell::printer::{Mode, Printer};
+use clap::CommandFactory as _;
+use pubsys::ExitStatus;
+use pubsys::cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let level = match cli.verbose {
-        0 => cli.log_level,
-        1 => tracing::level_filters::LevelFilter::INFO,
-        2 => tracing::level_filters::LevelFilter::DEBUG,
-        _ => tracing::level_filters::LevelFilter::TRACE,
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
-        .log_internal_errors(false)
-        .with_max_level(level)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .init();
+    let cli = abos_shell::printer::parse::<Cli, ExitStatus>();
+    let printer = Printer::new(Mode::from_flags(cli.json, false, cli.verbose));
+    log::init(
+        cli.log_level.raised(cli.verbose),
+        Scope::All,
+        None,
+        &printer,
+    );
     tracing::debug!(command = ?cli.command, "pubsys starting");
     let json = cli.json;
+    if let Command::GenerateDocs { out } = &cli.command {
+        let rows = abos_shell::exit::rows::<ExitStatus>();
+        return match abos_shell::docs::generate(Cli::command(), &rows, out) {
+            Ok(files) => {
+                let outcome = pubsys::commands::Outcome::GenerateDocs { files };
+                render(&printer, &outcome, json)
+            }
+            Err(e) => {
+                printer.error(&Report::with_status(&e, ExitStatus::Write));
+                ExitCode::from(ExitStatus::Write.code())
+            }
+        };
+    }
     let env = pubsys::commands::Env {
         now: jiff::Timestamp::now(),
-        reporter: progress::reporter(if json {
-            progress::Mode::Json
-        } else if cli.verbose > 0 {
-            progress::Mode::Quiet
-        } else {
-            progress::Mode::Human
-        }),
+        reporter: progress::reporter(&printer),
     };
     let result = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -40,59 +44,39 @@ fn main() -> ExitCode {
         .build()
         .map_err(|source| pubsys::Error::Runtime { source })
         .and_then(|rt| rt.block_on(pubsys::commands::run(cli, &env)));
+    printer.clear();
     match result {
-        Ok(outcome) => {
-            let text = if json {
-                format!("{}\n", outcome.to_json())
-            } else {
-                outcome.to_text()
-            };
-            print_stdout(&text, outcome.exit_status().code())
-        }
+        Ok(outcome) => render(&printer, &outcome, json),
         Err(err) => {
-            let mut text = format!("error: {err}\n");
-            // tough's messages repeat their cause's text; print each text once.
-            let mut previous = err.to_string();
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                let cause_text = cause.to_string();
-                if !previous.ends_with(&cause_text) {
-                    text.push_str(&format!("  Caused by: {cause_text}\n"));
-                }
-                previous = cause_text;
-                source = cause.source();
-            }
-            if let Some(hint) = err.hint() {
-                text.push_str(&format!("hint: {hint}\n"));
-            }
-            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            let status = err.exit_status();
+            let report = Report::with_status(&err, status).hint(err.hint());
+            printer.error(&report);
             if json {
-                let value = serde_json::json!({
-                    "error": err.to_string(),
-                    "chain": pubsys::error::chain_string(&err),
-                    "exit_code": err.exit_code(),
-                });
-                return print_stdout(&format!("{value}\n"), err.exit_code());
+                // The error object on stdout too (scripts read one place); `chain` as before.
+                let mut value = report.json();
+                if let Some(obj) = value.as_object_mut() {
+                    obj.insert("chain".into(), pubsys::error::chain_string(&err).into());
+                }
+                return printer.stdout(
+                    &format!("{value}\n"),
+                    status.code(),
+                    ExitStatus::Write.code(),
+                );
             }
-            ExitCode::from(err.exit_code())
+            ExitCode::from(status.code())
         }
     }
 }
 
-/// Writes the result to stdout. A reader that went away (`pubsys manifest show F | head`) is
-/// not an error: the command's own exit code stands.
-fn print_stdout(text: &str, code: u8) -> ExitCode {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::from(code),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(code),
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {e}");
-            ExitCode::from(if code == 0 {
-                pubsys::ExitStatus::Usage.code()
-            } else {
-                code
-            })
-        }
-    }
+fn render(printer: &Printer, outcome: &pubsys::commands::Outcome, json: bool) -> ExitCode {
+    let text = if json {
+        format!("{}\n", outcome.to_json())
+    } else {
+        outcome.to_text()
+    };
+    printer.stdout(
+        &text,
+        outcome.exit_status().code(),
+        ExitStatus::Usage.code(),
+    )
 }

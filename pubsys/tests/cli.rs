@@ -603,7 +603,7 @@ fn help_and_generated_docs() {
         "refresh-repo",
         "yank",
         "manifest",
-        "Exit codes",
+        "Exit status:",
     ] {
         assert!(help.contains(word), "{word} missing from --help:\n{help}");
     }
@@ -611,12 +611,12 @@ fn help_and_generated_docs() {
     let out = pubsys(&["generate-docs", "--out", p(dir.path())]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     for f in [
-        "man/pubsys.1",
-        "man/pubsys-repo.1",
-        "man/pubsys-manifest-add-update.1",
-        "completions/pubsys.bash",
-        "completions/_pubsys",
-        "completions/pubsys.fish",
+        "pubsys.1",
+        "pubsys-repo.1",
+        "pubsys-manifest-add-update.1",
+        "pubsys.bash",
+        "_pubsys",
+        "pubsys.fish",
     ] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
@@ -809,4 +809,47 @@ fn infra_toml_supplies_keys_and_urls_and_pins_the_root() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// Issue 12: `manifest add-update` refused on the migration chain names the flag that skips it.
+#[test]
+fn issue_12_add_update_names_the_migration_flag() {
+    let dir = test_support::tempdir();
+    let m = dir.path().join("manifest.json");
+    let add = |v: &str, extra: &[&str]| {
+        let mut args = vec![
+            "manifest".to_owned(),
+            "add-update".to_owned(),
+            p(&m).to_owned(),
+        ];
+        for (k, val) in [
+            ("--variant", "aws-dev".to_owned()),
+            ("--arch", "x86_64".to_owned()),
+            ("--version", v.to_owned()),
+            ("--boot", format!("b-{v}.lz4")),
+            ("--root", format!("r-{v}.lz4")),
+            ("--hash", format!("h-{v}.lz4")),
+        ] {
+            args.push(k.to_owned());
+            args.push(val);
+        }
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        pubsys(&args)
+    };
+    assert_eq!(pubsys(&["manifest", "init", p(&m)]).status.code(), Some(0));
+    let first = add("1.0.0", &["--assume-no-migrations"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let before = std::fs::read(&m).unwrap();
+    let out = add("1.1.0", &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(err.contains("chain is broken"), "{err}");
+    assert!(
+        err.contains("hint: ") && err.contains("--assume-no-migrations"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&m).unwrap(), before, "nothing written");
+    let out = add("1.1.0", &["--assume-no-migrations"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

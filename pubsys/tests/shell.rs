@@ -66,3 +66,13 @@ fn redirected_stderr_has_no_colours() {
     let err = stderr_in_file(&mut pubsys(&["-vv", "manifest", "show", f]), dir.path());
     assert_plain("pubsys -vv manifest show", &err, "pubsys starting");
 }
+
+/// `--help`, `pubsys.1` and README's exit-code row are the same table, from `ExitStatus`.
+#[test]
+fn exit_table_agrees_in_help_man_page_and_readme() {
+    test_support::shell::assert_exit_table_agrees(
+        std::path::Path::new(env!("CARGO_BIN_EXE_pubsys")),
+        "pubsys",
+        &abos_shell::exit::rows::<pubsys::ExitStatus>(),
+    );
+}

@@ -8,15 +8,6 @@ use std::num::NonZeroU64;
 use std::path::PathBuf;
 use url::Url;
 
-const AFTER_HELP: &str = "\
-Exit codes:
-  0  success
-  1  negative answer: `root verify` found problems, or a signing threshold is not met
-  2  usage or input error (bad arguments, malformed files, output already exists)
-  3  verification failed (signatures, hashes, root chain, rollback, expiry, tampered archive)
-  4  the repository could not be fetched (network or server)
-  5  local filesystem error";
-
 /// Root-of-trust ceremonies and air-gapped mirrors for TUF update repositories.
 ///
 /// `repo-tools root` creates and maintains root.json: keys per role, thresholds, expiry, versions,
@@ -24,7 +15,7 @@ Exit codes:
 /// cross-signed by root N's keys). `repo-tools mirror` copies a repository, verified, into a
 /// directory any static web server can serve; `export`/`import` carry it across an air gap.
 #[derive(Debug, Parser)]
-#[command(name = "repo-tools", version, after_help = AFTER_HELP)]
+#[command(name = "repo-tools", version)]
 pub struct Cli {
     /// Options for every command.
     #[command(flatten)]
@@ -40,12 +31,13 @@ pub struct GlobalArgs {
     /// Print the result as JSON on stdout (progress events as JSON lines on stderr).
     #[arg(long, global = true)]
     pub json: bool,
-    /// More log output on stderr (-v debug, -vv trace).
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Log level (error, warn, info, debug, trace); overrides -v.
-    #[arg(long, global = true, env = "REPO_TOOLS_LOG")]
-    pub log_level: Option<String>,
+    /// Log level for messages on stderr (REPO_TOOLS_LOG, an EnvFilter such as `tough=debug`,
+    /// wins).
+    #[arg(long, global = true, value_enum, default_value_t = abos_shell::log::LogLevel::Warn)]
+    pub log_level: abos_shell::log::LogLevel,
 }
 
 /// A command.

@@ -33,6 +33,38 @@ impl ExitStatus {
     }
 }
 
+impl abos_shell::ExitCodes for ExitStatus {
+    fn all() -> &'static [Self] {
+        use ExitStatus::*;
+        &[Success, Negative, Usage, Untrusted, Transport, Io]
+    }
+    fn code(self) -> u8 {
+        self as u8
+    }
+    fn name(self) -> &'static str {
+        use ExitStatus::*;
+        match self {
+            Success => "success",
+            Negative => "negative",
+            Usage => "usage",
+            Untrusted => "untrusted",
+            Transport => "transport",
+            Io => "io",
+        }
+    }
+    fn meaning(self) -> &'static str {
+        use ExitStatus::*;
+        match self {
+            Success => "success",
+            Negative => "negative answer (root verify found problems)",
+            Usage => "usage",
+            Untrusted => "verification failed",
+            Transport => "fetch failed",
+            Io => "filesystem",
+        }
+    }
+}
+
 /// Everything that can go wrong in repo-tools.
 #[derive(Debug, Snafu)]
 #[snafu(visibility(pub(crate)))]

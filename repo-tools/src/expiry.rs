@@ -4,7 +4,7 @@
 //! every time this crate writes is truncated to the second.
 
 use crate::error::{self, Result};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use snafu::{OptionExt, ensure};
 
 /// Truncates a timestamp to whole seconds.
@@ -13,38 +13,18 @@ pub fn whole_seconds(t: Timestamp) -> Timestamp {
     Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
-/// Parses `RFC3339` or `[in] N second(s)|minute(s)|hour(s)|day(s)|week(s)` relative to `now`,
+/// Parses `RFC3339` or `[in] N second(s)|minute(s)|hour(s)|day(s)|week(s)` relative to `now`
+/// (the workspace's one duration grammar, [`waves::parse_offset`]; negative counts are refused),
 /// and truncates the result to whole seconds.
 pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp> {
-    let trimmed = text.trim();
-    if let Ok(t) = trimmed.parse::<Timestamp>() {
-        return Ok(whole_seconds(t));
-    }
-    let words: Vec<&str> = trimmed.split_whitespace().collect();
-    let words = match words.as_slice() {
-        ["in", rest @ ..] => rest,
-        rest => rest,
-    };
-    let (count, unit) = match words {
-        [count, unit] => (*count, *unit),
-        _ => return error::TimeParseSnafu { text }.fail(),
-    };
-    let count: i64 = count.parse().ok().context(error::TimeParseSnafu { text })?;
-    ensure!(count >= 0, error::TimeParseSnafu { text });
-    let seconds_per_unit: i64 = match unit.trim_end_matches('s') {
-        "second" | "sec" => 1,
-        "minute" | "min" => 60,
-        "hour" => 3600,
-        "day" => 86_400,
-        "week" => 604_800,
-        _ => return error::TimeParseSnafu { text }.fail(),
-    };
-    let secs = count
-        .checked_mul(seconds_per_unit)
-        .context(error::TimeParseSnafu { text })?;
-    let t = now
-        .checked_add(SignedDuration::from_secs(secs))
+    let parsed = waves::parse_offset(text.trim())
         .ok()
+        .context(error::TimeParseSnafu { text })?;
+    if let waves::StartAfter::Offset(d) = parsed {
+        ensure!(!d.is_negative(), error::TimeParseSnafu { text });
+    }
+    let t = parsed
+        .resolve(now)
         .context(error::TimeParseSnafu { text })?;
     Ok(whole_seconds(t))
 }
@@ -86,6 +66,19 @@ mod test {
             parse_time("in 90 minutes", now()).unwrap().to_string(),
             "2030-01-01T01:30:00Z"
         );
+        // The same grammar as pubsys and wave policies: seconds, "In", surrounding spaces.
+        assert_eq!(
+            parse_time(" In 30 seconds ", now()).unwrap().to_string(),
+            "2030-01-01T00:00:30Z"
+        );
+        for text in ["in 7 days", "2 weeks", "in 90 minutes", "in 30 seconds"] {
+            let via_waves = waves::parse_offset(text).unwrap().resolve(now()).unwrap();
+            assert_eq!(
+                parse_time(text, now()).unwrap(),
+                whole_seconds(via_waves),
+                "{text}"
+            );
+        }
     }
 
     #[test]

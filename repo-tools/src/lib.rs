@@ -32,7 +32,6 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod commands;
-pub mod docs;
 pub mod download;
 pub mod error;
 pub mod expiry;

@@ -1,51 +1,37 @@
 //! Rendering: results on stdout (text or JSON), logs and progress on stderr, errors as
 //! `error:` / `Caused by:` / `hint:`, exit codes from the library's `ExitStatus`.
 
+use abos_shell::error::Report;
+use abos_shell::printer::{Mode, Printer};
 use repo_tools::cli::GlobalArgs;
 use repo_tools::mirror::TargetAction;
 use repo_tools::reporter::{Event, Reporter};
 use repo_tools::{Error, ExitStatus, Outcome};
-use std::io::Write as _;
 use std::process::ExitCode;
 
-pub fn init_logging(args: &GlobalArgs) {
-    let level = args.log_level.clone().unwrap_or_else(|| {
-        match args.verbose {
-            0 => "warn",
-            1 => "debug",
-            _ => "trace",
-        }
-        .to_owned()
-    });
-    let filter = tracing_subscriber::EnvFilter::try_new(&level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
-        .log_internal_errors(false)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .init();
+/// The printer for these options, with logging set up through it.
+pub fn init(args: &GlobalArgs) -> Printer {
+    let printer = Printer::new(Mode::from_flags(args.json, false, args.verbose));
+    abos_shell::log::init(
+        args.log_level.raised(args.verbose),
+        abos_shell::log::Scope::All,
+        Some("REPO_TOOLS_LOG"),
+        &printer,
+    );
+    printer
 }
 
 /// Progress: JSON lines on stderr with --json; otherwise, on a terminal and when not verbose, a
 /// byte progress bar for mirror runs; nothing when stderr is not a terminal.
 pub struct Progress {
-    json: bool,
-    draw: bool,
+    printer: Printer,
     plan: std::sync::Mutex<Option<indicatif::ProgressBar>>,
 }
 
 impl Progress {
-    pub fn new(args: &GlobalArgs) -> Self {
-        use std::io::IsTerminal;
-        let draw = !args.json && args.verbose == 0 && std::io::stderr().is_terminal();
+    pub fn new(printer: &Printer) -> Self {
         Self {
-            json: args.json,
-            draw,
+            printer: printer.clone(),
             plan: std::sync::Mutex::new(None),
         }
     }
@@ -67,24 +53,20 @@ impl Drop for Progress {
 
 impl Reporter for Progress {
     fn report(&self, event: &Event<'_>) {
-        if self.json {
-            if let Ok(line) = serde_json::to_string(event) {
-                // Best effort: a closed stderr must not stop a mirror.
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
-            }
+        if self.printer.is_json() {
+            // Best effort: a closed stderr must not stop a mirror.
+            self.printer.json_line(event);
             return;
         }
-        if !self.draw {
+        if !self.printer.draws_progress() {
             return;
         }
         match event {
             Event::TargetsPlanned { bytes, .. } => {
-                let bar = indicatif::ProgressBar::new(*bytes);
-                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                let bar = self.printer.bar(
+                    *bytes,
                     "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}",
-                ) {
-                    bar.set_style(style);
-                }
+                );
                 if let Ok(mut guard) = self.plan.lock() {
                     *guard = Some(bar);
                 }
@@ -100,47 +82,29 @@ impl Reporter for Progress {
     }
 }
 
-pub fn fatal(e: &dyn std::error::Error) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "error: {e}");
+/// An error outside the library (the runtime could not start, JSON rendering).
+pub fn fatal(printer: &Printer, e: &(dyn std::error::Error + 'static)) -> ExitCode {
+    printer.error(&Report::with_status(e, ExitStatus::Io));
     ExitCode::from(ExitStatus::Io.code())
 }
 
-/// Writes the result to stdout. A reader that went away (`repo-tools root verify R | head -1`)
-/// is not an error: the command's own exit code stands.
-fn print_stdout(text: &str, status: ExitStatus) -> ExitCode {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::from(status.code()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(status.code()),
-        Err(e) => fatal(&e),
-    }
-}
-
-pub fn finish(result: Result<Outcome, Error>, json: bool) -> ExitCode {
+pub fn finish(printer: &Printer, result: Result<Outcome, Error>, json: bool) -> ExitCode {
     match result {
         Ok(outcome) => {
             let text = if json {
                 match serde_json::to_string_pretty(&outcome) {
                     Ok(text) => format!("{text}\n"),
-                    Err(e) => return fatal(&e),
+                    Err(e) => return fatal(printer, &e),
                 }
             } else {
                 text(&outcome)
             };
-            print_stdout(&text, outcome.exit_status())
+            printer.stdout(&text, outcome.exit_status().code(), ExitStatus::Io.code())
         }
         Err(e) => {
-            let mut text = format!("error: {e}\n");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                text.push_str(&format!("  Caused by: {s}\n"));
-                source = s.source();
-            }
-            if let Some(hint) = e.hint() {
-                text.push_str(&format!("hint: {hint}\n"));
-            }
-            let _ = std::io::stderr().lock().write_all(text.as_bytes());
-            ExitCode::from(e.exit_status().code())
+            let status = e.exit_status();
+            printer.error(&Report::with_status(&e, status).hint(e.hint()));
+            ExitCode::from(status.code())
         }
     }
 }

@@ -42,8 +42,18 @@ fn redirected_stderr_has_no_colours() {
     let dir = test_support::tempdir();
     let (root, _key) = test_support::tuf::simple_root(dir.path());
     let err = stderr_in_file(
-        &mut repo_tools(&["-v", "root", "verify", root.to_str().unwrap()]),
+        &mut repo_tools(&["-vv", "root", "verify", root.to_str().unwrap()]),
         dir.path(),
     );
-    assert_plain("repo-tools -v root verify", &err, "repo-tools starting");
+    assert_plain("repo-tools -vv root verify", &err, "repo-tools starting");
+}
+
+/// `--help`, `repo-tools.1` and README's exit-code row are the same table, from `ExitStatus`.
+#[test]
+fn exit_table_agrees_in_help_man_page_and_readme() {
+    test_support::shell::assert_exit_table_agrees(
+        std::path::Path::new(env!("CARGO_BIN_EXE_repo-tools")),
+        "repo-tools",
+        &abos_shell::exit::rows::<repo_tools::ExitStatus>(),
+    );
 }

@@ -1,8 +1,9 @@
 //! Command-line interface of the `signpost` binary: clap derive types only. The entry point
-//! `main` calls is [`crate::commands::run`].
+//! `main` calls is `commands::run`.
 
-use crate::SetName;
+use abos_shell::log::LogLevel;
 use clap::{Args, Parser, Subcommand};
+use signpost::SetName;
 use std::path::PathBuf;
 
 const ABOUT: &str =
@@ -16,11 +17,7 @@ Every change rewrites both GPT copies in a crash-safe order and flushes them bef
 The disk is locked while a change is made, so concurrent signpost/updog runs are serialised.
 
 On a running host the OS disk and the active set are discovered from the root filesystem's \
-device. On a disk image, pass --disk PATH --active a|b.
-
-Exit codes: 0 success; 1 failure; 2 usage; 3 unusable disk or partition table; 4 refused by a \
-precondition (nothing changed); 5 disk locked by another process; 6 disk read-only; 7 boot-select \
-found nothing bootable; 8 OS disk or active set not discoverable.";
+device. On a disk image, pass --disk PATH --active a|b.";
 
 /// `signpost` command line.
 #[derive(Debug, Parser)]
@@ -52,9 +49,9 @@ pub struct GlobalArgs {
     /// Longest wait, in seconds, for another signpost/updog to release the disk.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10.0)]
     pub lock_timeout: f64,
-    /// Log level for messages on stderr (error, warn, info, debug, trace).
-    #[arg(long, global = true, value_name = "LEVEL", default_value = "warn")]
-    pub log_level: tracing::Level,
+    /// Log level for messages on stderr.
+    #[arg(long, global = true, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Warn)]
+    pub log_level: LogLevel,
     /// More log output (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -1,20 +1,15 @@
 //! The subcommands of the `signpost` binary as library calls: [`run`] takes parsed arguments and
-//! returns a serialisable [`Outcome`]; [`crate::output`] renders it.
+//! returns a serialisable [`Outcome`]; `output` renders it.
 
-use crate::boot::{BootChoice, boot_select};
 use crate::cli::{Cli, Cmd, GlobalArgs};
-use crate::device::Access;
-use crate::discovery::{self, DevNum};
-use crate::error::{self, ExitStatus, Result};
-use crate::state::{Command as StateCommand, DiskState};
-use crate::{Disk, SetName, Signpost, Status};
-use clap::CommandFactory;
 use serde::Serialize;
-use snafu::ResultExt;
-use std::path::{Path, PathBuf};
+use signpost::device::Access;
+use signpost::discovery;
+use signpost::state::{Command as StateCommand, DiskState};
+use signpost::{BootChoice, Disk, ExitStatus, Result, SetName, Signpost, Status, boot_select};
 use std::time::Duration;
 
-/// The result of one invocation, rendered by [`crate::output`].
+/// The result of one invocation, rendered by `output`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "outcome")]
 pub enum Outcome {
@@ -41,11 +36,8 @@ pub enum Outcome {
         /// The choice, or none.
         choice: Option<BootChoice>,
     },
-    /// `generate-docs`.
-    DocsWritten {
-        /// Files written.
-        files: Vec<PathBuf>,
-    },
+    /// Nothing to print (`generate-docs` is answered by main).
+    Nothing,
 }
 
 impl Outcome {
@@ -63,35 +55,13 @@ fn lock_wait(g: &GlobalArgs) -> Duration {
 }
 
 fn signpost(g: &GlobalArgs, access: Access) -> Result<Signpost> {
-    match (&g.disk, g.active) {
-        (Some(disk), Some(active)) => Signpost::new(Disk::open_with(disk, access)?, active),
-        (Some(disk), None) => {
-            // Without --active, the disk must be the host's OS disk, whose active set we discover.
-            let found = discovery::discover_with(
-                DevNum::of_path(Path::new("/"))?,
-                &g.sysfs_root,
-                &g.dev_root,
-                access,
-            );
-            match found {
-                Ok(sp) if same_file(sp.disk().path(), disk) => Ok(sp),
-                _ => error::ActiveRequiredSnafu { disk: disk.clone() }.fail(),
-            }
-        }
-        (None, _) => discovery::discover_with(
-            DevNum::of_path(Path::new("/"))?,
-            &g.sysfs_root,
-            &g.dev_root,
-            access,
-        ),
-    }
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
+    discovery::open_os_disk(
+        g.disk.as_deref(),
+        g.active,
+        &g.sysfs_root,
+        &g.dev_root,
+        access,
+    )
 }
 
 /// Runs one invocation.
@@ -131,39 +101,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
                 choice: boot_select(&mut disk)?,
             })
         }
-        Cmd::GenerateDocs { out } => generate_docs(out).map(|files| Outcome::DocsWritten { files }),
+        // Answered by main (abos-shell's docs generator) before `run`.
+        Cmd::GenerateDocs { .. } => Ok(Outcome::Nothing),
     }
-}
-
-/// Writes `signpost.1`, one `signpost-<sub>.1` per subcommand, and bash/zsh/fish completions.
-pub fn generate_docs(out: &Path) -> Result<Vec<PathBuf>> {
-    use clap_complete::{Shell, generate_to};
-    let mut files = Vec::new();
-    let man_dir = out.join("man");
-    let comp_dir = out.join("completions");
-    for dir in [&man_dir, &comp_dir] {
-        std::fs::create_dir_all(dir).context(error::WriteDocsSnafu { path: dir })?;
-    }
-    let cmd = Cli::command();
-    let mut write_man = |cmd: clap::Command, name: String| -> Result<()> {
-        let path = man_dir.join(format!("{name}.1"));
-        let mut buf = Vec::new();
-        clap_mangen::Man::new(cmd.display_name(name.clone()))
-            .render(&mut buf)
-            .context(error::WriteDocsSnafu { path: &path })?;
-        std::fs::write(&path, buf).context(error::WriteDocsSnafu { path: &path })?;
-        files.push(path);
-        Ok(())
-    };
-    write_man(cmd.clone(), "signpost".into())?;
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        write_man(sub.clone(), format!("signpost-{}", sub.get_name()))?;
-    }
-    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-        let mut cmd = Cli::command();
-        let path = generate_to(shell, &mut cmd, "signpost", &comp_dir)
-            .context(error::WriteDocsSnafu { path: &comp_dir })?;
-        files.push(path);
-    }
-    Ok(files)
 }

@@ -195,6 +195,48 @@ pub fn discover(sysfs_root: &Path, dev_root: &Path) -> Result<Signpost> {
     )
 }
 
+/// Opens the OS disk as seen from the running set: `disk` with the `active` set when both are
+/// given; `disk` alone only if it is the disk the running system booted from (its active set
+/// is discovered); neither: the running system's disk, discovered under `sysfs_root` and
+/// `dev_root`.
+pub fn open_os_disk(
+    disk: Option<&Path>,
+    active: Option<SetName>,
+    sysfs_root: &Path,
+    dev_root: &Path,
+    access: Access,
+) -> Result<Signpost> {
+    match (disk, active) {
+        (Some(disk), Some(active)) => Signpost::new(Disk::open_with(disk, access)?, active),
+        (Some(disk), None) => {
+            // Without --active, the disk must be the host's OS disk, whose active set we discover.
+            let found = discover_with(
+                DevNum::of_path(Path::new("/"))?,
+                sysfs_root,
+                dev_root,
+                access,
+            );
+            match found {
+                Ok(sp) if same_file(sp.disk().path(), disk) => Ok(sp),
+                _ => error::ActiveRequiredSnafu { disk }.fail(),
+            }
+        }
+        (None, _) => discover_with(
+            DevNum::of_path(Path::new("/"))?,
+            sysfs_root,
+            dev_root,
+            access,
+        ),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;

@@ -452,6 +452,54 @@ impl ExitStatus {
     }
 }
 
+impl abos_shell::ExitCodes for ExitStatus {
+    fn all() -> &'static [Self] {
+        use ExitStatus::*;
+        &[
+            Success,
+            Failure,
+            Usage,
+            InvalidDisk,
+            Refused,
+            Locked,
+            ReadOnly,
+            NothingBootable,
+            Discovery,
+        ]
+    }
+    fn code(self) -> u8 {
+        self as u8
+    }
+    fn name(self) -> &'static str {
+        use ExitStatus::*;
+        match self {
+            Success => "success",
+            Failure => "failure",
+            Usage => "usage",
+            InvalidDisk => "invalid-disk",
+            Refused => "refused",
+            Locked => "locked",
+            ReadOnly => "read-only",
+            NothingBootable => "nothing-bootable",
+            Discovery => "discovery",
+        }
+    }
+    fn meaning(self) -> &'static str {
+        use ExitStatus::*;
+        match self {
+            Success => "success",
+            Failure => "failure",
+            Usage => "usage",
+            InvalidDisk => "unusable disk or partition table",
+            Refused => "refused by a precondition (nothing changed)",
+            Locked => "disk locked by another process",
+            ReadOnly => "disk read-only",
+            NothingBootable => "boot-select found nothing bootable",
+            Discovery => "OS disk or active set not discoverable",
+        }
+    }
+}
+
 impl Error {
     /// The exit code the binary returns for this error.
     pub fn exit_code(&self) -> ExitStatus {

@@ -34,8 +34,6 @@
 
 pub mod attrs;
 mod boot;
-pub mod cli;
-pub mod commands;
 pub mod content;
 pub mod device;
 pub mod discovery;
@@ -43,7 +41,6 @@ mod disk;
 mod error;
 pub mod gpt;
 pub mod guids;
-pub mod output;
 mod set;
 mod signpost;
 pub mod state;

@@ -1,7 +1,7 @@
 //! Rendering outcomes and errors for the `signpost` binary (text or JSON), into any writer.
 
 use crate::commands::Outcome;
-use crate::{Error, PartitionStatus, Status};
+use signpost::{PartitionStatus, Status};
 use std::io::{self, Write};
 
 fn part(p: &PartitionStatus, disk: &std::path::Path) -> String {
@@ -97,25 +97,6 @@ pub fn write_outcome(
             )
         }
         Outcome::BootSelected { choice: None } => writeln!(err, "no bootable partition set"),
-        Outcome::DocsWritten { files } => {
-            for f in files {
-                writeln!(out, "{}", f.display())?;
-            }
-            Ok(())
-        }
+        Outcome::Nothing => Ok(()),
     }
-}
-
-/// Renders an error chain: `error: …`, `  Caused by: …` per source, `hint: …`.
-pub fn write_error(err: &mut dyn Write, e: &Error) -> io::Result<()> {
-    writeln!(err, "error: {e}")?;
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        writeln!(err, "  Caused by: {s}")?;
-        source = s.source();
-    }
-    if let Some(h) = e.hint() {
-        writeln!(err, "hint: {h}")?;
-    }
-    Ok(())
 }

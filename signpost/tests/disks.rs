@@ -431,12 +431,12 @@ fn generate_docs_writes_man_pages_and_completions() {
         .args(["generate-docs", "--out"])
         .arg(dir.path()));
     for f in [
-        "man/signpost.1",
-        "man/signpost-status.1",
-        "man/signpost-boot-select.1",
-        "completions/signpost.bash",
-        "completions/_signpost",
-        "completions/signpost.fish",
+        "signpost.1",
+        "signpost-status.1",
+        "signpost-boot-select.1",
+        "signpost.bash",
+        "_signpost",
+        "signpost.fish",
     ] {
         let p = dir.path().join(f);
         assert!(p.is_file(), "{f} missing; output:\n{out}");

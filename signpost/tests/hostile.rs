@@ -59,11 +59,24 @@ fn refused_everywhere(path: &Path, needle: &str) {
     for args in &commands {
         let (code, stdout, stderr) = cli(path, args);
         assert_eq!(code, 3, "{args:?}: exit {code}\n{stdout}\n{stderr}");
-        assert!(
-            stderr.starts_with("error: ") && stderr.contains(needle),
-            "{args:?}: {stderr}"
-        );
-        assert!(stderr.contains("hint: "), "{args:?}: {stderr}");
+        if args.contains(&"--json") {
+            // With --json, stderr carries only JSON lines: the error is one object.
+            let v: serde_json::Value = serde_json::from_str(stderr.trim_end())
+                .unwrap_or_else(|e| panic!("{args:?}: {e}: {stderr}"));
+            assert!(
+                v["error"].as_str().unwrap().contains(needle)
+                    || v["causes"].to_string().contains(needle),
+                "{args:?}: {stderr}"
+            );
+            assert!(v["hint"].is_string(), "{args:?}: {stderr}");
+            assert_eq!(v["exit_code"], 3, "{args:?}: {stderr}");
+        } else {
+            assert!(
+                stderr.starts_with("error: ") && stderr.contains(needle),
+                "{args:?}: {stderr}"
+            );
+            assert!(stderr.contains("hint: "), "{args:?}: {stderr}");
+        }
         runs += 1;
     }
     assert_eq!(runs, 19);

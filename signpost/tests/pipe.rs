@@ -37,3 +37,13 @@ fn redirected_stderr_has_no_colours() {
     let err = stderr_in_file(&mut signpost(&disk, &["-vv", "status"]), dir.path());
     assert_plain("signpost -vv status", &err, "signpost starting");
 }
+
+/// `--help`, `signpost.1` and README's exit-code row are the same table, from `ExitStatus`.
+#[test]
+fn exit_table_agrees_in_help_man_page_and_readme() {
+    test_support::shell::assert_exit_table_agrees(
+        Path::new(env!("CARGO_BIN_EXE_signpost")),
+        "signpost",
+        &abos_shell::exit::rows::<signpost::ExitStatus>(),
+    );
+}

@@ -51,6 +51,7 @@ mod fs;
 mod manifest;
 mod migrations;
 mod names;
+pub mod os_release;
 mod select;
 
 pub use build::{Artifact, Artifacts, BuildDescription, VerityInfo};

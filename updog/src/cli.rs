@@ -3,7 +3,7 @@
 use crate::config::HostPaths;
 use crate::reporter::Reporter;
 use crate::workflow::{Activation, Command, DiskOverride, Env, Reboot, Waves};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use signpost::SetName;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,21 +14,7 @@ Files (all below --host-root, default /):
   /etc/updog.toml               repository URLs, seed, version_lock, ignore_waves, proxy
   /etc/os-release               VARIANT_ID, VERSION_ID, BUILD_ID of the running system
   /usr/share/updog/root.json    the trusted TUF root shipped with the OS
-  /var/lib/updog/               trusted metadata (rollback protection), resume records, lock
-
-Exit status:
-   0 success (update available / written / applied / reverted)
-   1 other failure        2 usage or configuration error
-   3 nothing newer        4 not in this host's wave yet (the output says when it opens)
-   5 version_lock holds   6 no updates for this variant/arch   7 --image version not offered
-  10 another updog runs  11 verification failed   12 metadata expired   13 rollback detected
-  14 clock went backwards 15 network              16 disk error         17 image too large
-  18 partition flags do not allow this action
-  19 a state file or directory is a link, not root's, or writable by others
-  20 health-check: a check failed; the boot was not marked successful
-  21 update: staged, not activated: the maintenance window (update_window) is closed
-  22 update: staged, not activated: the release is halted for this host's [fleet] group
-  23 update: staged, not activated: no [fleet] reboot slot before the deadline";
+  /var/lib/updog/               trusted metadata (rollback protection), resume records, lock";
 
 /// The on-host update agent: checks a TUF repository for OS updates, writes them to the
 /// inactive partition set, verifies them and switches the next boot.
@@ -81,33 +67,8 @@ pub struct Cli {
     pub command: Cmd,
 }
 
-/// Log levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
-    /// Everything.
-    Trace,
-    /// Debugging detail.
-    Debug,
-    /// Normal.
-    Info,
-    /// Warnings and errors.
-    Warn,
-    /// Errors only.
-    Error,
-}
-
-impl LogLevel {
-    /// As a tracing filter directive.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Trace => "trace",
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        }
-    }
-}
+/// The log level for messages on stderr (one type for every binary).
+pub use abos_shell::log::LogLevel;
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]

@@ -88,6 +88,107 @@ impl ExitStatus {
     }
 }
 
+impl abos_shell::ExitCodes for ExitStatus {
+    fn all() -> &'static [Self] {
+        use ExitStatus::*;
+        &[
+            Success,
+            Failure,
+            Usage,
+            NothingNewer,
+            NotInWaveYet,
+            VersionLocked,
+            NoUpdateForHost,
+            ImageNotFound,
+            LockHeld,
+            VerificationFailed,
+            MetadataExpired,
+            RollbackDetected,
+            ClockSteppedBack,
+            Network,
+            Disk,
+            ImageTooLarge,
+            BadState,
+            UnsafeState,
+            HealthCheckFailed,
+            OutsideWindow,
+            ReleaseHalted,
+            NoRebootSlot,
+        ]
+    }
+    fn code(self) -> u8 {
+        self as u8
+    }
+    fn name(self) -> &'static str {
+        use ExitStatus::*;
+        match self {
+            Success => "success",
+            Failure => "failure",
+            Usage => "usage",
+            NothingNewer => "nothing-newer",
+            NotInWaveYet => "not-in-wave-yet",
+            VersionLocked => "version-locked",
+            NoUpdateForHost => "no-update-for-host",
+            ImageNotFound => "image-not-found",
+            LockHeld => "lock-held",
+            VerificationFailed => "verification-failed",
+            MetadataExpired => "metadata-expired",
+            RollbackDetected => "rollback-detected",
+            ClockSteppedBack => "clock-stepped-back",
+            Network => "network",
+            Disk => "disk",
+            ImageTooLarge => "image-too-large",
+            BadState => "bad-state",
+            UnsafeState => "unsafe-state",
+            HealthCheckFailed => "health-check-failed",
+            OutsideWindow => "outside-window",
+            ReleaseHalted => "release-halted",
+            NoRebootSlot => "no-reboot-slot",
+        }
+    }
+    fn meaning(self) -> &'static str {
+        use ExitStatus::*;
+        match self {
+            Success => "success (update available / written / applied / reverted)",
+            Failure => "other failure",
+            Usage => "usage or configuration",
+            NothingNewer => "nothing newer",
+            NotInWaveYet => "not in this host's wave yet (output says when it opens)",
+            VersionLocked => "version_lock holds",
+            NoUpdateForHost => "no updates for this variant/arch",
+            ImageNotFound => "--image version not offered",
+            LockHeld => "another updog runs",
+            VerificationFailed => {
+                "verification failed (also: this host's trust state in /var/lib/updog/tuf is damaged; the message says how to recover)"
+            }
+            MetadataExpired => "metadata expired",
+            RollbackDetected => "rollback detected",
+            ClockSteppedBack => "clock went backwards",
+            Network => "network (unreachable, not found, or no data within the retry deadline)",
+            Disk => "disk error",
+            ImageTooLarge => "image too large",
+            BadState => {
+                "partition flags do not allow this action (nothing staged to apply, nothing applied to revert)"
+            }
+            UnsafeState => {
+                "a state file or directory (/var/lib/updog, the migration caches) is a symbolic link, not owned by root or writable by others: nothing was written through it"
+            }
+            HealthCheckFailed => {
+                "health-check: a health check failed or timed out (the boot was not marked successful; rolled back unless health_failure_action = \"report\")"
+            }
+            OutsideWindow => {
+                "update staged but did not activate or reboot: the maintenance window (update_window) is closed (output says when it opens)"
+            }
+            ReleaseHalted => {
+                "update with [fleet]: the release is halted for the host's group (also: the version failed its health check on this host; --image takes it anyway)"
+            }
+            NoRebootSlot => {
+                "update with [fleet]: no reboot slot before the deadline (slots full or etcd unreachable; never reboots uncoordinated)"
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::ExitStatus;

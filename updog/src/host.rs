@@ -19,25 +19,9 @@ pub struct OsRelease {
     pub arch: Option<Arch>,
 }
 
-/// Parses os-release text (`KEY=value`, optionally quoted).
+/// Parses os-release text (update-metadata's one parser: the inverse of os-image's writer).
 pub fn parse_os_release_fields(text: &str) -> BTreeMap<String, String> {
-    let mut map = BTreeMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(v);
-            map.insert(k.trim().to_owned(), v.replace("\\\"", "\""));
-        }
-    }
-    map
+    update_metadata::os_release::parse(text)
 }
 
 impl OsRelease {

@@ -2,7 +2,6 @@
 
 mod output;
 
-use clap::Parser;
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,7 +16,7 @@ fn main() -> ExitCode {
             return ExitCode::from(updog::ExitStatus::Usage.code());
         }
     };
-    let cli = match Cli::try_parse() {
+    let cli = match abos_shell::printer::try_parse::<Cli, updog::ExitStatus>() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -34,38 +33,34 @@ fn main() -> ExitCode {
             .error(clap::error::ErrorKind::ArgumentConflict, misplaced)
             .exit();
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // A closed stderr (`… 2>&1 | head`) must not turn into a panic in eprintln!.
-        .log_internal_errors(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "warn,updog={}",
-            cli.log_level.as_str()
-        )))
-        .with_target(false)
-        .with_ansi(output::ansi())
-        .init();
+    let printer = output::printer(cli.json);
+    abos_shell::log::init(
+        cli.log_level,
+        abos_shell::log::Scope::Crates(&["updog"]),
+        None,
+        &printer,
+    );
     tracing::debug!(command = ?cli.command, "updog starting");
 
     if let Cmd::GenerateDocs { out } = &cli.command {
         return match updog::docs::generate(out) {
-            Ok(files) => output::docs(&files),
-            Err(e) => output::error(&e, cli.json, e.exit_code().code()),
+            Ok(files) => output::docs(&printer, &files),
+            Err(e) => output::error(&printer, &e, e.exit_code().code()),
         };
     }
     let Some(command) = cli.to_command() else {
         return ExitCode::from(updog::ExitStatus::Usage.code());
     };
-    let reporter: Arc<dyn updog::Reporter> = output::reporter(cli.json);
+    let reporter: Arc<dyn updog::Reporter> = output::reporter(&printer);
     let env = cli.env(jiff::Timestamp::now(), reporter.clone());
     let check = matches!(cli.command, Cmd::CheckUpdate);
     let result = updog::run(command, &env);
-    output::finish(reporter.as_ref());
+    printer.clear();
     match result {
         Ok(outcome) => {
             let code = style.code(outcome.exit_status(), check);
-            output::outcome(&outcome, cli.json, code)
+            output::outcome(&printer, &outcome, code)
         }
-        Err(e) => output::error(&e, cli.json, style.code(e.exit_code(), check)),
+        Err(e) => output::error(&printer, &e, style.code(e.exit_code(), check)),
     }
 }

@@ -1,28 +1,29 @@
-//! The binary's output: results on stdout, progress (bar on a tty, JSON lines with --json) and
-//! errors on stderr.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//! The binary's output through abos-shell's printer: results on stdout, progress (bar on a
+//! tty, JSON lines with --json) and errors on stderr.
 
-use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{IsTerminal, Write};
+use abos_shell::error::Report;
+use abos_shell::printer::{Mode, Printer};
+use indicatif::ProgressBar;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use updog::reporter::{ProgressEvent, Reporter};
 use updog::{Error, Outcome, render};
 
 /// Prints progress events as JSON lines on stderr (stdout carries only the result).
-struct JsonReporter;
+struct JsonReporter {
+    printer: Printer,
+}
 
 impl Reporter for JsonReporter {
     fn report(&self, event: ProgressEvent) {
-        if let Ok(line) = serde_json::to_string(&event) {
-            // A closed stderr must not stop the update: progress is best effort.
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
-        }
+        // A closed stderr must not stop the update: progress is best effort.
+        self.printer.json_line(&event);
     }
 }
 
-/// Draws a progress bar on stderr (only when stderr is a terminal).
+/// Draws a progress bar on stderr (only when stderr is a terminal); log lines suspend it.
 struct BarReporter {
+    printer: Printer,
     bar: Mutex<Option<ProgressBar>>,
 }
 
@@ -36,13 +37,9 @@ impl Reporter for BarReporter {
                 resumed_at,
                 ..
             } => {
-                let b = ProgressBar::new(total);
-                b.set_style(
-                    ProgressStyle::with_template(
-                        "{msg:>5} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                let b = self.printer.bar(
+                    total,
+                    "{msg:>5} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
                 );
                 b.set_message(image.to_string());
                 b.set_position(resumed_at);
@@ -63,12 +60,20 @@ impl Reporter for BarReporter {
     }
 }
 
+/// The printer for this run (JSON, or normal: bars on a terminal).
+pub fn printer(json: bool) -> Printer {
+    Printer::new(Mode::from_flags(json, false, 0))
+}
+
 /// The reporter for this run.
-pub fn reporter(json: bool) -> Arc<dyn Reporter> {
-    if json {
-        Arc::new(JsonReporter)
-    } else if std::io::stderr().is_terminal() {
+pub fn reporter(printer: &Printer) -> Arc<dyn Reporter> {
+    if printer.is_json() {
+        Arc::new(JsonReporter {
+            printer: printer.clone(),
+        })
+    } else if printer.draws_progress() {
         Arc::new(BarReporter {
+            printer: printer.clone(),
             bar: Mutex::new(None),
         })
     } else {
@@ -76,39 +81,9 @@ pub fn reporter(json: bool) -> Arc<dyn Reporter> {
     }
 }
 
-/// Nothing to flush today; kept so main's shape does not change when it is needed.
-pub fn finish(_reporter: &dyn Reporter) {}
-
-/// ANSI colours in log lines: only when stderr is a terminal and `NO_COLOR` is unset.
-pub fn ansi() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-}
-
-/// Writes `text` to stdout. A reader that went away (`updog … | head -1`, `| true`) is not
-/// an error: the run's own exit code stands. Any other write failure is reported on stderr.
-fn print_stdout(text: &str, code: u8) -> ExitCode {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::from(code),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(code),
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {e}");
-            if code == 0 {
-                ExitCode::from(updog::ExitStatus::Failure.code())
-            } else {
-                ExitCode::from(code)
-            }
-        }
-    }
-}
-
-fn print_stderr(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
-}
-
 /// Prints the outcome and returns `code` (its exit code in the chosen style).
-pub fn outcome(outcome: &Outcome, json: bool, code: u8) -> ExitCode {
-    let text = if json {
+pub fn outcome(printer: &Printer, outcome: &Outcome, code: u8) -> ExitCode {
+    let text = if printer.is_json() {
         render::outcome_json(outcome)
     } else {
         render::outcome_text(outcome)
@@ -116,20 +91,31 @@ pub fn outcome(outcome: &Outcome, json: bool, code: u8) -> ExitCode {
     if text.is_empty() {
         return ExitCode::from(code);
     }
-    print_stdout(&format!("{text}\n"), code)
+    printer.stdout(
+        &format!("{text}\n"),
+        code,
+        updog::ExitStatus::Failure.code(),
+    )
 }
 
-/// Prints an error and returns `code` (its exit code in the chosen style).
-pub fn error(e: &Error, json: bool, code: u8) -> ExitCode {
-    print_stderr(&render::error_text(e));
-    if json {
-        return print_stdout(&format!("{}\n", render::error_json(e)), code);
+/// Prints an error and returns `code` (its exit code in the chosen style): `error:` /
+/// `Caused by:` / `hint:` on stderr, or with --json a JSON line on stderr and the same object
+/// on stdout.
+pub fn error(printer: &Printer, e: &Error, code: u8) -> ExitCode {
+    let report = Report::with_status(e, e.exit_code()).hint(e.hint());
+    printer.error(&report);
+    if printer.is_json() {
+        return printer.stdout(
+            &format!("{}\n", report.json()),
+            code,
+            updog::ExitStatus::Failure.code(),
+        );
     }
     ExitCode::from(code)
 }
 
 /// Lists generated files.
-pub fn docs(files: &[std::path::PathBuf]) -> ExitCode {
+pub fn docs(printer: &Printer, files: &[std::path::PathBuf]) -> ExitCode {
     let text: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
-    print_stdout(&text, 0)
+    printer.stdout(&text, 0, updog::ExitStatus::Failure.code())
 }

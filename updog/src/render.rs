@@ -2,7 +2,6 @@
 
 use crate::error::Error;
 use crate::workflow::{Activation, Outcome};
-use std::error::Error as _;
 
 /// Human text for an outcome (one or more lines).
 pub fn outcome_text(outcome: &Outcome) -> String {
@@ -261,35 +260,16 @@ pub fn outcome_json(outcome: &Outcome) -> String {
     }
 }
 
-/// `error:` / `Caused by:` / `hint:` text.
+/// `error:` / `Caused by:` / `hint:` text (abos-shell's renderer: each cause once).
 pub fn error_text(e: &Error) -> String {
-    let mut s = format!("error: {e}");
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(&format!("\n  Caused by: {cause}"));
-        src = cause.source();
-    }
-    if let Some(h) = e.hint() {
-        s.push_str(&format!("\nhint: {h}"));
-    }
-    s
+    report(e).text().trim_end().to_owned()
 }
 
 /// JSON for an error.
 pub fn error_json(e: &Error) -> String {
-    let mut causes = Vec::new();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        causes.push(cause.to_string());
-        src = cause.source();
-    }
-    serde_json::json!({
-        "outcome": "error",
-        "error": e.to_string(),
-        "causes": causes,
-        "hint": e.hint(),
-        "exit_code": e.exit_code().code(),
-        "status": e.exit_code(),
-    })
-    .to_string()
+    report(e).json().to_string()
+}
+
+fn report(e: &Error) -> abos_shell::error::Report {
+    abos_shell::error::Report::with_status(e, e.exit_code()).hint(e.hint())
 }

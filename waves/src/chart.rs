@@ -365,6 +365,18 @@ pub fn render_svg(schedule: &WaveSchedule, start: Timestamp, title: &str) -> Str
     svg
 }
 
+/// Writes [`render_svg`]'s chart to `path`.
+pub fn write_svg(
+    path: &std::path::Path,
+    schedule: &WaveSchedule,
+    start: Timestamp,
+    title: &str,
+) -> crate::Result<()> {
+    use snafu::ResultExt as _;
+    std::fs::write(path, render_svg(schedule, start, title))
+        .context(crate::error::WriteFileSnafu { path })
+}
+
 #[cfg(test)]
 mod test {
     use super::*;

@@ -1,12 +1,10 @@
-//! Command-line definitions for the `waves` binary (the only place clap is used).
+//! Command-line definitions for the `waves` binary (clap derive only; the library has no clap).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use clap::{ArgAction, CommandFactory, Parser, Subcommand};
+use abos_shell::log::LogLevel;
+use clap::{ArgAction, Parser, Subcommand};
 use jiff::Timestamp;
-use snafu::ResultExt;
-
-use crate::error::{self, Result};
 
 /// Plan rollout waves: see when each part of the fleet may take a release.
 #[derive(Debug, Parser)]
@@ -17,13 +15,12 @@ use crate::error::{self, Result};
     long_about = "Show how a wave policy rolls a release out over the fleet.\n\n\
         A policy is a TOML file of [[waves]] with `start_after` (\"N minutes|hours|days|weeks\" \
         after the release start, or an RFC3339 time) and `fleet_percentage` (cumulative, 1-100). \
-        POLICY is a file path or one of the built-in policies: default, accelerated, slow-roll, ohno.\n\n\
-        Exit codes: 0 success, 2 invalid input or usage, 3 could not read or write a file."
+        POLICY is a file path or one of the built-in policies: default, accelerated, slow-roll, ohno."
 )]
 pub struct Args {
-    /// Log level for messages on stderr (error, warn, info, debug, trace).
-    #[arg(long, global = true, default_value = "warn")]
-    pub log_level: String,
+    /// Log level for messages on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogLevel::Warn)]
+    pub log_level: LogLevel,
     /// More logging (-v info, -vv debug); overrides --log-level.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
@@ -91,44 +88,13 @@ pub struct SeedArgs {
 }
 
 fn parse_time(s: &str) -> std::result::Result<Timestamp, String> {
-    crate::time::parse_timestamp(s).map_err(|e| e.to_string())
-}
-
-/// Writes man pages and shell completions for `waves` into `out`; returns the files written.
-pub fn generate_docs(out: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(out).context(error::WriteFileSnafu { path: out })?;
-    let cmd = Args::command();
-    let mut written = Vec::new();
-    let mut pages = vec![(String::from("waves"), cmd.clone())];
-    for sub in cmd.get_subcommands() {
-        pages.push((format!("waves-{}", sub.get_name()), sub.clone()));
-    }
-    for (name, page) in pages {
-        let path = out.join(format!("{name}.1"));
-        let mut buf = Vec::new();
-        clap_mangen::Man::new(page)
-            .title(name.clone())
-            .render(&mut buf)
-            .context(error::WriteFileSnafu { path: &path })?;
-        std::fs::write(&path, buf).context(error::WriteFileSnafu { path: &path })?;
-        written.push(path);
-    }
-    for shell in [
-        clap_complete::Shell::Bash,
-        clap_complete::Shell::Zsh,
-        clap_complete::Shell::Fish,
-    ] {
-        let mut c = Args::command();
-        let path = clap_complete::generate_to(shell, &mut c, "waves", out)
-            .context(error::WriteFileSnafu { path: out })?;
-        written.push(path);
-    }
-    Ok(written)
+    waves::parse_timestamp(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
+    use clap::CommandFactory;
 
     #[test]
     fn clap_definition_is_valid() {

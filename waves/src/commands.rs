@@ -5,15 +5,10 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use serde::Serialize;
-use snafu::ResultExt;
+use waves::chart::{Row, render_table, rows, write_svg};
+use waves::{Eligibility, Result, Seed, WavePolicy, WaveSchedule, format_timestamp};
 
-use crate::chart::{Row, render_svg, render_table, rows};
 use crate::cli::Command;
-use crate::error::{self, Result};
-use crate::policy::WavePolicy;
-use crate::schedule::{Eligibility, WaveSchedule};
-use crate::seed::Seed;
-use crate::time::format_timestamp;
 
 /// The result of a `waves` command.
 #[derive(Debug, Serialize)]
@@ -45,11 +40,8 @@ pub enum Outcome {
         /// The answer.
         eligibility: Eligibility,
     },
-    /// `waves generate-docs`.
-    Docs {
-        /// Files written.
-        files: Vec<PathBuf>,
-    },
+    /// Nothing to print (`generate-docs` is answered by main).
+    Nothing,
 }
 
 /// Loads a policy from a path, or by built-in name if no such file exists.
@@ -71,8 +63,7 @@ pub fn run(command: &Command) -> Result<Outcome> {
             let waves = policy.schedule(a.start)?;
             if let Some(out) = &a.svg {
                 let title = format!("{} from {}", a.policy, format_timestamp(a.start));
-                std::fs::write(out, render_svg(&waves, a.start, &title))
-                    .context(error::WriteFileSnafu { path: out })?;
+                write_svg(out, &waves, a.start, &title)?;
             }
             Ok(Outcome::Schedule {
                 policy: a.policy.clone(),
@@ -95,9 +86,8 @@ pub fn run(command: &Command) -> Result<Outcome> {
                 eligibility: waves.eligibility(seed, now),
             })
         }
-        Command::GenerateDocs { out } => Ok(Outcome::Docs {
-            files: crate::cli::generate_docs(out)?,
-        }),
+        // Handled by main (abos-shell's docs generator) before `run`.
+        Command::GenerateDocs { .. } => Ok(Outcome::Nothing),
     }
 }
 
@@ -156,17 +146,13 @@ impl Outcome {
                 };
                 let _ = writeln!(out, "at {}: {state}", format_timestamp(*now));
             }
-            Outcome::Docs { files } => {
-                for f in files {
-                    let _ = writeln!(out, "wrote {}", f.display());
-                }
-            }
+            Outcome::Nothing => {}
         }
         out
     }
 
     /// JSON rendering.
-    pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).context(error::RenderJsonSnafu)
+    pub fn to_json(&self) -> std::result::Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
     }
 }

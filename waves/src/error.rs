@@ -198,6 +198,29 @@ pub enum ExitStatus {
     Io = 3,
 }
 
+impl abos_shell::ExitCodes for ExitStatus {
+    fn all() -> &'static [Self] {
+        &[ExitStatus::Success, ExitStatus::Usage, ExitStatus::Io]
+    }
+    fn code(self) -> u8 {
+        self as u8
+    }
+    fn name(self) -> &'static str {
+        match self {
+            ExitStatus::Success => "success",
+            ExitStatus::Usage => "usage",
+            ExitStatus::Io => "io",
+        }
+    }
+    fn meaning(self) -> &'static str {
+        match self {
+            ExitStatus::Success => "success",
+            ExitStatus::Usage => "invalid input or usage",
+            ExitStatus::Io => "could not read or write a file",
+        }
+    }
+}
+
 impl Error {
     /// The documented exit code for this error.
     pub fn exit_code(&self) -> ExitStatus {

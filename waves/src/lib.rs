@@ -35,8 +35,6 @@
 #![deny(missing_docs)]
 
 pub mod chart;
-pub mod cli;
-pub mod commands;
 mod error;
 mod offset;
 mod policy;

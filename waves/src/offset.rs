@@ -65,11 +65,13 @@ pub fn human_duration(d: SignedDuration) -> String {
     }
 }
 
-/// Parses a `start_after` value: `"[in] N minute(s)|hour(s)|day(s)|week(s)"` or an RFC3339 time.
+/// Parses the workspace's one duration grammar: `"[in] N second(s)|minute(s)|hour(s)|day(s)|week(s)"`,
+/// or an RFC3339 time (wave `start_after`, pubsys expirations and release times, repo-tools
+/// expiry times all use it).
 ///
-/// Bottlerocket accepts only hours, days and weeks; we add minutes (so its `ohno.toml` works) and
-/// RFC3339 (as its README promises). Days and weeks are fixed lengths (24 h, 7 × 24 h): times are
-/// UTC.
+/// Bottlerocket accepts only hours, days and weeks; we add seconds, minutes (so its `ohno.toml`
+/// works) and RFC3339 (as its README promises). Days and weeks are fixed lengths (24 h,
+/// 7 × 24 h): times are UTC.
 pub fn parse_offset(s: &str) -> Result<StartAfter> {
     let bad = |reason: &str| error::BadOffsetSnafu { input: s, reason }.build();
     let tokens: Vec<&str> = s.split_whitespace().collect();
@@ -86,15 +88,20 @@ pub fn parse_offset(s: &str) -> Result<StartAfter> {
                 return Err(bad("the count must be a whole non-negative number"));
             }
             let n: u32 = n.parse().map_err(|_| bad("the count is too large"))?;
-            let minutes_per: i64 = match unit.to_ascii_lowercase().as_str() {
-                "minute" | "minutes" => 1,
-                "hour" | "hours" => 60,
-                "day" | "days" => 24 * 60,
-                "week" | "weeks" => 7 * 24 * 60,
-                _ => return Err(bad("the unit must be minutes, hours, days or weeks")),
+            let seconds_per: i64 = match unit.to_ascii_lowercase().as_str() {
+                "second" | "seconds" => 1,
+                "minute" | "minutes" => 60,
+                "hour" | "hours" => 60 * 60,
+                "day" | "days" => 24 * 60 * 60,
+                "week" | "weeks" => 7 * 24 * 60 * 60,
+                _ => {
+                    return Err(bad(
+                        "the unit must be seconds, minutes, hours, days or weeks",
+                    ));
+                }
             };
-            Ok(StartAfter::Offset(SignedDuration::from_mins(
-                i64::from(n) * minutes_per,
+            Ok(StartAfter::Offset(SignedDuration::from_secs(
+                i64::from(n) * seconds_per,
             )))
         }
         _ => Err(bad("too many words")),
@@ -122,6 +129,11 @@ mod test {
             ("0 hours", mins(0)),
             ("  12   hours ", mins(720)),
             ("180 minutes", mins(180)),
+            (
+                "in 90 seconds",
+                StartAfter::Offset(SignedDuration::from_secs(90)),
+            ),
+            ("1 second", StartAfter::Offset(SignedDuration::from_secs(1))),
             (
                 "2025-08-25T17:00:00Z",
                 StartAfter::At("2025-08-25T17:00:00Z".parse().unwrap()),
@@ -159,6 +171,7 @@ mod test {
             "1 week",
             "30 minutes",
             "90 minutes",
+            "45 seconds",
         ] {
             let parsed = parse_offset(s).unwrap();
             assert_eq!(parsed.to_string(), s);

@@ -32,3 +32,13 @@ fn redirected_stderr_has_no_colours() {
     );
     assert_plain("waves -vv schedule", &err, "waves starting");
 }
+
+/// `--help`, `waves.1` and README's exit-code row are the same table, from `ExitStatus`.
+#[test]
+fn exit_table_agrees_in_help_man_page_and_readme() {
+    test_support::shell::assert_exit_table_agrees(
+        std::path::Path::new(env!("CARGO_BIN_EXE_waves")),
+        "waves",
+        &abos_shell::exit::rows::<waves::ExitStatus>(),
+    );
+}
