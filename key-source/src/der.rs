@@ -77,7 +77,10 @@ pub(crate) const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d
 /// "edwards25519" that PKCS#11 3.0 also allows.
 pub(crate) fn is_ed25519_params(params: &[u8]) -> bool {
     params == [0x06, 0x03, 0x2b, 0x65, 0x70]
-        || params == [0x13, 0x0c, b'e', b'd', b'w', b'a', b'r', b'd', b's', b'2', b'5', b'5', b'1', b'9']
+        || params
+            == [
+                0x13, 0x0c, b'e', b'd', b'w', b'a', b'r', b'd', b's', b'2', b'5', b'5', b'1', b'9',
+            ]
 }
 
 #[cfg(test)]

@@ -101,9 +101,7 @@ pub enum Error {
     #[snafu(display("{url}: no {what} matches on the token"))]
     ObjectNotFound { url: String, what: &'static str },
 
-    #[snafu(display(
-        "{url}: {count} private keys match; name one with object= (label) or id="
-    ))]
+    #[snafu(display("{url}: {count} private keys match; name one with object= (label) or id="))]
     AmbiguousObject { url: String, count: usize },
 
     #[snafu(display("{url}: {reason}"))]

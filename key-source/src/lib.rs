@@ -72,7 +72,7 @@ impl LoadedKey {
     pub async fn load(url: &KeyUrl) -> Result<LoadedKey> {
         let shown = url.to_string();
         let inner: Box<dyn Sign> = match url {
-            KeyUrl::File(path) => file::load(path)?,
+            KeyUrl::File(path) => return Self::load_file(path),
             #[cfg(feature = "pkcs11")]
             KeyUrl::Pkcs11(uri) => Box::new(pkcs11::load(&shown, uri)?),
             #[cfg(feature = "aws-kms")]
@@ -86,11 +86,21 @@ impl LoadedKey {
                 .fail();
             }
         };
+        Self::wrap(url.clone(), inner, true)
+    }
+
+    /// Reads and parses a key file (no I/O beyond the file: usable outside async code).
+    pub fn load_file(path: &std::path::Path) -> Result<LoadedKey> {
+        Self::wrap(KeyUrl::File(path.to_owned()), file::load(path)?, false)
+    }
+
+    /// `checked`: verify each signature before handing it out (signers outside this process).
+    fn wrap(url: KeyUrl, inner: Box<dyn Sign>, checked: bool) -> Result<LoadedKey> {
+        let shown = url.to_string();
         let public = inner.tuf_key();
         let key_id = key_id_hex(&public).context(error::KeyIdSnafu { url: &shown })?;
-        let checked = !matches!(url, KeyUrl::File(_));
         Ok(LoadedKey {
-            url: url.clone(),
+            url,
             public: public.clone(),
             key_id,
             signer: Arc::new(Checked {
@@ -182,9 +192,11 @@ pub fn verifies(key: &Key, msg: &[u8], signature: &[u8]) -> bool {
         Key::Ed25519 { keyval, .. } => UnparsedPublicKey::new(&ED25519, &*keyval.public)
             .verify(msg, signature)
             .is_ok(),
-        Key::Rsa { keyval, .. } => UnparsedPublicKey::new(&RSA_PSS_2048_8192_SHA256, &*keyval.public)
-            .verify(msg, signature)
-            .is_ok(),
+        Key::Rsa { keyval, .. } => {
+            UnparsedPublicKey::new(&RSA_PSS_2048_8192_SHA256, &*keyval.public)
+                .verify(msg, signature)
+                .is_ok()
+        }
     }
 }
 
@@ -248,7 +260,11 @@ impl KeySource for Loaded {
     async fn write(&self, _value: &str, _key_id_hex: &str) -> std::result::Result<(), BoxError> {
         // Keys are never written back: generation happens elsewhere (repo-tools root gen-key, the
         // token's own tools, KMS).
-        Err(format!("{}: writing keys back to a key source is not supported", self.url).into())
+        Err(format!(
+            "{}: writing keys back to a key source is not supported",
+            self.url
+        )
+        .into())
     }
 }
 
@@ -304,8 +320,11 @@ mod test {
         assert_eq!(err.class(), ErrorClass::File);
         assert!(err.to_string().contains("nope.der"), "{err}");
         let bad = dir.path().join("bad.pem");
-        std::fs::write(&bad, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-            .unwrap();
+        std::fs::write(
+            &bad,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
         let err = LoadedKey::load(&KeyUrl::File(bad)).await.unwrap_err();
         assert!(matches!(err, Error::FileFormat { .. }), "{err:?}");
         assert!(err.to_string().contains("bad.pem"), "{err}");

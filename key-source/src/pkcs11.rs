@@ -64,17 +64,11 @@ fn module(url: &str, uri: &Pkcs11Uri) -> Result<Pkcs11> {
     if let Some(ctx) = modules.get(&path) {
         return Ok(ctx.clone());
     }
-    let ctx = Pkcs11::new(&path).context(error::Pkcs11ModuleSnafu {
-        url,
-        module: &path,
-    })?;
+    let ctx = Pkcs11::new(&path).context(error::Pkcs11ModuleSnafu { url, module: &path })?;
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
         Err(source) => {
-            return Err(source).context(error::Pkcs11ModuleSnafu {
-                url,
-                module: &path,
-            });
+            return Err(source).context(error::Pkcs11ModuleSnafu { url, module: &path });
         }
     }
     modules.insert(path, ctx.clone());
@@ -102,7 +96,10 @@ fn find_token(url: &str, ctx: &Pkcs11, uri: &Pkcs11Uri) -> Result<(Slot, bool)> 
                 .manufacturer
                 .as_deref()
                 .is_none_or(|m| m == info.manufacturer_id().trim_end())
-            && uri.model.as_deref().is_none_or(|m| m == info.model().trim_end())
+            && uri
+                .model
+                .as_deref()
+                .is_none_or(|m| m == info.model().trim_end())
             && uri.slot_id.is_none_or(|id| id == slot.id());
         seen.push(format!("'{label}' (slot {})", slot.id()));
         if ok {
@@ -199,11 +196,7 @@ fn template(class: ObjectClass, label: Option<&str>, id: Option<&[u8]>) -> Vec<A
 }
 
 /// At most one object matching the template.
-fn find_one(
-    url: &str,
-    session: &Session,
-    template: &[Attribute],
-) -> Result<Option<ObjectHandle>> {
+fn find_one(url: &str, session: &Session, template: &[Attribute]) -> Result<Option<ObjectHandle>> {
     let mut found = ck(url, "C_FindObjects", session.find_objects(template))?;
     ensure!(
         found.len() <= 1,
@@ -411,12 +404,19 @@ pub(crate) fn public_key(url: &str, uri: &Pkcs11Uri) -> Result<Key> {
     let (session, logged_in) = open(url, uri, false)?;
     let object = uri.object.as_deref();
     let id = uri.id.as_deref();
-    if let Some(h) = find_one(url, &session, &template(ObjectClass::PUBLIC_KEY, object, id))?
-        && let Some((key, _)) = tuf_public(url, &session, h)?
+    if let Some(h) = find_one(
+        url,
+        &session,
+        &template(ObjectClass::PUBLIC_KEY, object, id),
+    )? && let Some((key, _)) = tuf_public(url, &session, h)?
     {
         return Ok(key);
     }
-    if let Some(h) = find_one(url, &session, &template(ObjectClass::PRIVATE_KEY, object, id))? {
+    if let Some(h) = find_one(
+        url,
+        &session,
+        &template(ObjectClass::PRIVATE_KEY, object, id),
+    )? {
         if let Some((key, _)) = tuf_public(url, &session, h)? {
             return Ok(key);
         }
@@ -490,6 +490,7 @@ impl Sign for TokenKey {
         _rng: &(dyn aws_lc_rs::rand::SecureRandom + Sync),
     ) -> std::result::Result<Vec<u8>, crate::BoxError> {
         // A token signs in milliseconds; not worth a thread hop.
-        self.sign_blocking(msg).map_err(|e| Box::new(e) as crate::BoxError)
+        self.sign_blocking(msg)
+            .map_err(|e| Box::new(e) as crate::BoxError)
     }
 }

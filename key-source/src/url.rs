@@ -206,8 +206,8 @@ impl Pkcs11Uri {
             let (name, raw) = attr
                 .split_once('=')
                 .with_context(|| bad(format!("path attribute '{attr}' has no '='")))?;
-            let bytes = percent_decode(raw)
-                .with_context(|| bad(format!("bad %-escape in '{name}'")))?;
+            let bytes =
+                percent_decode(raw).with_context(|| bad(format!("bad %-escape in '{name}'")))?;
             let text = || {
                 String::from_utf8(bytes.clone())
                     .ok()
@@ -238,8 +238,11 @@ impl Pkcs11Uri {
                     );
                 }
                 // Library attributes describe the module, which module-path already picks.
-                "library-manufacturer" | "library-description" | "library-version"
-                | "slot-description" | "slot-manufacturer" => {}
+                "library-manufacturer"
+                | "library-description"
+                | "library-version"
+                | "slot-description"
+                | "slot-manufacturer" => {}
                 other => {
                     return bad(format!(
                         "unknown path attribute '{other}' (known: token, manufacturer, model, serial, slot-id, object, id, type)"
@@ -250,9 +253,12 @@ impl Pkcs11Uri {
         }
         if let Some(query) = query {
             for attr in query.split('&').filter(|a| !a.is_empty()) {
-                let (name, raw) = attr
-                    .split_once('=')
-                    .with_context(|| bad(format!("query attribute '{name_only}' has no '='", name_only = attr.split('=').next().unwrap_or(attr))))?;
+                let (name, raw) = attr.split_once('=').with_context(|| {
+                    bad(format!(
+                        "query attribute '{name_only}' has no '='",
+                        name_only = attr.split('=').next().unwrap_or(attr)
+                    ))
+                })?;
                 let shown_name = name.to_owned();
                 let bytes = percent_decode(raw)
                     .with_context(|| bad(format!("bad %-escape in '{shown_name}'")))?;

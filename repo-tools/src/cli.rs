@@ -4,6 +4,7 @@ use crate::keys::{KeyType, RsaBits};
 use crate::layout::MetadataSubdir;
 use crate::root::TopRole;
 use clap::{Args, Parser, Subcommand};
+use key_source::KeyUrl;
 use std::num::NonZeroU64;
 use std::path::PathBuf;
 use url::Url;
@@ -15,7 +16,12 @@ Exit codes:
   2  usage or input error (bad arguments, malformed files, output already exists)
   3  verification failed (signatures, hashes, root chain, rollback, expiry, tampered archive)
   4  the repository could not be fetched (network or server)
-  5  local filesystem error";
+  5  local filesystem error
+  6  a key on a PKCS#11 token or in AWS KMS could not be used (nothing was written)
+
+Keys (root sign --key, add-key --key): a path or file:///PATH, a PKCS#11 URI
+(pkcs11:token=T;object=K?pin-source=/path/pin[&module-path=/lib.so]; PKCS11_MODULE_PATH,
+default /usr/lib/softhsm/libsofthsm2.so) or an AWS KMS key (aws-kms://[PROFILE]/KEY-ID).";
 
 /// Root-of-trust ceremonies and air-gapped mirrors for TUF update repositories.
 ///
@@ -101,7 +107,9 @@ pub enum RootCommand {
     AddKey {
         /// The root file.
         root: PathBuf,
-        /// A key file (private key, PEM public key, hex ed25519 or TUF key JSON) or key text.
+        /// A key file (private key, PEM public key, hex ed25519 or TUF key JSON), key text, or
+        /// a key URL (file://PATH, pkcs11:…, aws-kms://[PROFILE]/KEY-ID: the public key is read
+        /// from the token or KMS).
         #[arg(short, long = "key", required = true)]
         keys: Vec<String>,
         /// Role(s) to assign the keys to.
@@ -153,9 +161,10 @@ pub enum RootCommand {
     Sign {
         /// The root file.
         root: PathBuf,
-        /// Private key file(s).
+        /// Signing key(s): a private key file or file:///PATH, a PKCS#11 URI
+        /// (pkcs11:token=T;object=K?pin-source=FILE) or an AWS KMS key (aws-kms://[PROFILE]/KEY-ID).
         #[arg(short, long = "key", required = true)]
-        keys: Vec<PathBuf>,
+        keys: Vec<KeyUrl>,
         /// The previous root (version N) whose root keys cross-sign this root (N+1).
         #[arg(short, long)]
         cross_sign: Option<PathBuf>,
