@@ -31,6 +31,9 @@ packages=(
   ca-certificates  # updog's HTTP client loads the system roots
   qemu-system-x86  # VM tier
   etcd-server      # fleet: reboot coordination tests on a real 3-member cluster (/usr/bin/etcd)
+  # Keys in custody (key-source tests): a real PKCS#11 token and the tool that makes keys on it
+  softhsm2         # softhsm2-util, /usr/lib/softhsm/libsofthsm2.so
+  opensc           # pkcs11-tool: key pairs on the SoftHSM token
 )
 missing=()
 for pkg in "${packages[@]}"; do
@@ -58,4 +61,11 @@ if ((interop)); then
     echo "setup: installing python-tuf"
     python3 -m pip install --quiet --disable-pip-version-check tuf "securesystemslib[crypto]"
   fi
+fi
+
+# Keys in custody: moto's server answers AWS KMS (CreateKey, GetPublicKey, Sign) on 127.0.0.1 for
+# the aws-kms:// key tests.
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "setup: installing moto's server (KMS for the key tests)"
+  python3 -m pip install --quiet --disable-pip-version-check "moto[server]"
 fi

@@ -13,7 +13,7 @@ use aws_lc_rs::digest::{SHA256, digest};
 use aws_sdk_kms::Client;
 use aws_sdk_kms::error::{DisplayErrorContext, SdkError};
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
+use aws_sdk_kms::types::{KeyUsageType, MessageType, SigningAlgorithmSpec};
 use snafu::{OptionExt, ensure};
 use std::collections::HashMap;
 use tough::async_trait;
@@ -89,19 +89,25 @@ pub(crate) async fn load(url: &str, uri: &crate::KmsUri) -> Result<KmsKey> {
         .as_ref()
         .to_vec();
     let pem_text = pem::encode(&pem::Pem::new("PUBLIC KEY", spki));
+    // moto (and older KMS answers) give only the deprecated CustomerMasterKeySpec.
+    #[allow(deprecated)]
     let spec = resp
         .key_spec()
-        .with_context(|| unsupported("GetPublicKey returned no key spec".into()))?
-        .clone();
+        .map(|s| s.as_str().to_owned())
+        .or_else(|| {
+            resp.customer_master_key_spec()
+                .map(|s| s.as_str().to_owned())
+        })
+        .with_context(|| unsupported("GetPublicKey returned no key spec".into()))?;
     let algorithms = resp.signing_algorithms();
     let extra = HashMap::new;
-    let (algorithm, modulus_bytes, public) = match &spec {
-        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
+    let (algorithm, modulus_bytes, public) = match spec.as_str() {
+        "RSA_2048" | "RSA_3072" | "RSA_4096" => {
             let decoded: Decoded<RsaPem> = pem_text
                 .parse()
                 .ok()
                 .with_context(|| unsupported("cannot parse the RSA public key".into()))?;
-            let bits: usize = spec.as_str()["RSA_".len()..].parse().unwrap_or(2048);
+            let bits: usize = spec["RSA_".len()..].parse().unwrap_or(2048);
             (
                 SigningAlgorithmSpec::RsassaPssSha256,
                 Some(bits / 8),
@@ -116,7 +122,7 @@ pub(crate) async fn load(url: &str, uri: &crate::KmsUri) -> Result<KmsKey> {
                 },
             )
         }
-        KeySpec::EccNistP256 => {
+        "ECC_NIST_P256" => {
             let decoded: Decoded<EcdsaFlex> = pem_text
                 .parse()
                 .ok()
@@ -136,8 +142,7 @@ pub(crate) async fn load(url: &str, uri: &crate::KmsUri) -> Result<KmsKey> {
         }
         other => {
             return unsupported(format!(
-                "key spec {}: TUF signs with RSA (RSASSA_PSS_SHA_256) or ECC_NIST_P256 keys",
-                other.as_str()
+                "key spec {other}: TUF signs with RSA (RSASSA_PSS_SHA_256) or ECC_NIST_P256 keys"
             ))
             .fail();
         }
