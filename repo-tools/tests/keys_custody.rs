@@ -370,4 +370,115 @@ fn one_hsm_key_and_one_kms_key_meet_a_root_threshold_of_two() {
     ok(&repo_tools(None, ep, &["root", "verify", s(&root)]));
     let signed: serde_json::Value = serde_json::from_slice(&std::fs::read(&root).unwrap()).unwrap();
     assert_eq!(signed["signatures"].as_array().unwrap().len(), 2);
+
+    // pubsys publishes a release under that root with the same two keys (threshold 2 for
+    // targets, snapshot and timestamp too); pubsys's validation (tough) and tuftool read it.
+    let exe = std::env::current_exe().unwrap();
+    let pubsys = exe.parent().unwrap().parent().unwrap().join("pubsys");
+    assert!(
+        pubsys.is_file(),
+        "{} missing: build the binaries first (cargo build --workspace --bins)",
+        pubsys.display()
+    );
+    let repo = dir.path().join("repo");
+    let mut images = Vec::new();
+    for part in ["boot.ext4.lz4", "root.ext4.lz4", "root.verity.lz4"] {
+        let p = dir.path().join(part);
+        std::fs::write(&p, part.repeat(1000)).unwrap();
+        images.push(p);
+    }
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(&pubsys);
+        cmd.args(args)
+            .env("SOFTHSM2_CONF", &token.conf)
+            .env("AWS_ENDPOINT_URL_KMS", ep)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd.output().unwrap()
+    };
+    let hsm = token.url("root-hsm");
+    let mut publish = vec![
+        "repo",
+        "--root-role-path",
+        s(&root),
+        "--key",
+        &hsm,
+        "--key",
+        "aws-kms:///alias/root-kms",
+        "--repo-dir",
+        s(&repo),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+        "--version",
+        "1.0.0",
+    ];
+    for (flag, p) in ["--boot", "--root", "--hash"].iter().zip(&images) {
+        publish.push(flag);
+        publish.push(s(p));
+    }
+    // The HSM key alone cannot meet the threshold: exit 3, nothing written.
+    let o = run(&[
+        "repo",
+        "--root-role-path",
+        s(&root),
+        "--key",
+        &hsm,
+        "--repo-dir",
+        s(&repo),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+        "--version",
+        "1.0.0",
+        "--boot",
+        s(&images[0]),
+        "--root",
+        s(&images[1]),
+        "--hash",
+        s(&images[2]),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!repo.join("metadata/aws-dev/x86_64/timestamp.json").exists());
+    ok(&run(&publish));
+    ok(&run(&[
+        "validate-repo",
+        "--root-role-path",
+        s(&root),
+        "--repo-dir",
+        s(&repo),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+    ]));
+    if test_support::require_tool("tuftool") {
+        let out = dir.path().join("tuftool-out");
+        let o = Command::new("tuftool")
+            .args(["download", "-r", s(&root), "-m"])
+            .arg(format!(
+                "file://{}/metadata/aws-dev/x86_64/",
+                repo.display()
+            ))
+            .arg("-t")
+            .arg(format!("file://{}/targets/", repo.display()))
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "tuftool: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(out.join("manifest.json").is_file());
+    }
 }
