@@ -45,7 +45,7 @@ pub(crate) fn rsa_public_key(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
 
 /// An ECDSA signature from PKCS#11's fixed-width `r || s` to the DER form TUF uses.
 pub(crate) fn ecdsa_signature(raw: &[u8]) -> Option<Vec<u8>> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return None;
     }
     let (r, s) = raw.split_at(raw.len() / 2);
