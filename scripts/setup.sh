@@ -36,6 +36,9 @@ packages=(
   dosfstools       # mkfs.vfat: the EFI system partition
   mtools           # mmd, mcopy, mdir: files on the EFI system partition without mounting
   ovmf             # UEFI firmware for qemu (SeaBIOS comes with qemu-system-x86)
+  # Keys in custody (key-source tests): a real PKCS#11 token and the tool that makes keys on it
+  softhsm2         # softhsm2-util, /usr/lib/softhsm/libsofthsm2.so
+  opensc           # pkcs11-tool: key pairs on the SoftHSM token
 )
 missing=()
 for pkg in "${packages[@]}"; do

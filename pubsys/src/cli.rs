@@ -94,8 +94,9 @@ pub struct SigningArgs {
     /// Trusted root.json of the repository (for a new repository: the root to publish).
     #[arg(long, visible_alias = "trusted-root")]
     pub root_role_path: PathBuf,
-    /// Signing key: a file path or file:///path (ed25519/ECDSA PKCS#8 DER, RSA PEM). Repeat for
-    /// threshold signing.
+    /// Signing key: a file path or file:///path (ed25519/ECDSA PKCS#8 DER, RSA PEM), a PKCS#11
+    /// URI (pkcs11:token=T;object=K?pin-source=/path/pin[&module-path=/lib.so]) or an AWS KMS key
+    /// (aws-kms://[PROFILE]/KEY-ID, aws-kms:///alias/NAME). Repeat for threshold signing.
     /// (Required unless Infra.toml's signing_keys names one.)
     #[arg(long = "key", visible_alias = "default-key-path")]
     pub keys: Vec<KeySpec>,

@@ -83,20 +83,31 @@ pub enum Error {
         source: Box<tough::error::Error>,
     },
 
-    /// A key source URL names a backend this build does not have.
+    /// A key source names a backend pubsys does not have.
     #[snafu(display(
-        "Unsupported key source '{spec}': only local files (a path or file:///path) are built in"
+        "Unsupported key source '{spec}': use a path, file://PATH, a pkcs11: URI or aws-kms://[PROFILE]/KEY-ID"
     ))]
     KeySourceUnsupported {
         /// The key source as given.
         spec: String,
     },
 
+    /// A key on a PKCS#11 token or in AWS KMS (or a key URL) cannot be used: malformed URL,
+    /// module not loadable, wrong PIN, no such token or object, KMS unreachable or refusing.
+    /// The message names the key's URL (PIN redacted) and the cause.
+    #[snafu(transparent)]
+    KeySource {
+        /// Cause.
+        source: key_source::Error,
+    },
+
     /// A signing key is not listed in root.json at all.
-    #[snafu(display("Signing key '{}' (key id {key_id}) is not listed in the repository's root.json (version {root_version})", path.display()))]
+    #[snafu(display(
+        "Signing key '{key}' (key id {key_id}) is not listed in the repository's root.json (version {root_version})"
+    ))]
     KeyNotInRoot {
-        /// Key path.
-        path: PathBuf,
+        /// Key location (path or URL, PIN redacted).
+        key: String,
         /// Hex key id of the key.
         key_id: String,
         /// Version of the root consulted.
@@ -595,6 +606,7 @@ impl Error {
             | RootRotation { .. }
             | KeyFormat { .. }
             | KeySourceUnsupported { .. }
+            | KeySource { .. }
             | KeyNotInRoot { .. }
             | KeyThreshold { .. }
             | NoKeys
@@ -646,12 +658,13 @@ impl Error {
                 "ed25519 and ECDSA P-256 keys must be PKCS#8 DER files; RSA keys PEM (PKCS#8 or PKCS#1)"
                     .into(),
             ),
+            KeySource { source } => source.hint().map(str::to_owned),
             KeyNotInRoot { .. } | KeyThreshold { .. } => Some(
                 "check the key against root.json (repo-tools root add-key) or pass more --key options"
                     .into(),
             ),
             NoKeys => Some(
-                "pass --key FILE (repeat for threshold signing), or set signing_keys in Infra.toml"
+                "pass --key FILE|pkcs11:URI|aws-kms://[PROFILE]/KEY-ID (repeat for threshold signing), or set signing_keys in Infra.toml"
                     .into(),
             ),
             RepoExpired { .. } => Some(

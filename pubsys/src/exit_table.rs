@@ -33,9 +33,13 @@ impl abos_shell::ExitCodes for ExitStatus {
                 "negative answer (a role expires inside the window, targets fail verification)"
             }
             Usage => "usage or input",
-            Keys => "signing keys",
+            Keys => {
+                "signing keys (also a PKCS#11 token or KMS key that cannot be used: nothing is written)"
+            }
             Repository => "repository load/verification",
-            Conflict => "conflict with the repository's contents, or another publisher updated an s3:// repository at the same time",
+            Conflict => {
+                "conflict with the repository's contents (also: another publisher won a race on an s3:// repository)"
+            }
             Manifest => "manifest invalid",
             Write => "write failure (live repository unchanged)",
         }

@@ -1,58 +1,20 @@
-//! Signing keys: where they come from (the key-source seam) and whether root lets them sign.
+//! Signing keys: where they come from (the `key-source` seam, shared with repo-tools) and whether
+//! root lets them sign.
 //!
-//! A [`KeySpec`] names a key source. Local files (a plain path or `file:///path`) are built in;
-//! other schemes (`aws-kms://`, `aws-ssm://`, `pkcs11:`) are rejected with a clear error until a
-//! backend is added behind this same enum. Each key is read and parsed up front, so a missing or
-//! wrongly formatted key fails before anything is loaded or written, and then checked against
-//! root.json so "this key is not in root" is reported by name instead of as a bare signing failure.
+//! A [`KeySpec`] names a key: a path or `file://PATH`, a PKCS#11 token key (`pkcs11:` URI, RFC
+//! 7512) or an AWS KMS key (`aws-kms://[PROFILE]/KEY-ID`). Each key is reached up front (file
+//! read, token login, KMS `GetPublicKey`), so a missing file, a wrong PIN or an unreachable KMS
+//! fails before anything is loaded or written, and is then checked against root.json so "this key
+//! is not in root" is reported by name instead of as a bare signing failure.
 
 use crate::error::{self, Result};
-use snafu::{ResultExt, ensure};
-use std::fmt;
-use std::path::PathBuf;
-use std::str::FromStr;
-use tough::key_source::{KeySource, LocalKeySource};
+use key_source::LoadedKey;
+use snafu::ensure;
+use tough::key_source::KeySource;
 use tough::schema::{RoleType, Root};
-use tough::sign::Sign;
 
-/// Where a signing key lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KeySpec {
-    /// A key file on local disk: ed25519/ECDSA P-256 PKCS#8 DER, or RSA PEM.
-    File(PathBuf),
-}
-
-impl FromStr for KeySpec {
-    type Err = crate::Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        if let Some(rest) = s.strip_prefix("file://") {
-            return Ok(KeySpec::File(PathBuf::from(rest)));
-        }
-        if s.contains("://") || s.starts_with("pkcs11:") {
-            return error::KeySourceUnsupportedSnafu { spec: s }.fail();
-        }
-        Ok(KeySpec::File(PathBuf::from(s)))
-    }
-}
-
-impl fmt::Display for KeySpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeySpec::File(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-/// A key that was read and parsed, with its TUF key id.
-#[derive(Debug)]
-pub struct LoadedKey {
-    /// Where it came from.
-    pub spec: KeySpec,
-    /// Hex key id (sha256 of the canonical public key).
-    pub key_id: String,
-}
+/// Where a signing key lives (the URL grammar of the `key-source` crate).
+pub use key_source::KeyUrl as KeySpec;
 
 /// The keys a command signs with.
 #[derive(Debug)]
@@ -60,25 +22,23 @@ pub struct SigningKeys {
     keys: Vec<LoadedKey>,
 }
 
+/// Our error for a key source's: file problems keep their own variants (`ReadKey`, `KeyFormat`).
+fn key_error(source: key_source::Error) -> crate::Error {
+    match source {
+        key_source::Error::ReadFile { path, source } => crate::Error::ReadKey { path, source },
+        key_source::Error::FileFormat { path, source } => crate::Error::KeyFormat { path, source },
+        other => crate::Error::KeySource { source: other },
+    }
+}
+
 impl SigningKeys {
-    /// Reads and parses every key. Fails on a missing file or an unsupported format.
-    pub fn load(specs: &[KeySpec]) -> Result<SigningKeys> {
+    /// Reaches every key (reads files, logs in to tokens, asks KMS for public keys). Fails on
+    /// the first key that cannot be used, naming it.
+    pub async fn load(specs: &[KeySpec]) -> Result<SigningKeys> {
         ensure!(!specs.is_empty(), error::NoKeysSnafu);
         let mut keys = Vec::new();
         for spec in specs {
-            let KeySpec::File(path) = spec;
-            let bytes = std::fs::read(path).context(error::ReadKeySnafu { path })?;
-            let pair =
-                tough::sign::parse_keypair(&bytes).context(error::KeyFormatSnafu { path })?;
-            let key_id = pair
-                .tuf_key()
-                .key_id()
-                .map(|id| hex::encode(&*id))
-                .context(error::KeyIdSnafu { path })?;
-            keys.push(LoadedKey {
-                spec: spec.clone(),
-                key_id,
-            });
+            keys.push(LoadedKey::load(spec).await.map_err(key_error)?);
         }
         Ok(SigningKeys { keys })
     }
@@ -90,27 +50,22 @@ impl SigningKeys {
 
     /// The key sources, as tough's editor wants them.
     pub fn sources(&self) -> Vec<Box<dyn KeySource>> {
-        self.keys
-            .iter()
-            .map(|k| match &k.spec {
-                KeySpec::File(path) => {
-                    Box::new(LocalKeySource { path: path.clone() }) as Box<dyn KeySource>
-                }
-            })
-            .collect()
+        self.keys.iter().map(LoadedKey::key_source).collect()
     }
 
     /// Checks that every key is listed in `root` and that, together, they meet the threshold of
     /// each role in `roles`.
     pub fn check_against(&self, root: &Root, roles: &[RoleType]) -> Result<()> {
         for key in &self.keys {
-            let listed = root.keys.keys().any(|id| hex::encode(&**id) == key.key_id);
-            let KeySpec::File(path) = &key.spec;
+            let listed = root
+                .keys
+                .keys()
+                .any(|id| hex::encode(&**id) == key.key_id());
             ensure!(
                 listed,
                 error::KeyNotInRootSnafu {
-                    path,
-                    key_id: &key.key_id,
+                    key: key.url().to_string(),
+                    key_id: key.key_id(),
                     root_version: root.version.get(),
                 }
             );
@@ -127,8 +82,8 @@ impl SigningKeys {
             let mut have: Vec<&str> = self
                 .keys
                 .iter()
-                .filter(|k| ids.contains(&k.key_id))
-                .map(|k| k.key_id.as_str())
+                .map(LoadedKey::key_id)
+                .filter(|id| ids.iter().any(|i| i == id))
                 .collect();
             have.sort_unstable();
             have.dedup();
@@ -164,15 +119,25 @@ mod test {
             "k.pem".parse::<KeySpec>().unwrap(),
             KeySpec::File("k.pem".into())
         );
-        let err = "aws-kms://default/abc".parse::<KeySpec>().unwrap_err();
-        assert!(err.to_string().contains("aws-kms://default/abc"), "{err}");
+        assert_eq!(
+            "aws-kms://default/abc"
+                .parse::<KeySpec>()
+                .unwrap()
+                .backend(),
+            "aws-kms"
+        );
+        let err = key_error("aws-ssm://default/abc".parse::<KeySpec>().unwrap_err());
+        assert!(err.to_string().contains("aws-ssm://default/abc"), "{err}");
+        assert_eq!(err.exit_code(), 3);
     }
 
-    #[test]
-    fn missing_and_malformed_keys_are_named() {
+    #[tokio::test]
+    async fn missing_and_malformed_keys_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.der");
-        let err = SigningKeys::load(&[KeySpec::File(missing.clone())]).unwrap_err();
+        let err = SigningKeys::load(&[KeySpec::File(missing.clone())])
+            .await
+            .unwrap_err();
         assert!(matches!(err, crate::Error::ReadKey { .. }), "{err:?}");
         assert!(err.to_string().contains("nope.der"));
 
@@ -182,7 +147,7 @@ mod test {
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
         )
         .unwrap();
-        let err = SigningKeys::load(&[KeySpec::File(bad)]).unwrap_err();
+        let err = SigningKeys::load(&[KeySpec::File(bad)]).await.unwrap_err();
         assert!(matches!(err, crate::Error::KeyFormat { .. }), "{err:?}");
         assert_eq!(err.exit_code(), 3);
     }

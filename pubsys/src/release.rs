@@ -289,7 +289,7 @@ pub async fn publish(
     reporter: std::sync::Arc<dyn Reporter>,
 ) -> Result<PublishOutcome> {
     let inputs = &req.inputs;
-    let keys = SigningKeys::load(&req.keys)?;
+    let keys = SigningKeys::load(&req.keys).await?;
     let (root_bytes, trusted_root) = repo::read_root(&req.trusted_root)?;
     repo::require_consistent_snapshots(&trusted_root.signed, &req.trusted_root)?;
     let source = match &req.source {

@@ -157,7 +157,7 @@ pub async fn yank(
     store: &dyn RepoStore,
     reporter: &dyn Reporter,
 ) -> Result<YankOutcome> {
-    let keys = SigningKeys::load(&req.keys)?;
+    let keys = SigningKeys::load(&req.keys).await?;
     let (root_bytes, _) = repo::read_root(&req.trusted_root)?;
     let source = match &req.source {
         Some(s) => s.clone(),

@@ -4,6 +4,7 @@ use crate::keys::{KeyType, RsaBits};
 use crate::layout::MetadataSubdir;
 use crate::root::TopRole;
 use clap::{Args, Parser, Subcommand};
+use key_source::KeyUrl;
 use std::num::NonZeroU64;
 use std::path::PathBuf;
 use url::Url;
@@ -93,7 +94,9 @@ pub enum RootCommand {
     AddKey {
         /// The root file.
         root: PathBuf,
-        /// A key file (private key, PEM public key, hex ed25519 or TUF key JSON) or key text.
+        /// A key file (private key, PEM public key, hex ed25519 or TUF key JSON), key text, or
+        /// a key URL (file://PATH, pkcs11:…, aws-kms://[PROFILE]/KEY-ID: the public key is read
+        /// from the token or KMS).
         #[arg(short, long = "key", required = true)]
         keys: Vec<String>,
         /// Role(s) to assign the keys to.
@@ -145,9 +148,10 @@ pub enum RootCommand {
     Sign {
         /// The root file.
         root: PathBuf,
-        /// Private key file(s).
+        /// Signing key(s): a private key file or file:///PATH, a PKCS#11 URI
+        /// (pkcs11:token=T;object=K?pin-source=FILE) or an AWS KMS key (aws-kms://[PROFILE]/KEY-ID).
         #[arg(short, long = "key", required = true)]
-        keys: Vec<PathBuf>,
+        keys: Vec<KeyUrl>,
         /// The previous root (version N) whose root keys cross-sign this root (N+1).
         #[arg(short, long)]
         cross_sign: Option<PathBuf>,

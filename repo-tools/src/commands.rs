@@ -294,7 +294,7 @@ async fn run_root(cmd: RootCommand, env: &Env) -> Result<Outcome> {
             let cleared = root.signatures.len();
             let mut ids = Vec::new();
             for source in &sources {
-                let key = keys::load_public(source)?;
+                let key = keys::load_public(source).await?;
                 ids.push(root::add_key(&mut root, key, &roles)?);
             }
             root::save(&path, &root)?;
@@ -355,10 +355,10 @@ async fn run_root(cmd: RootCommand, env: &Env) -> Result<Outcome> {
         } => {
             let mut root = root::load(&path)?;
             let previous = cross_sign.as_deref().map(root::load).transpose()?;
-            let signers = key_paths
-                .iter()
-                .map(|p| keys::load_signer(p))
-                .collect::<Result<Vec<_>>>()?;
+            let mut signers = Vec::new();
+            for url in &key_paths {
+                signers.push(keys::load_signer_url(url).await?);
+            }
             let policy = if ignore_threshold {
                 ThresholdPolicy::AllowIncomplete
             } else {

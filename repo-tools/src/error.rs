@@ -24,6 +24,9 @@ pub enum ExitStatus {
     Transport = 4,
     /// 5: a local filesystem operation failed.
     Io = 5,
+    /// 6: a key on a PKCS#11 token or in AWS KMS could not be used: module not loadable, token
+    /// or object missing, login refused, KMS unreachable or refusing. Nothing was written.
+    KeyService = 6,
 }
 
 impl ExitStatus {
@@ -36,7 +39,7 @@ impl ExitStatus {
 impl abos_shell::ExitCodes for ExitStatus {
     fn all() -> &'static [Self] {
         use ExitStatus::*;
-        &[Success, Negative, Usage, Untrusted, Transport, Io]
+        &[Success, Negative, Usage, Untrusted, Transport, Io, KeyService]
     }
     fn code(self) -> u8 {
         self as u8
@@ -50,6 +53,7 @@ impl abos_shell::ExitCodes for ExitStatus {
             Untrusted => "untrusted",
             Transport => "transport",
             Io => "io",
+            KeyService => "key-service",
         }
     }
     fn meaning(self) -> &'static str {
@@ -59,8 +63,11 @@ impl abos_shell::ExitCodes for ExitStatus {
             Negative => "negative answer (root verify found problems)",
             Usage => "usage",
             Untrusted => "verification failed",
-            Transport => "fetch failed",
+            Transport => "fetch failed (also: an S3 request failed)",
             Io => "filesystem",
+            KeyService => {
+                "a key on a PKCS#11 token or in AWS KMS could not be used (module not loadable, token or object missing, wrong PIN, KMS unreachable or refusing; nothing written)"
+            }
         }
     }
 }
@@ -143,6 +150,11 @@ pub enum Error {
     #[snafu(display("cannot compute a key ID"))]
     KeyId { source: Box<tough::schema::Error> },
 
+    /// A key URL is malformed, or a token/KMS key cannot be used; the message names the URL (PIN
+    /// redacted) and the cause.
+    #[snafu(transparent)]
+    KeySource { source: key_source::Error },
+
     // ---- root editing and signing ----
     #[snafu(display("key {key_id} is not assigned to role '{role}'"))]
     KeyNotInRole { key_id: String, role: TopRole },
@@ -169,12 +181,14 @@ pub enum Error {
     ))]
     CrossSignVersion { previous: u64, version: u64 },
 
-    #[snafu(display("key {} (key ID {key_id}) is not a root key of this root (nor of the cross-signing root)", path.display()))]
-    NotARootKey { path: PathBuf, key_id: String },
+    #[snafu(display(
+        "key {key} (key ID {key_id}) is not a root key of this root (nor of the cross-signing root)"
+    ))]
+    NotARootKey { key: String, key_id: String },
 
-    #[snafu(display("signing with {} failed", path.display()))]
+    #[snafu(display("signing with {key} failed"))]
     Sign {
-        path: PathBuf,
+        key: String,
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
@@ -424,6 +438,13 @@ impl Error {
             | BadFilter { .. }
             | ParseIndex { .. }
             | ArchiveIndexMissing { .. } => ExitStatus::Usage,
+            KeySource { source } => match source.class() {
+                key_source::ErrorClass::Url => ExitStatus::Usage,
+                key_source::ErrorClass::File => ExitStatus::Usage,
+                key_source::ErrorClass::Refused | key_source::ErrorClass::Unavailable => {
+                    ExitStatus::KeyService
+                }
+            },
             ThresholdNotMet { .. } => ExitStatus::Negative,
             ObjectStore { source } => match source {
                 repo_store::Error::BadUrl { .. } | repo_store::Error::Profile { .. } => {
@@ -483,6 +504,7 @@ impl Error {
             MergeMismatch { .. } => "every copy must come from the same edited root; edits after signing clear signatures".into(),
             CrossSignVersion { .. } => "run `repo-tools root bump-version` on the new root first".into(),
             OutputExists { .. } => "choose another path, or remove the existing one first (import: --replace)".into(),
+            KeySource { source } => return source.hint().map(str::to_owned),
             ParsePrivateKey { .. } => "generate keys with `repo-tools root gen-key`; ed25519/ECDSA keys must be PKCS#8 DER, RSA keys PEM".into(),
             LoadRepository { .. } => "check the URLs and that ROOT.json is the root this repository is signed under; pass --allow-expired only for media known to be stale".into(),
             Rollback { .. } => "the source repository is older than the mirror: check that you point at the right repository".into(),

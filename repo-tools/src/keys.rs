@@ -1,5 +1,6 @@
-//! Signing keys: generating them in the formats tough reads, loading private keys for signing,
-//! and reading public keys to add to a root.
+//! Signing keys: generating them in the formats tough reads, reaching keys to sign with (files,
+//! PKCS#11 tokens and AWS KMS, through the `key-source` crate shared with pubsys), and reading
+//! public keys to add to a root.
 //!
 //! Formats (what `tough::sign::parse_keypair` accepts): ed25519 and ECDSA P-256 as PKCS#8 DER,
 //! RSA as PEM (PKCS#8). Public keys are accepted as a private key file (its public half), a PEM
@@ -9,10 +10,12 @@ use crate::error::{self, Result};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use key_source::{KeyUrl, LoadedKey};
 use serde::Serialize;
 use snafu::{OptionExt, ResultExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use tough::schema::decoded::{Decoded, Hex};
 use tough::schema::key::Key;
 use tough::sign::{Sign, parse_keypair};
@@ -126,42 +129,80 @@ pub fn key_type_name(key: &Key) -> &'static str {
     }
 }
 
-/// A loaded private key, ready to sign.
+/// A key ready to sign: a key file, a PKCS#11 token key or a KMS key (see the `key-source`
+/// crate, shared with pubsys).
 pub struct Signer {
-    /// Where it came from.
-    pub path: PathBuf,
-    /// The key pair.
-    pub key: Box<dyn Sign>,
-    /// Its public half.
+    /// Where it came from (PIN redacted when displayed).
+    pub url: KeyUrl,
+    /// The signer (signatures from a token or KMS are checked before use).
+    pub key: Arc<dyn Sign>,
+    /// Its public half, read from the source itself.
     pub public: Key,
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Signer")
-            .field("path", &self.path)
+            .field("url", &self.url)
             .finish_non_exhaustive()
+    }
+}
+
+/// Our error for a key source's: file problems keep their own variants (`ReadFile`,
+/// `ParsePrivateKey`).
+pub(crate) fn key_error(source: key_source::Error) -> crate::Error {
+    match source {
+        key_source::Error::ReadFile { path, source } => crate::Error::ReadFile { path, source },
+        key_source::Error::FileFormat { path, source } => {
+            crate::Error::ParsePrivateKey { path, source }
+        }
+        other => crate::Error::KeySource { source: other },
+    }
+}
+
+impl From<LoadedKey> for Signer {
+    fn from(k: LoadedKey) -> Self {
+        Signer {
+            url: k.url().clone(),
+            key: k.signer(),
+            public: k.public().clone(),
+        }
     }
 }
 
 /// Loads a private key file.
 pub fn load_signer(path: &Path) -> Result<Signer> {
-    let bytes = crate::fsio::read(path)?;
-    let key = parse_keypair(&bytes)
-        .map_err(Box::new)
-        .context(error::ParsePrivateKeySnafu { path })?;
-    let public = key.tuf_key();
-    Ok(Signer {
-        path: path.to_owned(),
-        key: Box::new(key),
-        public,
-    })
+    Ok(LoadedKey::load_file(path).map_err(key_error)?.into())
 }
 
-/// Reads a public key from `arg`: a file holding a private key, a PEM public key, a hex ed25519
+/// Reaches a key by its location: a path, `file://PATH`, `pkcs11:…` or `aws-kms://…`. A token is
+/// logged in to and KMS asked for the public key now, so a wrong PIN or an unreachable endpoint
+/// fails before anything is written.
+pub async fn load_signer_url(url: &KeyUrl) -> Result<Signer> {
+    Ok(LoadedKey::load(url).await.map_err(key_error)?.into())
+}
+
+/// True if `arg` is a key URL rather than a path or key text.
+fn is_key_url(arg: &str) -> bool {
+    arg.starts_with("pkcs11:") || arg.contains("://")
+}
+
+/// Reads a public key from `arg`: a key URL (`file://`, `pkcs11:`, `aws-kms://`: the public key
+/// is read from the token or KMS), a file holding a private key, a PEM public key, a hex ed25519
 /// key or a TUF key JSON object; or the key text itself.
-pub fn load_public(arg: &str) -> Result<Key> {
-    let path = Path::new(arg);
+pub async fn load_public(arg: &str) -> Result<Key> {
+    let path_buf;
+    let path = if is_key_url(arg) {
+        match arg.parse::<KeyUrl>()? {
+            KeyUrl::File(p) => {
+                path_buf = p;
+                path_buf.as_path()
+            }
+            url => return Ok(key_source::public_key(&url).await?),
+        }
+    } else {
+        Path::new(arg)
+    };
     if path.is_file() {
         let bytes = crate::fsio::read(path)?;
         if let Ok(pair) = parse_keypair(&bytes) {
@@ -171,6 +212,10 @@ pub fn load_public(arg: &str) -> Result<Key> {
         return parse_public_text(text.trim()).context(error::ParsePublicKeySnafu {
             origin: path.display().to_string(),
         });
+    }
+    if is_key_url(arg) {
+        // A file:// URL whose file is missing: say so rather than parsing the URL as key text.
+        crate::fsio::read(path)?;
     }
     parse_public_text(arg.trim()).context(error::ParsePublicKeySnafu {
         origin: "the --key argument (not an existing file either)".to_owned(),

@@ -420,18 +420,20 @@ pub async fn sign(
         ensure!(
             !ids.is_empty(),
             error::NotARootKeySnafu {
-                path: &signer.path,
+                key: signer.url.to_string(),
                 key_id: keys::key_id_hex(&signer.public)?,
             }
         );
-        let sig = signer
-            .key
-            .sign(&data, &rng)
-            .await
-            .map_err(|source| error::Error::Sign {
-                path: signer.path.clone(),
-                source,
-            })?;
+        let sig = signer.key.sign(&data, &rng).await.map_err(|source| {
+            // Token and KMS failures keep their own error (and exit code).
+            match source.downcast::<key_source::Error>() {
+                Ok(ours) => keys::key_error(*ours),
+                Err(source) => error::Error::Sign {
+                    key: signer.url.to_string(),
+                    source,
+                },
+            }
+        })?;
         for id in ids {
             signed_with.push(hex::encode(&id));
             new_sigs.retain(|s| s.keyid != id);
