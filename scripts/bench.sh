@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --no-interop
 crates=("$@")
-((${#crates[@]})) || crates=(os-image updog pubsys repo-tools signpost)
+((${#crates[@]})) || crates=(os-image updog pubsys repo-tools signpost abos-delta)
 log=$(mktemp -t abos-bench.XXXXXX)
 for crate in "${crates[@]}"; do
   echo "== $crate" >&2

@@ -20,18 +20,25 @@ pub struct Params {
     pub min_blocks: u32,
     /// Largest chunk, in blocks.
     pub max_blocks: u32,
-    /// Cut after a block when `block_hash & cut_mask == 0` (15: one block in 16).
+    /// Cut after a block when `block_hash & cut_mask == 0` (7: one block in 8).
     pub cut_mask: u64,
+    /// Also cut after a block that looks like the end of a file: its last `file_end_zeros`
+    /// bytes are zero and its first 8 are not (0: off). In ext4/erofs a file's last block is
+    /// zero-padded, so small files get chunks of their own instead of sharing one with their
+    /// neighbours (a package update then fetches the changed files, not their neighbours).
+    pub file_end_zeros: u32,
 }
 
 impl Default for Params {
-    /// 4 KiB blocks; chunks of 16 KiB to 256 KiB, about 80 KiB on average.
+    /// 4 KiB blocks; chunks of 8 KiB to 128 KiB, cut at file ends (16 zero bytes) or one
+    /// block in 8.
     fn default() -> Params {
         Params {
             block_size: 4096,
-            min_blocks: 4,
-            max_blocks: 64,
-            cut_mask: 15,
+            min_blocks: 2,
+            max_blocks: 32,
+            cut_mask: 7,
+            file_end_zeros: 16,
         }
     }
 }
@@ -77,6 +84,15 @@ pub fn block_hash(block: &[u8]) -> u64 {
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
     h
+}
+
+/// Whether a block looks like a file's zero-padded last block.
+fn file_end(block: &[u8], zeros: u32) -> bool {
+    let zeros = zeros as usize;
+    zeros > 0
+        && block.len() >= zeros + 8
+        && block[block.len() - zeros..].iter().all(|&b| b == 0)
+        && block[..8].iter().any(|&b| b != 0)
 }
 
 /// Cuts a stream into chunks.
@@ -130,7 +146,8 @@ impl<R: Read> Chunker<R> {
             }
             if blocks >= self.params.max_blocks
                 || (blocks >= self.params.min_blocks
-                    && block_hash(&self.block) & self.params.cut_mask == 0)
+                    && (file_end(&self.block, self.params.file_end_zeros)
+                        || block_hash(&self.block) & self.params.cut_mask == 0))
             {
                 break;
             }
@@ -172,10 +189,10 @@ mod test {
         let sizes = cuts(&data, p);
         assert_eq!(sizes.iter().sum::<usize>(), data.len());
         for s in &sizes[..sizes.len() - 1] {
-            assert!(*s >= 4 * 4096 && *s <= 64 * 4096 && s % 4096 == 0, "{s}");
+            assert!(*s >= 2 * 4096 && *s <= 32 * 4096 && s % 4096 == 0, "{s}");
         }
         let avg = data.len() / sizes.len();
-        assert!((40_000..160_000).contains(&avg), "average chunk {avg}");
+        assert!((20_000..80_000).contains(&avg), "average chunk {avg}");
     }
 
     #[test]
@@ -197,6 +214,20 @@ mod test {
         let b = set(&shifted);
         let new = b.difference(&a).count();
         assert!(new <= 3, "{new} new chunks of {}", b.len());
+    }
+
+    #[test]
+    fn cuts_after_file_ends_not_in_zero_runs() {
+        let p = Params::default();
+        let mut data = Vec::new();
+        for i in 0..6u64 {
+            let mut file = pseudo_random(2 * 4096, i + 1);
+            file[4096 + 100..].fill(0); // a 6 KiB file, zero-padded
+            data.extend_from_slice(&file);
+        }
+        assert_eq!(cuts(&data, p), vec![8192; 6]);
+        let zeros = vec![0u8; 64 * 4096];
+        assert_eq!(cuts(&zeros, p), vec![32 * 4096; 2]);
     }
 
     #[test]

@@ -215,6 +215,8 @@ fn case(name: &str, work: &Path, old: Option<&Path>, new: &Path, budget_pct: f64
     );
     let _ = std::fs::remove_file(&target_path);
     let _ = std::fs::remove_file(full.with_extension("full-out"));
+    let _ = std::fs::remove_file(&full);
+    let _ = std::fs::remove_dir_all(&repo);
 }
 
 #[test]

@@ -32,6 +32,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod delta;
 pub mod error;
 pub mod expirations;
 pub mod infra;
