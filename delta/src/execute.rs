@@ -174,6 +174,7 @@ pub async fn execute<T: Target, F: Fetch>(
     let mut current: Option<(usize, Vec<u8>)> = None;
     let mut since_checkpoint = 0u64;
 
+    #[allow(clippy::needless_range_loop)] // i names the chunk in errors and progress
     for i in start..entries.len() {
         let e = &entries[i];
         let step = plan.steps.get(i).copied().unwrap_or(Step::Fetch);

@@ -138,7 +138,9 @@ impl Index {
         }
         header.chunking.check().map_err(|r| bad(20, r))?;
         let rest = &bytes[body..];
-        if rest.len() % ENTRY_LEN != 0 || (rest.len() / ENTRY_LEN) as u64 != header.chunk_count {
+        if !rest.len().is_multiple_of(ENTRY_LEN)
+            || (rest.len() / ENTRY_LEN) as u64 != header.chunk_count
+        {
             return Err(bad(
                 body,
                 format!(
