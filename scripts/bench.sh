@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --no-interop
 crates=("$@")
-((${#crates[@]})) || crates=(os-image updog pubsys repo-tools signpost)
+((${#crates[@]})) || crates=(os-image updog pubsys repo-tools signpost abos-delta)
 log=$(mktemp -t abos-bench.XXXXXX)
 # fleet (issue 14): etcd round trips, coordinated vs stand-alone per host, a 12-host rollout next
 # to its theoretical minimum; a real 3-member etcd and real processes on the release binaries.

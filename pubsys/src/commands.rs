@@ -415,13 +415,21 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
                 &inputs.variant,
                 inputs.arch,
             )?;
+            let mut extra_targets = a.extra_targets;
+            let delta = match a.delta {
+                true => Some(crate::delta::chunk_root(&inputs.images.root)?),
+                false => None,
+            };
+            if let Some(d) = &delta {
+                extra_targets.extend([d.chunks.clone(), d.index.clone()]);
+            }
             let req = PublishRequest {
                 trusted_root: a.signing.root_role_path.clone(),
                 keys: signing_keys(&a.signing, &infra)?,
                 source,
                 inputs,
                 release_file: a.release_file,
-                extra_targets: a.extra_targets,
+                extra_targets,
                 link_targets: a.link_targets_extra,
                 reinstate_yanked: a.reinstate_yanked,
                 wave_policy: a.wave_policy,

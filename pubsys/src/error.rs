@@ -393,6 +393,24 @@ pub enum Error {
         source: Box<tough::error::Error>,
     },
 
+    /// `--delta`: the root image could not be chunked (abos-chunked v1).
+    #[snafu(display("Failed to build the chunked form of '{}'", path.display()))]
+    Delta {
+        /// The root image.
+        path: PathBuf,
+        /// Cause.
+        source: abos_delta::Error,
+    },
+
+    /// `--delta`: reading the root image or writing its chunked form failed.
+    #[snafu(display("Failed to build the chunked form of '{}'", path.display()))]
+    DeltaIo {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+
     /// A file operation in the repository store failed.
     #[snafu(display("Failed to {action} '{}'", path.display()))]
     StoreIo {
@@ -633,6 +651,7 @@ impl Error {
             Stage { .. } | StoreIo { .. } | Serialize { .. } | Editor { .. } | WriteDocs { .. } => {
                 ExitStatus::Write
             }
+            Delta { .. } | DeltaIo { .. } => ExitStatus::Write,
             TargetsInvalid { .. } => ExitStatus::Negative,
             ObjectStore { source } => match source {
                 repo_store::Error::Conflict { .. } => ExitStatus::Conflict,

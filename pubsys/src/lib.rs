@@ -32,6 +32,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod delta;
 pub mod error;
 mod exit_table;
 pub mod expirations;
