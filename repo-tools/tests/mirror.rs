@@ -598,8 +598,17 @@ fn binary_mirror_json_and_exit_codes() {
     );
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(
-        stderr.contains("error: failed to fetch and verify target 'b.bin'")
-            && stderr.contains("Caused by:"),
+        // With --json the error is one JSON line on stderr (abos-shell's renderer).
+        stderr.lines().any(|l| {
+            serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
+                v["outcome"] == "error"
+                    && v["error"] == "failed to fetch and verify target 'b.bin'"
+                    && v["exit_code"] == 3
+                    && v["causes"].as_array().is_some_and(|c| {
+                        c.iter().any(|c| c.as_str().is_some_and(|c| c.contains("Hash mismatch")))
+                    })
+            })
+        }),
         "{stderr}"
     );
 }

@@ -163,7 +163,7 @@ impl abos_shell::ExitCodes for ExitStatus {
             }
             MetadataExpired => "metadata expired",
             RollbackDetected => "rollback detected",
-            ClockSteppedBack => "clock went backwards",
+            ClockSteppedBack => "clock went backwards (more than 5 minutes behind the last run)",
             Network => "network (unreachable, not found, or no data within the retry deadline)",
             Disk => "disk error",
             ImageTooLarge => "image too large",

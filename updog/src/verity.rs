@@ -54,8 +54,7 @@ pub fn boot_params_from_partition(disk: &File, offset: u64, len: u64) -> Result<
         let limit = n.min(CHUNK);
         let mut i = 0;
         while let Some(k) = find(&hay[i..limit.max(i)], NEEDLE) {
-            let start = i + k + NEEDLE.len();
-            if let Some(p) = parse_table(&hay[start..])
+            if let Some(p) = parse_table(&hay[..i + k], &hay[i + k..])
                 && !found.contains(&p)
             {
                 found.push(p);
@@ -81,29 +80,29 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Parses `<data_dev> <hash_dev> <dbs> <hbs> <blocks> <hash_start> <alg> <root> <salt>`.
-fn parse_table(bytes: &[u8]) -> Option<BootVerity> {
-    let end = bytes
+/// Parses the table around a ` verity 1 ` found in grub.cfg (`…,ro,0 <sectors> verity 1 <data>
+/// <hash> <dbs> <hbs> <blocks> 1 sha256 <root> <salt> …"`) with the dm-verity crate's parser, the
+/// one that sits next to the writer os-image uses. `before` ends where the needle starts; the
+/// table starts after the last `,` before it (the `dm-mod.create` device fields) and ends at the
+/// closing quote, a newline or a NUL.
+fn parse_table(before: &[u8], from_needle: &[u8]) -> Option<BootVerity> {
+    let back = before.len().saturating_sub(64);
+    let start = back + before[back..].iter().rposition(|b| *b == b',')? + 1;
+    let end = from_needle
         .iter()
         .position(|b| *b == b'"' || *b == b'\n' || *b == 0)
-        .unwrap_or(bytes.len());
-    let text = std::str::from_utf8(&bytes[..end.min(900)]).ok()?;
-    let t: Vec<&str> = text.split_ascii_whitespace().collect();
-    if t.len() < 9 || t[6] != "sha256" || t[5] != "1" {
-        return None;
-    }
-    let root: [u8; 32] = hex::decode(t[7]).ok()?.try_into().ok()?;
-    let salt = if t[8] == "-" {
-        Vec::new()
-    } else {
-        hex::decode(t[8]).ok()?
-    };
+        .unwrap_or(from_needle.len())
+        .min(900);
+    let mut text = std::str::from_utf8(&before[start..]).ok()?.to_owned();
+    text.push_str(std::str::from_utf8(&from_needle[..end]).ok()?);
+    let table = dm_verity::VerityTable::parse(&text).ok()?;
+    let p = table.params;
     Some(BootVerity {
-        root_hash: root,
-        salt,
-        data_blocks: t[4].parse().ok()?,
-        data_block_size: t[2].parse().ok()?,
-        hash_block_size: t[3].parse().ok()?,
+        root_hash: p.root_hash,
+        salt: p.salt,
+        data_blocks: p.data_blocks,
+        data_block_size: p.data_block_size,
+        hash_block_size: p.hash_block_size,
     })
 }
 
@@ -160,10 +159,38 @@ mod test {
             PARTUUID=$boot_uuid/PARTNROFF=2 4096 4096 2 1 sha256 \
             0101010101010101010101010101010101010101010101010101010101010101 abcd 2 \
             restart_on_corruption ignore_zero_blocks\"\n";
-        let i = find(cfg, b" verity 1 ").unwrap() + 10;
-        let p = parse_table(&cfg[i..]).unwrap();
+        let i = find(cfg, b" verity 1 ").unwrap();
+        let p = parse_table(&cfg[..i], &cfg[i..]).unwrap();
         assert_eq!(p.data_blocks, 2);
         assert_eq!(p.salt, vec![0xab, 0xcd]);
         assert_eq!(p.root_hash, [1u8; 32]);
+        assert_eq!((p.data_block_size, p.hash_block_size), (4096, 4096));
+    }
+
+    #[test]
+    fn a_table_the_dm_verity_writer_made_reads_back() {
+        let params = VerityParams {
+            root_hash: [7u8; 32],
+            salt: vec![1, 2, 3],
+            data_blocks: 300,
+            data_block_size: 4096,
+            hash_block_size: 4096,
+            uuid: [0; 16],
+        };
+        let line = dm_verity::VerityTable {
+            start: 0,
+            sectors: 300 * 8,
+            data_dev: "PARTUUID=$boot_uuid/PARTNROFF=1".into(),
+            hash_dev: "PARTUUID=$boot_uuid/PARTNROFF=2".into(),
+            params: params.clone(),
+            options: vec!["restart_on_corruption".into()],
+        }
+        .to_string();
+        let cfg = format!("set dm_verity_root=\"root,,,ro,{line}\"\n");
+        let i = find(cfg.as_bytes(), b" verity 1 ").unwrap();
+        let p = parse_table(&cfg.as_bytes()[..i], &cfg.as_bytes()[i..]).unwrap();
+        assert_eq!(p.root_hash, params.root_hash);
+        assert_eq!(p.salt, params.salt);
+        assert_eq!(p.data_blocks, params.data_blocks);
     }
 }
