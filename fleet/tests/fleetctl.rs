@@ -375,4 +375,3 @@ fn exit_table_agrees_in_help_and_readme() {
         Some(abos_shell::exit::readme_row(&rows).as_str())
     );
 }
-

@@ -39,7 +39,9 @@ impl ExitStatus {
 impl abos_shell::ExitCodes for ExitStatus {
     fn all() -> &'static [Self] {
         use ExitStatus::*;
-        &[Success, Negative, Usage, Untrusted, Transport, Io, KeyService]
+        &[
+            Success, Negative, Usage, Untrusted, Transport, Io, KeyService,
+        ]
     }
     fn code(self) -> u8 {
         self as u8

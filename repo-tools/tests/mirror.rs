@@ -605,7 +605,8 @@ fn binary_mirror_json_and_exit_codes() {
                     && v["error"] == "failed to fetch and verify target 'b.bin'"
                     && v["exit_code"] == 3
                     && v["causes"].as_array().is_some_and(|c| {
-                        c.iter().any(|c| c.as_str().is_some_and(|c| c.contains("Hash mismatch")))
+                        c.iter()
+                            .any(|c| c.as_str().is_some_and(|c| c.contains("Hash mismatch")))
                     })
             })
         }),

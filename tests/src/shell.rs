@@ -89,20 +89,33 @@ pub fn assert_exit_table_agrees(exe: &Path, bin: &str, rows: &[abos_shell::exit:
     );
     let man = std::fs::read_to_string(dir.path().join(format!("{bin}.1"))).unwrap();
     let section = abos_shell::docs::exit_section(rows);
-    assert!(man.contains(&section), "{bin}.1 lacks\n{section}\nin\n{man}");
+    assert!(
+        man.contains(&section),
+        "{bin}.1 lacks\n{section}\nin\n{man}"
+    );
     assert!(man.starts_with("'\\\" t\n"), "{bin}.1 must ask for tbl");
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
             name.ends_with(".1") && name.starts_with(bin)
-                || [format!("{bin}.bash"), format!("_{bin}"), format!("{bin}.fish")]
-                    .contains(&name),
+                || [
+                    format!("{bin}.bash"),
+                    format!("_{bin}"),
+                    format!("{bin}.fish")
+                ]
+                .contains(&name),
             "unexpected docs file {name}"
         );
-        assert!(!name.contains("generate-docs") && !name.contains("-help."), "{name}");
+        assert!(
+            !name.contains("generate-docs") && !name.contains("-help."),
+            "{name}"
+        );
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains("generate-docs"), "{name} mentions generate-docs");
+        assert!(
+            !text.contains("generate-docs"),
+            "{name} mentions generate-docs"
+        );
         assert!(
             !text.contains(&format!("{}\\-help(1)", bin.replace('-', "\\-"))),
             "{name} refers to a help page that is not generated"
