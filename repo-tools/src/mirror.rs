@@ -135,21 +135,8 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
         remove_leftovers(dir)?;
     }
 
-    let loaded = source::load(
-        &root_bytes,
-        &opts.root.display().to_string(),
-        opts.metadata_url.clone(),
-        opts.targets_url.clone(),
-        opts.expiration,
-        opts.transport.clone(),
-    )
-    .await?;
+    let loaded = load_source(&opts, &root_bytes, reporter).await?;
     let repo = &loaded.repo;
-    reporter.report(&Event::RepositoryLoaded {
-        metadata_url: loaded.metadata_url.as_str(),
-        root_version: repo.root().signed.version.get(),
-        targets: repo.targets().signed.targets.len(),
-    });
     refuse_rollback(&metadata_dir, &loaded)?;
 
     let Plan {
@@ -345,6 +332,30 @@ async fn read_manifest(repo: &tough::Repository) -> Result<(update_metadata::Man
 }
 
 /// Refuses to replace mirrored metadata with older versions (a rolled-back source).
+/// Loads the source repository through tough (the trusted root, the source URLs, the expiry
+/// rule) and reports it: the one start of both mirror directions (directory and bucket).
+async fn load_source(
+    opts: &MirrorOptions,
+    root_bytes: &[u8],
+    reporter: &dyn Reporter,
+) -> Result<LoadedRepo> {
+    let loaded = source::load(
+        root_bytes,
+        &opts.root.display().to_string(),
+        opts.metadata_url.clone(),
+        opts.targets_url.clone(),
+        opts.expiration,
+        opts.transport.clone(),
+    )
+    .await?;
+    reporter.report(&Event::RepositoryLoaded {
+        metadata_url: loaded.metadata_url.as_str(),
+        root_version: loaded.repo.root().signed.version.get(),
+        targets: loaded.repo.targets().signed.targets.len(),
+    });
+    Ok(loaded)
+}
+
 fn refuse_rollback(metadata_dir: &Path, loaded: &LoadedRepo) -> Result<()> {
     let repo = &loaded.repo;
     let path = metadata_dir.join("timestamp.json");
@@ -610,21 +621,8 @@ pub async fn mirror_to_bucket(
     let targets = dest.join(TARGETS_DIR);
     let bucket = repo_store::Bucket::from_env(&dest.bucket).context(error::ObjectStoreSnafu)?;
 
-    let loaded = source::load(
-        &root_bytes,
-        &opts.root.display().to_string(),
-        opts.metadata_url.clone(),
-        opts.targets_url.clone(),
-        opts.expiration,
-        opts.transport.clone(),
-    )
-    .await?;
+    let loaded = load_source(&opts, &root_bytes, reporter).await?;
     let repo = &loaded.repo;
-    reporter.report(&Event::RepositoryLoaded {
-        metadata_url: loaded.metadata_url.as_str(),
-        root_version: repo.root().signed.version.get(),
-        targets: repo.targets().signed.targets.len(),
-    });
     // A rolled-back source must not replace newer mirrored metadata.
     if let Some(bytes) = bucket
         .get(&metadata.key("timestamp.json"))
