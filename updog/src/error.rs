@@ -281,6 +281,20 @@ pub enum Error {
         #[snafu(source(from(signpost::Error, Box::new)))]
         source: Box<signpost::Error>,
     },
+    /// The partition table changed between planning the update and applying it.
+    #[snafu(display(
+        "the update was planned for set {planned} on {}, but the disk now has set {found} \
+         inactive (or its partitions moved); nothing was written",
+        disk.display()
+    ))]
+    PlanStale {
+        /// The set the plan wrote into.
+        planned: String,
+        /// The inactive set found at apply time.
+        found: String,
+        /// Disk.
+        disk: PathBuf,
+    },
     /// The disk could not be opened for writing.
     #[snafu(display("failed to open the OS disk {} for writing", path.display()))]
     DiskOpen {
@@ -683,6 +697,7 @@ impl Error {
                 }
             }
             Error::DiskOpen { .. }
+            | Error::PlanStale { .. }
             | Error::DiskWrite { .. }
             | Error::DiskRead { .. }
             | Error::DiskSync { .. } => ExitStatus::Disk,

@@ -40,7 +40,7 @@ use url::Url;
 const POOL: usize = 2;
 
 /// Everything needed to write one image target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ImagePlan {
     /// Which image.
     pub kind: ImageKind,
@@ -51,6 +51,7 @@ pub struct ImagePlan {
     /// Signed length of the compressed target.
     pub length: u64,
     /// Signed SHA-256 of the compressed target.
+    #[serde(serialize_with = "crate::plan::serialize_hex")]
     pub sha256: [u8; 32],
     /// The whole-disk path to write into.
     pub disk: PathBuf,

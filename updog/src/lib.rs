@@ -29,6 +29,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub(crate) mod apply;
 pub mod blockio;
 pub mod cli;
 pub mod config;
@@ -44,6 +45,7 @@ pub mod image;
 pub mod lock;
 pub mod lz4;
 pub mod metadata_cache;
+pub mod plan;
 pub mod render;
 pub mod repo;
 pub mod reporter;

@@ -6,7 +6,7 @@ use crate::workflow::{Activation, Outcome};
 /// Human text for an outcome (one or more lines).
 pub fn outcome_text(outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Available { update } => format!("{} {}", update.variant, update.version),
+        Outcome::Available { update, .. } => format!("{} {}", update.variant, update.version),
         Outcome::All { updates } => updates
             .iter()
             .map(|u| format!("{} {}", u.variant, u.version))
@@ -189,7 +189,18 @@ pub fn outcome_json(outcome: &Outcome) -> String {
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
     match outcome {
         Outcome::All { updates } => serde_json::to_string_pretty(updates).unwrap_or_default(),
-        Outcome::Available { update } => serde_json::to_string_pretty(update).unwrap_or_default(),
+        // Bottlerocket's object, plus our plan (what `update` would write where, and in which
+        // order) under a key of its own.
+        Outcome::Available { update, plan } => {
+            let mut value = serde_json::to_value(update).unwrap_or_default();
+            if let (Some(obj), Some(plan)) = (value.as_object_mut(), plan) {
+                obj.insert(
+                    "plan".into(),
+                    serde_json::to_value(plan).unwrap_or_default(),
+                );
+            }
+            pretty(&value)
+        }
         Outcome::Updated {
             update,
             activation,

@@ -96,6 +96,7 @@ fn nothing_newer_and_image_downgrade() {
     let text = String::from_utf8_lossy(&out.stdout);
     let one = json(&out);
     assert!(text.trim_start().starts_with("{\n  \"variant\""), "{text}");
+    // Bottlerocket's fields, in its order, then only our plan.
     let keys: Vec<&String> = one.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
@@ -105,10 +106,12 @@ fn nothing_newer_and_image_downgrade() {
             "version",
             "max_version",
             "waves",
-            "images"
+            "images",
+            "plan"
         ],
         "{text}"
     );
+    assert_eq!(one["plan"]["to"], "1.0.0", "{text}");
     let out = host.updog(&["check-update", "--all", "--json"]);
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(all[0]["version"], "1.1.0");

@@ -370,3 +370,88 @@ fn generate_docs_writes_man_pages_and_completions() {
         "exit codes and options documented"
     );
 }
+
+#[test]
+fn check_update_json_shows_the_plan_that_update_follows() {
+    if !tools() {
+        return;
+    }
+    let w = world(&["-B4"]);
+    let disk_before = std::fs::read(&w.host.disk).unwrap();
+    let out = w.host.updog(&["check-update", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Bottlerocket's object first; the plan under its own key.
+    assert_eq!(j["version"], "1.1.0");
+    let plan = &j["plan"];
+    assert_eq!(plan["from"], "1.0.0", "{plan:#}");
+    assert_eq!(plan["to"], "1.1.0", "{plan:#}");
+    assert_eq!(plan["activation"], "activate", "{plan:#}");
+    assert_eq!(plan["inactive"]["name"], "B", "{plan:#}");
+    assert_eq!(
+        plan["steps"],
+        serde_json::json!([
+            "clear-inactive",
+            "fetch-migrations",
+            "write-images",
+            "verify",
+            "mark-valid",
+            "activate"
+        ])
+    );
+    assert_eq!(
+        plan["migrations"],
+        serde_json::json!(["migrate_v1.1.0_test-migration.lz4", "manifest.json"])
+    );
+    let images = plan["images"].as_array().unwrap();
+    let kinds: Vec<&str> = images.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["root", "boot", "hash"]);
+    // Each image goes to set B's partition of its kind, with the signed length and hash of the
+    // file the repository serves.
+    let mut total = 0;
+    for image in images {
+        let kind = image["kind"].as_str().unwrap();
+        assert_eq!(
+            image["partition"], plan["inactive"][kind],
+            "{kind} goes to set B's {kind} partition"
+        );
+        let served = std::fs::read(
+            w.repo
+                .dir
+                .join("targets")
+                .join(image["target"].as_str().unwrap()),
+        )
+        .or_else(|_| {
+            // Consistent-snapshot targets are stored as <sha256>.<name>.
+            let name = format!(
+                "{}.{}",
+                image["sha256"].as_str().unwrap(),
+                image["target"].as_str().unwrap()
+            );
+            std::fs::read(w.repo.dir.join("targets").join(name))
+        })
+        .expect("the planned target is served");
+        assert_eq!(image["length"], served.len() as u64);
+        assert_eq!(
+            image["sha256"].as_str().unwrap(),
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&served))
+        );
+        total += served.len() as u64;
+    }
+    assert_eq!(plan["download_bytes"], total);
+    // Planning wrote nothing.
+    assert!(std::fs::read(&w.host.disk).unwrap() == disk_before);
+
+    // `update` carries out that plan: the same set, every planned byte downloaded.
+    let out = w.host.updog(&["update", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let u: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(u["set"], "B");
+    let downloaded: u64 = u["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["downloaded"].as_u64().unwrap())
+        .sum();
+    assert_eq!(downloaded, total);
+}
