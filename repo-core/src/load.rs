@@ -65,7 +65,7 @@ impl TrustedRoot {
 }
 
 /// How a repository is loaded.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// Expired-metadata policy.
     pub expiry: Expiry,
