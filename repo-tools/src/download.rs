@@ -8,7 +8,7 @@
 
 use crate::error::{self, Result};
 use crate::reporter::{Event, Reporter};
-use crate::source::{self, Expiration};
+use crate::source::{self, Expiry};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use snafu::{OptionExt, ResultExt, ensure};
@@ -31,7 +31,7 @@ pub struct DownloadOptions {
     /// Only these targets (all of them when empty).
     pub targets: Vec<String>,
     /// Whether expired metadata is refused.
-    pub expiration: Expiration,
+    pub expiration: Expiry,
     /// Parallel downloads.
     pub jobs: usize,
     /// The transport.

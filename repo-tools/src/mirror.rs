@@ -18,7 +18,7 @@ use crate::error::{self, Result};
 use crate::filter::{self, Filter, MANIFEST_TARGET};
 use crate::layout::{self, MetadataSubdir, MirrorRecord, RepositoryRecord, TARGETS_DIR};
 use crate::reporter::{Event, Reporter};
-use crate::source::{self, Expiration, LoadedRepo};
+use crate::source::{self, Expiry, LoadedRepo};
 use aws_lc_rs::digest::{Context, SHA256};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -26,7 +26,7 @@ use snafu::{OptionExt, ResultExt, ensure};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use tough::schema::{Signed, Target, Timestamp};
-use tough::{IntoVec, TargetName, Transport};
+use tough::{TargetName, Transport};
 use url::Url;
 
 /// What to mirror and where.
@@ -45,7 +45,7 @@ pub struct MirrorOptions {
     /// Only part of the repository.
     pub filter: Option<Filter>,
     /// Whether expired metadata is refused.
-    pub expiration: Expiration,
+    pub expiration: Expiry,
     /// Parallel downloads.
     pub jobs: usize,
     /// Attempts per target on transport failures (at least 1).
@@ -144,7 +144,7 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
         versions,
         notes,
         prefetched,
-    } = plan(repo, opts.filter.as_ref(), opts.metadata_only).await?;
+    } = plan(&loaded, opts.filter.as_ref(), opts.metadata_only).await?;
     reporter.report(&Event::TargetsPlanned {
         count: plan.len(),
         bytes: plan.iter().map(|(_, t, _)| t.length).sum(),
@@ -243,11 +243,8 @@ struct Plan {
     prefetched: Option<Vec<u8>>,
 }
 
-async fn plan(
-    repo: &tough::Repository,
-    filter: Option<&Filter>,
-    metadata_only: bool,
-) -> Result<Plan> {
+async fn plan(loaded: &LoadedRepo, filter: Option<&Filter>, metadata_only: bool) -> Result<Plan> {
+    let repo = &loaded.repo;
     // The manifest, when a filter needs it, is read (and verified) once and reused as the copy.
     let mut prefetched: Option<Vec<u8>> = None;
     let (names, versions, notes) = match filter {
@@ -267,7 +264,8 @@ async fn plan(
             Vec::new(),
         ),
         Some(f) => {
-            let (manifest, bytes) = read_manifest(repo).await?;
+            // At most abos_repo_core::MAX_MANIFEST_SIZE, length and hash checked by tough.
+            let (manifest, bytes) = abos_repo_core::read_manifest(repo, &loaded.source()).await?;
             prefetched = Some(bytes);
             let sel = filter::select(&manifest, f)?;
             (sel.targets, sel.versions, sel.notes)
@@ -295,40 +293,6 @@ async fn plan(
         notes,
         prefetched,
     })
-}
-
-/// Reads and parses `manifest.json` through tough (length and hash checked).
-async fn read_manifest(repo: &tough::Repository) -> Result<(update_metadata::Manifest, Vec<u8>)> {
-    let name =
-        TargetName::new(MANIFEST_TARGET)
-            .map_err(Box::new)
-            .context(error::TargetNameSnafu {
-                name: MANIFEST_TARGET,
-            })?;
-    let stream = repo
-        .read_target(&name)
-        .await
-        .map_err(|source| error::Error::ReadTarget {
-            name: MANIFEST_TARGET.to_owned(),
-            source: Box::new(source),
-        })?
-        .context(error::SelectedTargetMissingSnafu {
-            name: MANIFEST_TARGET,
-        })?;
-    let bytes = stream
-        .into_vec()
-        .await
-        .map_err(|source| error::Error::ReadTarget {
-            name: MANIFEST_TARGET.to_owned(),
-            source: Box::new(source),
-        })?;
-    let manifest =
-        update_metadata::Manifest::from_slice(&bytes, MANIFEST_TARGET).map_err(|source| {
-            error::Error::Manifest {
-                source: Box::new(source),
-            }
-        })?;
-    Ok((manifest, bytes))
 }
 
 /// Refuses to replace mirrored metadata with older versions (a rolled-back source).
@@ -649,7 +613,7 @@ pub async fn mirror_to_bucket(
         versions,
         notes: mut plan_notes,
         prefetched,
-    } = plan(repo, opts.filter.as_ref(), opts.metadata_only).await?;
+    } = plan(&loaded, opts.filter.as_ref(), opts.metadata_only).await?;
     reporter.report(&Event::TargetsPlanned {
         count: items.len(),
         bytes: items.iter().map(|(_, t, _)| t.length).sum(),
