@@ -234,7 +234,7 @@ async fn run_mirror(args: MirrorArgs, env: &Env, reporter: &dyn Reporter) -> Res
         filter,
         expiration: expiration(args.allow_expired),
         jobs: args.jobs,
-        attempts: args.attempts.max(1),
+        retry: abos_repo_core::RetryPolicy::attempts(args.attempts),
         metadata_only: args.metadata_only,
         transport: env.transport.clone(),
         now: env.clock.now(),

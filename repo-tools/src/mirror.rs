@@ -19,6 +19,7 @@ use crate::filter::{self, Filter, MANIFEST_TARGET};
 use crate::layout::{self, MetadataSubdir, MirrorRecord, RepositoryRecord, TARGETS_DIR};
 use crate::reporter::{Event, Reporter};
 use crate::source::{self, Expiry, LoadedRepo};
+use abos_repo_core::RetryPolicy;
 use aws_lc_rs::digest::{Context, SHA256};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -48,8 +49,9 @@ pub struct MirrorOptions {
     pub expiration: Expiry,
     /// Parallel downloads.
     pub jobs: usize,
-    /// Attempts per target on transport failures (at least 1).
-    pub attempts: u32,
+    /// Tries per target on transport failures (`--attempts`; content mismatches are never
+    /// retried).
+    pub retry: RetryPolicy,
     /// Metadata only: no target is copied (those already in the mirror stay).
     pub metadata_only: bool,
     /// The transport (tough's `DefaultTransport` in the binary).
@@ -154,7 +156,7 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
     let copier = Copier {
         repo,
         targets_dir: &targets_dir,
-        attempts: opts.attempts,
+        retry: opts.retry,
         reporter,
     };
     let results: Vec<MirroredTarget> = futures::stream::iter(plan.iter())
@@ -457,7 +459,7 @@ pub(crate) fn file_matches(path: &Path, target: &Target) -> Result<bool> {
 struct Copier<'a> {
     repo: &'a tough::Repository,
     targets_dir: &'a Path,
-    attempts: u32,
+    retry: RetryPolicy,
     reporter: &'a dyn Reporter,
 }
 
@@ -471,7 +473,7 @@ async fn copy_target(
     let Copier {
         repo,
         targets_dir,
-        attempts,
+        retry,
         reporter,
     } = *copier;
     let path = targets_dir.join(file);
@@ -506,23 +508,24 @@ async fn copy_target(
             // tough retries connection failures but not a body cut short; a mirror of large
             // images should survive that, so whole-target transport failures are retried
             // (from the start, into a fresh file). Content mismatches are never retried.
-            let mut attempt = 1;
+            let mut tries = retry.start();
             loop {
                 match stream_target(repo, name, &mut tmp, &path).await {
                     Ok(()) => break,
-                    Err(e)
-                        if attempt < attempts
-                            && e.exit_status() == crate::ExitStatus::Transport =>
-                    {
+                    Err(e) => {
+                        let Some(delay) =
+                            tries.again(e.exit_status() == crate::ExitStatus::Transport)
+                        else {
+                            return Err(e);
+                        };
                         tracing::warn!("retrying {} after: {e}", name.raw());
-                        attempt += 1;
+                        tokio::time::sleep(delay).await;
                         tmp.as_file_mut()
                             .set_len(0)
                             .context(error::WriteFileSnafu { path: &path })?;
                         std::io::Seek::rewind(tmp.as_file_mut())
                             .context(error::WriteFileSnafu { path: &path })?;
                     }
-                    Err(e) => return Err(e),
                 }
             }
         }
@@ -622,7 +625,7 @@ pub async fn mirror_to_bucket(
     let bucket_ref = &bucket;
     let targets_ref = &targets;
     let prefetched_ref = prefetched.as_deref();
-    let attempts = opts.attempts;
+    let retry = opts.retry;
     let mut results: Vec<MirroredTarget> = futures::stream::iter(items.iter())
         .map(|(name, target, file)| async move {
             let key = targets_ref.key(file);
@@ -649,18 +652,19 @@ pub async fn mirror_to_bucket(
                     .await
                     .context(error::ObjectStoreSnafu)?;
             } else {
-                let mut attempt = 1;
+                let mut tries = retry.start();
                 loop {
                     match upload_target(repo, name, bucket_ref, &key).await {
                         Ok(()) => break,
-                        Err(e)
-                            if attempt < attempts
-                                && e.exit_status() == crate::ExitStatus::Transport =>
-                        {
+                        Err(e) => {
+                            let Some(delay) =
+                                tries.again(e.exit_status() == crate::ExitStatus::Transport)
+                            else {
+                                return Err(e);
+                            };
                             tracing::warn!("retrying {} after: {e}", name.raw());
-                            attempt += 1;
+                            tokio::time::sleep(delay).await;
                         }
-                        Err(e) => return Err(e),
                     }
                 }
             }
