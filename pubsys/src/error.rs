@@ -672,3 +672,47 @@ pub fn chain_string(err: &dyn std::error::Error) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn status(source: abos_repo_core::Error) -> ExitStatus {
+        Error::from(source).exit_status()
+    }
+
+    #[test]
+    fn repository_core_errors_keep_their_exit_codes() {
+        use abos_repo_core::Error as Core;
+        let url = "file:///srv/repo/metadata/v/a/".to_owned();
+        assert_eq!(
+            status(Core::Missing {
+                metadata_url: url.clone()
+            }),
+            ExitStatus::Repository
+        );
+        assert_eq!(
+            status(Core::TargetTooLarge {
+                name: "manifest.json".into(),
+                targets_url: url.clone(),
+                length: 1 << 30,
+                max: 1 << 24,
+            }),
+            ExitStatus::Repository
+        );
+        assert_eq!(
+            status(Core::ReadRoot {
+                path: "/nonexistent/root.json".into(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }),
+            ExitStatus::Usage
+        );
+        assert_eq!(
+            status(Core::Datastore {
+                path: "/ro/datastore".into(),
+                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            }),
+            ExitStatus::Write
+        );
+    }
+}

@@ -93,7 +93,7 @@ pub async fn verify_tree(
     expiration: Expiry,
     reporter: &dyn Reporter,
 ) -> Result<TreeReport> {
-    let root_bytes = crate::fsio::read(root_path)?;
+    let trusted = abos_repo_core::TrustedRoot::read(root_path)?;
     let dir = std::fs::canonicalize(dir).context(error::ReadDirSnafu { path: dir })?;
     let files = walk(&dir)?;
     let record = MirrorRecord::load(&dir)?;
@@ -119,8 +119,7 @@ pub async fn verify_tree(
         let murl = abos_repo_core::dir_path_url(&mdir)?;
         let turl = abos_repo_core::dir_path_url(&dir.join(TARGETS_DIR))?;
         let repo = source::load(
-            &root_bytes,
-            &root_path.display().to_string(),
+            &trusted,
             murl,
             turl,
             expiration,

@@ -68,10 +68,9 @@ pub async fn download(opts: DownloadOptions, reporter: &dyn Reporter) -> Result<
         std::fs::symlink_metadata(&opts.out).is_err(),
         error::OutputExistsSnafu { path: &opts.out }
     );
-    let root_bytes = crate::fsio::read(&opts.root)?;
+    let trusted = abos_repo_core::TrustedRoot::read(&opts.root)?;
     let loaded = source::load(
-        &root_bytes,
-        &opts.root.display().to_string(),
+        &trusted,
         opts.metadata_url.clone(),
         opts.targets_url.clone(),
         opts.expiration,

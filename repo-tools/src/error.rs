@@ -533,3 +533,46 @@ impl Error {
         })
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn status(source: abos_repo_core::Error) -> ExitStatus {
+        Error::from(source).exit_status()
+    }
+
+    #[test]
+    fn repository_core_errors_keep_their_exit_codes() {
+        use abos_repo_core::Error as Core;
+        let url = "http://127.0.0.1:1/metadata/".to_owned();
+        assert_eq!(
+            status(Core::Missing {
+                metadata_url: url.clone()
+            }),
+            ExitStatus::Transport
+        );
+        assert_eq!(
+            status(Core::TargetTooLarge {
+                name: "manifest.json".into(),
+                targets_url: url.clone(),
+                length: 1 << 30,
+                max: 1 << 24,
+            }),
+            ExitStatus::Untrusted
+        );
+        assert_eq!(
+            status(Core::ReadRoot {
+                path: "/nonexistent/root.json".into(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }),
+            ExitStatus::Io
+        );
+        assert_eq!(
+            status(Core::PathUrl {
+                path: "relative".into()
+            }),
+            ExitStatus::Usage
+        );
+    }
+}

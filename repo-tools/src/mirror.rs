@@ -129,7 +129,7 @@ pub struct MirrorReport {
 
 /// Runs a mirror.
 pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<MirrorReport> {
-    let root_bytes = crate::fsio::read(&opts.root)?;
+    let trusted = abos_repo_core::TrustedRoot::read(&opts.root)?;
     let metadata_dir = opts.metadata_subdir.metadata_dir(&opts.out);
     let targets_dir = opts.out.join(TARGETS_DIR);
     for dir in [&metadata_dir, &targets_dir] {
@@ -137,7 +137,7 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
         remove_leftovers(dir)?;
     }
 
-    let loaded = load_source(&opts, &root_bytes, reporter).await?;
+    let loaded = load_source(&opts, &trusted, reporter).await?;
     let repo = &loaded.repo;
     refuse_rollback(&metadata_dir, &loaded)?;
 
@@ -302,12 +302,11 @@ async fn plan(loaded: &LoadedRepo, filter: Option<&Filter>, metadata_only: bool)
 /// rule) and reports it: the one start of both mirror directions (directory and bucket).
 async fn load_source(
     opts: &MirrorOptions,
-    root_bytes: &[u8],
+    trusted: &abos_repo_core::TrustedRoot,
     reporter: &dyn Reporter,
 ) -> Result<LoadedRepo> {
     let loaded = source::load(
-        root_bytes,
-        &opts.root.display().to_string(),
+        trusted,
         opts.metadata_url.clone(),
         opts.targets_url.clone(),
         opts.expiration,
@@ -582,13 +581,13 @@ pub async fn mirror_to_bucket(
     dest: &repo_store::S3Url,
     reporter: &dyn Reporter,
 ) -> Result<MirrorReport> {
-    let root_bytes = crate::fsio::read(&opts.root)?;
+    let trusted = abos_repo_core::TrustedRoot::read(&opts.root)?;
     let rel_metadata = opts.metadata_subdir.metadata_dir(Path::new(""));
     let metadata = dest.join(&rel_metadata.to_string_lossy());
     let targets = dest.join(TARGETS_DIR);
     let bucket = repo_store::Bucket::from_env(&dest.bucket).context(error::ObjectStoreSnafu)?;
 
-    let loaded = load_source(&opts, &root_bytes, reporter).await?;
+    let loaded = load_source(&opts, &trusted, reporter).await?;
     let repo = &loaded.repo;
     // A rolled-back source must not replace newer mirrored metadata.
     if let Some(bytes) = bucket

@@ -4,7 +4,7 @@
 use crate::error::{self, Result};
 use crate::layout::MetadataNames;
 use crate::root;
-use abos_repo_core::{LoadOptions, Source};
+use abos_repo_core::{LoadOptions, Source, TrustedRoot};
 use aws_lc_rs::digest::{SHA256, digest};
 use futures::StreamExt;
 use serde::Serialize;
@@ -43,21 +43,19 @@ impl LoadedRepo {
 /// Loads and verifies a repository with tough, then fetches and checks the root chain and the
 /// current metadata files.
 pub async fn load(
-    trusted_root: &[u8],
-    root_origin: &str,
+    trusted: &TrustedRoot,
     metadata_url: Url,
     targets_url: Url,
     expiry: Expiry,
     transport: Box<dyn Transport>,
 ) -> Result<LoadedRepo> {
-    let trusted = root::parse(trusted_root, root_origin)?;
     let source = Source::new(metadata_url, targets_url);
     let opts = LoadOptions {
         expiry,
         transport: Some(transport.clone()),
         ..Default::default()
     };
-    let repo = abos_repo_core::load(trusted_root, &source, &opts).await?;
+    let repo = abos_repo_core::load(&trusted.bytes, &source, &opts).await?;
     let Source {
         metadata_url,
         targets_url,
@@ -100,7 +98,7 @@ pub async fn load(
         chain.push((name.clone(), parsed));
         files.push((name.clone(), bytes));
     }
-    root::verify_chain(&chain, &trusted)?;
+    root::verify_chain(&chain, &trusted.root)?;
     let (last_name, last) = chain.last().context(error::EmptyRootChainSnafu)?;
     same_signed(&last.signed, &final_root.signed, last_name)?;
 
