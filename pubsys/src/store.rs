@@ -9,7 +9,7 @@
 pub mod s3;
 
 use crate::error::{self, Result};
-use snafu::{OptionExt, ResultExt};
+use snafu::ResultExt;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::Write;
@@ -147,19 +147,7 @@ impl LocalStore {
 
 /// A `file://` URL for a directory, with the trailing slash URL joining needs.
 pub fn dir_url(path: &Path) -> Result<Url> {
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .context(error::StoreIoSnafu {
-                action: "resolve the current directory for",
-                path,
-            })?
-            .join(path)
-    };
-    Url::from_directory_path(&abs)
-        .ok()
-        .context(error::PathUrlSnafu { path })
+    Ok(abos_repo_core::dir_path_url(path)?)
 }
 
 fn ensure_dir(dir: &Path) -> Result<()> {

@@ -6,7 +6,7 @@ use common::*;
 use pubsys::keys::KeySpec;
 use pubsys::policy::ExpirationPolicy;
 use pubsys::refresh::RefreshRequest;
-use pubsys::repo::{ExpiredRepo, LoadOptions, RepoSource};
+use pubsys::repo::{Expiry, LoadOptions, RepoSource};
 use pubsys::store::RepoStore;
 use pubsys::validate::validate;
 use pubsys::yank::{YankAction, YankRequest};
@@ -21,7 +21,7 @@ fn manifest_of(fx: &Fixture, source: &RepoSource) -> Manifest {
         let repo = pubsys::repo::load_existing(&root, source, &LoadOptions::default())
             .await
             .unwrap();
-        pubsys::release::read_manifest(&repo, "test").await.unwrap()
+        pubsys::release::read_manifest(&repo, source).await.unwrap()
     })
 }
 
@@ -43,7 +43,7 @@ fn yank_req(fx: &Fixture, action: YankAction) -> YankRequest {
         arch: fx.arch,
         action,
         expiration: ExpirationPolicy::default(),
-        expired: ExpiredRepo::Refuse,
+        expired: Expiry::Safe,
         datastore: None,
         now: now(),
     }
@@ -185,7 +185,7 @@ fn publish_add_yank_refresh_validate_over_file_and_http() {
                 keys: vec![KeySpec::File(fx.key.path.clone())],
                 source: None,
                 expiration: ExpirationPolicy::default(),
-                expired: ExpiredRepo::Refuse,
+                expired: Expiry::Safe,
                 datastore: None,
                 new_root: None,
                 now: later,
@@ -386,7 +386,15 @@ fn expired_repository_is_refused_unless_allowed_and_refresh_revives_it() {
     fx.publish(&fx.request("1.0.0", long_ago)).unwrap();
 
     let err = fx.publish(&fx.request("1.1.0", now())).unwrap_err();
-    assert!(matches!(err, Error::RepoExpired { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Repo {
+                source: abos_repo_core::Error::Expired { .. }
+            }
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string().contains("expired timestamp metadata")
             || err.to_string().contains("expired"),
@@ -417,7 +425,7 @@ fn expired_repository_is_refused_unless_allowed_and_refresh_revives_it() {
         keys: vec![KeySpec::File(fx.key.path.clone())],
         source: None,
         expiration: ExpirationPolicy::default(),
-        expired: ExpiredRepo::Refuse,
+        expired: Expiry::Safe,
         datastore: None,
         new_root: None,
         now: now(),
@@ -425,9 +433,17 @@ fn expired_repository_is_refused_unless_allowed_and_refresh_revives_it() {
     let err = rt()
         .block_on(pubsys::refresh::refresh(&req, &fx.store(), &NoReporter))
         .unwrap_err();
-    assert!(matches!(err, Error::RepoExpired { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Repo {
+                source: abos_repo_core::Error::Expired { .. }
+            }
+        ),
+        "{err:?}"
+    );
     let req = RefreshRequest {
-        expired: ExpiredRepo::Allow,
+        expired: Expiry::Unsafe,
         ..req
     };
     rt().block_on(pubsys::refresh::refresh(&req, &fx.store(), &NoReporter))
@@ -557,7 +573,7 @@ fn tamper_matrix_gives_errors_naming_the_role_or_target() {
         ))
         .unwrap_err();
     assert!(
-        matches!(err, Error::RepoExpired { ref role, .. } if role == "timestamp"),
+        matches!(err, Error::Repo { source: abos_repo_core::Error::Expired { ref role, .. } } if role == "timestamp"),
         "{err:?}"
     );
 
@@ -758,7 +774,7 @@ fn root_rotation_and_moving_the_signing_roles_to_new_keys() {
         keys,
         source: None,
         expiration: ExpirationPolicy::default(),
-        expired: ExpiredRepo::Refuse,
+        expired: Expiry::Safe,
         datastore: None,
         new_root,
         now: now(),

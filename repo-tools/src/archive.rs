@@ -12,7 +12,7 @@ use crate::check::{self, TreeReport};
 use crate::error::{self, Result};
 
 use crate::reporter::{Event, Reporter};
-use crate::source::Expiration;
+use crate::source::Expiry;
 use crate::untrusted;
 use aws_lc_rs::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};
@@ -236,7 +236,7 @@ pub struct ImportOptions {
     /// Destination directory.
     pub out: PathBuf,
     /// Expired metadata policy.
-    pub expiration: Expiration,
+    pub expiration: Expiry,
     /// Existing destination policy.
     pub existing: Existing,
 }

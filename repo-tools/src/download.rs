@@ -8,7 +8,7 @@
 
 use crate::error::{self, Result};
 use crate::reporter::{Event, Reporter};
-use crate::source::{self, Expiration};
+use crate::source::{self, Expiry};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use snafu::{OptionExt, ResultExt, ensure};
@@ -31,7 +31,7 @@ pub struct DownloadOptions {
     /// Only these targets (all of them when empty).
     pub targets: Vec<String>,
     /// Whether expired metadata is refused.
-    pub expiration: Expiration,
+    pub expiration: Expiry,
     /// Parallel downloads.
     pub jobs: usize,
     /// The transport.
@@ -68,10 +68,9 @@ pub async fn download(opts: DownloadOptions, reporter: &dyn Reporter) -> Result<
         std::fs::symlink_metadata(&opts.out).is_err(),
         error::OutputExistsSnafu { path: &opts.out }
     );
-    let root_bytes = crate::fsio::read(&opts.root)?;
+    let trusted = abos_repo_core::TrustedRoot::read(&opts.root)?;
     let loaded = source::load(
-        &root_bytes,
-        &opts.root.display().to_string(),
+        &trusted,
         opts.metadata_url.clone(),
         opts.targets_url.clone(),
         opts.expiration,
