@@ -49,6 +49,57 @@ fn yank_req(fx: &Fixture, action: YankAction) -> YankRequest {
     }
 }
 
+/// twoliter#488: Bottlerocket has no repository-side way to pull a bad release back. Here
+/// `pubsys yank` re-signs the manifest with a lower `max_version`: a host on 1.0.0 that was
+/// offered 1.1.0 is offered nothing newer once the yank is published (read back through TUF),
+/// and the repository still validates.
+#[test]
+fn twoliter_488_yank_pulls_a_published_release_back() {
+    use update_metadata::{Host, Policy, Selection, VersionLock, select};
+    let fx = Fixture::new();
+    fx.publish(&fx.request("1.0.0", now())).unwrap();
+    fx.publish(&fx.request("1.1.0", now())).unwrap();
+    let host = Host {
+        variant: fx.variant.clone(),
+        arch: fx.arch,
+        version: Version::new(1, 0, 0),
+    };
+    let policy = Policy {
+        version_lock: VersionLock::Latest,
+        ignore_waves: true,
+        seed: waves::Seed::new(0).unwrap(),
+        now: now(),
+        forced: None,
+    };
+    let offered = |m: &Manifest| match select(m, &host, &policy) {
+        Selection::Update(u) => Some(u.version.clone()),
+        Selection::NothingNewer => None,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        offered(&manifest_of(&fx, &fx.source())),
+        Some(Version::new(1, 1, 0))
+    );
+    let y = rt()
+        .block_on(pubsys::yank::yank(
+            &yank_req(&fx, YankAction::LowerMaxVersion(Version::new(1, 0, 0))),
+            &fx.store(),
+            &NoReporter,
+        ))
+        .unwrap();
+    assert_eq!(y.withheld, ["1.1.0"]);
+    assert_eq!(offered(&manifest_of(&fx, &fx.source())), None);
+    let report = rt()
+        .block_on(validate(
+            &fx.root_bytes(),
+            &fx.source(),
+            &LoadOptions::default(),
+            &NoReporter,
+        ))
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+}
+
 #[test]
 fn publish_add_yank_refresh_validate_over_file_and_http() {
     let fx = Fixture::new();

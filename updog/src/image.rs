@@ -92,8 +92,9 @@ pub struct ResumeRecord {
     pub decoder: DecoderState,
 }
 
-/// Format 2 added `written_hash`; a format-1 record is discarded (the image starts over).
-const RECORD_FORMAT: u32 = 2;
+/// Format 2 added `written_hash`; format 3 keeps the content xxh32 as twox-hash's state. A record
+/// of another format is discarded (the image starts over).
+const RECORD_FORMAT: u32 = 3;
 
 impl ResumeRecord {
     fn matches(&self, plan: &ImagePlan) -> bool {
@@ -123,6 +124,21 @@ pub fn load_record(resume_dir: &Path, plan: &ImagePlan) -> Option<ResumeRecord> 
             return None;
         }
     };
+    #[derive(Deserialize)]
+    struct Format {
+        format: u32,
+    }
+    if let Ok(Format { format }) = serde_json::from_slice::<Format>(&bytes)
+        && format != RECORD_FORMAT
+    {
+        info!(
+            "discarding resume record {} of format {format} (this updog writes format \
+             {RECORD_FORMAT}): the image starts over",
+            path.display()
+        );
+        let _ = fsutil::remove_durable(&path);
+        return None;
+    }
     match serde_json::from_slice::<ResumeRecord>(&bytes) {
         Ok(r) if r.matches(plan) => Some(r),
         Ok(_) => {

@@ -273,6 +273,61 @@ fn resume_with_default_4mib_blocks_and_block_checksums() {
     }
 }
 
+/// A resume record written by an updog before twox-hash (format 2: the hand-written xxh32's
+/// `{seed, v, total, buf}`) is discarded and the image downloaded from its first byte; it is
+/// never read as the new state.
+#[test]
+fn resume_record_of_the_previous_format_restarts_the_download() {
+    if !tools() {
+        return;
+    }
+    let w = world(&["-B4"]);
+    w.host.set_config(&w.server.url(), "retries = 0\n");
+    let len = std::fs::metadata(w.repo.target_file(&w.new.root_name))
+        .unwrap()
+        .len();
+    w.server.set_fault(Fault::CutAfter {
+        suffix: w.new.root_name.clone(),
+        bytes: len * 70 / 100,
+        times: 1,
+    });
+    let out = w.host.updog(&["update"]);
+    assert_eq!(code(&out), 15, "{}", show(&out));
+    // Turn the record into what the previous updog wrote at the same checkpoint.
+    let record = updog::config::HostPaths::new(&w.host.root)
+        .resume_dir()
+        .join("root.json");
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(r["format"], 3, "{r}");
+    assert!(r["compressed_offset"].as_u64().unwrap() > 0, "{r}");
+    let total = r["decoder"]["content_hash"]["total_len"].clone();
+    r["format"] = 2.into();
+    r["decoder"]["content_hash"] =
+        serde_json::json!({"seed": 0, "v": [1, 2, 3, 4], "total": total, "buf": []});
+    std::fs::write(&record, serde_json::to_vec(&r).unwrap()).unwrap();
+    w.server.clear_requests();
+    let out = w.host.updog(&["update"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("of format 2 (this updog writes format 3)")
+            && !stderr.contains("resuming root image"),
+        "{}",
+        show(&out)
+    );
+    let root: Vec<_> = w
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(&w.new.root_name))
+        .collect();
+    assert!(root.iter().all(|r| r.range.is_none()), "{root:#?}");
+    assert_eq!(root.iter().map(|r| r.bytes_sent).sum::<u64>(), len);
+    assert!(veritysetup_verify_b(&w.host.disk, &w.new, &w.dir));
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::B));
+}
+
 #[test]
 fn reboot_runs_the_configured_command() {
     if !tools() {
