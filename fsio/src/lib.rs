@@ -71,8 +71,6 @@ pub enum Op {
     CreateTemp,
     /// Writing the content.
     Write,
-    /// Setting the exact mode.
-    SetMode,
     /// fsync of the file.
     SyncFile,
     /// Renaming the temporary file over the destination.
@@ -91,13 +89,32 @@ pub enum Op {
     NoFileName,
 }
 
+/// The step's short name: `rename into place`, `fsync directory`, … (for a caller's message
+/// such as "failed to write X (rename into place)").
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::OpenDir => "open directory",
+            Op::CreateTemp => "create temp file",
+            Op::Write => "write",
+            Op::SyncFile => "fsync file",
+            Op::Rename => "rename into place",
+            Op::SyncDir => "fsync directory",
+            Op::Create => "create",
+            Op::Remove => "remove",
+            Op::Open => "open",
+            Op::ReadDir => "read directory",
+            Op::NoFileName => "no file name",
+        })
+    }
+}
+
 impl Op {
     fn describe(self) -> &'static str {
         match self {
             Op::OpenDir => "failed to open the directory",
             Op::CreateTemp => "failed to create a temporary file to write",
             Op::Write => "failed to write",
-            Op::SetMode => "failed to set the mode of",
             Op::SyncFile => "failed to fsync",
             Op::Rename => "failed to rename a temporary file into place as",
             Op::SyncDir => "failed to fsync the directory",
