@@ -17,6 +17,14 @@ fn fragments_and_docs_are_written() {
     assert_eq!(o.status.code(), Some(0));
     let dm = std::fs::read_to_string(dir.path().join("frag/10-dm-verity.config")).unwrap();
     assert!(dm.contains("CONFIG_DM_INIT=y"));
+    // Readable by a build that runs as another user (0644, whatever the umask), as `cp` would
+    // leave it; the temporary file's 0600 used to stay on the output.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("frag/10-dm-verity.config"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o644, "{mode:o}");
     let o = bin()
         .args(["generate-docs", "--out"])
         .arg(dir.path().join("docs"))
