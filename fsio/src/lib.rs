@@ -2,10 +2,12 @@
 //! that write repositories, manifests, kernel configs and an updater's state cannot drift apart.
 //!
 //! # The behaviour, the same for every caller
-//! - **Exact modes.** Every call that creates a file names its mode and the file gets exactly
-//!   that mode whatever the umask (`fchmod` after the exclusive create). [`PUBLIC`] (0644) is for
-//!   files other users read (a repository a web server serves, a manifest, build outputs),
-//!   [`PRIVATE`] (0600) for state and secrets.
+//! - **Modes are named by the caller.** Every call that creates a file takes a [`Mode`]: either
+//!   [`Mode::Exact`] bits, set with `fchmod` after the exclusive create so the umask cannot change
+//!   them, or [`Mode::Umask`] bits less the process umask, as `open(2)`, `cp` and tuftool do.
+//!   [`PUBLIC`] (0666 less the umask: 0644 under the usual 022) is for files other users read (a
+//!   repository a web server serves, a manifest, build outputs: the operator's umask decides who
+//!   may read them); [`PRIVATE`] (exactly 0600) for state and secrets.
 //! - **Atomic replacement.** [`write_atomic`] and [`AtomicFile`] write a new temporary file in the
 //!   destination's directory, then fsync it, rename it over the destination and fsync the
 //!   directory. Readers see the old content or the new one, never a mix; after a power loss the
@@ -38,7 +40,7 @@
 //! assert_eq!(std::fs::read(&path).unwrap(), b"{}\n");
 //! ```
 
-use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
+use rustix::fs::{AtFlags, Mode as RawMode, OFlags, RenameFlags};
 use rustix::io::Errno;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -49,10 +51,21 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-/// Mode of files other users may read: repositories, manifests, build outputs.
-pub const PUBLIC: u32 = 0o644;
-/// Mode of files only their owner may read: state, keys.
-pub const PRIVATE: u32 = 0o600;
+/// The mode of a file this crate creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Exactly these bits, whatever the umask.
+    Exact(u32),
+    /// These bits less the process umask (and as a default ACL of the directory says), like
+    /// `open(2)` with `O_CREAT`.
+    Umask(u32),
+}
+
+/// Files other users may read (repositories, manifests, build outputs): 0666 less the umask,
+/// 0644 under the usual 022, as tuftool and `cp` leave them.
+pub const PUBLIC: Mode = Mode::Umask(0o666);
+/// Files only their owner may read (state, keys): exactly 0600.
+pub const PRIVATE: Mode = Mode::Exact(0o600);
 /// Start of the name of every temporary file this crate creates.
 pub const TEMP_PREFIX: &str = ".tmp-";
 
@@ -213,27 +226,30 @@ fn open_dir(dir: &Path) -> Result<OwnedFd> {
     rustix::fs::open(
         dir,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
+        RawMode::empty(),
     )
     .map_err(|e| Error::new(Op::OpenDir, dir, e))
 }
 
-fn mode_of(mode: u32) -> Mode {
-    Mode::from_raw_mode(mode & 0o7777)
+fn raw_mode(bits: u32) -> RawMode {
+    RawMode::from_raw_mode(bits & 0o7777)
 }
 
-/// Creates `name` in `dir` exclusively, never through a link, with exactly `mode`.
-fn create_exclusive(dir: &OwnedFd, name: &OsStr, mode: u32) -> io::Result<File> {
+/// Creates `name` in `dir` exclusively, never through a link, with `mode`.
+fn create_exclusive(dir: &OwnedFd, name: &OsStr, mode: Mode) -> io::Result<File> {
+    let (Mode::Exact(bits) | Mode::Umask(bits)) = mode;
     let fd = rustix::fs::openat(
         dir,
         name,
         OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        mode_of(mode),
+        raw_mode(bits),
     )?;
-    // The umask may have taken bits away: set exactly what was asked.
-    if let Err(e) = rustix::fs::fchmod(&fd, mode_of(mode)) {
-        let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
-        return Err(e.into());
+    if let Mode::Exact(bits) = mode {
+        // The umask may have taken bits away: set exactly what was asked.
+        if let Err(e) = rustix::fs::fchmod(&fd, raw_mode(bits)) {
+            let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
+            return Err(e.into());
+        }
     }
     Ok(File::from(fd))
 }
@@ -268,8 +284,8 @@ enum Finish {
 }
 
 impl AtomicFile {
-    /// Creates the temporary file for `path` in `path`'s directory, with exactly `mode`.
-    pub fn create(path: &Path, mode: u32) -> Result<Self> {
+    /// Creates the temporary file for `path` in `path`'s directory, with `mode`.
+    pub fn create(path: &Path, mode: Mode) -> Result<Self> {
         let (dir_path, name) = split(path)?;
         let dir = open_dir(dir_path)?;
         // A random name that exists already (a crash's leftover, a planted link) is skipped.
@@ -387,30 +403,30 @@ impl Drop for AtomicFile {
     }
 }
 
-/// Replaces `path` with `bytes`, atomically and durably, with exactly `mode` (see the crate
+/// Replaces `path` with `bytes`, atomically and durably, with `mode` (see the crate
 /// documentation for the steps).
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> Result<()> {
     let mut file = AtomicFile::create(path, mode)?;
     file.write_all(bytes)
         .map_err(|e| Error::new(Op::Write, path, e))?;
     file.commit()
 }
 
-/// Writes `bytes` to a new `path`, atomically and durably, with exactly `mode`: fails with
+/// Writes `bytes` to a new `path`, atomically and durably, with `mode`: fails with
 /// `AlreadyExists` if anything (a file, a directory, a link) is at `path`. Readers never see a
 /// partial file.
-pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+pub fn write_new(path: &Path, bytes: &[u8], mode: Mode) -> Result<()> {
     let mut file = AtomicFile::create(path, mode)?;
     file.write_all(bytes)
         .map_err(|e| Error::new(Op::Write, path, e))?;
     file.commit_new()
 }
 
-/// Creates a new, empty `path` with exactly `mode` and returns it open for writing. Exclusive:
+/// Creates a new, empty `path` with `mode` and returns it open for writing. Exclusive:
 /// fails with `AlreadyExists` if anything is at `path` (a link is neither followed nor
 /// replaced). The directory entry is durable when this returns; the content is the caller's to
 /// fsync ([`File::sync_all`]).
-pub fn create_new(path: &Path, mode: u32) -> Result<File> {
+pub fn create_new(path: &Path, mode: Mode) -> Result<File> {
     let (dir_path, name) = split(path)?;
     let dir = open_dir(dir_path)?;
     let file = create_exclusive(&dir, name, mode).map_err(|e| Error::new(Op::Create, path, e))?;
@@ -446,7 +462,7 @@ pub fn sync_file(path: &Path) -> Result<()> {
     let fd = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
-        Mode::empty(),
+        RawMode::empty(),
     )
     .map_err(|e| Error::new(Op::Open, path, e))?;
     rustix::fs::fsync(&fd).map_err(|e| Error::new(Op::SyncFile, path, e))

@@ -1,6 +1,6 @@
 //! The shared behaviour on real files: links, failures, modes, concurrency.
 
-use abos_fsio::{AtomicFile, Op, PRIVATE, PUBLIC};
+use abos_fsio::{AtomicFile, Mode, Op, PRIVATE, PUBLIC};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -51,7 +51,7 @@ fn replaces_a_symlink_instead_of_following_it() {
     let meta = std::fs::symlink_metadata(&link).unwrap();
     assert!(meta.file_type().is_file());
     assert_eq!(std::fs::read(&link).unwrap(), b"new");
-    assert_eq!(mode(&link), PRIVATE);
+    assert_eq!(mode(&link), 0o600);
     // A dangling link is replaced too, and its target is not created.
     let dangling = t.path().join("dangling");
     std::os::unix::fs::symlink(t.path().join("nowhere"), &dangling).unwrap();
@@ -154,17 +154,21 @@ fn umask_child() {
         .to_owned();
     std::fs::write(dir.join("umask"), &umask).unwrap();
     for m in [0o644, 0o600, 0o640, 0o755, 0o666] {
-        let p = dir.join(format!("atomic-{m:o}"));
-        abos_fsio::write_atomic(&p, b"x", m).unwrap();
-        let q = dir.join(format!("new-{m:o}"));
-        abos_fsio::create_new(&q, m).unwrap();
-        let r = dir.join(format!("wnew-{m:o}"));
-        abos_fsio::write_new(&r, b"x", m).unwrap();
+        for (kind, mode) in [("exact", Mode::Exact(m)), ("umask", Mode::Umask(m))] {
+            let p = dir.join(format!("{kind}-atomic-{m:o}"));
+            abos_fsio::write_atomic(&p, b"x", mode).unwrap();
+            let q = dir.join(format!("{kind}-new-{m:o}"));
+            abos_fsio::create_new(&q, mode).unwrap();
+            let r = dir.join(format!("{kind}-wnew-{m:o}"));
+            abos_fsio::write_new(&r, b"x", mode).unwrap();
+            let s = dir.join(format!("{kind}-stream-{m:o}"));
+            AtomicFile::create(&s, mode).unwrap().commit().unwrap();
+        }
     }
 }
 
 #[test]
-fn the_mode_is_exact_whatever_the_umask() {
+fn exact_modes_ignore_the_umask_and_umask_modes_follow_it() {
     let exe = std::env::current_exe().unwrap();
     for umask in ["077", "000", "027"] {
         let t = tempfile::tempdir().unwrap();
@@ -181,10 +185,13 @@ fn the_mode_is_exact_whatever_the_umask() {
         // The child really ran under that umask.
         let seen = std::fs::read_to_string(t.path().join("umask")).unwrap();
         assert_eq!(seen.trim_start_matches('0'), umask.trim_start_matches('0'));
+        let mask = u32::from_str_radix(umask, 8).unwrap();
         for m in [0o644, 0o600, 0o640, 0o755, 0o666] {
-            for kind in ["atomic", "new", "wnew"] {
-                let p = t.path().join(format!("{kind}-{m:o}"));
+            for kind in ["atomic", "new", "wnew", "stream"] {
+                let p = t.path().join(format!("exact-{kind}-{m:o}"));
                 assert_eq!(mode(&p), m, "{} under umask {umask}", p.display());
+                let p = t.path().join(format!("umask-{kind}-{m:o}"));
+                assert_eq!(mode(&p), m & !mask, "{} under umask {umask}", p.display());
             }
         }
     }

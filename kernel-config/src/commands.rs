@@ -120,7 +120,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
     }
 }
 
-/// Atomic and durable, mode 0644 (see `abos-fsio`).
+/// Atomic and durable, mode 0666 less the umask (see `abos-fsio`).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     abos_fsio::write_atomic(path, bytes, abos_fsio::PUBLIC).context(WriteFileSnafu { path })
 }

@@ -127,7 +127,8 @@ impl BuildDescription {
             .join(&artifact.file_name)
     }
 
-    /// Writes the description as pretty JSON, atomically and durably (mode 0644; see `abos-fsio`).
+    /// Writes the description as pretty JSON, atomically and durably (mode 0666 less the umask; see
+    /// `abos-fsio`).
     pub fn write_atomic(&self, path: &Path) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(self).expect("serialization cannot fail");
         bytes.push(b'\n');

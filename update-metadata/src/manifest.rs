@@ -130,8 +130,8 @@ impl Manifest {
         Manifest::from_slice(&bytes, &path.display().to_string())
     }
 
-    /// Writes the manifest atomically and durably, mode 0644 (temp file, fsync, rename, directory
-    /// fsync: see `abos-fsio`).
+    /// Writes the manifest atomically and durably, mode 0666 less the umask (temp file, fsync,
+    /// rename, directory fsync: see `abos-fsio`).
     pub fn write_atomic(&self, path: &Path) -> Result<()> {
         abos_fsio::write_atomic(path, &self.to_vec_pretty(), abos_fsio::PUBLIC)
             .context(error::WriteFileSnafu { path })
