@@ -366,6 +366,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Writing, removing or fsyncing a file of the local repository store failed.
+    #[snafu(display("Failed to update '{}' in the repository ({})", path.display(), source.op()))]
+    StoreFile {
+        /// Path.
+        path: PathBuf,
+        /// The step that failed and the I/O error.
+        source: abos_fsio::Error,
+    },
+
     /// Metadata could not be serialised.
     #[snafu(display("Failed to serialise {what}"))]
     Serialize {
@@ -567,9 +576,12 @@ impl Error {
             ManifestInvalid { .. } | ManifestFile { .. } | UpdateNotFound { .. } => {
                 ExitStatus::Manifest
             }
-            Stage { .. } | StoreIo { .. } | Serialize { .. } | Editor { .. } | WriteDocs { .. } => {
-                ExitStatus::Write
-            }
+            Stage { .. }
+            | StoreIo { .. }
+            | StoreFile { .. }
+            | Serialize { .. }
+            | Editor { .. }
+            | WriteDocs { .. } => ExitStatus::Write,
             Delta { .. } | DeltaIo { .. } => ExitStatus::Write,
             TargetsInvalid { .. } => ExitStatus::Negative,
             ObjectStore { source } => match source {

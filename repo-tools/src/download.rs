@@ -172,8 +172,8 @@ async fn fetch_one(
         .await
         .map_err(read_err)?
         .context(error::SelectedTargetMissingSnafu { name: name.raw() })?;
-    let mut file =
-        std::fs::File::create_new(&path).context(error::WriteFileSnafu { path: &path })?;
+    let mut file = abos_fsio::create_new(&path, crate::fsio::READABLE)
+        .context(error::DurableSnafu { path: &path })?;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(read_err)?;
         file.write_all(&chunk)

@@ -371,10 +371,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[snafu(display("cannot sync directory {}", path.display()))]
-    SyncDir {
+    /// A durable write, create, removal or fsync (`abos-fsio`) failed.
+    #[snafu(display("cannot write {} ({})", path.display(), source.op()))]
+    Durable {
         path: PathBuf,
-        source: std::io::Error,
+        source: abos_fsio::Error,
     },
 
     #[snafu(display("{} has no parent directory", path.display()))]
@@ -500,7 +501,7 @@ impl Error {
             | ReadDir { .. }
             | Remove { .. }
             | Rename { .. }
-            | SyncDir { .. }
+            | Durable { .. }
             | NoParent { .. }
             | ReadArchive { .. } => ExitStatus::Io,
         }

@@ -493,11 +493,8 @@ async fn copy_target(
         .parent()
         .context(error::NoParentSnafu { path: &path })?;
     std::fs::create_dir_all(dir).context(error::CreateDirSnafu { path: dir })?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".partial-")
-        .permissions(crate::fsio::readable())
-        .tempfile_in(dir)
-        .context(error::WriteFileSnafu { path: &path })?;
+    let mut tmp = abos_fsio::AtomicFile::create(&path, crate::fsio::READABLE)
+        .context(error::DurableSnafu { path: &path })?;
     match ready {
         // Already read through tough (length and sha256 checked).
         Some(bytes) => tmp
@@ -529,12 +526,9 @@ async fn copy_target(
             }
         }
     }
-    tmp.as_file()
-        .sync_all()
-        .context(error::WriteFileSnafu { path: &path })?;
-    tmp.persist(&path)
-        .map_err(|e| e.error)
-        .context(error::WriteFileSnafu { path: &path })?;
+    // fsync and rename; the caller fsyncs the targets directory once for all of them.
+    tmp.commit_batched()
+        .context(error::DurableSnafu { path: &path })?;
     reporter.report(&Event::TargetFetched {
         name: name.raw(),
         bytes: target.length,
@@ -547,7 +541,7 @@ async fn copy_target(
 async fn stream_target(
     repo: &tough::Repository,
     name: &TargetName,
-    tmp: &mut tempfile::NamedTempFile,
+    tmp: &mut abos_fsio::AtomicFile,
     path: &Path,
 ) -> Result<()> {
     let read_err = |source| error::Error::ReadTarget {

@@ -107,6 +107,14 @@ pub enum Error {
         /// Cause.
         source: std::io::Error,
     },
+    /// A durable write, removal or fsync of state (`abos-fsio`) failed.
+    #[snafu(display("failed to write {} ({})", path.display(), source.op()))]
+    StateFile {
+        /// File or directory.
+        path: PathBuf,
+        /// The step that failed and the I/O error.
+        source: abos_fsio::Error,
+    },
     /// Reading a state file failed.
     #[snafu(display("failed to read {}", path.display()))]
     ReadFile {
