@@ -122,6 +122,17 @@ pub enum Error {
         /// Bytes received.
         got: u64,
     },
+    /// A fetcher outside this crate failed (e.g. updog's HTTP client after its retries); the
+    /// caller that supplied the fetcher keeps the detailed error.
+    #[snafu(display("fetching chunk file bytes {start}..{end} failed: {reason}"))]
+    Fetch {
+        /// Start.
+        start: u64,
+        /// End (exclusive).
+        end: u64,
+        /// The fetcher's message.
+        reason: String,
+    },
 }
 
 /// Result with this crate's [`Error`].
