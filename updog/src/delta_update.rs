@@ -216,14 +216,10 @@ impl UpdogFetch {
         }
         let mut resp = resp;
         let mut body = Vec::with_capacity((end - start) as usize);
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|source| Error::HttpRequest {
-                url: url.clone(),
-                source: Box::new(source),
-            })?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|source| Error::HttpRequest {
+            url: url.clone(),
+            source: Box::new(source),
+        })? {
             self.received
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             if body.len() + chunk.len() > (end - start) as usize {
@@ -503,32 +499,40 @@ async fn prepare(
 }
 
 /// What `check-update` and `status` show: the planned bytes of a delta for `root` (this scans
-/// the running root and downloads the index; nothing is written). Never fails: a problem is the
-/// reason the delta is not available.
+/// the running root and downloads the index; nothing is written). `None` when no delta is
+/// published for `root` (a Bottlerocket-shaped repository). Never fails otherwise: a problem is
+/// the reason the delta is not available.
 pub async fn availability(
     http: &HttpClient,
     loaded: &LoadedRepo,
-    root: &TargetInfo,
-    where_: &DeltaDisk,
+    root: &str,
+    where_: Result<DeltaDisk>,
     enabled: bool,
-) -> DeltaAvailability {
-    let mut a = DeltaAvailability {
-        available: false,
-        reason: None,
-        planned_fetch_bytes: None,
-        reuse_bytes: None,
-        requests: None,
-        full_bytes: root.length,
-        version: None,
+) -> Option<DeltaAvailability> {
+    let root = match loaded.delta_targets(root).await {
+        Ok(Some(_)) => match loaded.target(root).await {
+            Ok(r) => r,
+            Err(e) => return Some(unavailable(0, crate::render::error_text(&e))),
+        },
+        Ok(None) => return None,
+        Err(e) => return Some(unavailable(0, crate::render::error_text(&e))),
     };
     if !enabled {
-        a.reason = Some("turned off in updog.toml (delta = false)".to_owned());
-        return a;
+        return Some(unavailable(
+            root.length,
+            "turned off in updog.toml (delta = false)".to_owned(),
+        ));
     }
+    let where_ = match where_ {
+        Ok(w) => w,
+        Err(e) => return Some(unavailable(root.length, crate::render::error_text(&e))),
+    };
+    let mut a = unavailable(root.length, String::new());
     let received = Arc::new(AtomicU64::new(0));
-    match prepare(http, loaded, root, where_, &received).await {
+    match prepare(http, loaded, &root, &where_, &received).await {
         Ok(Prepared::Ready(r)) => {
             a.available = true;
+            a.reason = None;
             a.planned_fetch_bytes = Some(r.summary.download_bytes);
             a.reuse_bytes = Some(r.summary.reuse_bytes);
             a.requests = Some(r.summary.requests as u64);
@@ -543,7 +547,19 @@ pub async fn availability(
         }
         Err(e) => a.reason = Some(crate::render::error_text(&e)),
     }
-    a
+    Some(a)
+}
+
+fn unavailable(full_bytes: u64, reason: String) -> DeltaAvailability {
+    DeltaAvailability {
+        available: false,
+        reason: Some(reason),
+        planned_fetch_bytes: None,
+        reuse_bytes: None,
+        requests: None,
+        full_bytes,
+        version: None,
+    }
 }
 
 /// Removes the executor's progress record (after the set verified, or when it must not be

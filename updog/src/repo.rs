@@ -451,7 +451,10 @@ impl LoadedRepo {
                 }
             }
         }
-        Ok(Some((self.target(&index).await?, self.target(&chunks).await?)))
+        Ok(Some((
+            self.target(&index).await?,
+            self.target(&chunks).await?,
+        )))
     }
 
     /// Downloads target `name` into memory through TUF: its length (at most the signed length,
