@@ -441,8 +441,10 @@ fn without_a_published_delta_check_update_keeps_bottlerocket_shape() {
             "version",
             "max_version",
             "waves",
-            "images"
-        ]
+            "images",
+            "plan"
+        ],
+        "no \"delta\" key without a published delta"
     );
     let outcome = w.assert_updated(&w.update());
     assert_eq!(outcome["root_update"]["method"], "full");
