@@ -32,7 +32,7 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The index is not a valid abos-chunked v1 index.
+    /// The index is not a valid abos-chunked index (v2).
     #[snafu(display("invalid abos-chunked index at byte {offset}: {reason}"))]
     BadIndex {
         /// Byte offset in the index where the problem is.
