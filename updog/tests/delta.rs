@@ -526,6 +526,44 @@ fn a_replaced_index_is_refused_with_the_verification_status() {
 }
 
 #[test]
+fn an_index_entry_with_a_broken_signature_is_refused() {
+    if !tools() {
+        return;
+    }
+    let w = world();
+    // Change the index's signed SHA-256 in targets metadata without re-signing it.
+    let meta = w.repo_dir.join(format!("metadata/{VARIANT}/{}", arch()));
+    let targets = std::fs::read_dir(&meta)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".targets.json"))
+        .max()
+        .unwrap();
+    let index_file = w.served(&format!("{}.index", w.new.root_name));
+    let name = index_file
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let sha = name.split('.').next().unwrap().to_owned();
+    let text = std::fs::read_to_string(&targets).unwrap();
+    assert!(
+        text.contains(&sha),
+        "the index's hash is not in {}",
+        targets.display()
+    );
+    let forged = format!(
+        "{}{}",
+        &sha[..63],
+        if sha.ends_with('0') { "1" } else { "0" }
+    );
+    std::fs::write(&targets, text.replace(&sha, &forged)).unwrap();
+    let out = w.update();
+    assert_eq!(out.status.code(), Some(11), "{}", show(&out));
+    w.assert_nothing_activated("targets metadata forged");
+}
+
+#[test]
 fn a_truncated_chunk_file_falls_back() {
     if !tools() {
         return;
