@@ -177,6 +177,30 @@ impl UpdogFetch {
     /// server's answer to the Range request.
     async fn once(&self, start: u64, end: u64) -> Result<abos_delta::Result<Vec<u8>>> {
         let url = self.url.to_string();
+        if self.url.scheme() == "file" {
+            // A repository on a local file system (or a mounted medium): positioned reads.
+            let path = self.url.to_file_path().map_err(|()| Error::LocalTarget {
+                path: PathBuf::from(self.url.path()),
+                source: std::io::Error::other("not a local path"),
+            })?;
+            let got = match abos_delta::fetch::FileFetch::open(&path) {
+                Ok(mut f) => {
+                    use abos_delta::fetch::Fetch;
+                    f.fetch(start, end).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Ok(bytes) = &got {
+                self.received
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+            return match got {
+                Err(
+                    abos_delta::Error::Open { source, .. } | abos_delta::Error::Read { source, .. },
+                ) => Err(Error::LocalTarget { path, source }),
+                other => Ok(other),
+            };
+        }
         let resp = match self.http.get_range(&self.url, start, end).await {
             Ok(r) => r,
             Err(Error::HttpStatus { status, .. }) if !HttpClient::retryable_status(status) => {

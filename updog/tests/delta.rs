@@ -404,6 +404,29 @@ fn delta_update_fetches_less_than_the_full_image_and_verifies() {
 }
 
 #[test]
+fn a_delta_from_a_file_repository() {
+    if !tools() {
+        return;
+    }
+    let w = world();
+    let base = format!("file://{}/", w.repo_dir.display());
+    std::fs::write(
+        w.host.root.join("etc/updog.toml"),
+        format!(
+            "metadata_base_url = \"{base}metadata/{VARIANT}/{}/\"\n\
+             targets_base_url = \"{base}targets/\"\nseed = 1234\nignore_waves = true\n\
+             checkpoint_mib = 1\nreboot_command = [\"true\"]\n",
+            arch()
+        ),
+    )
+    .unwrap();
+    let outcome = w.assert_updated(&w.update());
+    let how = &outcome["root_update"];
+    assert_eq!(how["method"], "delta", "{outcome}");
+    assert!(u(&how["delta_bytes"]) < w.full_len() / 4, "{how}");
+}
+
+#[test]
 fn delta_off_in_config_downloads_the_full_image() {
     if !tools() {
         return;
