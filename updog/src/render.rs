@@ -6,15 +6,9 @@ use crate::workflow::{Activation, Outcome};
 /// Human text for an outcome (one or more lines).
 pub fn outcome_text(outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Available { update, delta, .. } => match delta {
-            Some(d) => format!(
-                "{} {}\ndelta: {}",
-                update.variant,
-                update.version,
-                delta_text(d)
-            ),
-            None => format!("{} {}", update.variant, update.version),
-        },
+        // One line, as Bottlerocket prints it (scripts read it); the delta is in --json and
+        // `updog status`.
+        Outcome::Available { update, .. } => format!("{} {}", update.variant, update.version),
         Outcome::All { updates } => updates
             .iter()
             .map(|u| format!("{} {}", u.variant, u.version))
