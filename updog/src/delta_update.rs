@@ -82,6 +82,11 @@ pub struct DeltaAvailability {
     /// The update (version) these figures are for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// What the figures were computed from: the index's signed SHA-256 and the running ROOT
+    /// partition's GUID. The running root is read-only (dm-verity), so a later check with the
+    /// same key reuses the figures instead of downloading the index and scanning again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_for: Option<String>,
 }
 
 /// What `update` did for the root image (in the outcome JSON, `root_update`).
@@ -523,19 +528,21 @@ async fn prepare(
 }
 
 /// What `check-update` and `status` show: the planned bytes of a delta for `root` (this scans
-/// the running root and downloads the index; nothing is written). `None` when no delta is
-/// published for `root` (a Bottlerocket-shaped repository). Never fails otherwise: a problem is
-/// the reason the delta is not available.
+/// the running root and downloads the index; nothing is written), or `cached` when it was
+/// computed for the same signed index and running root. `None` when no delta is published for
+/// `root` (a Bottlerocket-shaped repository). Never fails otherwise: a problem is the reason the
+/// delta is not available.
 pub async fn availability(
     http: &HttpClient,
     loaded: &LoadedRepo,
     root: &str,
     where_: Result<DeltaDisk>,
     enabled: bool,
+    cached: Option<&DeltaAvailability>,
 ) -> Option<DeltaAvailability> {
-    let root = match loaded.delta_targets(root).await {
-        Ok(Some(_)) => match loaded.target(root).await {
-            Ok(r) => r,
+    let (root, index) = match loaded.delta_targets(root).await {
+        Ok(Some((index, _))) => match loaded.target(root).await {
+            Ok(r) => (r, index),
             Err(e) => return Some(unavailable(0, crate::render::error_text(&e))),
         },
         Ok(None) => return None,
@@ -551,6 +558,15 @@ pub async fn availability(
         Ok(w) => w,
         Err(e) => return Some(unavailable(root.length, crate::render::error_text(&e))),
     };
+    let key = format!(
+        "index {} running root {}",
+        hex::encode(index.sha256),
+        where_.active_root.unique_guid
+    );
+    if let Some(c) = cached.filter(|c| c.computed_for.as_deref() == Some(key.as_str())) {
+        info!("delta figures reused from the last check ({key})");
+        return Some(c.clone());
+    }
     let mut a = unavailable(root.length, String::new());
     let received = Arc::new(AtomicU64::new(0));
     match prepare(http, loaded, &root, &where_, &received).await {
@@ -571,6 +587,10 @@ pub async fn availability(
         }
         Err(e) => a.reason = Some(crate::render::error_text(&e)),
     }
+    // Only a plan is worth keeping (a refused Range or a network error may pass).
+    if a.planned_fetch_bytes.is_some() {
+        a.computed_for = Some(key);
+    }
     Some(a)
 }
 
@@ -583,6 +603,7 @@ fn unavailable(full_bytes: u64, reason: String) -> DeltaAvailability {
         requests: None,
         full_bytes,
         version: None,
+        computed_for: None,
     }
 }
 

@@ -627,7 +627,7 @@ async fn dispatch(command: Command, env: &Env, st: &mut Status) -> Result<Outcom
                     Outcome::Available {
                         update: update.clone(),
                         plan: plan.map(Box::new),
-                        delta: check_delta(env, &p, &loaded, update).await,
+                        delta: check_delta(env, &p, &loaded, update, st.delta.as_ref()).await,
                     }
                 }
                 Err(no) => Outcome::NoUpdate(no),
@@ -1120,6 +1120,7 @@ async fn check_delta(
     p: &Prepared,
     loaded: &LoadedRepo,
     update: &Update,
+    cached: Option<&crate::delta_update::DeltaAvailability>,
 ) -> Option<crate::delta_update::DeltaAvailability> {
     let disk = open_signpost(env).and_then(|sp| crate::delta_update::delta_disk(&sp));
     let mut d = crate::delta_update::availability(
@@ -1128,6 +1129,7 @@ async fn check_delta(
         &update.images.root.to_string(),
         disk,
         p.config.delta,
+        cached,
     )
     .await?;
     d.version = Some(update.version.to_string());

@@ -347,6 +347,20 @@ fn delta_update_fetches_less_than_the_full_image_and_verifies() {
         status["delta"]["planned_fetch_bytes"],
         d["planned_fetch_bytes"]
     );
+    // A second check reuses the figures (same signed index, same running root): no index
+    // download, no Range request.
+    w.server.clear_requests();
+    let out = w.host.updog(&["--json", "check-update"]);
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["delta"], check["delta"]);
+    assert!(
+        !w.server
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with(".index") || r.path.ends_with(".chunks")),
+        "{:?}",
+        w.server.requests()
+    );
     let out = w.host.updog(&["status"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("delta:          1.1.0: available"),
