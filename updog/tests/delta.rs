@@ -124,13 +124,13 @@ enum Publish {
 fn world_with(changed: &[u64], how: Publish) -> World {
     let dir = test_support::tempdir();
     let path = dir.path().to_path_buf();
-    let keys = path.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    let (root_json, key) = test_support::tuf::simple_root(&keys);
+    // Keys and root from the test helper; pubsys publishes into its directory.
+    let repo = Repo::new(&path);
+    let (root_json, key) = (repo.root.clone(), repo.key.clone());
     let (a, b) = roots(&path, ROOT_LEN, changed);
     let old = make_release_from(&path, "1.0.0", &a, &["-B4"]);
     let new = make_release_from(&path, "1.1.0", &b, &["-B4"]);
-    let repo_dir = path.join("repo");
+    let repo_dir = repo.dir.clone();
     publish(&repo_dir, &root_json, &key.path, &old, false, &[]);
     if how == Publish::SignedMismatch {
         let stage = path.join("stage");
@@ -165,11 +165,6 @@ fn world_with(changed: &[u64], how: Publish) -> World {
         );
     }
     let server = Server::serve_dir(&repo_dir);
-    let repo = Repo {
-        dir: repo_dir.clone(),
-        root_json: root_json.clone(),
-        key: key.clone(),
-    };
     let host = Host::new(&path, &repo, &server.url(), &old, ROOT_MIB, "");
     let w = World {
         _dir: dir,

@@ -110,10 +110,10 @@ fn bench_delta_update_against_full_update() {
     drop(new);
     let old = make_release_from(&path, "1.0.0", &old_root, &[]);
     let rel = make_release_from(&path, "1.1.0", &new_root, &[]);
-    let keys = path.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    let (root_json, key) = test_support::tuf::simple_root(&keys);
-    let repo_dir = path.join("repo");
+    // Keys and root from the test helper; pubsys publishes into its directory.
+    let repo = Repo::new(&path);
+    let (root_json, key) = (repo.root.clone(), repo.key.clone());
+    let repo_dir = repo.dir.clone();
     for (r, delta) in [(&old, false), (&rel, true)] {
         let mut cmd = Command::new(pubsys());
         cmd.arg("repo")
@@ -138,11 +138,6 @@ fn bench_delta_update_against_full_update() {
         assert!(out.status.success(), "{}", show(&out));
     }
     let server = Server::serve_dir(&repo_dir);
-    let repo = Repo {
-        dir: repo_dir.clone(),
-        root_json,
-        key,
-    };
     let host = Host::new(&path, &repo, &server.url(), &old, mib + 16, "");
     let pristine = path.join("pristine.img");
     std::fs::copy(&host.disk, &pristine).unwrap();
