@@ -337,7 +337,7 @@ pub enum Error {
         source: Box<tough::error::Error>,
     },
 
-    /// `--delta`: the root image could not be chunked (abos-chunked v1).
+    /// `--delta`: the root image could not be chunked (abos-chunked).
     #[snafu(display("Failed to build the chunked form of '{}'", path.display()))]
     Delta {
         /// The root image.

@@ -8,6 +8,7 @@
 //! set as it was and the next run resumes.
 
 use crate::config::HostPaths;
+use crate::delta_update::{self, DeltaReport};
 use crate::error::{self, Result};
 use crate::fsutil;
 use crate::http::HttpClient;
@@ -38,16 +39,19 @@ pub(crate) struct ApplyContext<'a> {
     pub loaded: &'a LoadedRepo,
     /// Checkpoint distance of resumable downloads, in decompressed bytes.
     pub checkpoint_bytes: u64,
+    /// Write the root image from a published delta when worth it (`delta` in updog.toml).
+    pub delta: bool,
 }
 
 /// Applies `plan` to the disk `sp` opened, recording each state change in `st`. Returns the
-/// per-image figures. The set is valid (and next to boot when the plan activates) on success.
+/// per-image figures and how the root image was written (delta or full). The set is valid (and
+/// next to boot when the plan activates) on success.
 pub(crate) async fn apply(
     cx: &ApplyContext<'_>,
     plan: &UpdatePlan,
     sp: &mut Signpost,
     st: &mut Status,
-) -> Result<Vec<ImageResult>> {
+) -> Result<(Vec<ImageResult>, Option<DeltaReport>)> {
     // The disk must still be what the plan was made from.
     let inactive = sp.inactive().context(error::SignpostSnafu {
         op: "find the inactive set",
@@ -110,7 +114,30 @@ pub(crate) async fn apply(
         reporter: cx.reporter.clone(),
     };
     let mut results = Vec::with_capacity(plan.images.len());
+    let mut root_update = None;
     for image in &plan.images {
+        if image.kind == ImageKind::Root {
+            // From the delta when one is published and worth it, else the full image.
+            let active_root = sp
+                .disk()
+                .set(sp.active())
+                .context(error::SignpostSnafu {
+                    op: "read the running set",
+                })?
+                .root;
+            let (result, how) = delta_update::write_root(
+                cx.http,
+                cx.loaded,
+                image,
+                &active_root,
+                &settings,
+                cx.delta,
+            )
+            .await?;
+            results.push(result);
+            root_update = Some(how);
+            continue;
+        }
         results.push(image::write_image(cx.http, image, &settings).await?);
     }
 
@@ -130,6 +157,7 @@ pub(crate) async fn apply(
     if let Err(e) = verified {
         // What is there cannot be trusted: the next run starts over.
         let _ = image::clear_records(&resume_dir);
+        let _ = delta_update::clear(&resume_dir);
         return Err(e);
     }
 
@@ -152,7 +180,8 @@ pub(crate) async fn apply(
         status::store(cx.paths, st, cx.now)?;
     }
     image::clear_records(&resume_dir)?;
-    Ok(results)
+    delta_update::clear(&resume_dir)?;
+    Ok((results, root_update))
 }
 
 /// Verifies the written root against the written hash partition, with the dm-verity parameters

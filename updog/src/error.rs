@@ -252,6 +252,24 @@ pub enum Error {
         #[snafu(source(from(tuf_client::Error, Box::new)))]
         source: Box<tuf_client::Error>,
     },
+    /// The delta index of the root image (`<root>.index`, a signed target) could not be
+    /// downloaded, or its length or hash does not match the signed targets metadata.
+    #[snafu(display("failed to download the delta index {name:?} through TUF"))]
+    DeltaIndex {
+        /// Target name.
+        name: String,
+        /// Cause.
+        #[snafu(source(from(tuf_client::Error, Box::new)))]
+        source: Box<tuf_client::Error>,
+    },
+    /// Reading the running root or writing the inactive root failed during a delta update.
+    #[snafu(display("delta update of {partition}: disk I/O failed"))]
+    DeltaIo {
+        /// The partition (or disk) concerned.
+        partition: String,
+        /// Cause.
+        source: abos_delta::Error,
+    },
     /// An image target lists no SHA-256 (the resumable image writer verifies SHA-256).
     #[snafu(display(
         "image target {name:?} lists no SHA-256 hash; updog's resumable image writer needs one"
@@ -682,6 +700,7 @@ impl Error {
             Error::RepoLoad { source, .. }
             | Error::ManifestRead { source }
             | Error::TargetLookup { source, .. }
+            | Error::DeltaIndex { source, .. }
             | Error::MigrationCache { source, .. } => classify_tuf(source.as_ref()),
             Error::ManifestMissing
             | Error::ManifestParse { .. }
@@ -708,7 +727,8 @@ impl Error {
             | Error::PlanStale { .. }
             | Error::DiskWrite { .. }
             | Error::DiskRead { .. }
-            | Error::DiskSync { .. } => ExitStatus::Disk,
+            | Error::DiskSync { .. }
+            | Error::DeltaIo { .. } => ExitStatus::Disk,
             _ => ExitStatus::Failure,
         }
     }

@@ -254,6 +254,39 @@ impl HttpClient {
         }
     }
 
+    /// One GET of bytes `start..end` (no retry), for delta updates: `Range: bytes=start-(end-1)`.
+    /// Returns the response if the status is 200 or 206 (the caller checks that it is a 206
+    /// for exactly that range: a 200 means the server ignores Range).
+    pub async fn get_range(&self, url: &Url, start: u64, end: u64) -> Result<reqwest::Response> {
+        let full = self.params.apply(url);
+        debug!("GET {full} (bytes {start}..{end})");
+        let resp = self
+            .client
+            .get(full)
+            .header(
+                reqwest::header::RANGE,
+                format!("bytes={start}-{}", end.saturating_sub(1)),
+            )
+            .send()
+            .await
+            .context(error::HttpRequestSnafu { url: url.as_str() })?;
+        let status = resp.status().as_u16();
+        if status == 200 || status == 206 {
+            Ok(resp)
+        } else {
+            error::HttpStatusSnafu {
+                url: url.as_str(),
+                status,
+            }
+            .fail()
+        }
+    }
+
+    /// Whether an HTTP status is worth another attempt (408, 429, 5xx).
+    pub fn retryable_status(status: u16) -> bool {
+        is_retryable_status(status)
+    }
+
     /// Whether another attempt may help.
     pub fn retryable(e: &Error) -> bool {
         match e {

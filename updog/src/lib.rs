@@ -34,6 +34,7 @@ pub mod blockio;
 pub mod cli;
 pub mod config;
 pub(crate) mod coord;
+pub mod delta_update;
 pub mod docs;
 pub mod error;
 pub mod exit;

@@ -245,6 +245,10 @@ pub enum Outcome {
         update: Update,
         /// What `update` would do with it (absent when the disk could not be read).
         plan: Option<Box<UpdatePlan>>,
+        /// The delta for its root image, when one is published (planned bytes, or why it is
+        /// not used).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delta: Option<crate::delta_update::DeltaAvailability>,
     },
     /// `check-update --all`.
     All {
@@ -263,6 +267,9 @@ pub enum Outcome {
         set: String,
         /// Per-image figures.
         images: Vec<ImageResult>,
+        /// How the root image was written (delta or full, and why).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        root_update: Option<crate::delta_update::DeltaReport>,
         /// Whether the reboot command ran.
         rebooting: bool,
     },
@@ -620,6 +627,7 @@ async fn dispatch(command: Command, env: &Env, st: &mut Status) -> Result<Outcom
                     Outcome::Available {
                         update: update.clone(),
                         plan: plan.map(Box::new),
+                        delta: check_delta(env, &p, &loaded, update, st.delta.as_ref()).await,
                     }
                 }
                 Err(no) => Outcome::NoUpdate(no),
@@ -793,7 +801,8 @@ fn record_check(st: &mut Status, outcome: &Outcome) {
         State::Idle | State::Available | State::Healthy | State::Failed
     );
     match outcome {
-        Outcome::Available { update, .. } => {
+        Outcome::Available { update, delta, .. } => {
+            st.delta = delta.clone();
             st.next_version = Some(update.version.clone());
             st.wave_opens_at = None;
             if settled {
@@ -899,12 +908,14 @@ async fn coordinated_update(
             update,
             set,
             images,
+            root_update,
             ..
         } => Outcome::Updated {
             update,
             activation: Activation::Activate,
             set,
             images,
+            root_update,
             rebooting,
         },
         Outcome::AlreadyStaged { update, set, .. } => Outcome::AlreadyStaged {
@@ -1102,6 +1113,29 @@ async fn check_plan(
     }
 }
 
+/// `check-update`: the delta for `update`'s root image, when one is published (this downloads
+/// the index and scans the running root; nothing is written).
+async fn check_delta(
+    env: &Env,
+    p: &Prepared,
+    loaded: &LoadedRepo,
+    update: &Update,
+    cached: Option<&crate::delta_update::DeltaAvailability>,
+) -> Option<crate::delta_update::DeltaAvailability> {
+    let disk = open_signpost(env).and_then(|sp| crate::delta_update::delta_disk(&sp));
+    let mut d = crate::delta_update::availability(
+        &p.http,
+        loaded,
+        &update.images.root.to_string(),
+        disk,
+        p.config.delta,
+        cached,
+    )
+    .await?;
+    d.version = Some(update.version.to_string());
+    Some(d)
+}
+
 fn choose<'a>(
     loaded: &'a LoadedRepo,
     p: &Prepared,
@@ -1193,8 +1227,10 @@ async fn update_to(
         http: &p.http,
         loaded,
         checkpoint_bytes: p.config.checkpoint_bytes,
+        delta: p.config.delta,
     };
-    let images = apply::apply(&cx, &plan, &mut sp, st).await?;
+    st.delta = None;
+    let (images, root_update) = apply::apply(&cx, &plan, &mut sp, st).await?;
     drop(sp);
     let rebooting = if activation == Activation::Activate {
         maybe_reboot(&p.config, reboot, env)?
@@ -1206,6 +1242,7 @@ async fn update_to(
         update: plan.update,
         activation,
         images,
+        root_update,
         rebooting,
     })
 }
