@@ -596,6 +596,8 @@ struct EmuResult {
     writes: Vec<(u64, u64)>,
     /// Console lines for this disk (for failure messages).
     console: Vec<String>,
+    /// The result line was seen.
+    done: bool,
 }
 
 /// The console text without terminal escape sequences and carriage returns.
@@ -620,9 +622,9 @@ fn plain(console: &[u8]) -> String {
     out
 }
 
-/// Runs one grub-emu process over `disks` (at most [`EMU_SLOTS`]) in `work`; `dry_run` passes
-/// `-n`. Returns one result per disk, in order.
-fn run_emu(emu: &Path, work: &Path, disks: &[PathBuf], dry_run: bool) -> Vec<EmuResult> {
+/// Runs one grub-emu process over `disks` (at most [`EMU_SLOTS`]) in `work`. Returns one
+/// result per disk, in order.
+fn run_emu(emu: &Path, work: &Path, disks: &[PathBuf]) -> Vec<EmuResult> {
     assert!(disks.len() <= EMU_SLOTS);
     let map: String = disks
         .iter()
@@ -640,7 +642,7 @@ fn run_emu(emu: &Path, work: &Path, disks: &[PathBuf], dry_run: bool) -> Vec<Emu
          \x20 for v in gptprio_set gptprio_tries_after gptprio_wrote boot_dev boot_uuid \
          gptprio_root_uuid gptprio_hash_uuid; do set $v=-; done\n\
          \x20 echo \"BEGIN $i\"\n\
-         \x20 gptprio.next {n} hd$i\n\
+         \x20 gptprio.next hd$i\n\
          \x20 set status=$?\n\
          \x20 echo \"U $i $boot_uuid\"\n\
          \x20 echo \"V $i $gptprio_root_uuid\"\n\
@@ -650,7 +652,6 @@ fn run_emu(emu: &Path, work: &Path, disks: &[PathBuf], dry_run: bool) -> Vec<Emu
          echo END\n\
          reboot\n",
         list = list.join(" "),
-        n = if dry_run { "-n" } else { "" },
     );
     std::fs::write(cfg_dir.join("grub.cfg"), cfg).unwrap();
     let out = Command::new(emu)
@@ -699,6 +700,7 @@ fn run_emu(emu: &Path, work: &Path, disks: &[PathBuf], dry_run: bool) -> Vec<Emu
                 r.tries_after = w[4].into();
                 r.wrote = w[5].into();
                 r.boot_dev = w[6].into();
+                r.done = true;
                 current = None;
                 continue;
             }
@@ -710,6 +712,9 @@ fn run_emu(emu: &Path, work: &Path, disks: &[PathBuf], dry_run: bool) -> Vec<Emu
             let (off, len) = spec.trim().split_once('+').unwrap();
             r.writes.push((off.parse().unwrap(), len.parse().unwrap()));
         }
+    }
+    for (i, r) in results.iter().enumerate() {
+        assert!(r.done, "grub-emu printed no result for hd{i}:\n{text}");
     }
     results
 }
@@ -969,7 +974,7 @@ fn emu_against_signpost(grub: &Path, states: &[(Flags, Flags)], oracle_every: us
             expected.push((decision, before, after));
             disks.push(slot);
         }
-        let results = run_emu(&emu, work, &disks, false);
+        let results = run_emu(&emu, work, &disks);
         let sets = [
             tdisk.set(SetName::A).unwrap(),
             tdisk.set(SetName::B).unwrap(),
@@ -1093,7 +1098,7 @@ fn the_real_module_writes_the_same_bytes_as_signpost_boot_select() {
         }
     }
     let disks: Vec<PathBuf> = cases.iter().map(|c| c.2.clone()).collect();
-    let results = run_emu(&emu, dir.path(), &disks, false);
+    let results = run_emu(&emu, dir.path(), &disks);
     let mut wrote = 0;
     for (k, ((what, base, g, s), r)) in cases.iter().zip(&results).enumerate() {
         let mut disk = Disk::open(s).unwrap();
@@ -1157,7 +1162,7 @@ fn a_power_cut_at_any_sector_of_the_real_modules_write_leaves_the_set_bootable()
         }
     }
     let disks: Vec<PathBuf> = bases.iter().map(|b| b.1.clone()).collect();
-    let results = run_emu(&emu, dir.path(), &disks, false);
+    let results = run_emu(&emu, dir.path(), &disks);
     let last = TINY_SECTORS * 512 - 512;
     let array = 128 * 128;
     let mut cuts = Vec::new();
@@ -1226,7 +1231,7 @@ fn a_power_cut_at_any_sector_of_the_real_modules_write_leaves_the_set_bootable()
             expected.push(signpost_boot(&slot, img));
             disks.push(slot);
         }
-        let results = run_emu(&emu, work, &disks, false);
+        let results = run_emu(&emu, work, &disks);
         for (k, (r, (plan, want))) in results.iter().zip(&expected).enumerate() {
             let (what, _, d0, d1) = &batch[k];
             let decided = plan
