@@ -17,8 +17,15 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// Where the new image goes: a partition, a file, or memory.
+///
+/// The executor calls `flush` and then `sync` before every progress record and at the end, so a
+/// recorded checkpoint covers only durable bytes. On a rerun it re-reads the recorded chunks
+/// through `Read`: a target must return what the storage holds there (a direct read, or a read
+/// after those bytes were synced, which the record guarantees), and every read must see the
+/// writes made before it (a target that buffers writes writes them out first).
 pub trait Target: Read + Write + Seek {
-    /// Makes what was written durable (fsync for files and devices).
+    /// Makes everything written so far durable, buffered bytes included (fsync for files and
+    /// devices).
     fn sync(&mut self) -> std::io::Result<()>;
 }
 

@@ -33,12 +33,13 @@ use abos_delta::plan::Summary;
 use abos_delta::{Decision, Index, LocalIndex, Plan};
 use serde::{Deserialize, Serialize};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::{info, warn};
 use url::Url;
+
+pub mod io;
 
 /// The executor's progress record in the resume directory.
 pub const PROGRESS_FILE: &str = "delta-root.progress";
@@ -115,6 +116,10 @@ pub struct DeltaReport {
     pub refetched_chunks: u64,
     /// Chunks found written and verified by an earlier (killed) run.
     pub resumed_chunks: u64,
+    /// How the delta wrote the inactive ROOT partition: `direct` (`O_DIRECT`) or `buffered`
+    /// (the page cache); absent when the full artifact was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_io: Option<&'static str>,
 }
 
 impl DeltaReport {
@@ -130,6 +135,7 @@ impl DeltaReport {
             requests: 0,
             refetched_chunks: 0,
             resumed_chunks: 0,
+            write_io: None,
         }
     }
 }
@@ -305,9 +311,10 @@ impl abos_delta::fetch::Fetch for UpdogFetch {
 }
 
 /// The inactive ROOT partition as the executor's target: offsets from the partition's start,
-/// bounded by its length; every write is counted and reported.
+/// bounded by its length; every write is counted and reported. The disk I/O (direct where the
+/// device allows it, durable at every `sync`, reads from the device) is [`io::DeltaDisk`]'s.
 struct PartitionTarget {
-    file: std::fs::File,
+    disk: io::DeltaDisk,
     base: u64,
     len: u64,
     pos: u64,
@@ -337,9 +344,10 @@ impl Read for PartitionTarget {
         if n == 0 {
             return Ok(0);
         }
-        let got = self.file.read_at(&mut buf[..n], self.base + self.pos)?;
-        self.pos += got as u64;
-        Ok(got)
+        self.disk
+            .read_exact_at(&mut buf[..n], self.base + self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
@@ -351,7 +359,7 @@ impl Write for PartitionTarget {
                 self.len
             )));
         }
-        self.file.write_all_at(buf, self.base + self.pos)?;
+        self.disk.write_at(buf, self.base + self.pos)?;
         self.pos += buf.len() as u64;
         self.written += buf.len() as u64;
         if self.written - self.reported >= REPORT_EVERY {
@@ -361,7 +369,7 @@ impl Write for PartitionTarget {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        self.disk.flush()
     }
 }
 
@@ -379,7 +387,7 @@ impl Seek for PartitionTarget {
 
 impl abos_delta::execute::Target for PartitionTarget {
     fn sync(&mut self) -> std::io::Result<()> {
-        self.file.sync_data()
+        self.disk.sync()
     }
 }
 
@@ -693,6 +701,7 @@ pub async fn write_root(
         requests: 0,
         refetched_chunks: 0,
         resumed_chunks: 0,
+        write_io: None,
     };
     reporter_event(&reporter, &report);
     info!(
@@ -705,16 +714,14 @@ pub async fn write_root(
         total: summary.download_bytes,
         resumed_at: 0,
     });
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&plan.disk)
-        .map_err(|source| Error::DiskOpen {
-            path: plan.disk.clone(),
-            source,
-        })?;
+    let disk = io::DeltaDisk::open(
+        &plan.disk,
+        plan.partition.first_byte,
+        plan.partition.len_bytes,
+        crate::blockio::DirectPolicy::from_env(),
+    )?;
     let mut target = PartitionTarget {
-        file,
+        disk,
         base: plan.partition.first_byte,
         len: plan.partition.len_bytes,
         pos: 0,
@@ -766,10 +773,15 @@ pub async fn write_root(
     report.requests = outcome.requests;
     report.refetched_chunks = outcome.refetched_chunks;
     report.resumed_chunks = outcome.resumed_chunks;
+    let mode = target.disk.mode();
+    report.write_io = Some(match mode {
+        crate::blockio::IoMode::Direct { .. } => "direct",
+        crate::blockio::IoMode::Buffered => "buffered",
+    });
     info!(
-        "root image written from the delta in {:.2?}: {} bytes downloaded ({} planned), {} bytes \
-         copied from the running root, {} requests, {} chunks fetched instead of copied, {} chunks \
-         resumed{}",
+        "root image written from the delta ({mode:?}) in {:.2?}: {} bytes downloaded ({} \
+         planned), {} bytes copied from the running root, {} requests, {} chunks fetched instead \
+         of copied, {} chunks resumed{}",
         started.elapsed(),
         report.delta_bytes,
         summary.download_bytes,
