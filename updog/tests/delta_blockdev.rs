@@ -11,7 +11,7 @@
 //! root) they must run. Needs the `pubsys` binary next to updog's (`cargo build --workspace
 //! --bins`, as scripts/test.sh does).
 
-#![allow(clippy::print_stderr)]
+#![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod common;
 mod loopdev;
@@ -282,4 +282,134 @@ fn a_delta_onto_a_loop_device_with_direct_io_off_uses_the_page_cache_and_verifie
     let how = w.assert_updated(&out);
     assert_eq!(how["write_io"], "buffered", "{how}");
     assert_eq!(u(&how["resumed_chunks"]), 0, "{how}");
+}
+
+/// (exit ok, seconds, peak RSS KiB, stdout, stderr) of `cmd` under python3's getrusage.
+fn measured(cmd: &mut Command) -> (bool, f64, u64, String, String) {
+    let script = "import resource,subprocess,sys,time\n\
+                  t=time.monotonic()\n\
+                  r=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE,stderr=subprocess.PIPE)\n\
+                  e=time.monotonic()-t\n\
+                  u=resource.getrusage(resource.RUSAGE_CHILDREN)\n\
+                  sys.stderr.write(r.stderr.decode()+'\\0'+r.stdout.decode())\n\
+                  print(r.returncode, e, u.ru_maxrss)";
+    let mut args: Vec<String> = vec![cmd.get_program().to_string_lossy().into_owned()];
+    args.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let mut py = Command::new("python3");
+    py.arg("-c").arg(script).args(&args);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => py.env(k, v),
+            None => py.env_remove(k),
+        };
+    }
+    let out = py.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace();
+    let rc: i32 = it.next().unwrap().parse().unwrap();
+    let secs: f64 = it.next().unwrap().parse().unwrap();
+    let rss: u64 = it.next().unwrap().parse().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (log, stdout) = err.split_once('\0').unwrap_or(("", &err));
+    (rc == 0, secs, rss, stdout.to_owned(), log.to_owned())
+}
+
+/// Benchmark (ignored; prints, never asserts timings): a delta update of a root of real files
+/// (`UPDOG_DELTA_BENCH_MIB`, default 256; 2 % of its blocks rewritten in runs of 8) onto a loop
+/// device, with direct I/O (the default) and with `UPDOG_DIRECT_IO=off`, each from the same fresh
+/// disk. `cargo test -p updog --test delta_blockdev -- --ignored --nocapture` (as root).
+#[test]
+#[ignore = "benchmark: builds a 256 MiB release twice; run with --ignored --nocapture as root"]
+fn bench_delta_onto_a_loop_device_direct_against_page_cache() {
+    if !tools() || !need_loop_devices() {
+        return;
+    }
+    let mib: u64 = std::env::var("UPDOG_DELTA_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let len = mib << 20;
+    let base = std::env::var("ABOS_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into());
+    let dir = tempfile::Builder::new()
+        .prefix("updog-delta-blockdev-bench")
+        .tempdir_in(base)
+        .unwrap();
+    let path = dir.path().to_path_buf();
+    let old_root = path.join("old-root.img");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar cf - -C / usr/lib usr/bin usr/share 2>/dev/null | head -c {len} > '{}'",
+            old_root.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&old_root)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    let mut new = std::fs::read(&old_root).unwrap();
+    let blocks = len / 4096;
+    let runs = blocks * 2 / 100 / 8;
+    for r in 0..runs {
+        let at = ((r * (blocks / runs) + 13) * 4096) as usize;
+        let fresh = content(8 * 4096, 5000 + r);
+        new[at..at + fresh.len()].copy_from_slice(&fresh);
+    }
+    let new_root = path.join("new-root.img");
+    std::fs::write(&new_root, &new).unwrap();
+    drop(new);
+    let old = make_release_from(&path, "1.0.0", &old_root, &[]);
+    let rel = make_release_from(&path, "1.1.0", &new_root, &[]);
+    let repo = Repo::new(&path);
+    let repo_dir = repo.dir.clone();
+    publish(&repo, &repo_dir, &old, false);
+    publish(&repo, &repo_dir, &rel, true);
+    let server = Server::serve_dir(&repo_dir);
+    let file_host = Host::new(&path, &repo, &server.url(), &old, mib + 16, "");
+    let pristine = path.join("pristine.img");
+    std::fs::copy(&file_host.disk, &pristine).unwrap();
+    for direct in ["auto", "off"] {
+        std::fs::copy(&pristine, &file_host.disk).unwrap();
+        let _ = std::fs::remove_dir_all(file_host.root.join("var/lib/updog"));
+        std::fs::write(
+            file_host.root.join("etc/updog.toml"),
+            format!(
+                "metadata_base_url = \"{u}metadata/{VARIANT}/{}/\"\ntargets_base_url = \"{u}targets/\"\n\
+                 seed = 1234\nignore_waves = true\nreboot_command = [\"true\"]\n",
+                arch(),
+                u = server.url()
+            ),
+        )
+        .unwrap();
+        let dev = Loop::attach(&file_host.disk, &[]);
+        let host = Host {
+            root: file_host.root.clone(),
+            disk: dev.dev.clone(),
+        };
+        let _ = Command::new("sync").status();
+        let (ok, secs, rss, text, log) = measured(
+            host.command(&["--json", "update-image"])
+                .env("UPDOG_DIRECT_IO", direct),
+        );
+        assert!(ok, "updog failed: {text}");
+        drop(dev);
+        assert!(veritysetup_verify_b(&file_host.disk, &rel, &path));
+        let outcome: Value = serde_json::from_str(&text).unwrap();
+        let how = &outcome["root_update"];
+        assert_eq!(how["method"], "delta", "{how}");
+        println!(
+            "delta onto a loop device, {mib} MiB root, UPDOG_DIRECT_IO={direct}: {secs:.2} s, \
+             peak RSS {rss} KiB; {how}"
+        );
+        for l in log
+            .lines()
+            .filter(|l| l.contains("delta:") || l.contains("image written"))
+        {
+            println!("  {l}");
+        }
+    }
 }
