@@ -60,7 +60,9 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, warn};
 
 /// The disk under the delta executor: positioned writes gathered into aligned direct writes,
-/// positioned reads from the device (see the module documentation).
+/// positioned reads from the device (see the module documentation). Dropping it discards bytes
+/// not yet flushed (no checkpoint covers them); it deliberately does not write them then, since a
+/// full-image fallback may already be writing the same partition.
 #[derive(Debug)]
 pub struct DeltaDisk {
     file: File,
