@@ -18,12 +18,11 @@ mod change;
 mod error;
 mod load;
 mod location;
-mod retry;
 mod target;
 
+pub use abos_retry::{RetryPolicy, Tries};
 pub use change::Change;
 pub use error::{Error, Result};
 pub use load::{Expiry, LoadOptions, TransportBox, TrustedRoot, load, load_if_present};
 pub use location::{Source, dir_path_url, dir_url};
-pub use retry::{RetryPolicy, Tries};
 pub use target::{MANIFEST_TARGET, MAX_MANIFEST_SIZE, read_manifest, read_target_capped};

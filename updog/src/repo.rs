@@ -124,7 +124,7 @@ pub fn check_trust_state(paths: &HostPaths) -> Result<()> {
                 problem: "is not a regular file".into(),
             });
         }
-        if name.starts_with(".tmp-") {
+        if abos_fsio::is_temp_name(std::ffi::OsStr::new(&name)) {
             debug!("removing {} left by an interrupted write", path.display());
             fsutil::remove_durable(&path)?;
             continue;

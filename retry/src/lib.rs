@@ -4,11 +4,12 @@
 //! a refusal) is never retried: the caller says which is which.
 //!
 //! The policy only decides and hands back the delay; it does not sleep, so it works in any
-//! runtime and in tests. It is the same model as updog's `RetryBudget` (tries counted since the
-//! last progress, a deadline window that progress restarts, doubling backoff).
+//! runtime and in tests: updog's HTTP client (its `RetryBudget` adds the deadline cut of a running
+//! attempt on top) and repo-tools' mirror both count tries with it (tries counted since the last
+//! progress, a deadline window that progress restarts, doubling backoff).
 //!
 //! ```
-//! use abos_repo_core::RetryPolicy;
+//! use abos_retry::RetryPolicy;
 //! let policy = RetryPolicy::attempts(3);
 //! let mut tries = policy.start();
 //! let mut calls = 0;
