@@ -7,7 +7,7 @@
 //! [`DeltaDisk::open`] opens the disk with [`blockio::open_for_write`] for the inactive ROOT
 //! partition: `O_DIRECT` on a block device whose partition is aligned to its logical block size
 //! (`UPDOG_DIRECT_IO` decides as for a full write), else through the page cache. In direct mode
-//! writes are gathered in one aligned buffer of [`blockio::BUF_BYTES`] (the executor writes the
+//! writes are gathered in one aligned buffer of `RUN_BYTES` (512 KiB) (the executor writes the
 //! image's chunks in order and they are contiguous, so the buffer fills with consecutive bytes)
 //! and written whole. A write that does not continue the buffered bytes first writes them out.
 //!
@@ -48,7 +48,7 @@
 //! (direct I/O, or the page cache after dropping its clean pages), so it reads the device, not
 //! the page cache.
 //!
-//! Memory: one write buffer and one read bounce buffer of [`blockio::BUF_BYTES`] each, plus a
+//! Memory: one write buffer and one read bounce buffer of `RUN_BYTES` (512 KiB) each, plus a
 //! block.
 
 use crate::blockio::{self, AlignedBuf, DirectPolicy, IoMode};
@@ -58,6 +58,11 @@ use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 use tracing::{debug, warn};
+
+/// Size of the write buffer (and of the read bounce buffer): large enough that the device sees
+/// big requests, small enough to keep memory flat (the same size as [`blockio`]'s ring buffers
+/// at the time of writing).
+const RUN_BYTES: usize = 512 << 10;
 
 /// The disk under the delta executor: positioned writes gathered into aligned direct writes,
 /// positioned reads from the device (see the module documentation). Dropping it discards bytes
@@ -95,7 +100,7 @@ impl DeltaDisk {
         }
         debug!("delta: writing {} ({:?})", path.display(), disk.mode);
         let buf = match disk.mode {
-            IoMode::Direct { align } => Some(AlignedBuf::new(blockio::BUF_BYTES, align)),
+            IoMode::Direct { align } => Some(AlignedBuf::new(RUN_BYTES, align)),
             IoMode::Buffered => None,
         };
         Ok(DeltaDisk {
@@ -153,14 +158,14 @@ impl DeltaDisk {
                 self.fill = head;
             }
             let buf = self.buf.as_mut().expect("direct mode");
-            let n = (blockio::BUF_BYTES - self.fill).min(bytes.len());
+            let n = (RUN_BYTES - self.fill).min(bytes.len());
             buf.as_mut_slice()[self.fill..self.fill + n].copy_from_slice(&bytes[..n]);
             self.fill += n;
             bytes = &bytes[n..];
             at += n as u64;
-            if self.fill == blockio::BUF_BYTES {
-                self.write_buf(blockio::BUF_BYTES)?;
-                self.buf_at += blockio::BUF_BYTES as u64;
+            if self.fill == RUN_BYTES {
+                self.write_buf(RUN_BYTES)?;
+                self.buf_at += RUN_BYTES as u64;
                 self.fill = 0;
                 if self.buf.is_none() {
                     // Switched to the page cache.
@@ -237,13 +242,13 @@ impl DeltaDisk {
         }
         let bounce = self
             .bounce
-            .get_or_insert_with(|| AlignedBuf::new(blockio::BUF_BYTES, align as usize));
+            .get_or_insert_with(|| AlignedBuf::new(RUN_BYTES, align as usize));
         let mut done = 0usize;
         while done < out.len() {
             let abs = at + done as u64;
             let start = abs - abs % align;
             let skip = (abs - start) as usize;
-            let want = (out.len() - done).min(blockio::BUF_BYTES - align as usize);
+            let want = (out.len() - done).min(RUN_BYTES - align as usize);
             let span = ((skip + want) as u64).div_ceil(align) * align;
             let b = &mut bounce.as_mut_slice()[..span as usize];
             self.file.read_exact_at(b, start)?;
