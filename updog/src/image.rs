@@ -36,13 +36,13 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use url::Url;
 
-/// Number of compressed-block buffers: one. The network stage fills it, the decode stage decodes
-/// it and hands it back; meanwhile the next bytes wait in the socket's receive buffer (kernel
-/// memory, bounded by TCP flow control), not in ours. A second buffer would let the network
-/// stage run one block ahead, at the cost of up to one more maximum-size block (4 MiB for the
-/// `lz4` tool's default frames): measured on a loop device and into a file (README,
-/// "Benchmarks"), peak RSS falls by ~3.6 MiB with one buffer and the update is no slower, because
-/// decoding is the slower of the two stages and the device slower still.
+/// Number of compressed-block buffers: one. The network stage fills it, the decode stage
+/// decompresses it and hands it back at once, before it checksums (xxh32) and writes the output,
+/// so the network stage fills the next block meanwhile; the bytes after it wait in the socket's
+/// receive buffer (kernel memory, bounded by TCP flow control), not in ours. A second buffer
+/// would let the network stage run a whole block ahead, at the cost of up to one more
+/// maximum-size block (4 MiB for the `lz4` tool's default frames): measured (README,
+/// "Benchmarks"), peak RSS is ~3.6 MiB lower with one.
 const POOL: usize = 1;
 
 /// Everything needed to write one image target.
@@ -664,19 +664,37 @@ fn write_loop(
                     written = end;
                     Ok(())
                 };
-                decoder
-                    .handle(&event, offset_after, &mut sink)
-                    .map_err(|e| match e {
-                        DecodeOrSink::Decode(source) => Error::Decode {
-                            name: plan.target.clone(),
-                            source,
-                        },
-                        DecodeOrSink::Sink(e) => e,
-                    })?;
-                if let Event::Block { data, .. } = event {
-                    // Return the buffer to the pool (the network side may have gone away).
-                    let _ = pool_tx.try_send(data);
-                }
+                let handled = match event {
+                    Event::Block {
+                        data,
+                        stored: false,
+                        checksum,
+                    } => {
+                        let decoded = decoder.decode_block(&data, checksum, offset_after);
+                        // The compressed bytes are decoded: the buffer goes back to the network
+                        // stage now, so it fills it with the next block while this thread hashes
+                        // and writes the output (with one buffer, see `POOL`, that is what keeps
+                        // the two stages overlapping). The network side may have gone away.
+                        let _ = pool_tx.try_send(data);
+                        decoded
+                            .map_err(DecodeOrSink::Decode)
+                            .and_then(|n| decoder.emit_decoded(n, &mut sink))
+                    }
+                    event => {
+                        let handled = decoder.handle(&event, offset_after, &mut sink);
+                        if let Event::Block { data, .. } = event {
+                            let _ = pool_tx.try_send(data);
+                        }
+                        handled
+                    }
+                };
+                handled.map_err(|e| match e {
+                    DecodeOrSink::Decode(source) => Error::Decode {
+                        name: plan.target.clone(),
+                        source,
+                    },
+                    DecodeOrSink::Sink(e) => e,
+                })?;
                 let produced = decoder.state().produced;
                 since_checkpoint += produced - before;
                 if produced - last_report >= 4 << 20 {
