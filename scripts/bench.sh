@@ -31,6 +31,20 @@ if [[ " ${crates[*]} " == *" pubsys "* ]]; then
   echo "== pubsys (s3)" >&2
   cargo test --release -p pubsys --test s3_bench -- --ignored --nocapture --test-threads 1 2>&1 | tee -a "$log" >&2
 fi
+# Delta updates (issue 16): a whole `updog update` from a delta next to the full update (bytes,
+# wall time, peak RSS); releases published by pubsys --delta.
+if [[ " ${crates[*]} " == *" updog "* ]]; then
+  echo "== updog (delta)" >&2
+  cargo build --release --quiet -p updog -p pubsys --bins
+  cargo test --release -p updog --test delta_bench -- --ignored --nocapture --test-threads 1 2>&1 | tee -a "$log" >&2
+fi
+# GRUB (issue 18): all 262 144 priority/tries/successful states of both sets through our real
+# gptprio module in grub-emu, against signpost (a long correctness run; CI runs 2 500 edge states).
+if [[ " ${crates[*]} " == *" os-image "* ]]; then
+  echo "== os-image (grub-emu: every state)" >&2
+  scripts/build-grub.sh > /dev/null
+  cargo test --release -p os-image --test grub -- --ignored --nocapture every_state_in_grub_emu 2>&1 | tee -a "$log" >&2
+fi
 echo
 printf '%-62s %12s %-6s  %-40s %12s %7s\n' benchmark ours unit baseline "baseline" ratio
 grep -P '^BENCH\t' "$log" | while IFS=$'\t' read -r _ name ours unit bname base ratio; do

@@ -6,6 +6,8 @@
 #   <cache>/i386-pc/core.img      diskboot + kernel + modules + memdisk (goes into BIOS-BOOT)
 #   <cache>/x86_64-efi/BOOTX64.EFI  the EFI application (goes to EFI/BOOT/ on EFI-SYSTEM)
 #   <cache>/bin/gptprio-host      the module's core compiled for the host (tests)
+#   <cache>/emu/grub-emu          GRUB's emulator (x86_64-emu) with the module linked in: the
+#                                 real module on disk image files (tests: os-image/tests/grub.rs)
 #   <cache>/VERSION               Debian version and module hash
 #
 # <cache> = ${ABOS_CACHE:-~/.cache/abos}/grub-<debian version>-<hash of bootloader/gptprio and
@@ -158,6 +160,24 @@ build_platform() {
 }
 build_platform i386-pc i386 pc "${closure_pc[@]}"
 build_platform x86_64-efi x86_64 efi "${closure_efi[@]}"
+
+# grub-emu: GRUB as a Linux program (kern/emu), the modules linked in statically; disks are files
+# named in a device map, written with grub_disk_write like on firmware. No SDL, no PCI, no
+# curses (the console is termios). Only the modules a test script needs, with their closure.
+closure_emu=(boot bufio configfile crypto datetime disk echo gettext gptprio halt net normal
+    part_gpt priority_queue reboot sleep terminal test)
+mkdir -p "$work/build-emu"
+log "configure emu"
+[[ -f $work/build-emu/Makefile ]] || (cd "$work/build-emu" && "$tree/configure" --with-platform=emu \
+    "${common_flags[@]}" --disable-grub-emu-sdl --disable-grub-emu-pci > "$work/configure-emu.log" 2>&1) ||
+    { tail -30 "$work/configure-emu.log" >&2; exit 1; }
+log "make grub-emu (${#closure_emu[@]} modules, -j$jobs)"
+(cd "$work/build-emu" && make -j"$jobs" -C grub-core/lib/gnulib > "$work/make-emu.log" 2>&1 &&
+    make -j"$jobs" -C grub-core MODULE_FILES="${closure_emu[*]/%/.module}" \
+        MARKER_FILES="${closure_emu[*]/%/.marker}" moddep.lst grub-emu >> "$work/make-emu.log" 2>&1) ||
+    { tail -15 "$work/make-emu.log" | cut -c1-300 >&2; exit 1; }
+mkdir -p "$work/out/emu"
+cp "$work/build-emu/grub-core/grub-emu" "$work/out/emu/"
 log "make grub-mkimage"
 (cd "$work/build-i386-pc" && make -j"$jobs" -C grub-core/lib/gnulib > "$work/make-mkimage.log" 2>&1 &&
     make -j"$jobs" grub-mkimage >> "$work/make-mkimage.log" 2>&1) ||

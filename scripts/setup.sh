@@ -39,6 +39,8 @@ packages=(
   # Keys in custody (key-source tests): a real PKCS#11 token and the tool that makes keys on it
   softhsm2         # softhsm2-util, /usr/lib/softhsm/libsofthsm2.so
   opensc           # pkcs11-tool: key pairs on the SoftHSM token
+  # Man pages as man(1) renders them (test_support::shell::assert_man_pages)
+  groff-base       # groff, preconv, tbl
 )
 missing=()
 for pkg in "${packages[@]}"; do

@@ -14,8 +14,11 @@ fi
 # firmware VM tier: cached under ~/.cache/abos/grub-<version>-<hash>, seconds when warm.
 export ABOS_GRUB_DIR
 ABOS_GRUB_DIR=$(scripts/build-grub.sh)
-# The integration tests drive the real binaries: build them first.
-cargo build --workspace --bins
+# The integration tests drive the real binaries. `cargo test` builds every package's binaries
+# with the same feature set as the tests (one compilation of the workspace, not two); signpost's
+# and waves' command lines sit behind their `cli` feature, so those two are built explicitly.
+cargo test --workspace --no-run
+cargo build -p signpost -p waves --features signpost/cli,waves/cli --bins
 # Skipping tests append "<binary>::<test>: <reason>" here (test_support::skip).
 target_dir=${CARGO_TARGET_DIR:-target}
 mkdir -p "$target_dir"

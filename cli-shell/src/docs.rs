@@ -41,9 +41,9 @@ pub fn generate(cmd: clap::Command, exits: &[Row], out: &Path) -> std::io::Resul
     Ok(written)
 }
 
+/// Pages and completions are replaced atomically (abos-fsio): a reader never sees half a page.
 fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    abos_fsio::write_atomic(path, bytes, abos_fsio::PUBLIC).map_err(std::io::Error::from)
 }
 
 /// Builds `cmd` (names, global options propagated to subcommands) without the hidden commands

@@ -32,7 +32,7 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The index is not a valid abos-chunked v1 index.
+    /// The index is not a valid abos-chunked index (v2).
     #[snafu(display("invalid abos-chunked index at byte {offset}: {reason}"))]
     BadIndex {
         /// Byte offset in the index where the problem is.
@@ -121,6 +121,17 @@ pub enum Error {
         end: u64,
         /// Bytes received.
         got: u64,
+    },
+    /// A fetcher outside this crate failed (e.g. updog's HTTP client after its retries); the
+    /// caller that supplied the fetcher keeps the detailed error.
+    #[snafu(display("fetching chunk file bytes {start}..{end} failed: {reason}"))]
+    Fetch {
+        /// Start.
+        start: u64,
+        /// End (exclusive).
+        end: u64,
+        /// The fetcher's message.
+        reason: String,
     },
 }
 

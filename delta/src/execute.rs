@@ -52,7 +52,7 @@ pub struct Outcome {
 /// Where and how often to record progress.
 #[derive(Debug, Clone)]
 pub struct Progress {
-    /// The progress record (written atomically next to itself: `<path>.tmp`, then renamed).
+    /// The progress record (replaced atomically and durably through `abos-fsio`).
     pub path: std::path::PathBuf,
     /// Sync the target and record progress after this many bytes (64 MiB by default).
     pub every_bytes: u64,
@@ -84,17 +84,12 @@ fn read_progress(path: &Path, id: &str) -> usize {
 }
 
 fn write_progress(path: &Path, id: &str, done: usize) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let what = || path.display().to_string();
-    let mut f = std::fs::File::create(&tmp).context(error::WriteSnafu { what: what() })?;
-    f.write_all(format!("abos-chunked-v1-progress {id} {done}\n").as_bytes())
-        .and_then(|_| f.sync_all())
-        .context(error::WriteSnafu { what: what() })?;
-    std::fs::rename(&tmp, path).context(error::WriteSnafu { what: what() })?;
-    if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    let record = format!("abos-chunked-v1-progress {id} {done}\n");
+    abos_fsio::write_atomic(path, record.as_bytes(), abos_fsio::PUBLIC)
+        .map_err(std::io::Error::from)
+        .context(error::WriteSnafu {
+            what: path.display().to_string(),
+        })
 }
 
 fn decode(i: usize, e: &Entry, stored: &[u8]) -> Result<Vec<u8>> {

@@ -1,8 +1,8 @@
-//! abos-delta: the **abos-chunked v1** format for block-reuse (delta) updates of root images.
+//! abos-delta: the **abos-chunked** format (v2) for block-reuse (delta) updates of root images.
 //!
 //! This crate owns the format and both of its sides, as pure functions and narrow I/O edges:
 //! - [`chunker`]: content-defined chunking on 4 KiB boundaries (cuts survive content shifts);
-//! - [`index`]: the index (magic, JSON header, 48-byte entries), parsed and checked;
+//! - [`index`]: the index (magic, JSON header, compact varint entries), parsed and checked;
 //! - [`publish`]: image → chunk file + index (pubsys publishes both as TUF targets);
 //! - [`local`]: what the host already has (its sources, chunked with the index's parameters);
 //! - [`plan`]: copy or fetch per chunk, coalesced Range requests, delta-or-full decision;

@@ -36,6 +36,19 @@ impl LocalIndex {
     /// Scans one source with `params` (the new index's); returns its source number. The first
     /// source that has a chunk keeps it.
     pub fn add_source<R: Read>(&mut self, reader: R, params: Params, what: &str) -> Result<usize> {
+        self.add_source_at(reader, params, what, 0)
+    }
+
+    /// Like [`LocalIndex::add_source`] for a source that starts `base` bytes into its file (a
+    /// partition of a whole disk): locations are recorded as file offsets (`base` + position),
+    /// which is what the executor reads at.
+    pub fn add_source_at<R: Read>(
+        &mut self,
+        reader: R,
+        params: Params,
+        what: &str,
+        base: u64,
+    ) -> Result<usize> {
         let source = self.sources;
         self.sources += 1;
         let mut chunker = Chunker::new(reader, params);
@@ -47,7 +60,7 @@ impl LocalIndex {
         {
             self.map.entry(sha256(&buf)).or_insert(Location {
                 source,
-                offset,
+                offset: base + offset,
                 len: buf.len() as u32,
             });
             offset += buf.len() as u64;

@@ -1,4 +1,4 @@
-//! abos-chunked v1 end to end on real files and a real HTTP server on 127.0.0.1:0: publish,
+//! abos-chunked end to end on real files and a real HTTP server on 127.0.0.1:0: publish,
 //! index the old image, plan, fetch with Range requests, write, verify; tamper and fallback cases.
 
 use abos_delta::error::Error;

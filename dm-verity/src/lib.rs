@@ -6,7 +6,7 @@
 //! `sha256(salt || block)`, stored in a 32-byte slot; a hash block holds 128 slots and is
 //! zero-padded. The root hash is the digest of the single top-level block (or of the only data
 //! block when the data is one block long). With the same salt and UUID our output is
-//! byte-identical to `veritysetup format --salt … --uuid …` (os-image's tests check this).
+//! byte-identical to `veritysetup format --salt … --uuid …` (`tests/veritysetup.rs` checks this).
 //!
 //! Both sides of an A/B update use this crate: `os-image` builds the tree when it assembles an
 //! image and verifies a set in its emulated boot; `updog` verifies a written set before it may

@@ -343,22 +343,35 @@ fn vm_failed_health_check_rolls_back_to_the_previous_release() {
 /// grub.cfg on the chosen BOOT partition boots it. By default (CI) the short form: 1.0.0 boots
 /// from A and updates to 1.1.0, then GRUB boots B (two boots). `ABOS_VM_FIRMWARE_TIER=full`: the
 /// four-boot story, every boot chosen by GRUB, ending on B after dm-verity stopped the damaged A
-/// (also `integration/vm/run-vm-tier.sh --firmware bios`).
+/// (also `integration/vm/run-vm-tier.sh --firmware bios|uefi`). `ABOS_VM_FIRMWARE=bios,uefi`
+/// runs both, one after the other; the full story does that by default, so
+/// `ABOS_VM_FIRMWARE_TIER=full cargo test -p integration --test vm vm_boots_through_firmware`
+/// is the one command for the whole story on SeaBIOS and OVMF.
 #[test]
 fn vm_boots_through_firmware_and_grub() {
     let short = std::env::var("ABOS_VM_FIRMWARE_TIER").map_or(true, |v| v != "full");
-    let firmware = std::env::var("ABOS_VM_FIRMWARE").unwrap_or_else(|_| "bios".into());
-    assert!(
-        firmware == "bios" || firmware == "uefi",
-        "ABOS_VM_FIRMWARE must be bios or uefi, not {firmware}"
-    );
+    let firmwares = std::env::var("ABOS_VM_FIRMWARE")
+        .unwrap_or_else(|_| if short { "bios" } else { "bios,uefi" }.into());
+    for firmware in firmwares.split(',') {
+        assert!(
+            firmware == "bios" || firmware == "uefi",
+            "ABOS_VM_FIRMWARE must be bios, uefi or both (comma-separated), not {firmware}"
+        );
+        if !firmware_story(firmware, short) {
+            return;
+        }
+    }
+}
+
+/// One run of the firmware path; false if a tool is missing (the skip is recorded).
+fn firmware_story(firmware: &str, short: bool) -> bool {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("vm-tier-{firmware}"));
-    let mut args = vec!["--firmware", firmware.as_str()];
+    let mut args = vec!["--firmware", firmware];
     if short {
         args.push("--short");
     }
     let Some(mut cmd) = tier_command(&args, &out) else {
-        return;
+        return false;
     };
     let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
@@ -429,7 +442,8 @@ fn vm_boots_through_firmware_and_grub() {
     }
     assert!(
         status.success(),
-        "run-vm-tier.sh reported failed checks (see {}/summary.txt)",
+        "run-vm-tier.sh --firmware {firmware} reported failed checks (see {}/summary.txt)",
         out.display()
     );
+    true
 }

@@ -3,7 +3,7 @@
 use crate::check::{self, Report, Verdict};
 use crate::cli::{Cli, Cmd, FragmentArgs};
 use crate::config::Config;
-use crate::error::{ExitStatus, Result, WriteOutputSnafu};
+use crate::error::{ExitStatus, Result, WriteFileSnafu, WriteOutputSnafu};
 use crate::fragment::{self, Fragment};
 use crate::merge::{self, Change};
 use serde::Serialize;
@@ -120,22 +120,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
     }
 }
 
-/// Temp file in the same directory, write, fsync, rename, fsync the directory.
+/// Atomic and durable, mode 0666 less the umask (see `abos-fsio`).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).context(WriteOutputSnafu { path })?;
-    tmp.write_all(bytes).context(WriteOutputSnafu { path })?;
-    tmp.as_file()
-        .sync_all()
-        .context(WriteOutputSnafu { path })?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .context(WriteOutputSnafu { path })?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .context(WriteOutputSnafu { path: dir })
+    abos_fsio::write_atomic(path, bytes, abos_fsio::PUBLIC).context(WriteFileSnafu { path })
 }

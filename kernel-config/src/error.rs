@@ -47,6 +47,14 @@ pub enum Error {
         /// Cause.
         source: std::io::Error,
     },
+    /// Writing an output file (temp file, fsync, rename, directory fsync) failed.
+    #[snafu(display("cannot write {} ({})", path.display(), source.op()))]
+    WriteFile {
+        /// File.
+        path: PathBuf,
+        /// The step that failed and the I/O error.
+        source: abos_fsio::Error,
+    },
 }
 
 /// Exit status of the `kernel-config` binary. Never renumbered.
@@ -111,7 +119,7 @@ impl Error {
     /// The exit status for this error.
     pub fn exit_code(&self) -> ExitStatus {
         match self {
-            Error::WriteOutput { .. } => ExitStatus::Failed,
+            Error::WriteOutput { .. } | Error::WriteFile { .. } => ExitStatus::Failed,
             _ => ExitStatus::BadInput,
         }
     }

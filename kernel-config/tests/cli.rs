@@ -6,6 +6,16 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kernel-config"))
 }
 
+/// This process's umask (the binary inherits it).
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let umask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .unwrap();
+    u32::from_str_radix(umask.trim(), 8).unwrap()
+}
+
 #[test]
 fn fragments_and_docs_are_written() {
     let dir = test_support::tempdir();
@@ -17,6 +27,14 @@ fn fragments_and_docs_are_written() {
     assert_eq!(o.status.code(), Some(0));
     let dm = std::fs::read_to_string(dir.path().join("frag/10-dm-verity.config")).unwrap();
     assert!(dm.contains("CONFIG_DM_INIT=y"));
+    // 0666 less the umask (0644 under the usual 022), as `cp` would leave it, so a build that
+    // runs as another user can read it; the temporary file's 0600 used to stay on the output.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("frag/10-dm-verity.config"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o666 & !umask(), "{mode:o}");
     let o = bin()
         .args(["generate-docs", "--out"])
         .arg(dir.path().join("docs"))

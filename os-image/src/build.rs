@@ -338,16 +338,9 @@ fn publish(
     d: &BuildDescription,
     description_path: &Path,
 ) -> Result<()> {
-    match std::fs::remove_file(description_path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(crate::Error::Publish {
-                path: description_path.to_path_buf(),
-                source,
-            });
-        }
-    }
+    abos_fsio::remove(description_path).context(error::PublishDurableSnafu {
+        path: description_path,
+    })?;
     let mut names = vec![
         &d.artifacts.boot.file_name,
         &d.artifacts.root.file_name,
@@ -359,14 +352,12 @@ fn publish(
     for name in names {
         let to = out.join(name);
         let from = stage_dir.join(name);
-        let file = std::fs::File::open(&from).context(error::PublishSnafu { path: &to })?;
-        file.sync_all().context(error::PublishSnafu { path: &to })?;
-        std::fs::rename(stage_dir.join(name), &to).context(error::PublishSnafu { path: &to })?;
+        abos_fsio::sync_file(&from).context(error::PublishDurableSnafu { path: &to })?;
+        std::fs::rename(&from, &to).context(error::PublishSnafu { path: &to })?;
     }
     d.write_atomic(description_path)
         .context(error::WriteDescriptionSnafu {
             path: description_path,
         })?;
-    let dir = std::fs::File::open(out).context(error::PublishSnafu { path: out })?;
-    dir.sync_all().context(error::PublishSnafu { path: out })
+    abos_fsio::sync_dir(out).context(error::PublishDurableSnafu { path: out })
 }

@@ -231,6 +231,14 @@ pub enum Error {
         /// Cause.
         source: std::io::Error,
     },
+    /// Removing, fsyncing or syncing the directory of a published output (`abos-fsio`) failed.
+    #[snafu(display("cannot publish {} ({})", path.display(), source.op()))]
+    PublishDurable {
+        /// File or directory.
+        path: PathBuf,
+        /// The step that failed and the I/O error.
+        source: abos_fsio::Error,
+    },
 
     // ----- disk image -----
     /// Writing the partition table failed.

@@ -190,7 +190,7 @@ pub struct RepoArgs {
     /// Hard-link images into the targets directory when on the same filesystem (default: copy).
     #[arg(long)]
     pub link_targets: bool,
-    /// Also publish the root image's chunked form for delta updates (abos-chunked v1, see
+    /// Also publish the root image's chunked form for delta updates (abos-chunked, see
     /// delta/README.md): targets `<root target>.chunks` and `<root target>.index` next to the
     /// full artifact, which stays. Hosts that do not know the format ignore them.
     #[arg(long)]

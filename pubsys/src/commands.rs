@@ -10,7 +10,7 @@ use crate::manifest_edit::{self, ManifestOp, ManifestOutcome};
 use crate::policy::{self, ExpirationPolicy};
 use crate::refresh::{self, RefreshOutcome, RefreshRequest};
 use crate::release::{self, PublishOutcome, PublishRequest, ReleaseInputs};
-use crate::repo::{ExpiredRepo, LoadOptions, RepoSource};
+use crate::repo::{self, Expiry, LoadOptions, RepoSource};
 use crate::store::s3::S3Store;
 use crate::store::{LocalStore, RepoStore, TargetMode};
 use crate::validate::{self, ValidateReport};
@@ -229,12 +229,8 @@ fn friendly(d: jiff::SignedDuration) -> String {
     }
 }
 
-fn expired(loc: &LocationArgs) -> ExpiredRepo {
-    if loc.allow_expired_repo {
-        ExpiredRepo::Allow
-    } else {
-        ExpiredRepo::Refuse
-    }
+fn expired(loc: &LocationArgs) -> Expiry {
+    Expiry::from_allow_flag(loc.allow_expired_repo)
 }
 
 /// The existing repository's URLs: from the command line, else from Infra.toml's
@@ -290,7 +286,7 @@ fn read_source(
                 let (metadata, targets) = crate::store::s3::repo_locations(&base, v, a);
                 Ok(RepoSource::new(metadata.dir_url(), targets.dir_url()))
             }
-            None => RepoSource::of_store(&LocalStore::repo_dir(dir, v, a)),
+            None => repo::source_of_store(&LocalStore::repo_dir(dir, v, a)),
         },
         _ => error::LocationSnafu {
             reason: "give --metadata-url and --targets-url, or --repo-dir with --variant and --arch",
@@ -352,7 +348,7 @@ fn write_store(
                         crate::store::s3::repo_locations(&base, variant, arch);
                     RepoSource::new(metadata.dir_url(), targets.dir_url())
                 }
-                None => RepoSource::of_store(&LocalStore::repo_dir(dir, variant, arch))?,
+                None => repo::source_of_store(&LocalStore::repo_dir(dir, variant, arch))?,
             }),
             (None, None) => None,
         };
@@ -453,8 +449,9 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
             let (root, _) = crate::repo::read_root(&a.root_role_path)?;
             let source = read_source(&a.location, &infra, a.variant.as_ref(), a.arch)?;
             let opts = LoadOptions {
-                expired: expired(&a.location),
+                expiry: expired(&a.location),
                 datastore: a.location.datastore.clone(),
+                ..Default::default()
             };
             Ok(Outcome::ValidateRepo(
                 validate::validate(&root, &source, &opts, env.reporter.as_ref()).await?,
@@ -487,11 +484,7 @@ pub async fn run(cli: Cli, env: &Env) -> Result<Outcome> {
                 keys: signing_keys(&a.signing, &infra)?,
                 source,
                 expiration: expiration_policy(a.signing.expiration_policy.as_deref())?,
-                expired: if a.unsafe_refresh {
-                    ExpiredRepo::Allow
-                } else {
-                    expired(&a.location)
-                },
+                expired: Expiry::from_allow_flag(a.unsafe_refresh || a.location.allow_expired_repo),
                 datastore: a.location.datastore.clone(),
                 new_root: a.new_root,
                 now: env.now,

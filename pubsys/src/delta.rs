@@ -1,4 +1,4 @@
-//! `pubsys repo --delta`: the root image's abos-chunked v1 form (issue 16), published as two
+//! `pubsys repo --delta`: the root image's abos-chunked form (issue 16), published as two
 //! extra targets next to the full artifact: `<root target>.chunks` and `<root target>.index`
 //! (naming convention; the manifest is unchanged, so Bottlerocket and older hosts are
 //! unaffected). The format is owned by the `abos-delta` crate (`delta/README.md`).

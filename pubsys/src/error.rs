@@ -55,15 +55,6 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// The trusted root file is not valid root metadata.
-    #[snafu(display("Failed to parse trusted root '{}'", path.display()))]
-    ParseRoot {
-        /// Root path.
-        path: PathBuf,
-        /// Cause.
-        source: serde_json::Error,
-    },
-
     /// A signing key file could not be read (usually: it does not exist).
     #[snafu(display("Failed to read signing key '{}'", path.display()))]
     ReadKey {
@@ -133,33 +124,13 @@ pub enum Error {
     #[snafu(display("No signing keys given"))]
     NoKeys,
 
-    /// The repository could not be loaded or failed verification.
-    #[snafu(display("Failed to load repository from {metadata_url}"))]
-    LoadRepo {
-        /// Metadata URL.
-        metadata_url: String,
+    /// Locating, loading, editing or reading the repository (the shared core: base URLs,
+    /// the trusted root, expired metadata, capped manifest reads). The message names the URL or
+    /// path.
+    #[snafu(transparent)]
+    Repo {
         /// Cause.
-        #[snafu(source(from(tough::error::Error, Box::new)))]
-        source: Box<tough::error::Error>,
-    },
-
-    /// The repository's metadata has expired and expired repositories were not allowed.
-    #[snafu(display("Repository at {metadata_url} has expired {role} metadata"))]
-    RepoExpired {
-        /// Metadata URL.
-        metadata_url: String,
-        /// Role that expired.
-        role: String,
-        /// Cause.
-        #[snafu(source(from(tough::error::Error, Box::new)))]
-        source: Box<tough::error::Error>,
-    },
-
-    /// The command needs an existing repository and there is none.
-    #[snafu(display("No repository found at {metadata_url} (timestamp.json is missing)"))]
-    RepoMissing {
-        /// Metadata URL.
-        metadata_url: String,
+        source: abos_repo_core::Error,
     },
 
     /// The repository directory holds metadata, but the URL it was loaded from does not.
@@ -169,33 +140,6 @@ pub enum Error {
         path: PathBuf,
         /// URL that was read.
         metadata_url: String,
-    },
-
-    /// The repository has no manifest.json target.
-    #[snafu(display("Repository at {metadata_url} has no manifest.json target"))]
-    ManifestMissing {
-        /// Metadata URL.
-        metadata_url: String,
-    },
-
-    /// A target could not be read from the repository.
-    #[snafu(display("Failed to read target '{name}' from the repository"))]
-    ReadTarget {
-        /// Target name.
-        name: String,
-        /// Cause.
-        #[snafu(source(from(tough::error::Error, Box::new)))]
-        source: Box<tough::error::Error>,
-    },
-
-    /// manifest.json from the repository does not parse.
-    #[snafu(display("Failed to parse manifest.json from {origin}"))]
-    ParseManifest {
-        /// Where the manifest came from.
-        origin: String,
-        /// Cause.
-        #[snafu(source(from(update_metadata::Error, Box::new)))]
-        source: Box<update_metadata::Error>,
     },
 
     /// The manifest would become invalid (or an edit was refused).
@@ -393,7 +337,7 @@ pub enum Error {
         source: Box<tough::error::Error>,
     },
 
-    /// `--delta`: the root image could not be chunked (abos-chunked v1).
+    /// `--delta`: the root image could not be chunked (abos-chunked).
     #[snafu(display("Failed to build the chunked form of '{}'", path.display()))]
     Delta {
         /// The root image.
@@ -420,6 +364,15 @@ pub enum Error {
         path: PathBuf,
         /// Cause.
         source: std::io::Error,
+    },
+
+    /// Writing, removing or fsyncing a file of the local repository store failed.
+    #[snafu(display("Failed to update '{}' in the repository ({})", path.display(), source.op()))]
+    StoreFile {
+        /// Path.
+        path: PathBuf,
+        /// The step that failed and the I/O error.
+        source: abos_fsio::Error,
     },
 
     /// Metadata could not be serialised.
@@ -466,13 +419,6 @@ pub enum Error {
         source: url::ParseError,
     },
 
-    /// A path could not be turned into a file:// URL.
-    #[snafu(display("Cannot make a file:// URL from '{}'", path.display()))]
-    PathUrl {
-        /// Path.
-        path: PathBuf,
-    },
-
     /// The async runtime could not be started.
     #[snafu(display("Failed to start the async runtime"))]
     Runtime {
@@ -516,17 +462,6 @@ pub enum Error {
     Location {
         /// What to give.
         reason: String,
-    },
-
-    /// A target is larger than we are willing to read into memory.
-    #[snafu(display("Target '{name}' is {length} bytes, more than the {max} byte limit"))]
-    TargetTooLarge {
-        /// Target name.
-        name: String,
-        /// Listed length.
-        length: u64,
-        /// Limit.
-        max: u64,
     },
 
     /// tough could not compute a key id for a key.
@@ -629,15 +564,8 @@ impl Error {
             | KeyThreshold { .. }
             | NoKeys
             | Sign { .. } => ExitStatus::Keys,
-            LoadRepo { .. }
-            | TargetTooLarge { .. }
-            | RootDigest { .. }
-            | RepoExpired { .. }
-            | RepoMissing { .. }
-            | ManifestMissing { .. }
-            | ReadTarget { .. }
-            | ParseManifest { .. }
-            | ManifestTargetMissing { .. } => ExitStatus::Repository,
+            RootDigest { .. } | ManifestTargetMissing { .. } => ExitStatus::Repository,
+            Repo { source } => repo_status(source),
             ReleaseExists { .. }
             | OutdirExists { .. }
             | TargetConflict { .. }
@@ -648,9 +576,12 @@ impl Error {
             ManifestInvalid { .. } | ManifestFile { .. } | UpdateNotFound { .. } => {
                 ExitStatus::Manifest
             }
-            Stage { .. } | StoreIo { .. } | Serialize { .. } | Editor { .. } | WriteDocs { .. } => {
-                ExitStatus::Write
-            }
+            Stage { .. }
+            | StoreIo { .. }
+            | StoreFile { .. }
+            | Serialize { .. }
+            | Editor { .. }
+            | WriteDocs { .. } => ExitStatus::Write,
             Delta { .. } | DeltaIo { .. } => ExitStatus::Write,
             TargetsInvalid { .. } => ExitStatus::Negative,
             ObjectStore { source } => match source {
@@ -686,7 +617,9 @@ impl Error {
                 "pass --key FILE|pkcs11:URI|aws-kms://[PROFILE]/KEY-ID (repeat for threshold signing), or set signing_keys in Infra.toml"
                     .into(),
             ),
-            RepoExpired { .. } => Some(
+            Repo {
+                source: abos_repo_core::Error::Expired { .. },
+            } => Some(
                 "run `pubsys refresh-repo --allow-expired-repo` first, or pass --allow-expired-repo"
                     .into(),
             ),
@@ -716,6 +649,27 @@ impl Error {
     }
 }
 
+/// The exit status of a repository-core error, as pubsys has always classed these failures.
+fn repo_status(source: &abos_repo_core::Error) -> ExitStatus {
+    use abos_repo_core::Error as Core;
+    match source {
+        Core::Missing { .. }
+        | Core::Expired { .. }
+        | Core::Load { .. }
+        | Core::TargetMissing { .. }
+        | Core::TargetTooLarge { .. }
+        | Core::ReadTarget { .. }
+        | Core::ParseManifest { .. } => ExitStatus::Repository,
+        Core::Datastore { .. }
+        | Core::CurrentDir { .. }
+        | Core::StageRoot { .. }
+        | Core::SerializeRoot { .. }
+        | Core::Editor { .. } => ExitStatus::Write,
+        // An unreadable or unparsable trusted root, a path with no file:// URL.
+        _ => ExitStatus::Usage,
+    }
+}
+
 /// Renders an error and its sources as one line, `a: b: c` (for per-item failure lists).
 pub fn chain_string(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
@@ -729,4 +683,48 @@ pub fn chain_string(err: &dyn std::error::Error) -> String {
         cur = e.source();
     }
     out
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn status(source: abos_repo_core::Error) -> ExitStatus {
+        Error::from(source).exit_status()
+    }
+
+    #[test]
+    fn repository_core_errors_keep_their_exit_codes() {
+        use abos_repo_core::Error as Core;
+        let url = "file:///srv/repo/metadata/v/a/".to_owned();
+        assert_eq!(
+            status(Core::Missing {
+                metadata_url: url.clone()
+            }),
+            ExitStatus::Repository
+        );
+        assert_eq!(
+            status(Core::TargetTooLarge {
+                name: "manifest.json".into(),
+                targets_url: url.clone(),
+                length: 1 << 30,
+                max: 1 << 24,
+            }),
+            ExitStatus::Repository
+        );
+        assert_eq!(
+            status(Core::ReadRoot {
+                path: "/nonexistent/root.json".into(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }),
+            ExitStatus::Usage
+        );
+        assert_eq!(
+            status(Core::Datastore {
+                path: "/ro/datastore".into(),
+                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            }),
+            ExitStatus::Write
+        );
+    }
 }

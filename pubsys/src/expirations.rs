@@ -4,7 +4,7 @@
 //! reportable), but every signature is verified as usual.
 
 use crate::error::Result;
-use crate::repo::{self, ExpiredRepo, LoadOptions, RepoSource};
+use crate::repo::{self, Expiry, LoadOptions, RepoSource};
 use jiff::{SignedDuration, Timestamp};
 
 /// State of one role's expiry.
@@ -72,8 +72,9 @@ pub async fn check(
     datastore: Option<std::path::PathBuf>,
 ) -> Result<ExpirationReport> {
     let opts = LoadOptions {
-        expired: ExpiredRepo::Allow,
+        expiry: Expiry::Unsafe,
         datastore,
+        ..Default::default()
     };
     let repo = repo::load_existing(root, source, &opts).await?;
     let window_end = now.checked_add(within).unwrap_or(Timestamp::MAX);

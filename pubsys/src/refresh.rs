@@ -7,7 +7,7 @@
 use crate::error::Result;
 use crate::keys::{KeySpec, SigningKeys};
 use crate::policy::{ExpirationPolicy, Expirations};
-use crate::repo::{self, Committed, Edit, ExpiredRepo, LoadOptions, RepoSource};
+use crate::repo::{self, Committed, Edit, Expiry, LoadOptions, RepoSource};
 use crate::store::{RepoStore, TargetMode};
 use crate::{Phase, Reporter};
 use jiff::Timestamp;
@@ -25,7 +25,7 @@ pub struct RefreshRequest {
     /// Expiration policy.
     pub expiration: ExpirationPolicy,
     /// Whether an already expired repository may be refreshed.
-    pub expired: ExpiredRepo,
+    pub expired: Expiry,
     /// Persistent TUF datastore.
     pub datastore: Option<PathBuf>,
     /// Move the repository to this root (version N+1, cross-signed): re-sign snapshot,
@@ -62,14 +62,15 @@ pub async fn refresh(
     let (root_bytes, _) = repo::read_root(&req.trusted_root)?;
     let source = match &req.source {
         Some(s) => s.clone(),
-        None => RepoSource::of_store(store)?,
+        None => repo::source_of_store(store)?,
     };
     // Held from load to the timestamp write: the read-modify-write is one step.
     let _lock = store.lock()?;
     reporter.phase(Phase::LoadingRepository);
     let opts = LoadOptions {
-        expired: req.expired,
+        expiry: req.expired,
         datastore: req.datastore.clone(),
+        ..Default::default()
     };
     let existing = repo::load_existing(&root_bytes, &source, &opts).await?;
     let previous_version = existing.timestamp().signed.version.get();

@@ -9,8 +9,7 @@ use crate::error::{self, Result};
 use crate::keys::{KeySpec, SIGNED_ROLES, SigningKeys};
 use crate::policy::ExpirationPolicy;
 use crate::repo::{
-    self, Committed, Edit, ExpiredRepo, LoadOptions, MAX_MANIFEST_SIZE, PendingTarget, RepoSource,
-    TargetContent,
+    self, Committed, Edit, Expiry, LoadOptions, PendingTarget, RepoSource, TargetContent,
 };
 use crate::store::{RepoStore, TargetMode};
 use crate::{Phase, Reporter};
@@ -21,7 +20,7 @@ use std::path::{Path, PathBuf};
 use update_metadata::{Arch, BuildDescription, Images, Manifest, Release, Variant, Version};
 
 /// The name of the manifest target.
-pub const MANIFEST_TARGET: &str = "manifest.json";
+pub use abos_repo_core::MANIFEST_TARGET;
 
 /// Paths of the three images of a release.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +109,7 @@ pub struct PublishRequest {
     /// Expiration policy.
     pub expiration: ExpirationPolicy,
     /// Expired-repository policy.
-    pub expired: ExpiredRepo,
+    pub expired: Expiry,
     /// How image files are put into a local store.
     pub target_mode: TargetMode,
     /// Persistent TUF datastore for the load (rollback protection across runs).
@@ -205,14 +204,10 @@ pub fn fill_migration_gaps(manifest: &mut Manifest, version: &Version) -> Vec<(V
     added
 }
 
-/// Reads the manifest of a loaded repository.
-pub async fn read_manifest(repo: &tough::Repository, origin: &str) -> Result<Manifest> {
-    let bytes = repo::read_target_bytes(repo, MANIFEST_TARGET, MAX_MANIFEST_SIZE)
-        .await?
-        .context(error::ManifestMissingSnafu {
-            metadata_url: origin,
-        })?;
-    Manifest::from_slice(&bytes, origin).context(error::ParseManifestSnafu { origin })
+/// Reads the manifest of a repository loaded from `source` (at most
+/// [`abos_repo_core::MAX_MANIFEST_SIZE`]).
+pub async fn read_manifest(repo: &tough::Repository, source: &RepoSource) -> Result<Manifest> {
+    Ok(abos_repo_core::read_manifest(repo, source).await?.0)
 }
 
 /// Hashes a file (sha256) in one streaming pass, reporting bytes as it goes.
@@ -294,7 +289,7 @@ pub async fn publish(
     repo::require_consistent_snapshots(&trusted_root.signed, &req.trusted_root)?;
     let source = match &req.source {
         Some(s) => s.clone(),
-        None => RepoSource::of_store(store)?,
+        None => repo::source_of_store(store)?,
     };
     let origin = source.metadata_url.to_string();
 
@@ -302,8 +297,9 @@ pub async fn publish(
     let _lock = store.lock()?;
     reporter.phase(Phase::LoadingRepository);
     let opts = LoadOptions {
-        expired: req.expired,
+        expiry: req.expired,
         datastore: req.datastore.clone(),
+        ..Default::default()
     };
     let existing = repo::load(&root_bytes, &source, &opts).await?;
     if existing.is_none() && store.has_metadata("timestamp.json")? {
@@ -320,7 +316,7 @@ pub async fn publish(
     keys.check_against(root, &SIGNED_ROLES)?;
 
     let mut manifest = match &existing {
-        Some(r) => read_manifest(r, &origin).await?,
+        Some(r) => read_manifest(r, &source).await?,
         None => Manifest::new(),
     };
     let already = manifest.updates.iter().any(|u| {
@@ -473,7 +469,8 @@ pub async fn publish(
     let new_repository = existing.is_none();
     let mut edit = Edit::start(&req.trusted_root, existing).await?;
     for p in &pending {
-        edit.editor
+        edit.change
+            .editor
             .add_target(p.name.as_str(), p.target.clone())
             .context(error::EditorSnafu)?;
     }
@@ -569,7 +566,8 @@ pub(crate) async fn publish_manifest_change(
     };
     let version = repo::next_version(Some(&repo), now);
     let mut edit = Edit::start(trusted_root, Some(repo)).await?;
-    edit.editor
+    edit.change
+        .editor
         .add_target(MANIFEST_TARGET, pending.target.clone())
         .context(error::EditorSnafu)?;
     edit.set_versions(version, &expiration.expirations(now)?)?;

@@ -14,76 +14,31 @@ use crate::error::{self, Result};
 use crate::keys::{SIGNED_ROLES, SigningKeys};
 use crate::policy::Expirations;
 use crate::store::{Placed, RepoStore, TargetMode};
-use futures::TryStreamExt;
+use abos_repo_core::{Change, TrustedRoot};
 use jiff::Timestamp;
-use snafu::{OptionExt, ResultExt, ensure};
+use snafu::{ResultExt, ensure};
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
-use tough::editor::RepositoryEditor;
 use tough::schema::{Hashes, Root, Signed, Target};
-use tough::{ExpirationEnforcement, Repository, RepositoryLoader, TargetName, TransportErrorKind};
-use url::Url;
+use tough::{Repository, TargetName};
 
-/// The largest manifest.json we are willing to read.
-pub const MAX_MANIFEST_SIZE: u64 = 16 * 1024 * 1024;
+/// Whether a repository whose metadata has expired may be loaded (`--allow-expired-repo`,
+/// `--unsafe-refresh`): the shared core's policy.
+pub use abos_repo_core::Expiry;
+/// How a repository is loaded (expiry policy, persistent datastore, transport).
+pub use abos_repo_core::LoadOptions;
+/// Where an existing repository is read from (metadata and targets base URLs; `file://`,
+/// `http(s)://` or `s3://`): the shared core's [`abos_repo_core::Source`].
+pub use abos_repo_core::Source as RepoSource;
 
-/// Where an existing repository is read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoSource {
-    /// Metadata base URL (`…/<variant>/<arch>/`).
-    pub metadata_url: Url,
-    /// Targets base URL.
-    pub targets_url: Url,
-}
-
-impl RepoSource {
-    /// A source from two URLs; a trailing slash is added where missing so joins work.
-    pub fn new(metadata_url: Url, targets_url: Url) -> Self {
-        RepoSource {
-            metadata_url: with_slash(metadata_url),
-            targets_url: with_slash(targets_url),
-        }
-    }
-
-    /// The URLs a store is read back from.
-    pub fn of_store(store: &dyn RepoStore) -> Result<Self> {
-        Ok(Self::new(store.metadata_url()?, store.targets_url()?))
-    }
-}
-
-fn with_slash(mut url: Url) -> Url {
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
-    url
-}
-
-/// Whether a repository whose metadata has expired may be loaded (to publish into or refresh).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExpiredRepo {
-    /// Refuse to load an expired repository (safe default).
-    #[default]
-    Refuse,
-    /// Load it anyway (to refresh it, or to inspect it).
-    Allow,
-}
-
-/// Options for loading.
-#[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
-    /// Expired-metadata policy.
-    pub expired: ExpiredRepo,
-    /// A persistent tough datastore: metadata trusted on an earlier run, so a rolled-back
-    /// timestamp or snapshot is detected. None: a fresh temporary one.
-    pub datastore: Option<PathBuf>,
+/// The URLs a store is read back from.
+pub fn source_of_store(store: &dyn RepoStore) -> Result<RepoSource> {
+    Ok(RepoSource::new(store.metadata_url()?, store.targets_url()?))
 }
 
 /// Reads a trusted root file and parses it.
 pub fn read_root(path: &Path) -> Result<(Vec<u8>, Signed<Root>)> {
-    let bytes = std::fs::read(path).context(error::ReadRootSnafu { path })?;
-    let root = serde_json::from_slice(&bytes).context(error::ParseRootSnafu { path })?;
+    let TrustedRoot { bytes, root } = TrustedRoot::read(path)?;
     Ok((bytes, root))
 }
 
@@ -106,43 +61,7 @@ pub async fn load(
     source: &RepoSource,
     opts: &LoadOptions,
 ) -> Result<Option<Repository>> {
-    let metadata_url = source.metadata_url.to_string();
-    let enforcement = match opts.expired {
-        ExpiredRepo::Refuse => ExpirationEnforcement::Safe,
-        ExpiredRepo::Allow => ExpirationEnforcement::Unsafe,
-    };
-    let mut loader = RepositoryLoader::new(
-        &root,
-        source.metadata_url.clone(),
-        source.targets_url.clone(),
-    )
-    .expiration_enforcement(enforcement)
-    // s3:// through the S3 API; file:// and http(s):// as tough's default transport does.
-    .transport(repo_store::S3Transport::new());
-    if let Some(ds) = &opts.datastore {
-        std::fs::create_dir_all(ds).context(error::StoreIoSnafu {
-            action: "create datastore directory",
-            path: ds,
-        })?;
-        loader = loader.datastore(ds.clone());
-    }
-    match loader.load().await {
-        Ok(repo) => Ok(Some(repo)),
-        Err(tough::error::Error::Transport { source: t, url, .. })
-            if t.kind() == TransportErrorKind::FileNotFound
-                && url.path().ends_with("/timestamp.json") =>
-        {
-            Ok(None)
-        }
-        Err(e @ tough::error::Error::ExpiredMetadata { .. }) => {
-            let role = match &e {
-                tough::error::Error::ExpiredMetadata { role, .. } => role.to_string(),
-                _ => unreachable!(),
-            };
-            Err(e).context(error::RepoExpiredSnafu { metadata_url, role })
-        }
-        Err(e) => Err(e).context(error::LoadRepoSnafu { metadata_url }),
-    }
+    Ok(abos_repo_core::load_if_present(root, source, opts).await?)
 }
 
 /// Like [`load`], but a missing repository is an error.
@@ -151,38 +70,7 @@ pub async fn load_existing(
     source: &RepoSource,
     opts: &LoadOptions,
 ) -> Result<Repository> {
-    load(root, source, opts)
-        .await?
-        .context(error::RepoMissingSnafu {
-            metadata_url: source.metadata_url.to_string(),
-        })
-}
-
-/// Reads a whole target through tough (length- and hash-checked), up to `max` bytes.
-pub async fn read_target_bytes(repo: &Repository, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
-    let target_name = TargetName::new(name).context(error::TargetNameSnafu { name })?;
-    if let Some(target) = repo.targets().signed.targets.get(&target_name)
-        && target.length > max
-    {
-        return error::TargetTooLargeSnafu {
-            name,
-            length: target.length,
-            max,
-        }
-        .fail();
-    }
-    let Some(stream) = repo
-        .read_target(&target_name)
-        .await
-        .context(error::ReadTargetSnafu { name })?
-    else {
-        return Ok(None);
-    };
-    let chunks: Vec<_> = stream
-        .try_collect()
-        .await
-        .context(error::ReadTargetSnafu { name })?;
-    Ok(Some(chunks.concat()))
+    Ok(abos_repo_core::load(root, source, opts).await?)
 }
 
 /// Metadata version for a new signing: Unix seconds of `now`, but always strictly greater than
@@ -257,60 +145,34 @@ pub fn sha256(bytes: &[u8]) -> Vec<u8> {
 /// An editor over a new or loaded repository, with the root it signs under.
 #[derive(Debug)]
 pub struct Edit {
-    /// tough's editor.
-    pub editor: RepositoryEditor,
-    /// The root (latest trusted) the keys are checked against.
-    pub root: Signed<Root>,
+    /// tough's editor and the root (latest trusted) the keys are checked against.
+    pub change: Change,
     /// The snapshot/targets/timestamp version set by [`Edit::set_versions`].
     version: Option<NonZeroU64>,
     /// The expirations set with it (to set a later version if that one is taken).
     expires: Option<Expirations>,
-    // Keeps the temporary root file alive as long as the editor may read it.
-    _root_file: Option<tempfile::NamedTempFile>,
 }
 
 impl Edit {
+    fn of(change: Change) -> Edit {
+        Edit {
+            change,
+            version: None,
+            expires: None,
+        }
+    }
+
     /// Starts an edit: from the loaded repository (its latest root, targets and extras), or a
     /// new repository under the trusted root at `root_path`.
     pub async fn start(root_path: &Path, repo: Option<Repository>) -> Result<Edit> {
-        match repo {
+        let change = match repo {
             None => {
                 let (_, root) = read_root(root_path)?;
-                let editor = RepositoryEditor::new(root_path)
-                    .await
-                    .context(error::EditorSnafu)?;
-                Ok(Edit {
-                    editor,
-                    root,
-                    version: None,
-                    expires: None,
-                    _root_file: None,
-                })
+                Change::new_repo(root_path, root).await?
             }
-            Some(repo) => {
-                let root = repo.root().clone();
-                let bytes = serde_json::to_vec_pretty(&root)
-                    .context(error::SerializeSnafu { what: "root.json" })?;
-                let mut file = tempfile::NamedTempFile::new().context(error::StoreIoSnafu {
-                    action: "create temporary root file in",
-                    path: std::env::temp_dir(),
-                })?;
-                std::io::Write::write_all(&mut file, &bytes).context(error::StoreIoSnafu {
-                    action: "write",
-                    path: file.path(),
-                })?;
-                let editor = RepositoryEditor::from_repo(file.path(), repo)
-                    .await
-                    .context(error::EditorSnafu)?;
-                Ok(Edit {
-                    editor,
-                    root,
-                    version: None,
-                    expires: None,
-                    _root_file: Some(file),
-                })
-            }
-        }
+            Some(repo) => Change::from_repo(repo).await?,
+        };
+        Ok(Edit::of(change))
     }
 
     /// Starts an edit that moves the loaded repository to `new_root_path` (root version N+1,
@@ -348,28 +210,22 @@ impl Edit {
             }
             .build()
         })?;
-        let editor = RepositoryEditor::from_repo(new_root_path, repo)
-            .await
-            .context(error::EditorSnafu)?;
-        Ok(Edit {
-            editor,
-            root: new_root,
-            version: None,
-            expires: None,
-            _root_file: None,
-        })
+        Ok(Edit::of(
+            Change::with_root(new_root_path, new_root, repo).await?,
+        ))
     }
 
     /// Checks the keys against this edit's root for the roles pubsys signs.
     pub fn check_keys(&self, keys: &SigningKeys) -> Result<()> {
-        keys.check_against(&self.root.signed, &SIGNED_ROLES)
+        keys.check_against(&self.change.root.signed, &SIGNED_ROLES)
     }
 
     /// Sets versions (all three the same) and expirations.
     pub fn set_versions(&mut self, version: NonZeroU64, expires: &Expirations) -> Result<()> {
         self.version = Some(version);
         self.expires = Some(*expires);
-        self.editor
+        self.change
+            .editor
             .targets_version(version)
             .context(error::EditorSnafu)?
             .targets_expires(expires.targets)
@@ -424,6 +280,7 @@ pub async fn sign_and_commit(
     let set_version = edit.version;
     reporter.phase(crate::Phase::Signing);
     let signed = edit
+        .change
         .editor
         .sign(&keys.sources())
         .await
@@ -640,16 +497,6 @@ mod test {
                 "timestamp.json"
             ]
         );
-    }
-
-    #[test]
-    fn urls_get_a_trailing_slash() {
-        let s = RepoSource::new(
-            "http://h/m/v/x86_64".parse().unwrap(),
-            "file:///t/".parse().unwrap(),
-        );
-        assert_eq!(s.metadata_url.as_str(), "http://h/m/v/x86_64/");
-        assert_eq!(s.targets_url.as_str(), "file:///t/");
     }
 
     #[test]

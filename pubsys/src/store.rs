@@ -9,10 +9,9 @@
 pub mod s3;
 
 use crate::error::{self, Result};
-use snafu::{OptionExt, ResultExt};
+use snafu::ResultExt;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use update_metadata::{Arch, Variant};
 use url::Url;
@@ -147,19 +146,7 @@ impl LocalStore {
 
 /// A `file://` URL for a directory, with the trailing slash URL joining needs.
 pub fn dir_url(path: &Path) -> Result<Url> {
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .context(error::StoreIoSnafu {
-                action: "resolve the current directory for",
-                path,
-            })?
-            .join(path)
-    };
-    Url::from_directory_path(&abs)
-        .ok()
-        .context(error::PathUrlSnafu { path })
+    Ok(abos_repo_core::dir_path_url(path)?)
 }
 
 fn ensure_dir(dir: &Path) -> Result<()> {
@@ -169,49 +156,17 @@ fn ensure_dir(dir: &Path) -> Result<()> {
     })
 }
 
-/// Mode for published files: 0666 filtered by the umask (0644 with the usual 022), as tuftool
-/// writes them: a web server that does not run as our user must be able to read them.
-/// (tempfile's default, 0600, made a non-root web server answer 404 for `timestamp.json`.)
-pub(crate) fn readable() -> std::fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::Permissions::from_mode(0o666)
-}
+/// Mode of published files: 0666 less the umask (0644 under the usual 022), as tuftool writes
+/// them, so a web server that does not run as our user can read them (tempfile's 0600 once made
+/// a non-root web server answer 404 for `timestamp.json`).
+const PUBLISHED: abos_fsio::Mode = abos_fsio::PUBLIC;
 
-/// fsync a directory so a rename in it survives power loss.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .context(error::StoreIoSnafu {
-            action: "fsync directory",
-            path: dir,
-        })
-}
-
-/// Writes `bytes` to `dir/name` via a temp file in `dir`, fsync, rename, fsync of the directory.
-pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `dir/name` atomically and durably (`abos-fsio`: temp file in `dir`, fsync,
+/// rename, fsync of the directory).
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     ensure_dir(dir)?;
     let dest = dir.join(name);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(readable())
-        .tempfile_in(dir)
-        .context(error::StoreIoSnafu {
-            action: "create temporary file in",
-            path: dir,
-        })?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .context(error::StoreIoSnafu {
-            action: "write",
-            path: tmp.path(),
-        })?;
-    tmp.persist(&dest)
-        .map_err(|e| e.error)
-        .context(error::StoreIoSnafu {
-            action: "rename into place",
-            path: &dest,
-        })?;
-    sync_dir(dir)
+    abos_fsio::write_atomic(&dest, bytes, PUBLISHED).context(error::StoreFileSnafu { path: &dest })
 }
 
 impl RepoStore for LocalStore {
@@ -264,38 +219,41 @@ impl RepoStore for LocalStore {
         if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == src_len) {
             return Ok(Placed::Present);
         }
-        let tmp_path = self
-            .targets_dir
-            .join(format!(".tmp-{}-{file_name}", std::process::id()));
-        let _ = fs::remove_file(&tmp_path);
-        let linked = mode == TargetMode::Hardlink && fs::hard_link(source, &tmp_path).is_ok();
-        if !linked {
-            let result = (|| -> std::io::Result<()> {
-                let mut input = File::open(source)?;
-                let mut output = File::create(&tmp_path)?;
-                std::io::copy(&mut input, &mut output)?;
-                output.sync_all()
-            })();
-            if let Err(e) = result {
-                let _ = fs::remove_file(&tmp_path);
-                return Err(e).context(error::StoreIoSnafu {
-                    action: "copy target to",
-                    path: &tmp_path,
-                });
+        // Either way the directory entry is made durable by `sync_targets`, once for all targets.
+        if mode == TargetMode::Hardlink {
+            // The same inode under a temporary name (its mode is the source's), then renamed.
+            let tmp_path = self.targets_dir.join(format!(
+                "{}{}-{file_name}",
+                abos_fsio::TEMP_PREFIX,
+                std::process::id()
+            ));
+            let _ = fs::remove_file(&tmp_path);
+            if fs::hard_link(source, &tmp_path).is_ok() {
+                let placed = abos_fsio::sync_file(&tmp_path)
+                    .context(error::StoreFileSnafu { path: &tmp_path })
+                    .and_then(|()| {
+                        fs::rename(&tmp_path, &dest).context(error::StoreIoSnafu {
+                            action: "rename into place",
+                            path: &dest,
+                        })
+                    });
+                if placed.is_err() {
+                    let _ = fs::remove_file(&tmp_path);
+                }
+                return placed.map(|()| Placed::Created);
             }
-        } else {
-            File::open(&tmp_path)
-                .and_then(|f| f.sync_all())
-                .context(error::StoreIoSnafu {
-                    action: "fsync",
-                    path: &tmp_path,
-                })?;
         }
-        // The directory entry is made durable by `sync_targets`, once for all targets.
-        fs::rename(&tmp_path, &dest).context(error::StoreIoSnafu {
-            action: "rename into place",
-            path: &dest,
-        })?;
+        let mut output = abos_fsio::AtomicFile::create(&dest, PUBLISHED)
+            .context(error::StoreFileSnafu { path: &dest })?;
+        File::open(source)
+            .and_then(|mut input| std::io::copy(&mut input, &mut output))
+            .context(error::StoreIoSnafu {
+                action: "copy target to",
+                path: output.temp_path(),
+            })?;
+        output
+            .commit_batched()
+            .context(error::StoreFileSnafu { path: &dest })?;
         Ok(Placed::Created)
     }
 
@@ -310,26 +268,14 @@ impl RepoStore for LocalStore {
 
     fn remove_target(&self, file_name: &str) -> Result<()> {
         let path = self.targets_dir.join(file_name);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).context(error::StoreIoSnafu {
-                action: "remove",
-                path,
-            }),
-        }
+        abos_fsio::remove(&path).context(error::StoreFileSnafu { path })?;
+        Ok(())
     }
 
     fn remove_metadata(&self, file_name: &str) -> Result<()> {
         let path = self.metadata_dir.join(file_name);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).context(error::StoreIoSnafu {
-                action: "remove",
-                path,
-            }),
-        }
+        abos_fsio::remove(&path).context(error::StoreFileSnafu { path })?;
+        Ok(())
     }
 
     fn lock(&self) -> Result<StoreLock> {
@@ -356,7 +302,9 @@ impl RepoStore for LocalStore {
 
     fn sync_targets(&self) -> Result<()> {
         if self.targets_dir.exists() {
-            sync_dir(&self.targets_dir)?;
+            abos_fsio::sync_dir(&self.targets_dir).context(error::StoreFileSnafu {
+                path: &self.targets_dir,
+            })?;
         }
         Ok(())
     }

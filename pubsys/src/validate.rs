@@ -105,7 +105,7 @@ pub async fn validate(
     let listed = |n: &str| names.iter().any(|(t, _)| t.raw() == n);
     let mut manifest_updates = None;
     if listed(MANIFEST_TARGET) && !failures.iter().any(|f| f.name == MANIFEST_TARGET) {
-        match read_manifest(&repo, &metadata_url).await {
+        match read_manifest(&repo, source).await {
             Ok(m) => {
                 manifest_updates = Some(m.updates.len());
                 for u in &m.updates {

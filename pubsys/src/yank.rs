@@ -13,7 +13,7 @@ use crate::error::{self, Result};
 use crate::keys::{KeySpec, SigningKeys};
 use crate::policy::ExpirationPolicy;
 use crate::release::{publish_manifest_change, read_manifest};
-use crate::repo::{self, Committed, ExpiredRepo, LoadOptions, RepoSource};
+use crate::repo::{self, Committed, Expiry, LoadOptions, RepoSource};
 use crate::store::RepoStore;
 use crate::{Phase, Reporter};
 use jiff::Timestamp;
@@ -48,7 +48,7 @@ pub struct YankRequest {
     /// Expiration policy for the re-signed metadata.
     pub expiration: ExpirationPolicy,
     /// Expired-repository policy.
-    pub expired: ExpiredRepo,
+    pub expired: Expiry,
     /// Persistent TUF datastore.
     pub datastore: Option<PathBuf>,
     /// The current time.
@@ -161,18 +161,19 @@ pub async fn yank(
     let (root_bytes, _) = repo::read_root(&req.trusted_root)?;
     let source = match &req.source {
         Some(s) => s.clone(),
-        None => RepoSource::of_store(store)?,
+        None => repo::source_of_store(store)?,
     };
     // Held from load to the timestamp write: the read-modify-write is one step.
     let _lock = store.lock()?;
     reporter.phase(Phase::LoadingRepository);
     let opts = LoadOptions {
-        expired: req.expired,
+        expiry: req.expired,
         datastore: req.datastore.clone(),
+        ..Default::default()
     };
     let existing = repo::load_existing(&root_bytes, &source, &opts).await?;
     keys.check_against(&existing.root().signed, &crate::keys::SIGNED_ROLES)?;
-    let mut manifest = read_manifest(&existing, source.metadata_url.as_str()).await?;
+    let mut manifest = read_manifest(&existing, &source).await?;
     let (max_version, removed) = apply(&mut manifest, &req.variant, req.arch, &req.action)?;
     let withheld = manifest
         .updates

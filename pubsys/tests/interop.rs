@@ -13,7 +13,7 @@ mod common;
 
 use common::*;
 use pubsys::NoReporter;
-use pubsys::repo::{LoadOptions, RepoSource};
+use pubsys::repo::LoadOptions;
 use pubsys::store::LocalStore;
 use std::path::Path;
 use std::process::Command;
@@ -237,7 +237,7 @@ fn pubsys_validates_and_extends_a_tuftool_created_repository() {
     );
 
     let store = LocalStore::new(out.join("metadata"), out.join("targets"));
-    let source = RepoSource::of_store(&store).unwrap();
+    let source = pubsys::repo::source_of_store(&store).unwrap();
     let report = rt()
         .block_on(pubsys::validate::validate(
             &fx.root_bytes(),

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use pubsys::keys::KeySpec;
 use pubsys::policy::ExpirationPolicy;
-use pubsys::repo::{ExpiredRepo, LoadOptions};
+use pubsys::repo::{Expiry, LoadOptions};
 use pubsys::yank::{YankAction, YankRequest};
 use pubsys::{Error, NoReporter};
 use std::collections::BTreeSet;
@@ -33,7 +33,9 @@ fn manifest_of(fx: &Fixture) -> Manifest {
         let repo = pubsys::repo::load_existing(&root, &fx.source(), &LoadOptions::default())
             .await
             .unwrap();
-        pubsys::release::read_manifest(&repo, "test").await.unwrap()
+        pubsys::release::read_manifest(&repo, &fx.source())
+            .await
+            .unwrap()
     })
 }
 
@@ -254,7 +256,7 @@ fn yank(fx: &Fixture, max: Version) {
             arch: fx.arch,
             action: YankAction::LowerMaxVersion(max),
             expiration: ExpirationPolicy::default(),
-            expired: ExpiredRepo::Refuse,
+            expired: Expiry::Safe,
             datastore: None,
             now: now(),
         },

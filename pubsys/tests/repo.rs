@@ -6,7 +6,7 @@ use common::*;
 use pubsys::keys::KeySpec;
 use pubsys::policy::ExpirationPolicy;
 use pubsys::refresh::RefreshRequest;
-use pubsys::repo::{ExpiredRepo, LoadOptions, RepoSource};
+use pubsys::repo::{Expiry, LoadOptions, RepoSource};
 use pubsys::store::RepoStore;
 use pubsys::validate::validate;
 use pubsys::yank::{YankAction, YankRequest};
@@ -21,7 +21,7 @@ fn manifest_of(fx: &Fixture, source: &RepoSource) -> Manifest {
         let repo = pubsys::repo::load_existing(&root, source, &LoadOptions::default())
             .await
             .unwrap();
-        pubsys::release::read_manifest(&repo, "test").await.unwrap()
+        pubsys::release::read_manifest(&repo, source).await.unwrap()
     })
 }
 
@@ -43,10 +43,61 @@ fn yank_req(fx: &Fixture, action: YankAction) -> YankRequest {
         arch: fx.arch,
         action,
         expiration: ExpirationPolicy::default(),
-        expired: ExpiredRepo::Refuse,
+        expired: Expiry::Safe,
         datastore: None,
         now: now(),
     }
+}
+
+/// twoliter#488: Bottlerocket has no repository-side way to pull a bad release back. Here
+/// `pubsys yank` re-signs the manifest with a lower `max_version`: a host on 1.0.0 that was
+/// offered 1.1.0 is offered nothing newer once the yank is published (read back through TUF),
+/// and the repository still validates.
+#[test]
+fn twoliter_488_yank_pulls_a_published_release_back() {
+    use update_metadata::{Host, Policy, Selection, VersionLock, select};
+    let fx = Fixture::new();
+    fx.publish(&fx.request("1.0.0", now())).unwrap();
+    fx.publish(&fx.request("1.1.0", now())).unwrap();
+    let host = Host {
+        variant: fx.variant.clone(),
+        arch: fx.arch,
+        version: Version::new(1, 0, 0),
+    };
+    let policy = Policy {
+        version_lock: VersionLock::Latest,
+        ignore_waves: true,
+        seed: waves::Seed::new(0).unwrap(),
+        now: now(),
+        forced: None,
+    };
+    let offered = |m: &Manifest| match select(m, &host, &policy) {
+        Selection::Update(u) => Some(u.version.clone()),
+        Selection::NothingNewer => None,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        offered(&manifest_of(&fx, &fx.source())),
+        Some(Version::new(1, 1, 0))
+    );
+    let y = rt()
+        .block_on(pubsys::yank::yank(
+            &yank_req(&fx, YankAction::LowerMaxVersion(Version::new(1, 0, 0))),
+            &fx.store(),
+            &NoReporter,
+        ))
+        .unwrap();
+    assert_eq!(y.withheld, ["1.1.0"]);
+    assert_eq!(offered(&manifest_of(&fx, &fx.source())), None);
+    let report = rt()
+        .block_on(validate(
+            &fx.root_bytes(),
+            &fx.source(),
+            &LoadOptions::default(),
+            &NoReporter,
+        ))
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
 }
 
 #[test]
@@ -185,7 +236,7 @@ fn publish_add_yank_refresh_validate_over_file_and_http() {
                 keys: vec![KeySpec::File(fx.key.path.clone())],
                 source: None,
                 expiration: ExpirationPolicy::default(),
-                expired: ExpiredRepo::Refuse,
+                expired: Expiry::Safe,
                 datastore: None,
                 new_root: None,
                 now: later,
@@ -386,7 +437,15 @@ fn expired_repository_is_refused_unless_allowed_and_refresh_revives_it() {
     fx.publish(&fx.request("1.0.0", long_ago)).unwrap();
 
     let err = fx.publish(&fx.request("1.1.0", now())).unwrap_err();
-    assert!(matches!(err, Error::RepoExpired { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Repo {
+                source: abos_repo_core::Error::Expired { .. }
+            }
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string().contains("expired timestamp metadata")
             || err.to_string().contains("expired"),
@@ -417,7 +476,7 @@ fn expired_repository_is_refused_unless_allowed_and_refresh_revives_it() {
         keys: vec![KeySpec::File(fx.key.path.clone())],
         source: None,
         expiration: ExpirationPolicy::default(),
-        expired: ExpiredRepo::Refuse,
+        expired: Expiry::Safe,
         datastore: None,
         new_root: None,
         now: now(),
@@ -425,9 +484,17 @@ fn expired_repository_is_refused_unless_allowed_and_refresh_revives_it() {
     let err = rt()
         .block_on(pubsys::refresh::refresh(&req, &fx.store(), &NoReporter))
         .unwrap_err();
-    assert!(matches!(err, Error::RepoExpired { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Repo {
+                source: abos_repo_core::Error::Expired { .. }
+            }
+        ),
+        "{err:?}"
+    );
     let req = RefreshRequest {
-        expired: ExpiredRepo::Allow,
+        expired: Expiry::Unsafe,
         ..req
     };
     rt().block_on(pubsys::refresh::refresh(&req, &fx.store(), &NoReporter))
@@ -557,7 +624,7 @@ fn tamper_matrix_gives_errors_naming_the_role_or_target() {
         ))
         .unwrap_err();
     assert!(
-        matches!(err, Error::RepoExpired { ref role, .. } if role == "timestamp"),
+        matches!(err, Error::Repo { source: abos_repo_core::Error::Expired { ref role, .. } } if role == "timestamp"),
         "{err:?}"
     );
 
@@ -758,7 +825,7 @@ fn root_rotation_and_moving_the_signing_roles_to_new_keys() {
         keys,
         source: None,
         expiration: ExpirationPolicy::default(),
-        expired: ExpiredRepo::Refuse,
+        expired: Expiry::Safe,
         datastore: None,
         new_root,
         now: now(),

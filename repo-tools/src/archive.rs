@@ -12,7 +12,7 @@ use crate::check::{self, TreeReport};
 use crate::error::{self, Result};
 
 use crate::reporter::{Event, Reporter};
-use crate::source::Expiration;
+use crate::source::Expiry;
 use crate::untrusted;
 use aws_lc_rs::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};
@@ -113,15 +113,8 @@ fn header(len: u64) -> tar::Header {
 /// Packs the current files of the mirror at `mirror` into `archive` (written atomically).
 pub fn export(mirror: &Path, archive: &Path, reporter: &dyn Reporter) -> Result<ExportReport> {
     let (subdirs, files) = check::current_files(mirror)?;
-    let dir = archive
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".repo-tools-export-")
-        .permissions(crate::fsio::readable())
-        .tempfile_in(dir)
-        .context(error::WriteFileSnafu { path: archive })?;
+    let tmp = abos_fsio::AtomicFile::create(archive, crate::fsio::READABLE)
+        .context(error::DurableSnafu { path: archive })?;
     let mut builder = tar::Builder::new(std::io::BufWriter::new(tmp));
     let mut index = Index {
         format: 1,
@@ -185,13 +178,8 @@ pub fn export(mirror: &Path, archive: &Path, reporter: &dyn Reporter) -> Result<
         .into_inner()
         .map_err(|e| e.into_error())
         .context(error::WriteFileSnafu { path: archive })?;
-    tmp.as_file()
-        .sync_all()
-        .context(error::WriteFileSnafu { path: archive })?;
-    tmp.persist(archive)
-        .map_err(|e| e.error)
-        .context(error::WriteFileSnafu { path: archive })?;
-    crate::fsio::sync_dir(dir)?;
+    tmp.commit()
+        .context(error::DurableSnafu { path: archive })?;
     Ok(ExportReport {
         archive: archive.to_owned(),
         files: files.len(),
@@ -236,7 +224,7 @@ pub struct ImportOptions {
     /// Destination directory.
     pub out: PathBuf,
     /// Expired metadata policy.
-    pub expiration: Expiration,
+    pub expiration: Expiry,
     /// Existing destination policy.
     pub existing: Existing,
 }
@@ -412,8 +400,8 @@ fn unpack(archive: &Path, staging: &Path, reporter: &dyn Reporter) -> Result<Unp
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir).context(error::CreateDirSnafu { path: dir })?;
         }
-        let mut out =
-            std::fs::File::create_new(&dest).context(error::WriteFileSnafu { path: &dest })?;
+        let mut out = abos_fsio::create_new(&dest, crate::fsio::READABLE)
+            .context(error::DurableSnafu { path: &dest })?;
         let mut reader = HashingReader {
             inner: &mut entry,
             ctx: Context::new(&SHA256),
@@ -435,18 +423,7 @@ fn unpack(archive: &Path, staging: &Path, reporter: &dyn Reporter) -> Result<Unp
 
 /// fsyncs every file and directory under `dir`.
 fn sync_tree(dir: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir).context(error::ReadDirSnafu { path: dir })? {
-        let entry = entry.context(error::ReadDirSnafu { path: dir })?;
-        let path = entry.path();
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            sync_tree(&path)?;
-        } else {
-            std::fs::File::open(&path)
-                .and_then(|f| f.sync_all())
-                .context(error::WriteFileSnafu { path: &path })?;
-        }
-    }
-    crate::fsio::sync_dir(dir)
+    abos_fsio::sync_tree(dir).context(error::DurableSnafu { path: dir })
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::layout::{
     self, METADATA_DIR, MetadataNames, MetadataSubdir, MirrorRecord, RECORD_FILE, TARGETS_DIR,
 };
 use crate::reporter::{Event, Reporter};
-use crate::source::{self, Expiration, LoadedRepo};
+use crate::source::{self, Expiry, LoadedRepo};
 use futures::StreamExt;
 use serde::Serialize;
 use snafu::{OptionExt, ResultExt, ensure};
@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use tough::schema::{Root, Signed, Snapshot, Targets, Timestamp};
 use tough::{FilesystemTransport, TargetName};
-use url::Url;
 
 /// One verified repository.
 #[derive(Debug, Clone, Serialize)]
@@ -91,10 +90,10 @@ pub(crate) fn walk(dir: &Path) -> Result<BTreeSet<String>> {
 pub async fn verify_tree(
     dir: &Path,
     root_path: &Path,
-    expiration: Expiration,
+    expiration: Expiry,
     reporter: &dyn Reporter,
 ) -> Result<TreeReport> {
-    let root_bytes = crate::fsio::read(root_path)?;
+    let trusted = abos_repo_core::TrustedRoot::read(root_path)?;
     let dir = std::fs::canonicalize(dir).context(error::ReadDirSnafu { path: dir })?;
     let files = walk(&dir)?;
     let record = MirrorRecord::load(&dir)?;
@@ -117,20 +116,10 @@ pub async fn verify_tree(
     let mut loaded: Vec<(MetadataSubdir, LoadedRepo)> = Vec::new();
     for subdir in subdirs {
         let mdir = subdir.metadata_dir(&dir);
-        let murl = Url::from_directory_path(&mdir)
-            .ok()
-            .context(error::BadUrlSnafu {
-                url: mdir.display().to_string(),
-            })?;
-        let tdir = dir.join(TARGETS_DIR);
-        let turl = Url::from_directory_path(&tdir)
-            .ok()
-            .context(error::BadUrlSnafu {
-                url: tdir.display().to_string(),
-            })?;
+        let murl = abos_repo_core::dir_path_url(&mdir)?;
+        let turl = abos_repo_core::dir_path_url(&dir.join(TARGETS_DIR))?;
         let repo = source::load(
-            &root_bytes,
-            &root_path.display().to_string(),
+            &trusted,
             murl,
             turl,
             expiration,

@@ -15,7 +15,7 @@ use crate::reporter::Reporter;
 use crate::root::{
     self, MergeReport, SignReport, SnapshotNaming, ThresholdPolicy, TopRole, VerifyReport,
 };
-use crate::source::Expiration;
+use crate::source::Expiry;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tough::Transport;
@@ -184,12 +184,8 @@ pub async fn run(command: Command, env: &Env, reporter: &dyn Reporter) -> Result
     }
 }
 
-fn expiration(allow_expired: bool) -> Expiration {
-    if allow_expired {
-        Expiration::Ignore
-    } else {
-        Expiration::Enforce
-    }
+fn expiration(allow_expired: bool) -> Expiry {
+    Expiry::from_allow_flag(allow_expired)
 }
 
 async fn run_mirror(args: MirrorArgs, env: &Env, reporter: &dyn Reporter) -> Result<Outcome> {
@@ -238,7 +234,7 @@ async fn run_mirror(args: MirrorArgs, env: &Env, reporter: &dyn Reporter) -> Res
         filter,
         expiration: expiration(args.allow_expired),
         jobs: args.jobs,
-        attempts: args.attempts.max(1),
+        retry: abos_repo_core::RetryPolicy::attempts(args.attempts),
         metadata_only: args.metadata_only,
         transport: env.transport.clone(),
         now: env.clock.now(),

@@ -8,7 +8,7 @@
 
 use crate::error::{self, Result};
 use crate::reporter::{Event, Reporter};
-use crate::source::{self, Expiration};
+use crate::source::{self, Expiry};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use snafu::{OptionExt, ResultExt, ensure};
@@ -31,7 +31,7 @@ pub struct DownloadOptions {
     /// Only these targets (all of them when empty).
     pub targets: Vec<String>,
     /// Whether expired metadata is refused.
-    pub expiration: Expiration,
+    pub expiration: Expiry,
     /// Parallel downloads.
     pub jobs: usize,
     /// The transport.
@@ -68,10 +68,9 @@ pub async fn download(opts: DownloadOptions, reporter: &dyn Reporter) -> Result<
         std::fs::symlink_metadata(&opts.out).is_err(),
         error::OutputExistsSnafu { path: &opts.out }
     );
-    let root_bytes = crate::fsio::read(&opts.root)?;
+    let trusted = abos_repo_core::TrustedRoot::read(&opts.root)?;
     let loaded = source::load(
-        &root_bytes,
-        &opts.root.display().to_string(),
+        &trusted,
         opts.metadata_url.clone(),
         opts.targets_url.clone(),
         opts.expiration,
@@ -173,8 +172,8 @@ async fn fetch_one(
         .await
         .map_err(read_err)?
         .context(error::SelectedTargetMissingSnafu { name: name.raw() })?;
-    let mut file =
-        std::fs::File::create_new(&path).context(error::WriteFileSnafu { path: &path })?;
+    let mut file = abos_fsio::create_new(&path, crate::fsio::READABLE)
+        .context(error::DurableSnafu { path: &path })?;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(read_err)?;
         file.write_all(&chunk)

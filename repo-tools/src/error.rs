@@ -224,11 +224,10 @@ pub enum Error {
     #[snafu(display("the repository's root chain is empty"))]
     EmptyRootChain,
 
-    #[snafu(display("failed to load and verify the repository at {url}"))]
-    LoadRepository {
-        url: String,
-        source: Box<tough::error::Error>,
-    },
+    /// Locating, loading or reading the repository through the shared core (base URLs, the
+    /// trusted root, expired metadata, capped manifest reads); the message names the URL.
+    #[snafu(transparent)]
+    Repo { source: abos_repo_core::Error },
 
     #[snafu(display(
         "the repository at {url} uses delegated targets roles, which repo-tools does not mirror"
@@ -279,9 +278,6 @@ pub enum Error {
         path: String,
         source: Box<tough::error::Error>,
     },
-
-    #[snafu(display("cannot parse manifest.json"))]
-    Manifest { source: Box<update_metadata::Error> },
 
     #[snafu(display("the manifest has no update matching {filter}"))]
     NothingMatches { filter: String },
@@ -375,10 +371,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[snafu(display("cannot sync directory {}", path.display()))]
-    SyncDir {
+    /// A durable write, create, removal or fsync (`abos-fsio`) failed.
+    #[snafu(display("cannot write {} ({})", path.display(), source.op()))]
+    Durable {
         path: PathBuf,
-        source: std::io::Error,
+        source: abos_fsio::Error,
     },
 
     #[snafu(display("{} has no parent directory", path.display()))]
@@ -402,6 +399,23 @@ fn content_mismatch(err: &tough::error::Error) -> bool {
         current = e.source();
     }
     false
+}
+
+/// The exit status of a repository-core error, as repo-tools has always classed these failures:
+/// a transport failure is 4, anything the verification refused is 3.
+fn repo_status(source: &abos_repo_core::Error) -> ExitStatus {
+    use abos_repo_core::Error as Core;
+    match source {
+        e if e.is_transport() => ExitStatus::Transport,
+        Core::PathUrl { .. } | Core::ParseRoot { .. } => ExitStatus::Usage,
+        Core::CurrentDir { .. }
+        | Core::ReadRoot { .. }
+        | Core::Datastore { .. }
+        | Core::StageRoot { .. }
+        | Core::SerializeRoot { .. }
+        | Core::Editor { .. } => ExitStatus::Io,
+        _ => ExitStatus::Untrusted,
+    }
 }
 
 impl Error {
@@ -455,9 +469,8 @@ impl Error {
                 _ => ExitStatus::Transport,
             },
             MetadataNotFound { .. } | Fetch { .. } => ExitStatus::Transport,
-            LoadRepository { source, .. }
-            | ReadTarget { source, .. }
-            | VerifyTarget { source, .. } => {
+            Repo { source } => repo_status(source),
+            ReadTarget { source, .. } | VerifyTarget { source, .. } => {
                 if content_mismatch(source.as_ref()) {
                     ExitStatus::Untrusted
                 } else if matches!(source.as_ref(), tough::error::Error::Transport { .. }) {
@@ -476,7 +489,6 @@ impl Error {
             | MetadataSignature { .. }
             | TargetName { .. }
             | SelectedTargetMissing { .. }
-            | Manifest { .. }
             | Rollback { .. }
             | UnexpectedFile { .. }
             | MissingFile { .. }
@@ -489,7 +501,7 @@ impl Error {
             | ReadDir { .. }
             | Remove { .. }
             | Rename { .. }
-            | SyncDir { .. }
+            | Durable { .. }
             | NoParent { .. }
             | ReadArchive { .. } => ExitStatus::Io,
         }
@@ -508,12 +520,60 @@ impl Error {
             OutputExists { .. } => "choose another path, or remove the existing one first (import: --replace)".into(),
             KeySource { source } => return source.hint().map(str::to_owned),
             ParsePrivateKey { .. } => "generate keys with `repo-tools root gen-key`; ed25519/ECDSA keys must be PKCS#8 DER, RSA keys PEM".into(),
-            LoadRepository { .. } => "check the URLs and that ROOT.json is the root this repository is signed under; pass --allow-expired only for media known to be stale".into(),
+            Repo {
+                source:
+                    abos_repo_core::Error::Load { .. }
+                    | abos_repo_core::Error::Expired { .. }
+                    | abos_repo_core::Error::Missing { .. },
+            } => "check the URLs and that ROOT.json is the root this repository is signed under; pass --allow-expired only for media known to be stale".into(),
             Rollback { .. } => "the source repository is older than the mirror: check that you point at the right repository".into(),
             ArchiveEntry { .. } | UnexpectedFile { .. } | VerifyTarget { .. } | MissingFile { .. } => "the archive was damaged or tampered with: export it again from a verified mirror".into(),
             NothingMatches { .. } => "check --variant/--arch/--version against the repository's manifest.json".into(),
             RootChain { .. } => "the repository's root chain does not lead from the trusted root; check ROOT.json".into(),
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn status(source: abos_repo_core::Error) -> ExitStatus {
+        Error::from(source).exit_status()
+    }
+
+    #[test]
+    fn repository_core_errors_keep_their_exit_codes() {
+        use abos_repo_core::Error as Core;
+        let url = "http://127.0.0.1:1/metadata/".to_owned();
+        assert_eq!(
+            status(Core::Missing {
+                metadata_url: url.clone()
+            }),
+            ExitStatus::Transport
+        );
+        assert_eq!(
+            status(Core::TargetTooLarge {
+                name: "manifest.json".into(),
+                targets_url: url.clone(),
+                length: 1 << 30,
+                max: 1 << 24,
+            }),
+            ExitStatus::Untrusted
+        );
+        assert_eq!(
+            status(Core::ReadRoot {
+                path: "/nonexistent/root.json".into(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }),
+            ExitStatus::Io
+        );
+        assert_eq!(
+            status(Core::PathUrl {
+                path: "relative".into()
+            }),
+            ExitStatus::Usage
+        );
     }
 }

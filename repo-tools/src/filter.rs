@@ -13,7 +13,7 @@ use std::fmt;
 use update_metadata::{Arch, Manifest, Variant, Version};
 
 /// The manifest's own target name.
-pub const MANIFEST_TARGET: &str = "manifest.json";
+pub use abos_repo_core::MANIFEST_TARGET;
 
 /// Which part of a repository to mirror.
 #[derive(Debug, Clone, PartialEq, Eq)]

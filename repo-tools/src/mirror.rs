@@ -18,7 +18,8 @@ use crate::error::{self, Result};
 use crate::filter::{self, Filter, MANIFEST_TARGET};
 use crate::layout::{self, MetadataSubdir, MirrorRecord, RepositoryRecord, TARGETS_DIR};
 use crate::reporter::{Event, Reporter};
-use crate::source::{self, Expiration, LoadedRepo};
+use crate::source::{self, Expiry, LoadedRepo};
+use abos_repo_core::RetryPolicy;
 use aws_lc_rs::digest::{Context, SHA256};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -26,7 +27,7 @@ use snafu::{OptionExt, ResultExt, ensure};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use tough::schema::{Signed, Target, Timestamp};
-use tough::{IntoVec, TargetName, Transport};
+use tough::{TargetName, Transport};
 use url::Url;
 
 /// What to mirror and where.
@@ -45,11 +46,12 @@ pub struct MirrorOptions {
     /// Only part of the repository.
     pub filter: Option<Filter>,
     /// Whether expired metadata is refused.
-    pub expiration: Expiration,
+    pub expiration: Expiry,
     /// Parallel downloads.
     pub jobs: usize,
-    /// Attempts per target on transport failures (at least 1).
-    pub attempts: u32,
+    /// Tries per target on transport failures (`--attempts`; content mismatches are never
+    /// retried).
+    pub retry: RetryPolicy,
     /// Metadata only: no target is copied (those already in the mirror stay).
     pub metadata_only: bool,
     /// The transport (tough's `DefaultTransport` in the binary).
@@ -127,7 +129,7 @@ pub struct MirrorReport {
 
 /// Runs a mirror.
 pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<MirrorReport> {
-    let root_bytes = crate::fsio::read(&opts.root)?;
+    let trusted = abos_repo_core::TrustedRoot::read(&opts.root)?;
     let metadata_dir = opts.metadata_subdir.metadata_dir(&opts.out);
     let targets_dir = opts.out.join(TARGETS_DIR);
     for dir in [&metadata_dir, &targets_dir] {
@@ -135,7 +137,7 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
         remove_leftovers(dir)?;
     }
 
-    let loaded = load_source(&opts, &root_bytes, reporter).await?;
+    let loaded = load_source(&opts, &trusted, reporter).await?;
     let repo = &loaded.repo;
     refuse_rollback(&metadata_dir, &loaded)?;
 
@@ -144,7 +146,7 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
         versions,
         notes,
         prefetched,
-    } = plan(repo, opts.filter.as_ref(), opts.metadata_only).await?;
+    } = plan(&loaded, opts.filter.as_ref(), opts.metadata_only).await?;
     reporter.report(&Event::TargetsPlanned {
         count: plan.len(),
         bytes: plan.iter().map(|(_, t, _)| t.length).sum(),
@@ -154,7 +156,7 @@ pub async fn mirror(opts: MirrorOptions, reporter: &dyn Reporter) -> Result<Mirr
     let copier = Copier {
         repo,
         targets_dir: &targets_dir,
-        attempts: opts.attempts,
+        retry: opts.retry,
         reporter,
     };
     let results: Vec<MirroredTarget> = futures::stream::iter(plan.iter())
@@ -243,11 +245,8 @@ struct Plan {
     prefetched: Option<Vec<u8>>,
 }
 
-async fn plan(
-    repo: &tough::Repository,
-    filter: Option<&Filter>,
-    metadata_only: bool,
-) -> Result<Plan> {
+async fn plan(loaded: &LoadedRepo, filter: Option<&Filter>, metadata_only: bool) -> Result<Plan> {
+    let repo = &loaded.repo;
     // The manifest, when a filter needs it, is read (and verified) once and reused as the copy.
     let mut prefetched: Option<Vec<u8>> = None;
     let (names, versions, notes) = match filter {
@@ -267,7 +266,8 @@ async fn plan(
             Vec::new(),
         ),
         Some(f) => {
-            let (manifest, bytes) = read_manifest(repo).await?;
+            // At most abos_repo_core::MAX_MANIFEST_SIZE, length and hash checked by tough.
+            let (manifest, bytes) = abos_repo_core::read_manifest(repo, &loaded.source()).await?;
             prefetched = Some(bytes);
             let sel = filter::select(&manifest, f)?;
             (sel.targets, sel.versions, sel.notes)
@@ -297,51 +297,16 @@ async fn plan(
     })
 }
 
-/// Reads and parses `manifest.json` through tough (length and hash checked).
-async fn read_manifest(repo: &tough::Repository) -> Result<(update_metadata::Manifest, Vec<u8>)> {
-    let name =
-        TargetName::new(MANIFEST_TARGET)
-            .map_err(Box::new)
-            .context(error::TargetNameSnafu {
-                name: MANIFEST_TARGET,
-            })?;
-    let stream = repo
-        .read_target(&name)
-        .await
-        .map_err(|source| error::Error::ReadTarget {
-            name: MANIFEST_TARGET.to_owned(),
-            source: Box::new(source),
-        })?
-        .context(error::SelectedTargetMissingSnafu {
-            name: MANIFEST_TARGET,
-        })?;
-    let bytes = stream
-        .into_vec()
-        .await
-        .map_err(|source| error::Error::ReadTarget {
-            name: MANIFEST_TARGET.to_owned(),
-            source: Box::new(source),
-        })?;
-    let manifest =
-        update_metadata::Manifest::from_slice(&bytes, MANIFEST_TARGET).map_err(|source| {
-            error::Error::Manifest {
-                source: Box::new(source),
-            }
-        })?;
-    Ok((manifest, bytes))
-}
-
 /// Refuses to replace mirrored metadata with older versions (a rolled-back source).
 /// Loads the source repository through tough (the trusted root, the source URLs, the expiry
 /// rule) and reports it: the one start of both mirror directions (directory and bucket).
 async fn load_source(
     opts: &MirrorOptions,
-    root_bytes: &[u8],
+    trusted: &abos_repo_core::TrustedRoot,
     reporter: &dyn Reporter,
 ) -> Result<LoadedRepo> {
     let loaded = source::load(
-        root_bytes,
-        &opts.root.display().to_string(),
+        trusted,
         opts.metadata_url.clone(),
         opts.targets_url.clone(),
         opts.expiration,
@@ -493,7 +458,7 @@ pub(crate) fn file_matches(path: &Path, target: &Target) -> Result<bool> {
 struct Copier<'a> {
     repo: &'a tough::Repository,
     targets_dir: &'a Path,
-    attempts: u32,
+    retry: RetryPolicy,
     reporter: &'a dyn Reporter,
 }
 
@@ -507,7 +472,7 @@ async fn copy_target(
     let Copier {
         repo,
         targets_dir,
-        attempts,
+        retry,
         reporter,
     } = *copier;
     let path = targets_dir.join(file);
@@ -528,11 +493,8 @@ async fn copy_target(
         .parent()
         .context(error::NoParentSnafu { path: &path })?;
     std::fs::create_dir_all(dir).context(error::CreateDirSnafu { path: dir })?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".partial-")
-        .permissions(crate::fsio::readable())
-        .tempfile_in(dir)
-        .context(error::WriteFileSnafu { path: &path })?;
+    let mut tmp = abos_fsio::AtomicFile::create(&path, crate::fsio::READABLE)
+        .context(error::DurableSnafu { path: &path })?;
     match ready {
         // Already read through tough (length and sha256 checked).
         Some(bytes) => tmp
@@ -542,33 +504,31 @@ async fn copy_target(
             // tough retries connection failures but not a body cut short; a mirror of large
             // images should survive that, so whole-target transport failures are retried
             // (from the start, into a fresh file). Content mismatches are never retried.
-            let mut attempt = 1;
+            let mut tries = retry.start();
             loop {
                 match stream_target(repo, name, &mut tmp, &path).await {
                     Ok(()) => break,
-                    Err(e)
-                        if attempt < attempts
-                            && e.exit_status() == crate::ExitStatus::Transport =>
-                    {
+                    Err(e) => {
+                        let Some(delay) =
+                            tries.again(e.exit_status() == crate::ExitStatus::Transport)
+                        else {
+                            return Err(e);
+                        };
                         tracing::warn!("retrying {} after: {e}", name.raw());
-                        attempt += 1;
+                        tokio::time::sleep(delay).await;
                         tmp.as_file_mut()
                             .set_len(0)
                             .context(error::WriteFileSnafu { path: &path })?;
                         std::io::Seek::rewind(tmp.as_file_mut())
                             .context(error::WriteFileSnafu { path: &path })?;
                     }
-                    Err(e) => return Err(e),
                 }
             }
         }
     }
-    tmp.as_file()
-        .sync_all()
-        .context(error::WriteFileSnafu { path: &path })?;
-    tmp.persist(&path)
-        .map_err(|e| e.error)
-        .context(error::WriteFileSnafu { path: &path })?;
+    // fsync and rename; the caller fsyncs the targets directory once for all of them.
+    tmp.commit_batched()
+        .context(error::DurableSnafu { path: &path })?;
     reporter.report(&Event::TargetFetched {
         name: name.raw(),
         bytes: target.length,
@@ -581,7 +541,7 @@ async fn copy_target(
 async fn stream_target(
     repo: &tough::Repository,
     name: &TargetName,
-    tmp: &mut tempfile::NamedTempFile,
+    tmp: &mut abos_fsio::AtomicFile,
     path: &Path,
 ) -> Result<()> {
     let read_err = |source| error::Error::ReadTarget {
@@ -615,13 +575,13 @@ pub async fn mirror_to_bucket(
     dest: &repo_store::S3Url,
     reporter: &dyn Reporter,
 ) -> Result<MirrorReport> {
-    let root_bytes = crate::fsio::read(&opts.root)?;
+    let trusted = abos_repo_core::TrustedRoot::read(&opts.root)?;
     let rel_metadata = opts.metadata_subdir.metadata_dir(Path::new(""));
     let metadata = dest.join(&rel_metadata.to_string_lossy());
     let targets = dest.join(TARGETS_DIR);
     let bucket = repo_store::Bucket::from_env(&dest.bucket).context(error::ObjectStoreSnafu)?;
 
-    let loaded = load_source(&opts, &root_bytes, reporter).await?;
+    let loaded = load_source(&opts, &trusted, reporter).await?;
     let repo = &loaded.repo;
     // A rolled-back source must not replace newer mirrored metadata.
     if let Some(bytes) = bucket
@@ -649,7 +609,7 @@ pub async fn mirror_to_bucket(
         versions,
         notes: mut plan_notes,
         prefetched,
-    } = plan(repo, opts.filter.as_ref(), opts.metadata_only).await?;
+    } = plan(&loaded, opts.filter.as_ref(), opts.metadata_only).await?;
     reporter.report(&Event::TargetsPlanned {
         count: items.len(),
         bytes: items.iter().map(|(_, t, _)| t.length).sum(),
@@ -658,7 +618,7 @@ pub async fn mirror_to_bucket(
     let bucket_ref = &bucket;
     let targets_ref = &targets;
     let prefetched_ref = prefetched.as_deref();
-    let attempts = opts.attempts;
+    let retry = opts.retry;
     let mut results: Vec<MirroredTarget> = futures::stream::iter(items.iter())
         .map(|(name, target, file)| async move {
             let key = targets_ref.key(file);
@@ -685,18 +645,19 @@ pub async fn mirror_to_bucket(
                     .await
                     .context(error::ObjectStoreSnafu)?;
             } else {
-                let mut attempt = 1;
+                let mut tries = retry.start();
                 loop {
                     match upload_target(repo, name, bucket_ref, &key).await {
                         Ok(()) => break,
-                        Err(e)
-                            if attempt < attempts
-                                && e.exit_status() == crate::ExitStatus::Transport =>
-                        {
+                        Err(e) => {
+                            let Some(delay) =
+                                tries.again(e.exit_status() == crate::ExitStatus::Transport)
+                            else {
+                                return Err(e);
+                            };
                             tracing::warn!("retrying {} after: {e}", name.raw());
-                            attempt += 1;
+                            tokio::time::sleep(delay).await;
                         }
-                        Err(e) => return Err(e),
                     }
                 }
             }

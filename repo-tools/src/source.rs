@@ -4,37 +4,19 @@
 use crate::error::{self, Result};
 use crate::layout::MetadataNames;
 use crate::root;
+use abos_repo_core::{LoadOptions, Source, TrustedRoot};
 use aws_lc_rs::digest::{SHA256, digest};
 use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use snafu::{OptionExt, ResultExt, ensure};
 use tough::schema::{Metafile, Role, Root, Signed, Snapshot, Targets, Timestamp};
-use tough::{
-    ExpirationEnforcement, Limits, Repository, RepositoryLoader, Transport, TransportErrorKind,
-};
+use tough::{Limits, Repository, Transport, TransportErrorKind};
 use url::Url;
 
-/// Whether expired metadata is accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Expiration {
-    /// Refuse expired metadata (the default).
-    #[default]
-    Enforce,
-    /// Accept it (`--allow-expired`), e.g. media that took longer to carry than the timestamp
-    /// role's lifetime. Signatures and hashes are still checked.
-    Ignore,
-}
-
-impl From<Expiration> for ExpirationEnforcement {
-    fn from(e: Expiration) -> Self {
-        match e {
-            Expiration::Enforce => ExpirationEnforcement::Safe,
-            Expiration::Ignore => ExpirationEnforcement::Unsafe,
-        }
-    }
-}
+/// Whether expired metadata is accepted: the shared core's policy (`--allow-expired` maps to
+/// [`Expiry::Unsafe`] through [`Expiry::from_allow_flag`]).
+pub use abos_repo_core::Expiry;
 
 /// A loaded, verified repository plus the verified bytes of its metadata files.
 #[derive(Debug)]
@@ -51,37 +33,33 @@ pub struct LoadedRepo {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
-/// Ensures a base URL ends with `/` so that joining keeps the last path segment.
-pub fn dir_url(mut url: Url) -> Url {
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
+impl LoadedRepo {
+    /// Where it was loaded from.
+    pub fn source(&self) -> Source {
+        Source::new(self.metadata_url.clone(), self.targets_url.clone())
     }
-    url
 }
 
 /// Loads and verifies a repository with tough, then fetches and checks the root chain and the
 /// current metadata files.
 pub async fn load(
-    trusted_root: &[u8],
-    root_origin: &str,
+    trusted: &TrustedRoot,
     metadata_url: Url,
     targets_url: Url,
-    expiration: Expiration,
+    expiry: Expiry,
     transport: Box<dyn Transport>,
 ) -> Result<LoadedRepo> {
-    let trusted = root::parse(trusted_root, root_origin)?;
-    let metadata_url = dir_url(metadata_url);
-    let targets_url = dir_url(targets_url);
-    let repo = RepositoryLoader::new(&trusted_root, metadata_url.clone(), targets_url.clone())
-        .transport(TransportBox(transport.clone()))
-        .expiration_enforcement(expiration.into())
-        .load()
-        .await
-        .map_err(|source| error::Error::LoadRepository {
-            url: metadata_url.to_string(),
-            source: Box::new(source),
-        })?;
+    let source = Source::new(metadata_url, targets_url);
+    let opts = LoadOptions {
+        expiry,
+        transport: Some(transport.clone()),
+        ..Default::default()
+    };
+    let repo = abos_repo_core::load(&trusted.bytes, &source, &opts).await?;
+    let Source {
+        metadata_url,
+        targets_url,
+    } = source;
     ensure!(
         repo.targets().signed.role_names().is_empty(),
         error::DelegationsUnsupportedSnafu {
@@ -120,7 +98,7 @@ pub async fn load(
         chain.push((name.clone(), parsed));
         files.push((name.clone(), bytes));
     }
-    root::verify_chain(&chain, &trusted)?;
+    root::verify_chain(&chain, &trusted.root)?;
     let (last_name, last) = chain.last().context(error::EmptyRootChainSnafu)?;
     same_signed(&last.signed, &final_root.signed, last_name)?;
 
@@ -300,18 +278,4 @@ fn check_role<T: Role + Serialize + DeserializeOwned>(
             file: file.to_owned(),
             source: Box::new(source),
         })
-}
-
-/// Adapter: tough's loader wants a concrete `Transport`; this forwards to a boxed one.
-#[derive(Debug, Clone)]
-pub(crate) struct TransportBox(pub Box<dyn Transport>);
-
-#[tough::async_trait]
-impl Transport for TransportBox {
-    async fn fetch(
-        &self,
-        url: Url,
-    ) -> std::result::Result<tough::TransportStream, tough::TransportError> {
-        self.0.fetch(url).await
-    }
 }

@@ -225,7 +225,12 @@ async fn tampered_metadata_signature_is_refused_naming_the_role() {
     let out = dir.path().join("far");
     let err = import(&archive, &repo.root, &out).await.unwrap_err();
     assert!(
-        matches!(err, Error::LoadRepository { .. }),
+        matches!(
+            err,
+            Error::Repo {
+                source: abos_repo_core::Error::Load { .. }
+            }
+        ),
         "{}",
         chain(&err)
     );

@@ -486,6 +486,11 @@ async fn expired_repository_is_refused_unless_allowed() {
         "{}",
         chain(&err)
     );
+    assert!(
+        err.hint().is_some_and(|h| h.contains("--allow-expired")),
+        "{:?}",
+        err.hint()
+    );
     assert!(!out.join("metadata/timestamp.json").exists());
     let mut allowed = args.clone();
     allowed.push("--allow-expired");

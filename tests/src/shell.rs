@@ -122,6 +122,8 @@ pub fn assert_exit_table_agrees(exe: &Path, bin: &str, rows: &[abos_shell::exit:
         );
     }
 
+    assert_man_pages(dir.path(), bin, rows);
+
     let readme_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
     let readme = std::fs::read_to_string(&readme_path).unwrap();
     assert_eq!(
@@ -129,4 +131,206 @@ pub fn assert_exit_table_agrees(exe: &Path, bin: &str, rows: &[abos_shell::exit:
         Some(readme_row(rows).as_str()),
         "README.md's exit-code row for {bin} (left) differs from its ExitStatus enum (right)"
     );
+}
+
+/// The text of roff source with `\-` as `-`.
+fn unroff(s: &str) -> String {
+    s.replace("\\-", "-")
+}
+
+/// The line after the section heading `.SH {heading}` of a page's roff source.
+fn first_line_of(src: &str, heading: &str) -> Option<String> {
+    let mut lines = src.lines().skip_while(|l| *l != format!(".SH {heading}"));
+    lines.next()?;
+    lines.next().map(unroff)
+}
+
+/// The pages named `name(1)` in roff source: the word before each `(1)`, font escapes dropped.
+fn page_references(src: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in src.match_indices("(1)") {
+        let before = src[..i].strip_suffix("\\fR").unwrap_or(&src[..i]);
+        let start = before
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_ascii_alphanumeric() || *c == '-' || *c == '\\')
+            .last()
+            .map_or(before.len(), |(j, _)| j);
+        let word = unroff(&before[start..]);
+        out.push(word.strip_prefix("\\fB").unwrap_or(&word).to_owned());
+    }
+    out
+}
+
+/// Checks the man pages `generate-docs` wrote into `dir` as a reader meets them:
+///
+/// - each subcommand page is named and titled with the binary: NAME `bin-sub - …`, SYNOPSIS
+///   `bin sub …` (the page name is the synopsis' command words joined by `-`);
+/// - every `bin…(1)` page that a page refers to was generated (no `bin-help(1)`);
+/// - rendered as man(1) renders them (groff with preconv and tbl), no page has a warning, and the
+///   top page's EXIT STATUS is a table with one row per code, in the `ExitStatus` order (`rows`),
+///   not one reflowed paragraph.
+pub fn assert_man_pages(dir: &Path, bin: &str, rows: &[abos_shell::exit::Row]) {
+    let mut pages: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".1").map(str::to_owned)
+        })
+        .collect();
+    pages.sort();
+    assert!(pages.iter().any(|p| p == bin), "{bin}.1 missing: {pages:?}");
+    for page in &pages {
+        let src = std::fs::read_to_string(dir.join(format!("{page}.1"))).unwrap();
+        let name = first_line_of(&src, "NAME").unwrap_or_default();
+        assert!(
+            name.starts_with(&format!("{page} - ")),
+            "{page}.1: NAME line {name:?} does not name the page"
+        );
+        let synopsis = first_line_of(&src, "SYNOPSIS").unwrap_or_default();
+        let command = synopsis
+            .strip_prefix("\\fB")
+            .and_then(|s| s.split("\\fR").next())
+            .unwrap_or_default();
+        assert!(
+            command == bin || command.starts_with(&format!("{bin} ")),
+            "{page}.1: SYNOPSIS {synopsis:?} does not start with the binary {bin}"
+        );
+        assert_eq!(
+            command.replace(' ', "-"),
+            *page,
+            "{page}.1: SYNOPSIS names another command"
+        );
+        for referenced in page_references(&src) {
+            assert!(
+                !referenced.starts_with(bin) || pages.contains(&referenced),
+                "{page}.1 refers to {referenced}(1), which is not generated (pages: {pages:?})"
+            );
+        }
+    }
+    if !crate::require_tool("groff") {
+        return;
+    }
+    for page in &pages {
+        let out = Command::new("groff")
+            .args(["-K", "utf-8", "-t", "-man", "-Tutf8", "-P-cbou", "-ww"])
+            .arg(dir.join(format!("{page}.1")))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "groff on {page}.1: {stderr}"
+        );
+        if page != bin {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let section: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "EXIT STATUS")
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+            .collect();
+        // One table line per code: `│ 12 │ metadata-expired │ metadata expired │` (a long
+        // meaning wraps inside its cell onto lines whose code cell is empty).
+        let rendered: Vec<(String, String)> = section
+            .iter()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.trim().split('│').map(str::trim).collect();
+                match cells.as_slice() {
+                    ["", code, name, _, ""] if code.parse::<i32>().is_ok() => {
+                        Some(((*code).to_owned(), (*name).to_owned()))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        let expected: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| (r.code.to_string(), r.name.to_owned()))
+            .collect();
+        assert_eq!(
+            rendered,
+            expected,
+            "{bin}.1's EXIT STATUS as man renders it:\n{}",
+            section.join("\n")
+        );
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn finds_page_references_in_roff() {
+        let src = ".SH \"SEE ALSO\"\n\\fBupdog\\fR(1) (global options)\nupdog\\-check\\-update(1)\n\
+                   see lz4(1), updog\\-help(1)";
+        assert_eq!(
+            page_references(src),
+            ["updog", "updog-check-update", "lz4", "updog-help"]
+        );
+        assert_eq!(
+            first_line_of(".SH NAME\nupdog\\-status \\- Show\n", "NAME").as_deref(),
+            Some("updog-status - Show")
+        );
+    }
+
+    /// The defects of the old generator each fail [`assert_man_pages`]: an exit table reflowed
+    /// into a paragraph, a reference to a page that is not generated, a subcommand page without
+    /// the binary's name.
+    #[test]
+    fn man_page_checks_catch_the_old_defects() {
+        let rows = [
+            abos_shell::exit::Row {
+                code: 0,
+                name: "success",
+                meaning: "success",
+            },
+            abos_shell::exit::Row {
+                code: 2,
+                name: "usage",
+                meaning: "usage or bad input, with a meaning long enough to wrap inside its cell \
+                          of the table onto a second line",
+            },
+        ];
+        let cmd = clap::Command::new("tool")
+            .version("1.0")
+            .about("A tool")
+            .subcommand(clap::Command::new("check").about("Checks"))
+            .subcommand(clap::Command::new("generate-docs").hide(true));
+        let dir = tempfile::tempdir().unwrap();
+        abos_shell::docs::generate(cmd, &rows, dir.path()).unwrap();
+        assert_man_pages(dir.path(), "tool", &rows);
+        let top = dir.path().join("tool.1");
+        let sub = dir.path().join("tool-check.1");
+        let good_top = std::fs::read_to_string(&top).unwrap();
+        let good_sub = std::fs::read_to_string(&sub).unwrap();
+        let fails = |what: &str| {
+            let r = std::panic::catch_unwind(|| assert_man_pages(dir.path(), "tool", &rows));
+            assert!(r.is_err(), "{what} was not caught");
+            std::fs::write(&top, &good_top).unwrap();
+            std::fs::write(&sub, &good_sub).unwrap();
+        };
+        // The exit codes as one paragraph (no tbl table).
+        let start = good_top.find(".TS").unwrap();
+        let end = good_top.find(".TE\n").unwrap() + 4;
+        let paragraph = "0 success success 2 usage usage or bad input\n";
+        let reflowed = format!("{}{paragraph}{}", &good_top[..start], &good_top[end..]);
+        if crate::require_tool("groff") {
+            std::fs::write(&top, reflowed).unwrap();
+            fails("a reflowed exit table");
+        }
+        std::fs::write(&sub, format!("{good_sub}\n\\fBtool\\-help\\fR(1)\n")).unwrap();
+        fails("a reference to tool-help(1)");
+        std::fs::write(&sub, good_sub.replace("tool\\-check \\-", "check \\-")).unwrap();
+        fails("a NAME without the binary");
+        std::fs::write(
+            &sub,
+            good_sub.replace("\\fBtool check\\fR", "\\fBcheck\\fR"),
+        )
+        .unwrap();
+        fails("a SYNOPSIS without the binary");
+    }
 }

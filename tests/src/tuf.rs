@@ -1,5 +1,6 @@
-//! TUF test material generated at test time: ed25519 keys (PKCS#8 DER, the format tough reads)
-//! and a signed `root.json` with a far-future, whole-second expiry.
+//! TUF test material generated at test time: ed25519 keys (PKCS#8 DER, the format tough reads),
+//! a signed `root.json` with a far-future, whole-second expiry, and [`SignedRepo`]: the one
+//! builder of signed test repositories (tough's editor) for every crate's tests.
 //!
 //! Nothing here is committed as a fixture, so nothing expires on a date (STYLE.md anti-pattern 10).
 
@@ -140,6 +141,176 @@ pub fn simple_root(dir: &Path) -> (PathBuf, TestKey) {
     (root_path, key)
 }
 
+/// Versions and expiry of the non-root roles of one publication (targets and snapshot expire
+/// at [`far_future`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RoleVersions {
+    /// targets.json version.
+    pub targets: u64,
+    /// snapshot.json version.
+    pub snapshot: u64,
+    /// timestamp.json version.
+    pub timestamp: u64,
+    /// timestamp.json expiry.
+    pub timestamp_expires: jiff::Timestamp,
+}
+
+impl RoleVersions {
+    /// Every role at version `v`, the timestamp expiring at [`far_future`].
+    pub fn all(v: u64) -> Self {
+        RoleVersions {
+            targets: v,
+            snapshot: v,
+            timestamp: v,
+            timestamp_expires: far_future(),
+        }
+    }
+}
+
+/// A signed TUF repository on disk, written with tough's editor: `dir/metadata/` and
+/// `dir/targets/` (consistent snapshots: `<sha256>.<name>` target files), signed by `keys`
+/// under the trusted `root`. Each publication signs the files of one input directory as the
+/// repository's targets.
+#[derive(Debug, Clone)]
+pub struct SignedRepo {
+    /// The repository directory.
+    pub dir: PathBuf,
+    /// The trusted root.json.
+    pub root: PathBuf,
+    /// Private key files (anything tough's `LocalKeySource` reads) that sign every role.
+    pub keys: Vec<PathBuf>,
+}
+
+impl SignedRepo {
+    /// A repository in `dir` with one fresh ed25519 key holding every role ([`simple_root`]:
+    /// `dir/root.json`, `dir/test-key.pk8`).
+    pub fn simple(dir: &Path) -> SignedRepo {
+        std::fs::create_dir_all(dir).expect("create repository directory");
+        let (root, key) = simple_root(dir);
+        SignedRepo {
+            dir: dir.to_owned(),
+            root,
+            keys: vec![key.path],
+        }
+    }
+
+    /// `dir/metadata`.
+    pub fn metadata(&self) -> PathBuf {
+        self.dir.join("metadata")
+    }
+
+    /// `dir/targets`.
+    pub fn targets(&self) -> PathBuf {
+        self.dir.join("targets")
+    }
+
+    /// `file://` URL of the metadata directory.
+    pub fn metadata_url(&self) -> url::Url {
+        url::Url::from_directory_path(self.metadata()).expect("absolute path")
+    }
+
+    /// `file://` URL of the targets directory.
+    pub fn targets_url(&self) -> url::Url {
+        url::Url::from_directory_path(self.targets()).expect("absolute path")
+    }
+
+    /// `dir/inputs`: the input directory of [`SignedRepo::publish`].
+    pub fn inputs(&self) -> PathBuf {
+        self.dir.join("inputs")
+    }
+
+    /// Adds input files (name, bytes) to [`SignedRepo::inputs`].
+    pub fn add_files(&self, files: &[(&str, &[u8])]) {
+        std::fs::create_dir_all(self.inputs()).expect("create inputs");
+        for (name, bytes) in files {
+            std::fs::write(self.inputs().join(name), bytes).expect("write input");
+        }
+    }
+
+    /// Publishes every file of [`SignedRepo::inputs`], all roles at `version`.
+    pub async fn publish(&self, version: u64) {
+        self.publish_dir(&self.inputs(), RoleVersions::all(version))
+            .await;
+    }
+
+    /// [`SignedRepo::publish`] with the timestamp expiring at `timestamp_expires`.
+    pub async fn publish_expiring(&self, version: u64, timestamp_expires: jiff::Timestamp) {
+        let v = RoleVersions {
+            timestamp_expires,
+            ..RoleVersions::all(version)
+        };
+        self.publish_dir(&self.inputs(), v).await;
+    }
+
+    /// Signs and writes a publication whose targets are the files of `inputs` (target name =
+    /// file name), with the role versions and expiry of `v`; copies the target files into
+    /// `dir/targets` (files already there are kept).
+    pub async fn publish_dir(&self, inputs: &Path, v: RoleVersions) {
+        use tough::editor::RepositoryEditor;
+        use tough::key_source::{KeySource, LocalKeySource};
+        let version = |n: u64| NonZeroU64::new(n).expect("role version > 0");
+        let mut editor = RepositoryEditor::new(&self.root)
+            .await
+            .expect("load the root into tough's editor");
+        editor
+            .targets_version(version(v.targets))
+            .expect("targets version")
+            .targets_expires(far_future())
+            .expect("targets expiry")
+            .snapshot_version(version(v.snapshot))
+            .snapshot_expires(far_future())
+            .timestamp_version(version(v.timestamp))
+            .timestamp_expires(v.timestamp_expires);
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(inputs)
+            .expect("read inputs")
+            .map(|e| e.expect("input entry").path())
+            .collect();
+        paths.sort();
+        editor.add_target_paths(paths).await.expect("add targets");
+        let keys: Vec<Box<dyn KeySource>> = self
+            .keys
+            .iter()
+            .map(|p| Box::new(LocalKeySource { path: p.clone() }) as Box<dyn KeySource>)
+            .collect();
+        let signed = editor.sign(&keys).await.expect("sign");
+        // The timestamp is the only unversioned file: the new one replaces the old.
+        let _ = std::fs::remove_file(self.metadata().join("timestamp.json"));
+        signed.write(self.metadata()).await.expect("write metadata");
+        signed
+            .copy_targets(
+                inputs,
+                self.targets(),
+                tough::editor::signed::PathExists::Skip,
+            )
+            .await
+            .expect("copy targets");
+    }
+
+    /// [`SignedRepo::publish_dir`] for tests without an async runtime.
+    pub fn publish_dir_blocking(&self, inputs: &Path, v: RoleVersions) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(self.publish_dir(inputs, v));
+    }
+
+    /// The served file of target `name` (`<sha256>.<name>` in `dir/targets`).
+    pub fn target_file(&self, name: &str) -> PathBuf {
+        let suffix = format!(".{name}");
+        std::fs::read_dir(self.targets())
+            .expect("read targets")
+            .map(|e| e.expect("target entry").path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .ends_with(&suffix)
+            })
+            .unwrap_or_else(|| panic!("no target {name} in {}", self.targets().display()))
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -172,5 +343,42 @@ mod test {
             err.contains("timestamp"),
             "expected a missing-timestamp error, got: {err}"
         );
+    }
+
+    #[test]
+    fn signed_repo_publishes_and_republishes_what_tough_loads() {
+        let dir = crate::tempdir();
+        let repo = SignedRepo::simple(&dir.path().join("repo"));
+        repo.add_files(&[("a.txt", b"first")]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(repo.publish(1));
+        let second = dir.path().join("second");
+        std::fs::create_dir(&second).unwrap();
+        std::fs::write(second.join("b.txt"), b"second").unwrap();
+        let v = RoleVersions {
+            timestamp: 3,
+            ..RoleVersions::all(2)
+        };
+        repo.publish_dir_blocking(&second, v);
+        let root = std::fs::read(&repo.root).unwrap();
+        let loaded = rt
+            .block_on(
+                tough::RepositoryLoader::new(&root, repo.metadata_url(), repo.targets_url()).load(),
+            )
+            .unwrap();
+        assert_eq!(loaded.timestamp().signed.version.get(), 3);
+        assert_eq!(loaded.snapshot().signed.version.get(), 2);
+        let names: Vec<String> = loaded
+            .targets()
+            .signed
+            .targets
+            .keys()
+            .map(|n| n.raw().to_owned())
+            .collect();
+        assert_eq!(names, ["b.txt"], "a publication holds only its inputs");
+        assert_eq!(std::fs::read(repo.target_file("b.txt")).unwrap(), b"second");
     }
 }

@@ -6,12 +6,11 @@
 //! record). A clock file whose name ends in `.json` holds a JSON string, as tough wrote it;
 //! otherwise one line of text. Both forms are read from either.
 //!
-//! Writes are atomic and durable: temp file in the same directory, write, fsync, rename, fsync the
-//! directory. Removals fsync the directory too.
+//! Writes are atomic and durable (`abos-fsio`: temp file in the same directory, write, fsync,
+//! rename, fsync the directory), mode 0600. Removals fsync the directory too.
 
 use crate::error::{self, Result};
 use snafu::ResultExt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Default name of the file holding the start time of the last cycle.
@@ -65,12 +64,8 @@ impl Datastore {
     /// Removes the file for `role`, durably; a missing file is fine.
     pub(crate) fn remove(&self, role: &str) -> Result<()> {
         let path = self.path(role);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e).context(error::DatastoreRemoveSnafu { path }),
-        }
-        sync_dir(&self.dir).context(error::DatastoreRemoveSnafu { path })
+        abos_fsio::remove(&path).context(error::DatastoreRemoveSnafu { path })?;
+        Ok(())
     }
 
     /// The start time of the last cycle, if recorded.
@@ -109,26 +104,10 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
 /// Temp file in the same directory, write, fsync, rename over `path`, fsync the directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .context(error::DatastoreWriteSnafu { path })?;
-    tmp.write_all(bytes)
-        .context(error::DatastoreWriteSnafu { path })?;
-    tmp.as_file()
-        .sync_all()
-        .context(error::DatastoreWriteSnafu { path })?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .context(error::DatastoreWriteSnafu { path })?;
-    sync_dir(dir).context(error::DatastoreWriteSnafu { path })
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    abos_fsio::write_atomic(path, bytes, abos_fsio::PRIVATE)
+        .context(error::DatastoreWriteSnafu { path })
 }
 
 #[cfg(test)]

@@ -65,8 +65,8 @@ pub enum Error {
     DatastoreWrite {
         /// The file.
         path: PathBuf,
-        /// I/O error.
-        source: std::io::Error,
+        /// The step that failed and the I/O error.
+        source: abos_fsio::Error,
     },
 
     /// A datastore file could not be removed durably.
@@ -74,8 +74,8 @@ pub enum Error {
     DatastoreRemove {
         /// The file.
         path: PathBuf,
-        /// I/O error.
-        source: std::io::Error,
+        /// The step that failed and the I/O error.
+        source: abos_fsio::Error,
     },
 
     /// The recorded time of the last cycle in the datastore is unreadable.

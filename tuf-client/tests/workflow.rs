@@ -786,41 +786,16 @@ async fn invalid_shipped_root_is_refused_at_construction() {
 
 #[tokio::test]
 async fn interop_repository_written_by_toughs_editor_loads_and_downloads() {
-    use tough::editor::RepositoryEditor;
-    use tough::key_source::{KeySource, LocalKeySource};
     let dir = test_support::tempdir();
-    let (root_path, key) = test_support::tuf::simple_root(dir.path());
+    let signed = test_support::tuf::SignedRepo::simple(&dir.path().join("served"));
+    let root_path = signed.root.clone();
     let staging = dir.path().join("staging");
     std::fs::create_dir_all(&staging).unwrap();
     std::fs::write(staging.join("manifest.json"), b"{\"updates\": []}").unwrap();
-    let far = test_support::tuf::far_future();
-    let one = std::num::NonZeroU64::new(1).unwrap();
-    let mut editor = RepositoryEditor::new(&root_path).await.unwrap();
-    editor
-        .targets_version(one)
-        .unwrap()
-        .targets_expires(far)
-        .unwrap()
-        .snapshot_version(one)
-        .snapshot_expires(far)
-        .timestamp_version(one)
-        .timestamp_expires(far);
-    editor
-        .add_target_paths(vec![staging.join("manifest.json")])
-        .await
-        .unwrap();
-    let keys: Vec<Box<dyn KeySource>> = vec![Box::new(LocalKeySource { path: key.path })];
-    let signed = editor.sign(&keys).await.unwrap();
-    let served = dir.path().join("served");
-    signed.write(served.join("metadata")).await.unwrap();
     signed
-        .copy_targets(
-            &staging,
-            served.join("targets"),
-            tough::editor::signed::PathExists::Skip,
-        )
-        .await
-        .unwrap();
+        .publish_dir(&staging, test_support::tuf::RoleVersions::all(1))
+        .await;
+    let served = signed.dir.clone();
     let server = Server::serve_dir(&served);
     let base: url::Url = server.url().parse().unwrap();
     let store = test_support::tempdir();

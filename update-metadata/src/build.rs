@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use snafu::ResultExt;
 
 use crate::error::{self, Error, Result};
-use crate::fs::write_file_atomic;
 use crate::names::{Arch, Variant};
 
 /// What one image build produced.
@@ -128,10 +127,12 @@ impl BuildDescription {
             .join(&artifact.file_name)
     }
 
-    /// Writes the description as pretty JSON, atomically and durably.
+    /// Writes the description as pretty JSON, atomically and durably (mode 0666 less the umask; see
+    /// `abos-fsio`).
     pub fn write_atomic(&self, path: &Path) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(self).expect("serialization cannot fail");
         bytes.push(b'\n');
-        write_file_atomic(path, &bytes)
+        abos_fsio::write_atomic(path, &bytes, abos_fsio::PUBLIC)
+            .context(error::WriteFileSnafu { path })
     }
 }

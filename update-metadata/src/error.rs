@@ -68,14 +68,12 @@ pub enum Error {
     },
 
     /// Writing a file (temp file, fsync, rename, directory fsync) failed.
-    #[snafu(display("failed to write {} ({step})", path.display()))]
+    #[snafu(display("failed to write {} ({})", path.display(), source.op()))]
     WriteFile {
         /// The file.
         path: PathBuf,
-        /// The step that failed.
-        step: &'static str,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The step that failed, on which path, and the I/O error.
+        source: abos_fsio::Error,
     },
 
     /// A manifest that does not parse. `field` is the JSON path of the bad value.

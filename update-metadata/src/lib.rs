@@ -47,7 +47,6 @@
 mod build;
 mod error;
 mod extra;
-mod fs;
 mod manifest;
 mod migrations;
 mod names;
@@ -57,7 +56,6 @@ mod select;
 pub use build::{Artifact, Artifacts, BuildDescription, VerityInfo};
 pub use error::{Error, ExitStatus, Result};
 pub use extra::Extra;
-pub use fs::write_file_atomic;
 pub use manifest::{Images, Manifest, RejectedEntry, Update};
 pub use migrations::{Migrations, Release, format_migration_key, parse_migration_key};
 pub use names::{Arch, TargetName, Variant};

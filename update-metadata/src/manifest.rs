@@ -10,7 +10,6 @@ use snafu::ResultExt;
 
 use crate::error::{self, Error, Result};
 use crate::extra::Extra;
-use crate::fs::write_file_atomic;
 use crate::migrations::{Migrations, Release};
 use crate::names::{Arch, TargetName, Variant};
 
@@ -131,9 +130,11 @@ impl Manifest {
         Manifest::from_slice(&bytes, &path.display().to_string())
     }
 
-    /// Writes the manifest atomically and durably (temp file, fsync, rename, directory fsync).
+    /// Writes the manifest atomically and durably, mode 0666 less the umask (temp file, fsync,
+    /// rename, directory fsync: see `abos-fsio`).
     pub fn write_atomic(&self, path: &Path) -> Result<()> {
-        write_file_atomic(path, &self.to_vec_pretty())
+        abos_fsio::write_atomic(path, &self.to_vec_pretty(), abos_fsio::PUBLIC)
+            .context(error::WriteFileSnafu { path })
     }
 
     /// Appends an update with empty waves, using Bottlerocket's `max_version` rule: if none is

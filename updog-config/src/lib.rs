@@ -7,7 +7,7 @@
 //! `connect_timeout_secs`, `read_timeout_secs`, `checkpoint_mib`, `arch`, and
 //! `maintenance_window` (accepted and kept as written; not enforced yet),
 //! `health_check_timeout_secs`, `health_failure_action`, `update_window`,
-//! `activation_delay_max_secs`, `fleet` (tables, strict inside too) and `health_units`.
+//! `activation_delay_max_secs`, `fleet` (tables, strict inside too), `health_units` and `delta`.
 //!
 //! Strict: a key not in [`KNOWN_KEYS`] is refused with the file, its line and the nearest valid
 //! key (`seeed = 5` → "did you mean `seed`?"), so a typo never silently leaves a default in
@@ -64,6 +64,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "activation_delay_max_secs",
     "fleet",
     "health_units",
+    "delta",
 ];
 
 /// Keys without a default.
@@ -119,6 +120,8 @@ struct RawConfig {
     fleet: Option<RawFleet>,
     #[serde(default)]
     health_units: Option<Vec<String>>,
+    #[serde(default)]
+    delta: Option<bool>,
 }
 
 /// `[fleet]`: reboot coordination on etcd.
@@ -261,6 +264,9 @@ pub struct Config {
     /// `health_units`: systemd units that must be active (`systemctl is-active`) for a new
     /// boot to be marked successful; checked before the executables in `/etc/updog/health.d`.
     pub health_units: Vec<String>,
+    /// `delta` (default true): use a published abos-chunked index of the root image to download
+    /// only the blocks the host does not already have (falls back to the full image).
+    pub delta: bool,
 }
 
 /// What `updog health-check` does when a check fails (`health_failure_action`).
@@ -689,6 +695,7 @@ impl Config {
             activation_delay_max,
             fleet,
             health_units,
+            delta: raw.delta.unwrap_or(true),
         })
     }
 

@@ -30,6 +30,7 @@ fn bottlerocket_example_parses() {
     assert!(c.network.no_proxy.is_empty());
     assert_eq!(c.reboot_command, ["shutdown", "-r", "now"]);
     assert!(c.maintenance_window.is_none());
+    assert!(c.delta, "delta updates are on by default");
 }
 
 #[test]
@@ -70,6 +71,7 @@ update_window = { days = ["sat", "Sunday"], start = "22:00", end = "04:30", time
 activation_delay_max_secs = 600
 fleet = { endpoints = ["http://10.0.0.1:2379", "https://etcd.internal:2379"], group = "web", host = "web-07", slot_ttl_secs = 600, acquire_deadline_secs = 60, poll_ms = 250 }
 health_units = ["kubelet.service", "containerd.socket", "-.mount"]
+delta = false
 "#;
     let set: Vec<&str> = text
         .lines()
@@ -108,6 +110,7 @@ health_units = ["kubelet.service", "containerd.socket", "-.mount"]
     assert_eq!(f.slot_ttl, Duration::from_secs(600));
     assert_eq!(f.acquire_deadline, Duration::from_secs(60));
     assert_eq!(f.poll, Duration::from_millis(250));
+    assert!(!c.delta, "delta = false turns delta updates off");
     assert_eq!(
         c.health_units,
         ["kubelet.service", "containerd.socket", "-.mount"]

@@ -107,6 +107,14 @@ pub enum Error {
         /// Cause.
         source: std::io::Error,
     },
+    /// A durable write, removal or fsync of state (`abos-fsio`) failed.
+    #[snafu(display("failed to write {} ({})", path.display(), source.op()))]
+    StateFile {
+        /// File or directory.
+        path: PathBuf,
+        /// The step that failed and the I/O error.
+        source: abos_fsio::Error,
+    },
     /// Reading a state file failed.
     #[snafu(display("failed to read {}", path.display()))]
     ReadFile {
@@ -244,6 +252,24 @@ pub enum Error {
         #[snafu(source(from(tuf_client::Error, Box::new)))]
         source: Box<tuf_client::Error>,
     },
+    /// The delta index of the root image (`<root>.index`, a signed target) could not be
+    /// downloaded, or its length or hash does not match the signed targets metadata.
+    #[snafu(display("failed to download the delta index {name:?} through TUF"))]
+    DeltaIndex {
+        /// Target name.
+        name: String,
+        /// Cause.
+        #[snafu(source(from(tuf_client::Error, Box::new)))]
+        source: Box<tuf_client::Error>,
+    },
+    /// Reading the running root or writing the inactive root failed during a delta update.
+    #[snafu(display("delta update of {partition}: disk I/O failed"))]
+    DeltaIo {
+        /// The partition (or disk) concerned.
+        partition: String,
+        /// Cause.
+        source: abos_delta::Error,
+    },
     /// An image target lists no SHA-256 (the resumable image writer verifies SHA-256).
     #[snafu(display(
         "image target {name:?} lists no SHA-256 hash; updog's resumable image writer needs one"
@@ -280,6 +306,20 @@ pub enum Error {
         /// Cause.
         #[snafu(source(from(signpost::Error, Box::new)))]
         source: Box<signpost::Error>,
+    },
+    /// The partition table changed between planning the update and applying it.
+    #[snafu(display(
+        "the update was planned for set {planned} on {}, but the disk now has set {found} \
+         inactive (or its partitions moved); nothing was written",
+        disk.display()
+    ))]
+    PlanStale {
+        /// The set the plan wrote into.
+        planned: String,
+        /// The inactive set found at apply time.
+        found: String,
+        /// Disk.
+        disk: PathBuf,
     },
     /// The disk could not be opened for writing.
     #[snafu(display("failed to open the OS disk {} for writing", path.display()))]
@@ -660,6 +700,7 @@ impl Error {
             Error::RepoLoad { source, .. }
             | Error::ManifestRead { source }
             | Error::TargetLookup { source, .. }
+            | Error::DeltaIndex { source, .. }
             | Error::MigrationCache { source, .. } => classify_tuf(source.as_ref()),
             Error::ManifestMissing
             | Error::ManifestParse { .. }
@@ -683,9 +724,11 @@ impl Error {
                 }
             }
             Error::DiskOpen { .. }
+            | Error::PlanStale { .. }
             | Error::DiskWrite { .. }
             | Error::DiskRead { .. }
-            | Error::DiskSync { .. } => ExitStatus::Disk,
+            | Error::DiskSync { .. }
+            | Error::DeltaIo { .. } => ExitStatus::Disk,
             _ => ExitStatus::Failure,
         }
     }

@@ -1,8 +1,9 @@
 //! updog's state on disk, handled as root should handle it: no symbolic link is ever followed
 //! below a state directory, directories are created and then checked (a real directory, owned by
 //! this user or root, not writable by group or others), files are opened with `O_NOFOLLOW`, and
-//! every replacement is a new temporary file (created exclusively) + fsync + rename + fsync of
-//! the directory.
+//! every replacement is a new temporary file (created exclusively, mode 0600) + fsync + rename +
+//! fsync of the directory. The durable steps are `abos-fsio`'s, shared with every abos crate;
+//! the checks above are updog's policy on top of them.
 //!
 //! Why the checks are enough: once a directory is ours and not writable by anyone else, nobody
 //! else can plant a link in it or swap it, so what was checked stays true while updog works. The
@@ -12,7 +13,7 @@
 use crate::error::{self, Result};
 use snafu::ResultExt;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -211,47 +212,24 @@ pub fn read_state_file(path: &Path) -> Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
-/// Atomically and durably replaces `path` with `bytes`: a new temporary file in the same
-/// directory (created exclusively, so never through a link), fsync, rename over `path` (which
-/// replaces a link instead of following it), fsync the directory. The directory must exist
-/// (see [`ensure_state_dir`]).
+/// Atomically and durably replaces `path` with `bytes`, mode 0600 ([`abos_fsio::write_atomic`]:
+/// a new temporary file in the same directory, created exclusively with `O_NOFOLLOW`, fsync,
+/// rename over `path` (which replaces a link instead of following it), fsync the directory). The
+/// directory must exist and have been checked (see [`ensure_state_dir`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .context(error::WriteFileSnafu { path })?;
-    tmp.write_all(bytes)
-        .context(error::WriteFileSnafu { path })?;
-    tmp.as_file()
-        .sync_all()
-        .context(error::WriteFileSnafu { path })?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .context(error::WriteFileSnafu { path })?;
-    sync_dir(dir)
+    abos_fsio::write_atomic(path, bytes, abos_fsio::PRIVATE).context(error::StateFileSnafu { path })
 }
 
-/// fsyncs a directory (so a rename or unlink in it is durable).
+/// fsyncs a directory (so a rename or unlink in it is durable). Callers pass directories checked
+/// by [`check_dir`] or [`ensure_state_dir`], which refuse links.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    nofollow(
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY),
-    )
-    .open(dir)
-    .and_then(|d| d.sync_all())
-    .context(error::WriteFileSnafu { path: dir })
+    abos_fsio::sync_dir(dir).context(error::StateFileSnafu { path: dir })
 }
 
 /// Removes `path` durably (a link is removed, not followed); a missing file is fine.
 pub fn remove_durable(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).context(error::WriteFileSnafu { path }),
-    }
-    sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))
+    abos_fsio::remove(path).context(error::StateFileSnafu { path })?;
+    Ok(())
 }
 
 /// fsyncs every regular file in `dir` and below, then the directories (used on trees tough
@@ -268,10 +246,19 @@ pub fn sync_tree(dir: &Path) -> Result<()> {
         if ft.is_dir() {
             subdirs.push(p);
         } else if ft.is_file() {
-            let f = nofollow(OpenOptions::new().read(true))
-                .open(&p)
-                .map_err(|e| open_error(&p, e))?;
-            f.sync_all().context(error::WriteFileSnafu { path: &p })?;
+            abos_fsio::sync_file(&p).map_err(|e| {
+                if e.io_error().raw_os_error() == Some(libc::ELOOP) {
+                    unsafe_state(
+                        &p,
+                        "is a symbolic link; updog does not follow links in its state",
+                    )
+                } else {
+                    error::Error::StateFile {
+                        path: p.clone(),
+                        source: e,
+                    }
+                }
+            })?;
         } else {
             return Err(unsafe_state(
                 &p,

@@ -18,35 +18,31 @@ use url::Url;
 /// received) starts a new window, so a slow but moving download is never cut.
 pub const DEFAULT_RETRY_DEADLINE: Duration = Duration::from_secs(60);
 
-/// The one retry policy of updog: at most `retries` further attempts after consecutive failures
-/// without progress, and never past the deadline (an attempt still running when it passes is
-/// cut). Attempt counts are exact: `retries = N` means at most N + 1 requests without progress.
+/// updog's use of the workspace's one retry policy ([`abos_retry`]): at most `retries` further
+/// attempts after consecutive failures without progress, and never past the deadline (an attempt
+/// still running when it passes is cut, see [`RetryBudget::run`]). Attempt counts are exact:
+/// `retries = N` means at most N + 1 requests without progress.
 #[derive(Debug, Clone)]
 pub struct RetryBudget {
-    retries: u32,
-    failures: u32,
+    tries: abos_retry::Tries,
     deadline: Duration,
-    window_start: std::time::Instant,
-    backoff: Duration,
-    backoff_max: Duration,
 }
 
 impl RetryBudget {
     /// A fresh budget from the client's settings.
     pub fn new(http: &HttpClient) -> Self {
+        let policy = abos_retry::RetryPolicy::attempts(http.net.retries.saturating_add(1))
+            .with_deadline(http.deadline)
+            .with_backoff(http.net.backoff, http.net.backoff_max);
         Self {
-            retries: http.net.retries,
-            failures: 0,
+            tries: policy.start(),
             deadline: http.deadline,
-            window_start: std::time::Instant::now(),
-            backoff: http.net.backoff,
-            backoff_max: http.net.backoff_max,
         }
     }
 
     /// Time left before the deadline.
     pub fn remaining(&self) -> Duration {
-        self.deadline.saturating_sub(self.window_start.elapsed())
+        self.tries.remaining().unwrap_or(self.deadline)
     }
 
     /// The deadline.
@@ -56,27 +52,18 @@ impl RetryBudget {
 
     /// Bytes arrived: the failure count and the deadline window start again.
     pub fn progress(&mut self) {
-        self.failures = 0;
-        self.window_start = std::time::Instant::now();
+        self.tries.progress();
     }
 
     /// Failures since the last progress.
     pub fn failures(&self) -> u32 {
-        self.failures
+        self.tries.made() - 1
     }
 
     /// Records a failure; the backoff before the next attempt, or `None` when the budget (count
     /// or deadline) is spent.
     pub fn next_attempt(&mut self) -> Option<Duration> {
-        self.failures += 1;
-        if self.failures > self.retries {
-            return None;
-        }
-        let factor = 1u32
-            .checked_shl(self.failures.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        let delay = self.backoff.saturating_mul(factor).min(self.backoff_max);
-        (delay < self.remaining()).then_some(delay)
+        self.tries.again(true)
     }
 
     /// Runs `attempt`, cut at the deadline.
@@ -90,7 +77,7 @@ impl RetryBudget {
             Err(_) => error::RetryDeadlineSnafu {
                 url: url.as_str(),
                 deadline: self.deadline,
-                attempts: self.failures + 1,
+                attempts: self.tries.made(),
             }
             .fail(),
         }
@@ -252,6 +239,39 @@ impl HttpClient {
             }
             .fail()
         }
+    }
+
+    /// One GET of bytes `start..end` (no retry), for delta updates: `Range: bytes=start-(end-1)`.
+    /// Returns the response if the status is 200 or 206 (the caller checks that it is a 206
+    /// for exactly that range: a 200 means the server ignores Range).
+    pub async fn get_range(&self, url: &Url, start: u64, end: u64) -> Result<reqwest::Response> {
+        let full = self.params.apply(url);
+        debug!("GET {full} (bytes {start}..{end})");
+        let resp = self
+            .client
+            .get(full)
+            .header(
+                reqwest::header::RANGE,
+                format!("bytes={start}-{}", end.saturating_sub(1)),
+            )
+            .send()
+            .await
+            .context(error::HttpRequestSnafu { url: url.as_str() })?;
+        let status = resp.status().as_u16();
+        if status == 200 || status == 206 {
+            Ok(resp)
+        } else {
+            error::HttpStatusSnafu {
+                url: url.as_str(),
+                status,
+            }
+            .fail()
+        }
+    }
+
+    /// Whether an HTTP status is worth another attempt (408, 429, 5xx).
+    pub fn retryable_status(status: u16) -> bool {
+        is_retryable_status(status)
     }
 
     /// Whether another attempt may help.

@@ -46,7 +46,7 @@ use url::Url;
 const POOL: usize = 1;
 
 /// Everything needed to write one image target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ImagePlan {
     /// Which image.
     pub kind: ImageKind,
@@ -57,6 +57,7 @@ pub struct ImagePlan {
     /// Signed length of the compressed target.
     pub length: u64,
     /// Signed SHA-256 of the compressed target.
+    #[serde(serialize_with = "crate::plan::serialize_hex")]
     pub sha256: [u8; 32],
     /// The whole-disk path to write into.
     pub disk: PathBuf,
@@ -97,8 +98,9 @@ pub struct ResumeRecord {
     pub decoder: DecoderState,
 }
 
-/// Format 2 added `written_hash`; a format-1 record is discarded (the image starts over).
-const RECORD_FORMAT: u32 = 2;
+/// Format 2 added `written_hash`; format 3 keeps the content xxh32 as twox-hash's state. A record
+/// of another format is discarded (the image starts over).
+const RECORD_FORMAT: u32 = 3;
 
 impl ResumeRecord {
     fn matches(&self, plan: &ImagePlan) -> bool {
@@ -128,6 +130,21 @@ pub fn load_record(resume_dir: &Path, plan: &ImagePlan) -> Option<ResumeRecord> 
             return None;
         }
     };
+    #[derive(Deserialize)]
+    struct Format {
+        format: u32,
+    }
+    if let Ok(Format { format }) = serde_json::from_slice::<Format>(&bytes)
+        && format != RECORD_FORMAT
+    {
+        info!(
+            "discarding resume record {} of format {format} (this updog writes format \
+             {RECORD_FORMAT}): the image starts over",
+            path.display()
+        );
+        let _ = fsutil::remove_durable(&path);
+        return None;
+    }
     match serde_json::from_slice::<ResumeRecord>(&bytes) {
         Ok(r) if r.matches(plan) => Some(r),
         Ok(_) => {

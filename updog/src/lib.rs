@@ -29,29 +29,32 @@
 //! ```
 #![deny(missing_docs)]
 
+pub(crate) mod apply;
 pub mod blockio;
 pub mod cli;
 pub mod config;
-pub mod coord;
+pub(crate) mod coord;
+pub mod delta_update;
 pub mod docs;
 pub mod error;
 pub mod exit;
-pub mod fsutil;
-pub mod health;
-pub mod host;
-pub mod http;
-pub mod image;
+pub(crate) mod fsutil;
+pub(crate) mod health;
+pub(crate) mod host;
+pub(crate) mod http;
+pub(crate) mod image;
 pub mod lock;
-pub mod lz4;
-pub mod metadata_cache;
+pub(crate) mod lz4;
+pub(crate) mod metadata_cache;
+pub mod plan;
 pub mod render;
 pub mod repo;
 pub mod reporter;
-pub mod status;
-pub mod target_stream;
+pub(crate) mod status;
+pub(crate) mod target_stream;
 pub mod transport;
 pub mod verity;
-pub mod window;
+pub(crate) mod window;
 pub mod workflow;
 
 pub use error::{Error, Result};

@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 use snafu::{Snafu, ensure};
+use std::hash::Hasher as _;
+use twox_hash::XxHash32;
 
 const MAGIC: u32 = 0x184D_2204;
 const SKIPPABLE_MASK: u32 = 0xFFFF_FFF0;
@@ -447,7 +449,7 @@ pub struct DecoderState {
     /// Decompressed bytes produced in the current frame.
     pub frame_produced: u64,
     /// Running content checksum of the current frame.
-    pub content_hash: Xxh32,
+    pub content_hash: ContentHash,
 }
 
 /// Decompresses blocks from a [`Framer`].
@@ -476,7 +478,7 @@ impl BlockDecoder {
                 frame: None,
                 produced: 0,
                 frame_produced: 0,
-                content_hash: Xxh32::new(0),
+                content_hash: ContentHash::new(),
             },
             Vec::new(),
         )
@@ -570,7 +572,7 @@ impl BlockDecoder {
             Event::FrameStart(info) => {
                 self.state.frame = Some(*info);
                 self.state.frame_produced = 0;
-                self.state.content_hash = Xxh32::new(0);
+                self.state.content_hash = ContentHash::new();
                 self.window.clear();
                 if self.out.len() < info.block_max as usize {
                     self.out.resize(info.block_max as usize, 0);
@@ -648,113 +650,66 @@ pub enum DecodeOrSink<E> {
 
 // --- xxh32 with a serialisable state --------------------------------------------------------
 
-const P1: u32 = 0x9E37_79B1;
-const P2: u32 = 0x85EB_CA77;
-const P3: u32 = 0xC2B2_AE3D;
-const P4: u32 = 0x27D4_EB2F;
-const P5: u32 = 0x1656_67B1;
+/// The running xxh32 of a frame's content: twox-hash's hasher, whose state (lanes, byte count,
+/// the buffered tail) serialises into the resume record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct ContentHash(XxHash32);
 
-/// Streaming xxh32 whose state can be saved in a resume record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Xxh32 {
-    seed: u32,
-    v: [u32; 4],
-    total: u64,
-    buf: Vec<u8>,
-}
+// Every field of the state is an integer: equality is total.
+impl Eq for ContentHash {}
 
-fn round(acc: u32, input: u32) -> u32 {
-    acc.wrapping_add(input.wrapping_mul(P2))
-        .rotate_left(13)
-        .wrapping_mul(P1)
-}
-
-impl Xxh32 {
-    /// A fresh hasher.
-    pub fn new(seed: u32) -> Self {
-        Xxh32 {
-            seed,
-            v: [
-                seed.wrapping_add(P1).wrapping_add(P2),
-                seed.wrapping_add(P2),
-                seed,
-                seed.wrapping_sub(P1),
-            ],
-            total: 0,
-            buf: Vec::with_capacity(16),
-        }
-    }
-
-    fn stripe(v: &mut [u32; 4], s: &[u8]) {
-        for (i, lane) in v.iter_mut().enumerate() {
-            let w = u32::from_le_bytes([s[i * 4], s[i * 4 + 1], s[i * 4 + 2], s[i * 4 + 3]]);
-            *lane = round(*lane, w);
-        }
+impl ContentHash {
+    /// A fresh hasher (seed 0, as the LZ4 frame format uses).
+    pub fn new() -> Self {
+        ContentHash(XxHash32::with_seed(0))
     }
 
     /// Adds bytes.
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.total += data.len() as u64;
-        if !self.buf.is_empty() {
-            let n = (16 - self.buf.len()).min(data.len());
-            self.buf.extend_from_slice(&data[..n]);
-            data = &data[n..];
-            if self.buf.len() < 16 {
-                return;
-            }
-            let b = std::mem::take(&mut self.buf);
-            Self::stripe(&mut self.v, &b);
-            self.buf = b;
-            self.buf.clear();
-        }
-        let mut chunks = data.chunks_exact(16);
-        for c in &mut chunks {
-            Self::stripe(&mut self.v, c);
-        }
-        self.buf.extend_from_slice(chunks.remainder());
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.write(data);
     }
 
     /// The digest of everything added.
     pub fn digest(&self) -> u32 {
-        let mut h = if self.total >= 16 {
-            self.v[0]
-                .rotate_left(1)
-                .wrapping_add(self.v[1].rotate_left(7))
-                .wrapping_add(self.v[2].rotate_left(12))
-                .wrapping_add(self.v[3].rotate_left(18))
-        } else {
-            self.seed.wrapping_add(P5)
-        };
-        h = h.wrapping_add(self.total as u32);
-        let mut rest = &self.buf[..];
-        while rest.len() >= 4 {
-            let w = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
-            h = h
-                .wrapping_add(w.wrapping_mul(P3))
-                .rotate_left(17)
-                .wrapping_mul(P4);
-            rest = &rest[4..];
+        self.0.finish_32()
+    }
+}
+
+impl Default for ContentHash {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        // twox-hash uses `buffer_usage` as an index into its 16-byte buffer without a check (a
+        // damaged record saying 17 would panic on the next update): it must be what the byte
+        // count implies before the state is handed over.
+        let value = serde_json::Value::deserialize(d)?;
+        let total = value.get("total_len").and_then(serde_json::Value::as_u64);
+        let used = value
+            .get("buffer_usage")
+            .and_then(serde_json::Value::as_u64);
+        match (total, used) {
+            (Some(total), Some(used)) if used == total % 16 => {}
+            _ => {
+                return Err(D::Error::custom(format!(
+                    "xxh32 state: buffer_usage {used:?} does not match total_len {total:?}"
+                )));
+            }
         }
-        for &b in rest {
-            h = h
-                .wrapping_add(u32::from(b).wrapping_mul(P5))
-                .rotate_left(11)
-                .wrapping_mul(P1);
-        }
-        h ^= h >> 15;
-        h = h.wrapping_mul(P2);
-        h ^= h >> 13;
-        h = h.wrapping_mul(P3);
-        h ^= h >> 16;
-        h
+        serde_json::from_value(value)
+            .map(ContentHash)
+            .map_err(D::Error::custom)
     }
 }
 
 /// xxh32 of `data` with seed 0.
 pub fn xxh32_oneshot(data: &[u8]) -> u32 {
-    let mut h = Xxh32::new(0);
-    h.update(data);
-    h.digest()
+    XxHash32::oneshot(0, data)
 }
 
 #[cfg(test)]
@@ -768,7 +723,7 @@ mod test {
         assert_eq!(xxh32_oneshot(b"abc"), 0x32D1_53FF);
         let long: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
         // Incremental in odd pieces equals one shot.
-        let mut h = Xxh32::new(0);
+        let mut h = ContentHash::new();
         for piece in long.chunks(7) {
             h.update(piece);
         }
@@ -821,5 +776,136 @@ mod test {
         let mut bad = compressed.clone();
         bad[5] ^= 0x40;
         assert!(decode_all(&bad, 4096).is_err());
+    }
+
+    /// A frame of stored (uncompressed) blocks with a content checksum: every content byte is
+    /// a frame byte, so a flipped byte reaches the content checksum and nothing else.
+    fn stored_frame(blocks: &[&[u8]]) -> Vec<u8> {
+        // FLG: version 01, independent blocks, content checksum; BD: 64 KiB blocks.
+        let descriptor = [0b0110_0100u8, 0x40];
+        let mut f = MAGIC.to_le_bytes().to_vec();
+        f.extend_from_slice(&descriptor);
+        f.push((xxh32_oneshot(&descriptor) >> 8) as u8);
+        let mut content = Vec::new();
+        for b in blocks {
+            f.extend_from_slice(&(b.len() as u32 | 0x8000_0000).to_le_bytes());
+            f.extend_from_slice(b);
+            content.extend_from_slice(b);
+        }
+        f.extend_from_slice(&0u32.to_le_bytes());
+        f.extend_from_slice(&xxh32_oneshot(&content).to_le_bytes());
+        f
+    }
+
+    /// Odd-sized blocks, so the hasher holds a partial 16-byte stripe at each boundary.
+    fn three_blocks() -> Vec<Vec<u8>> {
+        [1001usize, 777, 30]
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| (0..n).map(|i| (i * 31 + k * 7) as u8).collect())
+            .collect()
+    }
+
+    #[test]
+    fn content_checksum_refuses_a_flipped_content_byte() {
+        let blocks = three_blocks();
+        let refs: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
+        let frame = stored_frame(&refs);
+        assert_eq!(decode_all(&frame, 100).unwrap(), blocks.concat());
+        // The first content byte of the second block (after header, block 1 and its size).
+        let mut bad = frame.clone();
+        bad[7 + 4 + 1001 + 4] ^= 0x01;
+        let e = decode_all(&bad, 100).unwrap_err();
+        assert!(matches!(e, Lz4Error::ContentChecksum), "{e}");
+    }
+
+    /// Decodes `frame` up to the boundary after `stop_after` blocks, saves both states through
+    /// JSON as a resume record does, and decodes the rest with fresh halves.
+    fn decode_with_resume(frame: &[u8], stop_after: usize) -> Result<Vec<u8>> {
+        let mut framer = Framer::resume(Boundary::BetweenFrames { seen_frame: false }, 0);
+        let mut dec = BlockDecoder::new();
+        let mut out = Vec::new();
+        let mut input = frame;
+        let mut blocks = 0;
+        let mut sink = |b: &[u8]| -> Result<(), ()> {
+            out.extend_from_slice(b);
+            Ok(())
+        };
+        let unwrap = |e: DecodeOrSink<()>| match e {
+            DecodeOrSink::Decode(d) => d,
+            DecodeOrSink::Sink(()) => unreachable!(),
+        };
+        while blocks < stop_after {
+            if framer.needs_buffer() {
+                framer.set_buffer(Vec::new());
+            }
+            let ev = framer.feed(&mut input)?.expect("event");
+            blocks += usize::from(matches!(ev, Event::Block { .. }));
+            dec.handle(&ev, framer.offset(), &mut sink)
+                .map_err(unwrap)?;
+        }
+        let saved = serde_json::to_string(&(framer.boundary(), dec.state(), framer.offset()))
+            .expect("serialise");
+        drop((framer, dec));
+        let (boundary, state, offset): (Option<Boundary>, DecoderState, u64) =
+            serde_json::from_str(&saved).expect("deserialise");
+        assert!(state.content_hash.0.total_len() > 0, "{saved}");
+        let mut framer = Framer::resume(boundary.expect("at a boundary"), offset);
+        let mut dec = BlockDecoder::resume(state, Vec::new());
+        while !input.is_empty() {
+            if framer.needs_buffer() {
+                framer.set_buffer(Vec::new());
+            }
+            if let Some(ev) = framer.feed(&mut input)? {
+                dec.handle(&ev, framer.offset(), &mut sink)
+                    .map_err(unwrap)?;
+            }
+        }
+        framer.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn content_checksum_holds_across_a_resume_from_json() {
+        let blocks = three_blocks();
+        let refs: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
+        let frame = stored_frame(&refs);
+        for stop_after in [1, 2] {
+            assert_eq!(
+                decode_with_resume(&frame, stop_after).unwrap(),
+                blocks.concat()
+            );
+        }
+        // A byte flipped before the checkpoint (hashed by the first run) and one after it (by
+        // the resumed run) are both refused at the end of the frame.
+        for at in [7 + 4 + 10, 7 + 4 + 1001 + 4 + 700] {
+            let mut bad = frame.clone();
+            bad[at] ^= 0x80;
+            let e = decode_with_resume(&bad, 1).unwrap_err();
+            assert!(matches!(e, Lz4Error::ContentChecksum), "byte {at}: {e}");
+        }
+    }
+
+    #[test]
+    fn damaged_hash_state_is_an_error_not_a_panic() {
+        let mut h = ContentHash::new();
+        h.update(&[7; 21]);
+        let good = serde_json::to_value(&h).unwrap();
+        assert_eq!(good["buffer_usage"], 5, "{good}");
+        let back: ContentHash = serde_json::from_value(good.clone()).unwrap();
+        assert_eq!(back, h);
+        for (field, value) in [("buffer_usage", 17), ("buffer_usage", 4), ("total_len", 22)] {
+            let mut bad = good.clone();
+            bad[field] = value.into();
+            let e = serde_json::from_value::<ContentHash>(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("xxh32 state"),
+                "{field}={value}: {e}"
+            );
+        }
+        // The hand-written hasher's state (resume records of format 2) is not read as one.
+        let old =
+            serde_json::json!({"seed": 0, "v": [1, 2, 3, 4], "total": 21, "buf": [7, 7, 7, 7, 7]});
+        assert!(serde_json::from_value::<ContentHash>(old).is_err());
     }
 }

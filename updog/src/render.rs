@@ -6,7 +6,9 @@ use crate::workflow::{Activation, Outcome};
 /// Human text for an outcome (one or more lines).
 pub fn outcome_text(outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Available { update } => format!("{} {}", update.variant, update.version),
+        // One line, as Bottlerocket prints it (scripts read it); the delta is in --json and
+        // `updog status`.
+        Outcome::Available { update, .. } => format!("{} {}", update.variant, update.version),
         Outcome::All { updates } => updates
             .iter()
             .map(|u| format!("{} {}", u.variant, u.version))
@@ -104,6 +106,27 @@ pub fn outcome_text(outcome: &Outcome) -> String {
     }
 }
 
+/// One line about a delta: planned bytes, or why not.
+pub fn delta_text(d: &crate::delta_update::DeltaAvailability) -> String {
+    let version = d
+        .version
+        .as_ref()
+        .map(|v| format!("{v}: "))
+        .unwrap_or_default();
+    match (d.available, d.planned_fetch_bytes) {
+        (true, Some(fetch)) => format!(
+            "{version}available, {fetch} bytes to download instead of {} ({:.1} %), {} bytes reused",
+            d.full_bytes,
+            fetch as f64 * 100.0 / d.full_bytes.max(1) as f64,
+            d.reuse_bytes.unwrap_or(0)
+        ),
+        _ => format!(
+            "{version}not used: {}",
+            d.reason.as_deref().unwrap_or("unknown")
+        ),
+    }
+}
+
 fn status_text(r: &crate::workflow::StatusReport) -> String {
     let st = &r.status;
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
@@ -150,6 +173,9 @@ fn status_text(r: &crate::workflow::StatusReport) -> String {
     if let Some(t) = st.window_opens_at {
         lines.push(format!("window opens:   {t}"));
     }
+    if let Some(d) = &st.delta {
+        lines.push(format!("delta:          {}", delta_text(d)));
+    }
     if let Some(w) = &st.waiting {
         lines.push(format!(
             "waiting:        for a {} since {} (gives up at {}): {}",
@@ -189,12 +215,32 @@ pub fn outcome_json(outcome: &Outcome) -> String {
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
     match outcome {
         Outcome::All { updates } => serde_json::to_string_pretty(updates).unwrap_or_default(),
-        Outcome::Available { update } => serde_json::to_string_pretty(update).unwrap_or_default(),
+        // Bottlerocket's object, plus our plan (what `update` would write where, and in which
+        // order) under a key of its own.
+        Outcome::Available {
+            update,
+            plan,
+            delta,
+        } => {
+            let mut value = serde_json::to_value(update).unwrap_or_default();
+            if let (Some(obj), Some(plan)) = (value.as_object_mut(), plan) {
+                obj.insert(
+                    "plan".into(),
+                    serde_json::to_value(plan).unwrap_or_default(),
+                );
+            }
+            // The delta for the root image, when one is published.
+            if let (Some(obj), Some(d)) = (value.as_object_mut(), delta) {
+                obj.insert("delta".into(), serde_json::to_value(d).unwrap_or_default());
+            }
+            pretty(&value)
+        }
         Outcome::Updated {
             update,
             activation,
             set,
             images,
+            root_update,
             rebooting,
         } => {
             let mut value = serde_json::to_value(update).unwrap_or_default();
@@ -209,6 +255,9 @@ pub fn outcome_json(outcome: &Outcome) -> String {
                 );
                 put("set", set.as_str().into());
                 put("written", serde_json::to_value(images).unwrap_or_default());
+                if let Some(r) = root_update {
+                    put("root_update", serde_json::to_value(r).unwrap_or_default());
+                }
                 put("rebooting", (*rebooting).into());
                 put("exit_code", outcome.exit_status().code().into());
             }

@@ -124,7 +124,7 @@ pub fn check_trust_state(paths: &HostPaths) -> Result<()> {
                 problem: "is not a regular file".into(),
             });
         }
-        if name.starts_with(".tmp-") {
+        if abos_fsio::is_temp_name(std::ffi::OsStr::new(&name)) {
             debug!("removing {} left by an interrupted write", path.display());
             fsutil::remove_durable(&path)?;
             continue;
@@ -432,5 +432,50 @@ impl LoadedRepo {
         fsutil::sync_tree(&meta)?;
         fsutil::sync_tree(&targets)?;
         Ok(())
+    }
+
+    /// The delta targets of root image target `root` (`<root>.index` and `<root>.chunks`,
+    /// abos-chunked, see `delta/README.md`), if the signed targets metadata lists both.
+    pub async fn delta_targets(&self, root: &str) -> Result<Option<(TargetInfo, TargetInfo)>> {
+        let index = abos_delta::publish::index_name(root);
+        let chunks = abos_delta::publish::chunks_name(root);
+        {
+            let mut updater = self.updater.lock().await;
+            for name in [&index, &chunks] {
+                let found = updater
+                    .get_target_info(name)
+                    .await
+                    .map_err(|e| error::TargetLookupSnafu { name }.into_error(e))?;
+                if found.is_none() {
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some((
+            self.target(&index).await?,
+            self.target(&chunks).await?,
+        )))
+    }
+
+    /// Downloads target `name` into memory through TUF: its length (at most the signed length,
+    /// and at most `limit`) and every signed hash are checked before the bytes are returned.
+    pub async fn download_small(&self, name: &str, limit: u64) -> Result<Vec<u8>> {
+        let updater = self.updater.lock().await;
+        let mut u = updater;
+        let info = u
+            .get_target_info(name)
+            .await
+            .map_err(|e| error::DeltaIndexSnafu { name }.into_error(e))?
+            .context(error::TargetMissingSnafu { name })?;
+        if info.length > limit {
+            return error::TargetTooLongSnafu {
+                name: name.to_owned(),
+                expected: limit,
+            }
+            .fail();
+        }
+        u.download_target(&info)
+            .await
+            .map_err(|e| error::DeltaIndexSnafu { name }.into_error(e))
     }
 }

@@ -86,6 +86,23 @@ pub enum ProgressEvent {
         /// Decompressed bytes written.
         written: u64,
     },
+    /// How the root image is written: from a delta (reusing the running root's blocks) or the
+    /// full image, and why not a delta. Reported before the root image starts.
+    Delta {
+        /// `delta` or `full`.
+        method: String,
+        /// Why the full image is used (absent for `delta`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Bytes the delta plan downloads (index + ranges), when a plan was made.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        planned_fetch_bytes: Option<u64>,
+        /// Image bytes reused from the running root, when a plan was made.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reuse_bytes: Option<u64>,
+        /// The full image's (compressed) length.
+        full_bytes: u64,
+    },
     /// A request failed and will be retried.
     Retry {
         /// URL.

@@ -155,6 +155,10 @@ pub struct Status {
     /// The last failure, kept until a later success of the same kind replaces the state.
     #[serde(default)]
     pub last_failure: Option<Failure>,
+    /// What the last check found about a delta for `next_version` (when a delta is
+    /// published): planned bytes, or why it is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<crate::delta_update::DeltaAvailability>,
     /// When the file was written.
     pub updated_at: Timestamp,
 }
@@ -176,6 +180,7 @@ impl Default for Status {
             waiting: None,
             health_failed_version: None,
             last_failure: None,
+            delta: None,
             updated_at: Timestamp::UNIX_EPOCH,
         }
     }

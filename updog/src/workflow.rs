@@ -6,29 +6,29 @@
 //! → verify root against hash with the boot partition's root hash → mark the set valid → (update
 //! only) make it the next to boot → optional reboot.
 
+use crate::apply::{self, ApplyContext};
 use crate::config::{Config, HostPaths};
 use crate::coord;
 use crate::error::{self, Error, Result};
 use crate::exit::ExitStatus;
-use crate::fsutil;
 use crate::health;
 use crate::host::OsRelease;
-use crate::image::{self, ImagePlan, ImageResult, WriteSettings};
+use crate::image::ImageResult;
 use crate::lock::UpdateLock;
+use crate::plan::UpdatePlan;
 use crate::repo::{self, LoadedRepo};
-use crate::reporter::{ImageKind, ProgressEvent, Reporter, Step};
+use crate::reporter::{ProgressEvent, Reporter, Step};
 use crate::status::{self, Failure, State, Status};
 use crate::transport::{DEFAULT_RETRY_DEADLINE, HttpClient, QueryParams};
-use crate::verity;
 use crate::window::{self, WindowState};
 use jiff::Timestamp;
 use serde::Serialize;
 use signpost::{Disk, SetName, Signpost};
-use snafu::{IntoError, ResultExt};
+use snafu::ResultExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::info;
+use tracing::{debug, info};
 use update_metadata::{Arch, Policy, Selection, Update, Version};
 
 /// Act on a disk image instead of the running system.
@@ -243,6 +243,12 @@ pub enum Outcome {
     Available {
         /// The manifest entry.
         update: Update,
+        /// What `update` would do with it (absent when the disk could not be read).
+        plan: Option<Box<UpdatePlan>>,
+        /// The delta for its root image, when one is published (planned bytes, or why it is
+        /// not used).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delta: Option<crate::delta_update::DeltaAvailability>,
     },
     /// `check-update --all`.
     All {
@@ -261,6 +267,9 @@ pub enum Outcome {
         set: String,
         /// Per-image figures.
         images: Vec<ImageResult>,
+        /// How the root image was written (delta or full, and why).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        root_update: Option<crate::delta_update::DeltaReport>,
         /// Whether the reboot command ran.
         rebooting: bool,
     },
@@ -597,13 +606,6 @@ async fn dispatch(command: Command, env: &Env, st: &mut Status) -> Result<Outcom
                 status::store(&env.paths, st, env.now)?;
                 return Ok(Outcome::All { updates });
             }
-            let outcome = match choose(&loaded, &p, env, image, waves) {
-                Ok(update) => Outcome::Available {
-                    update: update.clone(),
-                },
-                Err(no) => Outcome::NoUpdate(no),
-            };
-            record_check(st, &outcome);
             st.window_opens_at = match window_now(&p.config, env) {
                 Some(WindowState::Closed { opens_at }) => {
                     info!(
@@ -613,6 +615,24 @@ async fn dispatch(command: Command, env: &Env, st: &mut Status) -> Result<Outcom
                 }
                 _ => None,
             };
+            let outcome = match choose(&loaded, &p, env, image, waves) {
+                Ok(update) => {
+                    // What `update` would do now (staging only while the window is closed).
+                    let activation = if st.window_opens_at.is_some() && waves == Waves::Respect {
+                        Activation::StageOnly
+                    } else {
+                        Activation::Activate
+                    };
+                    let plan = check_plan(env, &p, &loaded, update, activation).await;
+                    Outcome::Available {
+                        update: update.clone(),
+                        plan: plan.map(Box::new),
+                        delta: check_delta(env, &p, &loaded, update, st.delta.as_ref()).await,
+                    }
+                }
+                Err(no) => Outcome::NoUpdate(no),
+            };
+            record_check(st, &outcome);
             status::store(&env.paths, st, env.now)?;
             Ok(outcome)
         }
@@ -781,7 +801,8 @@ fn record_check(st: &mut Status, outcome: &Outcome) {
         State::Idle | State::Available | State::Healthy | State::Failed
     );
     match outcome {
-        Outcome::Available { update } => {
+        Outcome::Available { update, delta, .. } => {
+            st.delta = delta.clone();
             st.next_version = Some(update.version.clone());
             st.wave_opens_at = None;
             if settled {
@@ -887,12 +908,14 @@ async fn coordinated_update(
             update,
             set,
             images,
+            root_update,
             ..
         } => Outcome::Updated {
             update,
             activation: Activation::Activate,
             set,
             images,
+            root_update,
             rebooting,
         },
         Outcome::AlreadyStaged { update, set, .. } => Outcome::AlreadyStaged {
@@ -1062,6 +1085,57 @@ async fn health_check(env: &Env, st: &mut Status, timeout: Option<Duration>) -> 
     }))
 }
 
+/// The plan `update` would follow for `update`, for `check-update`. A disk that cannot be
+/// read (or a target that cannot be resolved) does not fail the check: it is logged and the
+/// plan left out.
+async fn check_plan(
+    env: &Env,
+    p: &Prepared,
+    loaded: &LoadedRepo,
+    update: &Update,
+    activation: Activation,
+) -> Option<UpdatePlan> {
+    let planned = match open_signpost(env) {
+        Ok(sp) => UpdatePlan::build(loaded, &p.os.version, update.clone(), activation, &sp).await,
+        Err(e) => Err(e),
+    };
+    match planned {
+        Ok(plan) => Some(plan),
+        Err(e) => {
+            let mut why = e.to_string();
+            for cause in abos_shell::error::causes(&e) {
+                why.push_str(": ");
+                why.push_str(&cause);
+            }
+            info!("no update plan: {why}");
+            None
+        }
+    }
+}
+
+/// `check-update`: the delta for `update`'s root image, when one is published (this downloads
+/// the index and scans the running root; nothing is written).
+async fn check_delta(
+    env: &Env,
+    p: &Prepared,
+    loaded: &LoadedRepo,
+    update: &Update,
+    cached: Option<&crate::delta_update::DeltaAvailability>,
+) -> Option<crate::delta_update::DeltaAvailability> {
+    let disk = open_signpost(env).and_then(|sp| crate::delta_update::delta_disk(&sp));
+    let mut d = crate::delta_update::availability(
+        &p.http,
+        loaded,
+        &update.images.root.to_string(),
+        disk,
+        p.config.delta,
+        cached,
+    )
+    .await?;
+    d.version = Some(update.version.to_string());
+    Some(d)
+}
+
 fn choose<'a>(
     loaded: &'a LoadedRepo,
     p: &Prepared,
@@ -1089,11 +1163,9 @@ fn choose<'a>(
             variant: p.host.variant.to_string(),
             arch: p.host.arch.to_string(),
         }),
+        // Exhaustive on purpose: a new selection result must be mapped here, not silently
+        // read as "nothing newer".
         Selection::ForcedNotFound { version } => Err(NoUpdate::ImageNotFound { version }),
-        #[allow(unreachable_patterns)]
-        _ => Err(NoUpdate::NothingNewer {
-            running: p.os.version.clone(),
-        }),
     }
 }
 
@@ -1141,154 +1213,24 @@ async fn update_to(
         }
     }
     info!("Starting update to {}", update.version);
-    let params = p.http.params();
-    params.set("target", update.version.to_string());
-
-    // Resolve every signed target before touching the disk.
-    let images = [
-        (ImageKind::Root, update.images.root.to_string()),
-        (ImageKind::Boot, update.images.boot.to_string()),
-        (ImageKind::Hash, update.images.hash.to_string()),
-    ];
-    let mut infos = Vec::with_capacity(images.len());
-    for (kind, name) in &images {
-        infos.push((*kind, loaded.target(name).await?));
-    }
-    let (from, to) = if p.os.version <= update.version {
-        (&p.os.version, &update.version)
-    } else {
-        (&update.version, &p.os.version)
-    };
-    let mut migrations: Vec<String> = loaded
-        .manifest
-        .find_migrations(from, to)
-        .map_err(|source| {
-            error::MigrationPathSnafu {
-                from: from.to_string(),
-                to: to.to_string(),
-            }
-            .into_error(source)
-        })?
-        .into_iter()
-        .map(|t| t.to_string())
-        .collect();
-    migrations.push("manifest.json".to_owned());
-
-    // The state directories this update writes into are checked before the disk is touched.
-    let resume_dir = env.paths.resume_dir();
-    fsutil::ensure_state_dir(&env.paths.state_dir(), &resume_dir)?;
-    fsutil::check_entries(&resume_dir)?;
-    for dir in [
-        env.paths.migrations_dir(),
-        env.paths.migrations_metadata_dir(),
-    ] {
-        fsutil::ensure_state_dir(&dir, &dir)?;
-        fsutil::check_entries(&dir)?;
-    }
-
-    // 0. The status says "staging" (with our pid) before the inactive set is touched.
-    st.state = State::Staging;
-    st.pid = Some(std::process::id());
-    st.staged_version = None;
-    st.staged_set = None;
-    st.next_version = Some(update.version.clone());
-    st.wave_opens_at = None;
-    status::store(&env.paths, st, env.now)?;
-
-    // 1. The inactive set becomes unbootable, durably, before anything is written to it.
+    p.http.params().set("target", update.version.to_string());
     let mut sp = open_signpost(env)?;
-    env.reporter.report(ProgressEvent::Step {
-        step: Step::ClearInactive,
-    });
-    let inactive = sp.inactive().context(error::SignpostSnafu {
-        op: "find the inactive set",
-    })?;
-    sp.clear_inactive().context(error::SignpostSnafu {
-        op: "clear the inactive set",
-    })?;
-    let set = sp.disk().set(inactive).context(error::SignpostSnafu {
-        op: "read the inactive set",
-    })?;
-    let disk_path = sp.disk().path().to_path_buf();
-
-    // 2. Migrations and manifest.json, through TUF, for the migrator after reboot.
-    env.reporter.report(ProgressEvent::Step {
-        step: Step::FetchMigrations,
-    });
-    params.set("migrations", migrations.join(","));
-    loaded.cache_migrations(&env.paths, &migrations).await?;
-
-    // 3. Images: root, boot, hash.
-    env.reporter.report(ProgressEvent::Step {
-        step: Step::WriteImages,
-    });
-    let settings = WriteSettings {
-        resume_dir,
-        checkpoint_bytes: p.config.checkpoint_bytes,
-        reporter: env.reporter.clone(),
-    };
-    let mut results = Vec::new();
-    for (kind, info) in infos {
-        let partition = match kind {
-            ImageKind::Root => set.root.clone(),
-            ImageKind::Boot => set.boot.clone(),
-            ImageKind::Hash => set.hash.clone(),
-        };
-        let plan = ImagePlan {
-            kind,
-            target: info.name,
-            url: info.url,
-            length: info.length,
-            sha256: info.sha256,
-            disk: disk_path.clone(),
-            partition,
-        };
-        results.push(image::write_image(&p.http, &plan, &settings).await?);
-    }
-
-    // 4. Verify what is on the disk now, before anything may boot it.
-    env.reporter
-        .report(ProgressEvent::Step { step: Step::Verify });
-    let boot_written = results
-        .iter()
-        .find(|r| r.kind == ImageKind::Boot)
-        .map_or(0, |r| r.written);
-    let started = std::time::Instant::now();
-    let verified = verify_set(&disk_path, &set, boot_written);
-    info!(
-        "verified set {inactive} in {:.2?}: {}",
-        started.elapsed(),
-        if verified.is_ok() { "ok" } else { "FAILED" }
+    let plan = UpdatePlan::build(loaded, &p.os.version, update, activation, &sp).await?;
+    debug!(
+        "update plan: {}",
+        serde_json::to_string(&plan).unwrap_or_default()
     );
-    if let Err(e) = verified {
-        // What is there cannot be trusted: the next run starts over.
-        let _ = image::clear_records(&env.paths.resume_dir());
-        return Err(e);
-    }
-
-    // 5. Valid (tries_left = 1), then next-to-boot for `update`.
-    env.reporter.report(ProgressEvent::Step {
-        step: Step::MarkValid,
-    });
-    sp.mark_inactive_valid().context(error::SignpostSnafu {
-        op: "mark the inactive set valid",
-    })?;
-    st.state = State::Staged;
-    st.pid = None;
-    st.staged_version = Some(update.version.clone());
-    st.staged_set = Some(inactive.to_string());
-    status::store(&env.paths, st, env.now)?;
-    if activation == Activation::Activate {
-        env.reporter.report(ProgressEvent::Step {
-            step: Step::Activate,
-        });
-        sp.upgrade_to_inactive().context(error::SignpostSnafu {
-            op: "make the new set the next to boot",
-        })?;
-        st.state = State::RebootPending;
-        status::store(&env.paths, st, env.now)?;
-    }
-    image::clear_records(&env.paths.resume_dir())?;
+    let cx = ApplyContext {
+        paths: &env.paths,
+        now: env.now,
+        reporter: env.reporter.clone(),
+        http: &p.http,
+        loaded,
+        checkpoint_bytes: p.config.checkpoint_bytes,
+        delta: p.config.delta,
+    };
+    st.delta = None;
+    let (images, root_update) = apply::apply(&cx, &plan, &mut sp, st).await?;
     drop(sp);
     let rebooting = if activation == Activation::Activate {
         maybe_reboot(&p.config, reboot, env)?
@@ -1296,33 +1238,13 @@ async fn update_to(
         false
     };
     Ok(Outcome::Updated {
-        update,
+        set: plan.inactive.name.to_string(),
+        update: plan.update,
         activation,
-        set: inactive.to_string(),
-        images: results,
+        images,
+        root_update,
         rebooting,
     })
-}
-
-fn verify_set(
-    disk: &std::path::Path,
-    set: &signpost::PartitionSet,
-    boot_written: u64,
-) -> Result<()> {
-    let file = std::fs::File::open(disk).context(error::DiskOpenSnafu { path: disk })?;
-    let params = verity::boot_params_from_partition(
-        &file,
-        set.boot.first_byte,
-        boot_written.min(set.boot.len_bytes),
-    )?;
-    verity::verify(
-        disk,
-        set.root.first_byte,
-        set.root.len_bytes,
-        set.hash.first_byte,
-        set.hash.len_bytes,
-        &params,
-    )
 }
 
 fn maybe_reboot(config: &Config, reboot: Reboot, env: &Env) -> Result<bool> {

@@ -84,7 +84,7 @@ fn update_a_disk_built_by_os_image_and_boot_it() {
     let host_root = path.join("host");
     std::fs::create_dir_all(host_root.join("etc")).unwrap();
     std::fs::create_dir_all(host_root.join("usr/share/updog")).unwrap();
-    std::fs::copy(&repo.root_json, host_root.join("usr/share/updog/root.json")).unwrap();
+    std::fs::copy(&repo.root, host_root.join("usr/share/updog/root.json")).unwrap();
     std::fs::write(
         host_root.join("etc/os-release"),
         format!("VARIANT_ID={VARIANT}\nVERSION_ID=1.0.0\n"),

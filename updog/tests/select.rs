@@ -96,6 +96,7 @@ fn nothing_newer_and_image_downgrade() {
     let text = String::from_utf8_lossy(&out.stdout);
     let one = json(&out);
     assert!(text.trim_start().starts_with("{\n  \"variant\""), "{text}");
+    // Bottlerocket's fields, in its order, then only our plan.
     let keys: Vec<&String> = one.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
@@ -105,21 +106,21 @@ fn nothing_newer_and_image_downgrade() {
             "version",
             "max_version",
             "waves",
-            "images"
+            "images",
+            "plan"
         ],
         "{text}"
     );
+    assert_eq!(one["plan"]["to"], "1.0.0", "{text}");
     let out = host.updog(&["check-update", "--all", "--json"]);
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(all[0]["version"], "1.1.0");
     assert_eq!(all[1]["images"]["root"], rel[0].root_name.as_str());
 }
 
-#[test]
-fn waves_with_an_injected_clock() {
-    if !tools() {
-        return;
-    }
+/// 1.0.0 running, 1.1.0 published in two waves from 2030-01-01T00:00:00Z (+1 hour: half the
+/// fleet, +1 day: all); the host's seed (1234) is in the second half.
+fn in_a_later_wave() -> (World, Vec<Release>, Host) {
     let w = world();
     let rel = releases(&w, &["1.0.0", "1.1.0"]);
     let mut m = manifest(&[&rel[0], &rel[1]]);
@@ -141,6 +142,15 @@ fn waves_with_an_injected_clock() {
     assert_eq!(n, 1);
     publish(&w, &m, &rel);
     let host = Host::new(&w.dir, &w.repo, &w.url, &rel[0], 4, "");
+    (w, rel, host)
+}
+
+#[test]
+fn waves_with_an_injected_clock() {
+    if !tools() {
+        return;
+    }
+    let (_w, _rel, host) = in_a_later_wave();
     // Seed 1234 is in the second half of the fleet: not yet at the release time.
     let out = host.updog(&["check-update", "--at", "2030-01-01T00:30:00Z"]);
     assert_eq!(code(&out), 4, "{}", show(&out));
@@ -181,10 +191,45 @@ fn waves_with_an_injected_clock() {
         versions(&["whats", "--all", "--json", "--at", "2030-02-01T00:00:00Z"]),
         ["1.1.0", "1.0.0"]
     );
-    // update respects the wave too, without touching the disk.
-    let out = host.updog(&["update", "--at", "2030-01-01T00:30:00Z"]);
-    assert_eq!(code(&out), 4, "{}", show(&out));
+    // When the wave has opened (the output told us when), the update is available.
+    let out = host.updog(&["check-update", "--at", &opens.to_string()]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let out = host.updog(&["check-update", "--at", "2030-02-01T00:00:00Z"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    // --now ignores waves.
+    let out = host.updog(&["check-update", "--now", "--at", "2030-01-01T00:00:00Z"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+}
+
+/// Bottlerocket#990: `updog update` exited 0 when the update was in a later wave and nothing
+/// happened, so callers took "nothing done" for "updated". Here an `update` that does nothing has
+/// its own exit code and JSON outcome (4: not yet in this host's wave; 3: nothing newer) and
+/// leaves the disk untouched; callers written for Bottlerocket get its codes back on request
+/// (`UPDOG_EXIT_CODES=bottlerocket`).
+#[test]
+fn bottlerocket_990_update_that_does_nothing_is_not_reported_as_updated() {
+    if !tools() {
+        return;
+    }
+    let (w, rel, host) = in_a_later_wave();
+    let before = "2030-01-01T00:30:00Z";
+    for image in ["update", "update-image"] {
+        let out = host.updog(&[image, "--at", before]);
+        assert_eq!(code(&out), 4, "{image}: {}", show(&out));
+    }
+    let out = host.updog(&["update", "--json", "--at", before]);
+    let j = json(&out);
+    assert_eq!(
+        (
+            j["outcome"].as_str(),
+            j["reason"].as_str(),
+            j["exit_code"].as_i64()
+        ),
+        (Some("no-update"), Some("not-in-wave-yet"), Some(4)),
+        "{j}"
+    );
     assert_eq!(host.flags(signpost::SetName::B).priority, 0);
+    assert_eq!(host.next_boot(), Some(signpost::SetName::A));
     // Callers written for Bottlerocket's updog can ask for its exit codes: "no update required"
     // is 0 for update/update-image and 1 for check-update; the disk is untouched all the same.
     let br = |args: &[&str]| {
@@ -196,13 +241,13 @@ fn waves_with_an_injected_clock() {
         (code(&out), out)
     };
     for args in [
-        &["update", "--at", "2030-01-01T00:30:00Z"][..],
-        &["update-image", "--at", "2030-01-01T00:30:00Z"],
+        &["update", "--at", before][..],
+        &["update-image", "--at", before],
     ] {
         let (c, out) = br(args);
         assert_eq!(c, 0, "{args:?}: {}", show(&out));
     }
-    let (c, out) = br(&["check-update", "--at", "2030-01-01T00:30:00Z"]);
+    let (c, out) = br(&["check-update", "--at", before]);
     assert_eq!(c, 1, "{}", show(&out));
     let (c, out) = br(&["update", "--bogus"]);
     assert_eq!(c, 1, "usage is 1 too: {}", show(&out));
@@ -216,14 +261,11 @@ fn waves_with_an_injected_clock() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("use `abos` (the default) or `bottlerocket`")
     );
-    // When the wave has opened (the output told us when), the update is available.
-    let out = host.updog(&["check-update", "--at", &opens.to_string()]);
-    assert_eq!(code(&out), 0, "{}", show(&out));
-    let out = host.updog(&["check-update", "--at", "2030-02-01T00:00:00Z"]);
-    assert_eq!(code(&out), 0, "{}", show(&out));
-    // --now ignores waves.
-    let out = host.updog(&["check-update", "--now", "--at", "2030-01-01T00:00:00Z"]);
-    assert_eq!(code(&out), 0, "{}", show(&out));
+    // Once the host runs the newest release, `update` has nothing newer: 3, not 0.
+    let newest = Host::new(&w.dir.join("newest"), &w.repo, &w.url, &rel[1], 4, "");
+    let out = newest.updog(&["update", "--now"]);
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    assert_eq!(newest.next_boot(), Some(signpost::SetName::A));
 }
 
 #[test]

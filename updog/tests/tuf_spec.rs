@@ -81,13 +81,17 @@ impl Scene {
         }
         repo.publish();
         let server = Server::serve_dir(repo.dir.path());
-        // common::Host copies the shipped root from a `common::Repo`'s root_json.
+        // common::Host copies the shipped root from a `common::Repo`'s root.
         let root_json = path.join("shipped-root.json");
         std::fs::write(&root_json, &repo.shipped_root).unwrap();
+        let key = repo.keys["root"][0].clone();
         let shim = Repo {
-            dir: repo.dir.path().to_path_buf(),
-            root_json,
-            key: repo.keys["root"][0].clone(),
+            signed: test_support::tuf::SignedRepo {
+                dir: repo.dir.path().to_path_buf(),
+                root: root_json,
+                keys: vec![key.path.clone()],
+            },
+            key,
         };
         let host = Host::new(&path, &shim, &server.url(), &old, 2, "");
         Scene {

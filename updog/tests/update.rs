@@ -273,6 +273,61 @@ fn resume_with_default_4mib_blocks_and_block_checksums() {
     }
 }
 
+/// A resume record written by an updog before twox-hash (format 2: the hand-written xxh32's
+/// `{seed, v, total, buf}`) is discarded and the image downloaded from its first byte; it is
+/// never read as the new state.
+#[test]
+fn resume_record_of_the_previous_format_restarts_the_download() {
+    if !tools() {
+        return;
+    }
+    let w = world(&["-B4"]);
+    w.host.set_config(&w.server.url(), "retries = 0\n");
+    let len = std::fs::metadata(w.repo.target_file(&w.new.root_name))
+        .unwrap()
+        .len();
+    w.server.set_fault(Fault::CutAfter {
+        suffix: w.new.root_name.clone(),
+        bytes: len * 70 / 100,
+        times: 1,
+    });
+    let out = w.host.updog(&["update"]);
+    assert_eq!(code(&out), 15, "{}", show(&out));
+    // Turn the record into what the previous updog wrote at the same checkpoint.
+    let record = updog::config::HostPaths::new(&w.host.root)
+        .resume_dir()
+        .join("root.json");
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(r["format"], 3, "{r}");
+    assert!(r["compressed_offset"].as_u64().unwrap() > 0, "{r}");
+    let total = r["decoder"]["content_hash"]["total_len"].clone();
+    r["format"] = 2.into();
+    r["decoder"]["content_hash"] =
+        serde_json::json!({"seed": 0, "v": [1, 2, 3, 4], "total": total, "buf": []});
+    std::fs::write(&record, serde_json::to_vec(&r).unwrap()).unwrap();
+    w.server.clear_requests();
+    let out = w.host.updog(&["update"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("of format 2 (this updog writes format 3)")
+            && !stderr.contains("resuming root image"),
+        "{}",
+        show(&out)
+    );
+    let root: Vec<_> = w
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(&w.new.root_name))
+        .collect();
+    assert!(root.iter().all(|r| r.range.is_none()), "{root:#?}");
+    assert_eq!(root.iter().map(|r| r.bytes_sent).sum::<u64>(), len);
+    assert!(veritysetup_verify_b(&w.host.disk, &w.new, &w.dir));
+    assert_eq!(w.host.next_boot(), Some(signpost::SetName::B));
+}
+
 #[test]
 fn reboot_runs_the_configured_command() {
     if !tools() {
@@ -369,4 +424,89 @@ fn generate_docs_writes_man_pages_and_completions() {
         man.contains("host\\-root") && man.contains("not in this host"),
         "exit codes and options documented"
     );
+}
+
+#[test]
+fn check_update_json_shows_the_plan_that_update_follows() {
+    if !tools() {
+        return;
+    }
+    let w = world(&["-B4"]);
+    let disk_before = std::fs::read(&w.host.disk).unwrap();
+    let out = w.host.updog(&["check-update", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Bottlerocket's object first; the plan under its own key.
+    assert_eq!(j["version"], "1.1.0");
+    let plan = &j["plan"];
+    assert_eq!(plan["from"], "1.0.0", "{plan:#}");
+    assert_eq!(plan["to"], "1.1.0", "{plan:#}");
+    assert_eq!(plan["activation"], "activate", "{plan:#}");
+    assert_eq!(plan["inactive"]["name"], "B", "{plan:#}");
+    assert_eq!(
+        plan["steps"],
+        serde_json::json!([
+            "clear-inactive",
+            "fetch-migrations",
+            "write-images",
+            "verify",
+            "mark-valid",
+            "activate"
+        ])
+    );
+    assert_eq!(
+        plan["migrations"],
+        serde_json::json!(["migrate_v1.1.0_test-migration.lz4", "manifest.json"])
+    );
+    let images = plan["images"].as_array().unwrap();
+    let kinds: Vec<&str> = images.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["root", "boot", "hash"]);
+    // Each image goes to set B's partition of its kind, with the signed length and hash of the
+    // file the repository serves.
+    let mut total = 0;
+    for image in images {
+        let kind = image["kind"].as_str().unwrap();
+        assert_eq!(
+            image["partition"], plan["inactive"][kind],
+            "{kind} goes to set B's {kind} partition"
+        );
+        let served = std::fs::read(
+            w.repo
+                .dir
+                .join("targets")
+                .join(image["target"].as_str().unwrap()),
+        )
+        .or_else(|_| {
+            // Consistent-snapshot targets are stored as <sha256>.<name>.
+            let name = format!(
+                "{}.{}",
+                image["sha256"].as_str().unwrap(),
+                image["target"].as_str().unwrap()
+            );
+            std::fs::read(w.repo.dir.join("targets").join(name))
+        })
+        .expect("the planned target is served");
+        assert_eq!(image["length"], served.len() as u64);
+        assert_eq!(
+            image["sha256"].as_str().unwrap(),
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&served))
+        );
+        total += served.len() as u64;
+    }
+    assert_eq!(plan["download_bytes"], total);
+    // Planning wrote nothing.
+    assert!(std::fs::read(&w.host.disk).unwrap() == disk_before);
+
+    // `update` carries out that plan: the same set, every planned byte downloaded.
+    let out = w.host.updog(&["update", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let u: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(u["set"], "B");
+    let downloaded: u64 = u["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["downloaded"].as_u64().unwrap())
+        .sum();
+    assert_eq!(downloaded, total);
 }

@@ -373,8 +373,13 @@ pub fn write_svg(
     title: &str,
 ) -> crate::Result<()> {
     use snafu::ResultExt as _;
-    std::fs::write(path, render_svg(schedule, start, title))
-        .context(crate::error::WriteFileSnafu { path })
+    abos_fsio::write_atomic(
+        path,
+        render_svg(schedule, start, title).as_bytes(),
+        abos_fsio::PUBLIC,
+    )
+    .map_err(std::io::Error::from)
+    .context(crate::error::WriteFileSnafu { path })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use pubsys::keys::KeySpec;
 use pubsys::policy::ExpirationPolicy;
 use pubsys::release::{ImagePaths, PublishOutcome, PublishRequest, ReleaseInputs};
-use pubsys::repo::{ExpiredRepo, RepoSource};
+use pubsys::repo::{Expiry, RepoSource};
 use pubsys::store::{LocalStore, Placed, RepoStore, TargetMode};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -50,7 +50,7 @@ impl Fixture {
     }
 
     pub fn source(&self) -> RepoSource {
-        RepoSource::of_store(&self.store()).unwrap()
+        pubsys::repo::source_of_store(&self.store()).unwrap()
     }
 
     pub fn root_bytes(&self) -> Vec<u8> {
@@ -108,7 +108,7 @@ impl Fixture {
             wave_policy: None,
             release_start: now,
             expiration: ExpirationPolicy::default(),
-            expired: ExpiredRepo::Refuse,
+            expired: Expiry::Safe,
             target_mode: TargetMode::Copy,
             datastore: None,
             now,

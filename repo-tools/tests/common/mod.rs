@@ -7,11 +7,7 @@ use repo_tools::cli::Cli;
 use repo_tools::clock::FixedClock;
 use repo_tools::reporter::NoReporter;
 use repo_tools::{Env, Outcome};
-use std::num::NonZeroU64;
-use std::path::{Path, PathBuf};
-use tough::editor::RepositoryEditor;
-use tough::editor::signed::PathExists;
-use tough::key_source::{KeySource, LocalKeySource};
+use std::path::Path;
 use url::Url;
 
 /// The fixed "now" of these tests (whole seconds plus a fraction, to catch fractional leaks).
@@ -55,87 +51,9 @@ pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A repository on disk: `dir/metadata`, `dir/targets`, inputs in `dir/inputs`.
-#[derive(Debug, Clone)]
-pub struct Repo {
-    pub dir: PathBuf,
-    pub root: PathBuf,
-    pub keys: Vec<PathBuf>,
-}
-
-impl Repo {
-    pub fn metadata(&self) -> PathBuf {
-        self.dir.join("metadata")
-    }
-    pub fn targets(&self) -> PathBuf {
-        self.dir.join("targets")
-    }
-    pub fn metadata_url(&self) -> Url {
-        Url::from_directory_path(self.metadata()).unwrap()
-    }
-    pub fn targets_url(&self) -> Url {
-        Url::from_directory_path(self.targets()).unwrap()
-    }
-    pub fn inputs(&self) -> PathBuf {
-        self.dir.join("inputs")
-    }
-
-    /// A new repository with one ed25519 key holding every role.
-    pub fn simple(dir: &Path) -> Repo {
-        std::fs::create_dir_all(dir).unwrap();
-        let (root, key) = test_support::tuf::simple_root(dir);
-        Repo {
-            dir: dir.to_owned(),
-            root,
-            keys: vec![key.path],
-        }
-    }
-
-    /// Adds input files (name, bytes) to the inputs directory.
-    pub fn add_files(&self, files: &[(&str, &[u8])]) {
-        std::fs::create_dir_all(self.inputs()).unwrap();
-        for (name, bytes) in files {
-            std::fs::write(self.inputs().join(name), bytes).unwrap();
-        }
-    }
-
-    /// Signs and writes the repository at `version` with every input file as a target.
-    pub async fn publish(&self, version: u64) {
-        self.publish_expiring(version, far_future()).await;
-    }
-
-    /// Like [`Repo::publish`] with the timestamp role expiring at `timestamp_expires`.
-    pub async fn publish_expiring(&self, version: u64, timestamp_expires: jiff::Timestamp) {
-        let v = NonZeroU64::new(version).unwrap();
-        let mut editor = RepositoryEditor::new(&self.root).await.unwrap();
-        let mut inputs: Vec<PathBuf> = std::fs::read_dir(self.inputs())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        inputs.sort();
-        editor.add_target_paths(inputs).await.unwrap();
-        editor
-            .targets_version(v)
-            .unwrap()
-            .targets_expires(far_future())
-            .unwrap()
-            .snapshot_version(v)
-            .snapshot_expires(far_future())
-            .timestamp_version(v)
-            .timestamp_expires(timestamp_expires);
-        let keys: Vec<Box<dyn KeySource>> = self
-            .keys
-            .iter()
-            .map(|p| Box::new(LocalKeySource { path: p.clone() }) as Box<dyn KeySource>)
-            .collect();
-        let signed = editor.sign(&keys).await.unwrap();
-        signed
-            .copy_targets(self.inputs(), self.targets(), PathExists::Skip)
-            .await
-            .unwrap();
-        signed.write(self.metadata()).await.unwrap();
-    }
-}
+/// A repository on disk: `dir/metadata`, `dir/targets`, inputs in `dir/inputs` (test-support's
+/// one builder of signed test repositories).
+pub use test_support::tuf::SignedRepo as Repo;
 
 /// A manifest with two variants; `aws-dev` x86_64 at 1.0.0, 1.1.0 and 1.2.0 (with migrations),
 /// `other` x86_64 at 1.0.0. Image names follow Bottlerocket's convention.

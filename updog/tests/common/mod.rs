@@ -4,13 +4,10 @@
 //! grub.cfg with the dm-verity table, and GPT disk images made by `sgdisk`.
 #![allow(dead_code, clippy::print_stderr, clippy::print_stdout)]
 
-use std::num::NonZeroU64;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use test_support::tuf::TestKey;
-use tough::editor::RepositoryEditor;
-use tough::key_source::{KeySource, LocalKeySource};
+use test_support::tuf::{SignedRepo, TestKey};
 use update_metadata::{Arch, Images, Manifest, TargetName, Variant, Version};
 
 pub const VARIANT: &str = "aws-dev";
@@ -292,53 +289,39 @@ pub fn read_partition(disk: &Path, n: u32, len: u64) -> Vec<u8> {
     v
 }
 
-/// Versions and expiry of the non-root roles of a publication.
-#[derive(Debug, Clone, Copy)]
-pub struct RoleVersions {
-    pub targets: u64,
-    pub snapshot: u64,
-    pub timestamp: u64,
-    pub timestamp_expires: jiff::Timestamp,
-}
+pub use test_support::tuf::RoleVersions;
 
-impl RoleVersions {
-    pub fn all(v: u64) -> Self {
-        RoleVersions {
-            targets: v,
-            snapshot: v,
-            timestamp: v,
-            timestamp_expires: test_support::tuf::far_future(),
-        }
-    }
-}
-
-/// A repository directory (metadata/ and targets/) signed with a test key.
+/// A repository directory (metadata/ and targets/) signed with a test key: test-support's
+/// [`SignedRepo`] (the one builder of signed test repositories, which it derefs to) plus the key.
 pub struct Repo {
-    pub dir: PathBuf,
-    pub root_json: PathBuf,
+    pub signed: SignedRepo,
     pub key: TestKey,
 }
 
+impl std::ops::Deref for Repo {
+    type Target = SignedRepo;
+    fn deref(&self) -> &SignedRepo {
+        &self.signed
+    }
+}
+
 impl Repo {
+    /// Keys and root in `dir/keys`, the repository in `dir/repo`.
     pub fn new(dir: &Path) -> Repo {
         let keys = dir.join("keys");
         std::fs::create_dir_all(&keys).unwrap();
-        let (root_json, key) = test_support::tuf::simple_root(&keys);
+        let (root, key) = test_support::tuf::simple_root(&keys);
         let dir = dir.join("repo");
         std::fs::create_dir_all(dir.join("metadata")).unwrap();
         std::fs::create_dir_all(dir.join("targets")).unwrap();
         Repo {
-            dir,
-            root_json,
+            signed: SignedRepo {
+                dir,
+                root,
+                keys: vec![key.path.clone()],
+            },
             key,
         }
-    }
-
-    pub fn metadata(&self) -> PathBuf {
-        self.dir.join("metadata")
-    }
-    pub fn targets(&self) -> PathBuf {
-        self.dir.join("targets")
     }
 
     /// Signs and writes a publication holding `manifest` and `files` (target name = file name).
@@ -355,54 +338,7 @@ impl Repo {
         for f in files {
             std::fs::copy(f, staging.join(f.file_name().unwrap())).unwrap();
         }
-        let far = test_support::tuf::far_future();
-        rt().block_on(async {
-            let mut editor = RepositoryEditor::new(&self.root_json).await.unwrap();
-            editor
-                .targets_version(NonZeroU64::new(v.targets).unwrap())
-                .unwrap()
-                .targets_expires(far)
-                .unwrap()
-                .snapshot_version(NonZeroU64::new(v.snapshot).unwrap())
-                .snapshot_expires(far)
-                .timestamp_version(NonZeroU64::new(v.timestamp).unwrap())
-                .timestamp_expires(v.timestamp_expires);
-            let mut paths: Vec<PathBuf> = std::fs::read_dir(&staging)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            paths.sort();
-            editor.add_target_paths(paths).await.unwrap();
-            let keys: Vec<Box<dyn KeySource>> = vec![Box::new(LocalKeySource {
-                path: self.key.path.clone(),
-            })];
-            let signed = editor.sign(&keys).await.unwrap();
-            // Only the timestamp is unversioned: drop the old one so the new one replaces it.
-            let _ = std::fs::remove_file(self.metadata().join("timestamp.json"));
-            signed.write(self.metadata()).await.unwrap();
-            signed
-                .copy_targets(
-                    &staging,
-                    self.targets(),
-                    tough::editor::signed::PathExists::Skip,
-                )
-                .await
-                .unwrap();
-        });
-    }
-
-    /// The served file of target `name` (`<sha256>.<name>`).
-    pub fn target_file(&self, name: &str) -> PathBuf {
-        std::fs::read_dir(self.targets())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .ends_with(&format!(".{name}"))
-            })
-            .unwrap_or_else(|| panic!("no target {name}"))
+        self.signed.publish_dir_blocking(&staging, v);
     }
 }
 
@@ -459,7 +395,7 @@ impl Host {
         let root = dir.join("host");
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::create_dir_all(root.join("usr/share/updog")).unwrap();
-        std::fs::copy(&repo.root_json, root.join("usr/share/updog/root.json")).unwrap();
+        std::fs::copy(&repo.root, root.join("usr/share/updog/root.json")).unwrap();
         std::fs::write(
             root.join("etc/os-release"),
             format!(

@@ -427,3 +427,25 @@ proptest! {
         check_properties(&s)?;
     }
 }
+
+/// twoliter#472: Bottlerocket's emergency wave file `ohno.toml` says `start_after = '30
+/// minutes'`, which Bottlerocket's parser (hours, days, weeks) refuses, so the file could not be
+/// used. Here Bottlerocket's file, unchanged, loads and its waves open at +30, +60, +120, +150
+/// minutes.
+#[test]
+fn twoliter_472_start_after_minutes_parses() {
+    let m = SignedDuration::from_mins;
+    assert_eq!(
+        crate::parse_offset("30 minutes").unwrap(),
+        StartAfter::Offset(m(30))
+    );
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ohno.toml");
+    let policy = WavePolicy::from_path(&file).unwrap();
+    let opens: Vec<SignedDuration> = policy
+        .schedule(ts(R))
+        .unwrap()
+        .iter()
+        .map(|(_, t)| t.duration_since(ts(R)))
+        .collect();
+    assert_eq!(opens[..4], [m(30), m(60), m(120), m(150)]);
+}

@@ -1,6 +1,8 @@
-//! Our hash tree against `veritysetup format` / `veritysetup verify` on real files.
+//! Our hash tree against `veritysetup format` / `veritysetup verify` on real files (the
+//! independent oracle: byte-identical hash devices and root hashes, the same verdicts on a flipped
+//! data or hash byte). `veritysetup` is required under CI (`test_support::require_tool`).
 
-use os_image::verity;
+use dm_verity as verity;
 use std::path::Path;
 use std::process::Command;
 

@@ -1,0 +1,208 @@
+//! Carrying out an [`UpdatePlan`] in the fixed, safe order.
+//!
+//! The status says `staging` → the inactive set is made unbootable, durably → migrations and
+//! `manifest.json` are fetched through TUF and cached → root, boot and hash are streamed into the
+//! inactive partitions (resumable) → root is verified against the hash tree and the root hash in
+//! the new BOOT partition → the set is marked valid → (`update` only) it becomes the next to
+//! boot. Nothing before "marked valid" can make the set boot; a kill anywhere leaves the running
+//! set as it was and the next run resumes.
+
+use crate::config::HostPaths;
+use crate::delta_update::{self, DeltaReport};
+use crate::error::{self, Result};
+use crate::fsutil;
+use crate::http::HttpClient;
+use crate::image::{self, ImageResult, WriteSettings};
+use crate::plan::UpdatePlan;
+use crate::repo::LoadedRepo;
+use crate::reporter::{ImageKind, ProgressEvent, Reporter, Step};
+use crate::status::{self, State, Status};
+use crate::verity;
+use crate::workflow::Activation;
+use jiff::Timestamp;
+use signpost::Signpost;
+use snafu::ResultExt;
+use std::sync::Arc;
+use tracing::info;
+
+/// What applying a plan needs from its surroundings.
+pub(crate) struct ApplyContext<'a> {
+    /// Host paths (state, resume and migration directories).
+    pub paths: &'a HostPaths,
+    /// "Now", for the status file.
+    pub now: Timestamp,
+    /// Progress sink.
+    pub reporter: Arc<dyn Reporter>,
+    /// The HTTP client (retry budget, deadline, query parameters).
+    pub http: &'a HttpClient,
+    /// The loaded repository (migrations are fetched through it).
+    pub loaded: &'a LoadedRepo,
+    /// Checkpoint distance of resumable downloads, in decompressed bytes.
+    pub checkpoint_bytes: u64,
+    /// Write the root image from a published delta when worth it (`delta` in updog.toml).
+    pub delta: bool,
+}
+
+/// Applies `plan` to the disk `sp` opened, recording each state change in `st`. Returns the
+/// per-image figures and how the root image was written (delta or full). The set is valid (and
+/// next to boot when the plan activates) on success.
+pub(crate) async fn apply(
+    cx: &ApplyContext<'_>,
+    plan: &UpdatePlan,
+    sp: &mut Signpost,
+    st: &mut Status,
+) -> Result<(Vec<ImageResult>, Option<DeltaReport>)> {
+    // The disk must still be what the plan was made from.
+    let inactive = sp.inactive().context(error::SignpostSnafu {
+        op: "find the inactive set",
+    })?;
+    let set = sp.disk().set(inactive).context(error::SignpostSnafu {
+        op: "read the inactive set",
+    })?;
+    snafu::ensure!(
+        set == plan.inactive && sp.disk().path() == plan.disk,
+        error::PlanStaleSnafu {
+            planned: plan.inactive.name.to_string(),
+            found: inactive.to_string(),
+            disk: plan.disk.clone(),
+        }
+    );
+
+    // The state directories this update writes into are checked before the disk is touched.
+    let resume_dir = cx.paths.resume_dir();
+    fsutil::ensure_state_dir(&cx.paths.state_dir(), &resume_dir)?;
+    fsutil::check_entries(&resume_dir)?;
+    for dir in [
+        cx.paths.migrations_dir(),
+        cx.paths.migrations_metadata_dir(),
+    ] {
+        fsutil::ensure_state_dir(&dir, &dir)?;
+        fsutil::check_entries(&dir)?;
+    }
+
+    // 0. The status says "staging" (with our pid) before the inactive set is touched.
+    st.state = State::Staging;
+    st.pid = Some(std::process::id());
+    st.staged_version = None;
+    st.staged_set = None;
+    st.next_version = Some(plan.update.version.clone());
+    st.wave_opens_at = None;
+    status::store(cx.paths, st, cx.now)?;
+
+    let step = |step: Step| cx.reporter.report(ProgressEvent::Step { step });
+
+    // 1. The inactive set becomes unbootable, durably, before anything is written to it.
+    step(Step::ClearInactive);
+    sp.clear_inactive().context(error::SignpostSnafu {
+        op: "clear the inactive set",
+    })?;
+
+    // 2. Migrations and manifest.json, through TUF, for the migrator after reboot.
+    step(Step::FetchMigrations);
+    cx.http
+        .params()
+        .set("migrations", plan.migrations.join(","));
+    cx.loaded
+        .cache_migrations(cx.paths, &plan.migrations)
+        .await?;
+
+    // 3. Images: root, boot, hash.
+    step(Step::WriteImages);
+    let settings = WriteSettings {
+        resume_dir: resume_dir.clone(),
+        checkpoint_bytes: cx.checkpoint_bytes,
+        reporter: cx.reporter.clone(),
+    };
+    let mut results = Vec::with_capacity(plan.images.len());
+    let mut root_update = None;
+    for image in &plan.images {
+        if image.kind == ImageKind::Root {
+            // From the delta when one is published and worth it, else the full image.
+            let active_root = sp
+                .disk()
+                .set(sp.active())
+                .context(error::SignpostSnafu {
+                    op: "read the running set",
+                })?
+                .root;
+            let (result, how) = delta_update::write_root(
+                cx.http,
+                cx.loaded,
+                image,
+                &active_root,
+                &settings,
+                cx.delta,
+            )
+            .await?;
+            results.push(result);
+            root_update = Some(how);
+            continue;
+        }
+        results.push(image::write_image(cx.http, image, &settings).await?);
+    }
+
+    // 4. Verify what is on the disk now, before anything may boot it.
+    step(Step::Verify);
+    let boot_written = results
+        .iter()
+        .find(|r| r.kind == ImageKind::Boot)
+        .map_or(0, |r| r.written);
+    let started = std::time::Instant::now();
+    let verified = verify_set(&plan.disk, &plan.inactive, boot_written);
+    info!(
+        "verified set {inactive} in {:.2?}: {}",
+        started.elapsed(),
+        if verified.is_ok() { "ok" } else { "FAILED" }
+    );
+    if let Err(e) = verified {
+        // What is there cannot be trusted: the next run starts over.
+        let _ = image::clear_records(&resume_dir);
+        let _ = delta_update::clear(&resume_dir);
+        return Err(e);
+    }
+
+    // 5. Valid (tries_left = 1), then next-to-boot for `update`.
+    step(Step::MarkValid);
+    sp.mark_inactive_valid().context(error::SignpostSnafu {
+        op: "mark the inactive set valid",
+    })?;
+    st.state = State::Staged;
+    st.pid = None;
+    st.staged_version = Some(plan.update.version.clone());
+    st.staged_set = Some(inactive.to_string());
+    status::store(cx.paths, st, cx.now)?;
+    if plan.activation == Activation::Activate {
+        step(Step::Activate);
+        sp.upgrade_to_inactive().context(error::SignpostSnafu {
+            op: "make the new set the next to boot",
+        })?;
+        st.state = State::RebootPending;
+        status::store(cx.paths, st, cx.now)?;
+    }
+    image::clear_records(&resume_dir)?;
+    delta_update::clear(&resume_dir)?;
+    Ok((results, root_update))
+}
+
+/// Verifies the written root against the written hash partition, with the dm-verity parameters
+/// (root hash, salt, sizes) read from the written BOOT partition's grub.cfg.
+fn verify_set(
+    disk: &std::path::Path,
+    set: &signpost::PartitionSet,
+    boot_written: u64,
+) -> Result<()> {
+    let file = std::fs::File::open(disk).context(error::DiskOpenSnafu { path: disk })?;
+    let params = verity::boot_params_from_partition(
+        &file,
+        set.boot.first_byte,
+        boot_written.min(set.boot.len_bytes),
+    )?;
+    verity::verify(
+        disk,
+        set.root.first_byte,
+        set.root.len_bytes,
+        set.hash.first_byte,
+        set.hash.len_bytes,
+        &params,
+    )
+}

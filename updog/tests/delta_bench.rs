@@ -1,0 +1,212 @@
+//! Benchmark (ignored by default; prints, never asserts timings): a whole `updog update` from a
+//! delta against the same update with `delta = false`, through the real binaries (pubsys `repo
+//! --delta`, updog), from loopback HTTP into a disk image file.
+//!
+//! ```text
+//! cargo build -p updog -p pubsys --bins
+//! cargo test -p updog --test delta_bench -- --ignored --nocapture
+//! ```
+//!
+//! The running root is real files (a tar of /usr/lib, /usr/bin, /usr/share cut to
+//! `UPDOG_DELTA_BENCH_MIB`, default 256); the new release rewrites 2 % of its 4 KiB blocks, in runs
+//! of 8 blocks spread over the image (a package update touches files here and there). Reported:
+//! bytes downloaded for the root (from the outcome JSON), wall time and peak RSS of the updog
+//! process (getrusage of the child, via python3), and for the delta its scan + plan + execute as
+//! logged. Both runs start from the same fresh disk.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use test_support::bench::{Better, row};
+use test_support::http::Server;
+
+fn pubsys() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_updog")).with_file_name("pubsys");
+    assert!(
+        p.exists(),
+        "build pubsys first: cargo build -p pubsys --bins"
+    );
+    p
+}
+
+/// (exit ok, seconds, peak RSS KiB, stdout) of `cmd` under python3's getrusage.
+fn measured(cmd: &mut Command) -> (bool, f64, u64, String) {
+    let script = "import resource,subprocess,sys,time\n\
+                  t=time.monotonic()\n\
+                  r=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE)\n\
+                  e=time.monotonic()-t\n\
+                  u=resource.getrusage(resource.RUSAGE_CHILDREN)\n\
+                  sys.stderr.write(r.stdout.decode())\n\
+                  print(r.returncode, e, u.ru_maxrss)";
+    let mut args: Vec<String> = vec![cmd.get_program().to_string_lossy().into_owned()];
+    args.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(&args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace();
+    let rc: i32 = it.next().unwrap().parse().unwrap();
+    let secs: f64 = it.next().unwrap().parse().unwrap();
+    let rss: u64 = it.next().unwrap().parse().unwrap();
+    // stderr holds updog's log, then its stdout (the outcome JSON) last.
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (rc == 0, secs, rss, err)
+}
+
+fn outcome_json(text: &str) -> serde_json::Value {
+    let start = text.rfind("\n{\n").map_or(0, |i| i + 1);
+    serde_json::from_str(&text[start..]).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+#[ignore = "benchmark: builds a 256 MiB release twice; run with --ignored --nocapture"]
+fn bench_delta_update_against_full_update() {
+    if !tools() {
+        return;
+    }
+    let mib: u64 = std::env::var("UPDOG_DELTA_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let len = mib << 20;
+    let base = std::env::var("ABOS_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into());
+    let dir = tempfile::Builder::new()
+        .prefix("updog-delta-bench")
+        .tempdir_in(base)
+        .unwrap();
+    let path = dir.path().to_path_buf();
+    let old_root = path.join("old-root.img");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar cf - -C / usr/lib usr/bin usr/share 2>/dev/null | head -c {len} > '{}'",
+            old_root.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&old_root)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    let mut new = std::fs::read(&old_root).unwrap();
+    let blocks = len / 4096;
+    let runs = blocks * 2 / 100 / 8;
+    for r in 0..runs {
+        let at = ((r * (blocks / runs) + 13) * 4096) as usize;
+        let fresh = content(8 * 4096, 5000 + r);
+        new[at..at + fresh.len()].copy_from_slice(&fresh);
+    }
+    let new_root = path.join("new-root.img");
+    std::fs::write(&new_root, &new).unwrap();
+    drop(new);
+    let old = make_release_from(&path, "1.0.0", &old_root, &[]);
+    let rel = make_release_from(&path, "1.1.0", &new_root, &[]);
+    // Keys and root from the test helper; pubsys publishes into its directory.
+    let repo = Repo::new(&path);
+    let (root_json, key) = (repo.root.clone(), repo.key.clone());
+    let repo_dir = repo.dir.clone();
+    for (r, delta) in [(&old, false), (&rel, true)] {
+        let mut cmd = Command::new(pubsys());
+        cmd.arg("repo")
+            .arg("--root-role-path")
+            .arg(&root_json)
+            .arg("--key")
+            .arg(&key.path)
+            .arg("--repo-dir")
+            .arg(&repo_dir)
+            .args(["--variant", VARIANT, "--arch", arch().as_str()])
+            .args(["--version", &r.version.to_string()])
+            .arg("--boot")
+            .arg(r.dir.join(&r.boot_name))
+            .arg("--root")
+            .arg(r.dir.join(&r.root_name))
+            .arg("--hash")
+            .arg(r.dir.join(&r.hash_name));
+        if delta {
+            cmd.arg("--delta");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    let server = Server::serve_dir(&repo_dir);
+    let host = Host::new(&path, &repo, &server.url(), &old, mib + 16, "");
+    let pristine = path.join("pristine.img");
+    std::fs::copy(&host.disk, &pristine).unwrap();
+    let full_len = std::fs::metadata(rel.dir.join(&rel.root_name))
+        .unwrap()
+        .len();
+    let mut figures = Vec::new();
+    for delta in [true, false] {
+        std::fs::copy(&pristine, &host.disk).unwrap();
+        let _ = std::fs::remove_dir_all(host.root.join("var/lib/updog"));
+        std::fs::write(
+            host.root.join("etc/updog.toml"),
+            format!(
+                "metadata_base_url = \"{u}metadata/{VARIANT}/{}/\"\ntargets_base_url = \"{u}targets/\"\n\
+                 seed = 1234\nignore_waves = true\nreboot_command = [\"true\"]\ndelta = {delta}\n",
+                arch(),
+                u = server.url()
+            ),
+        )
+        .unwrap();
+        let _ = Command::new("sync").status();
+        let (ok, secs, rss, text) = measured(&mut host.command(&["--json", "update-image"]));
+        assert!(ok, "updog failed: {text}");
+        assert!(veritysetup_verify_b(&host.disk, &rel, &path));
+        let outcome = outcome_json(&text);
+        let how = &outcome["root_update"];
+        let root = outcome["written"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["kind"] == "root")
+            .unwrap()["downloaded"]
+            .as_u64()
+            .unwrap();
+        eprintln!(
+            "delta = {delta}: {secs:.2} s, peak RSS {rss} KiB, root downloaded {root} B of {full_len} B ({:.2} %); {how}",
+            root as f64 * 100.0 / full_len as f64
+        );
+        for l in text
+            .lines()
+            .filter(|l| l.contains("delta:") || l.contains("root image"))
+        {
+            eprintln!("  {l}");
+        }
+        figures.push((secs, rss, root));
+    }
+    let (d, f) = (figures[0], figures[1]);
+    row(
+        &format!("updog delta update {mib} MiB (2 % changed): root bytes downloaded"),
+        d.2 as f64 / 1e6,
+        "MB",
+        "full update",
+        f.2 as f64 / 1e6,
+        Better::Lower,
+    );
+    row(
+        &format!("updog delta update {mib} MiB (2 % changed): wall time"),
+        d.0,
+        "s",
+        "full update",
+        f.0,
+        Better::Lower,
+    );
+    row(
+        &format!("updog delta update {mib} MiB (2 % changed): peak RSS"),
+        d.1 as f64 / 1024.0,
+        "MiB",
+        "full update",
+        f.1 as f64 / 1024.0,
+        Better::Lower,
+    );
+}
