@@ -508,7 +508,12 @@ impl BlockDecoder {
     /// decompresses it into the decoder's buffer, returning the decoded length; the compressed
     /// bytes are not needed after this (the caller may reuse their buffer while
     /// [`BlockDecoder::emit_decoded`] hashes and hands out the result).
-    pub fn decode_block(&mut self, data: &[u8], checksum: Option<u32>, offset: u64) -> Result<usize> {
+    pub fn decode_block(
+        &mut self,
+        data: &[u8],
+        checksum: Option<u32>,
+        offset: u64,
+    ) -> Result<usize> {
         let info = self.check_block(data, checksum, offset)?;
         if self.out.len() < info.block_max as usize {
             self.out.resize(info.block_max as usize, 0);
