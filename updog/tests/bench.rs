@@ -16,6 +16,9 @@
 //! root the loop-device rows are skipped and the reason printed. Figures are medians of
 //! `UPDOG_BENCH_ROUNDS` (default 3) rounds, the methods interleaved. `UPDOG_BENCH_BASELINE_EXE`
 //! names another updog build to time on the same targets (e.g. the previous commit's).
+//! `UPDOG_BENCH_TARGETS=file|loop` and `UPDOG_BENCH_METHODS` (comma list of updog, pipeline, dd,
+//! small) narrow a run for profiling (e.g. a wrapper script under `perf record` as the baseline
+//! executable with `UPDOG_BENCH_METHODS=none`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod common;
