@@ -19,10 +19,14 @@
 //!
 //! Direct writes are whole aligned blocks. A write that starts inside a block (a resumed image
 //! whose checkpoint fell inside one) first reads that block back, so the bytes before the start
-//! are kept. A write that ends inside a block (the end of an image, or a checkpoint) is padded
-//! with zeros up to the block's end; the padding lies inside the partition (direct I/O is only
-//! used when the partition starts and ends on block boundaries) and is either overwritten by the
-//! bytes that follow or lies past the end of the image.
+//! are kept. A write that ends inside a block (the end of an image, or a checkpoint) completes
+//! that block with the device's own bytes after the end (read back by the I/O thread, after every
+//! earlier write), so nothing outside the bytes pushed changes; the block lies inside the
+//! partition (direct I/O is only used when the partition starts and ends on block boundaries).
+//!
+//! [`DiskTarget`] puts this behind `Read + Write + Seek` for writers that jump around (the delta
+//! executor): contiguous writes stream through one [`Writer`], a seek elsewhere or a read waits
+//! for it first.
 //!
 //! [`Writer::mark`] passes a marker (a resume record) to the I/O thread after the bytes before it:
 //! the thread hands it on only once every one of those bytes has been written, so a checkpoint
@@ -233,6 +237,9 @@ enum Cmd<M> {
         buf: AlignedBuf,
         at: u64,
         len: usize,
+        /// `buf[keep_from..len]` lies after the bytes pushed, in their last block: it is filled
+        /// with what the device holds there before the write.
+        keep_from: Option<usize>,
     },
     Mark(M),
 }
@@ -296,11 +303,21 @@ impl<M: Send + 'static> Writer<M> {
                     mode: disk.mode,
                     path: thread_path,
                     bytes: 0,
+                    align: align.max(1),
+                    bounce: None,
                 };
                 let mut pending: Option<M> = None;
                 for cmd in rx {
                     match cmd {
-                        Cmd::Write { buf, at, len } => {
+                        Cmd::Write {
+                            mut buf,
+                            at,
+                            len,
+                            keep_from,
+                        } => {
+                            if let Some(from) = keep_from {
+                                io.keep_device_bytes(&mut buf, at, from, len)?;
+                            }
                             io.write(&buf.as_slice()[..len], at)?;
                             let _ = free_tx.try_send(buf);
                         }
@@ -374,36 +391,42 @@ impl<M: Send + 'static> Writer<M> {
                     buf,
                     at,
                     len: BUF_BYTES,
+                    keep_from: None,
                 })?;
             }
         }
         Ok(())
     }
 
-    /// Sends what is buffered to the I/O thread; a partial last block is written padded with
-    /// zeros and kept at the start of the next buffer (it is written again, whole, later).
+    /// Sends what is buffered to the I/O thread; a partial last block is completed with the
+    /// device's bytes and kept at the start of the next buffer (it is written again, whole, later).
     fn flush_partial(&mut self) -> Result<()> {
         if self.fill == 0 {
             return Ok(());
         }
-        let Some(mut buf) = self.cur.take() else {
+        let Some(buf) = self.cur.take() else {
             return Ok(());
         };
         let whole = self.fill - self.fill % self.align;
         let tail = self.fill - whole;
         let len = whole + if tail > 0 { self.align } else { 0 };
         let mut next = None;
+        let keep_from = (tail > 0).then_some(self.fill);
         if tail > 0 {
             let mut n = self.next_buf()?;
             n.as_mut_slice()[..tail].copy_from_slice(&buf.as_slice()[whole..self.fill]);
-            buf.as_mut_slice()[self.fill..len].fill(0);
             next = Some(n);
         }
         let at = self.base;
         self.base += whole as u64;
         self.fill = tail;
         self.cur = next;
-        self.send(Cmd::Write { buf, at, len })
+        self.send(Cmd::Write {
+            buf,
+            at,
+            len,
+            keep_from,
+        })
     }
 
     /// Hands `marker` to `on_mark` once every byte pushed so far is written.
@@ -450,9 +473,39 @@ struct IoThread {
     mode: IoMode,
     path: PathBuf,
     bytes: u64,
+    /// The writer's block size.
+    align: usize,
+    /// One aligned block, for [`IoThread::keep_device_bytes`].
+    bounce: Option<AlignedBuf>,
 }
 
 impl IoThread {
+    /// Fills `buf[from..len]` (the rest of the last block of a write to `at`) with the device's
+    /// bytes there. `len` is a whole number of blocks and `from` lies in the last one.
+    fn keep_device_bytes(
+        &mut self,
+        buf: &mut AlignedBuf,
+        at: u64,
+        from: usize,
+        len: usize,
+    ) -> Result<()> {
+        let align = self.align;
+        let start = from - from % align;
+        debug_assert_eq!(start + align, len);
+        let bounce = self
+            .bounce
+            .get_or_insert_with(|| AlignedBuf::new(align, align));
+        let at_block = at + start as u64;
+        self.file
+            .read_exact_at(bounce.as_mut_slice(), at_block)
+            .context(error::DiskReadSnafu {
+                path: &self.path,
+                offset: at_block,
+            })?;
+        buf.as_mut_slice()[from..len].copy_from_slice(&bounce.as_slice()[from - start..]);
+        Ok(())
+    }
+
     fn write(&mut self, bytes: &[u8], at: u64) -> Result<()> {
         let ctx = || error::DiskWriteSnafu {
             path: &self.path,
@@ -507,8 +560,12 @@ pub struct DirectReader {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Read-ahead depth of a [`DirectReader`] (chunks of [`BUF_BYTES`]).
-const READ_AHEAD: usize = 2;
+/// Read-ahead depth of a [`DirectReader`] (chunks of [`BUF_BYTES`]): 2 MiB queued (plus one chunk
+/// being read and one being consumed), so that while the verifier hashes one 2 MiB step
+/// (`dm_verity::verify` reads 512 data blocks at a time) the next step is read in full, and the
+/// two overlap completely. It runs after the writer's buffers are freed, below the write phase's
+/// peak memory.
+const READ_AHEAD: usize = 4;
 
 impl DirectReader {
     /// Starts reading.
@@ -666,5 +723,182 @@ impl Seek for DirectWindow {
         };
         self.pos = new;
         Ok(new)
+    }
+}
+
+/// One partition of a disk as a `Read + Write + Seek` target, written like an image (direct I/O
+/// on block devices through a [`Writer`], see the module documentation) by writers that seek:
+/// the delta executor (`abos_delta::execute::Target`).
+///
+/// Contiguous writes stream through one [`Writer`] (so they overlap with the caller's work and
+/// reach the device in [`BUF_BYTES`] requests); a write elsewhere, a read or [`DiskTarget::sync`]
+/// first waits until every earlier byte is written. Bytes around a write that starts or ends
+/// inside a device block are kept. Positions are relative to the partition's first byte; a write
+/// past its end is refused. Reads come from the device ([`DirectWindow`]), not the page cache.
+///
+/// ```no_run
+/// # fn demo(disk: &std::path::Path) -> updog::error::Result<()> {
+/// use std::io::{Seek, SeekFrom, Write};
+/// use updog::blockio::{DirectPolicy, DiskTarget};
+/// let mut part = DiskTarget::open(disk, 1 << 20, 64 << 20, DirectPolicy::from_env())?;
+/// part.seek(SeekFrom::Start(4096)).unwrap();
+/// part.write_all(b"chunk").unwrap();
+/// part.sync()?; // written and durable (fdatasync)
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct DiskTarget {
+    path: PathBuf,
+    first_byte: u64,
+    len: u64,
+    policy: DirectPolicy,
+    pos: u64,
+    /// The writer of the current run of contiguous writes, and where its next byte goes.
+    writer: Option<(Writer<()>, u64)>,
+    reader: Option<DirectWindow>,
+    /// For `fdatasync` (a flush covers the device whatever the descriptor's flags).
+    sync_file: File,
+    mode: Option<IoMode>,
+}
+
+impl DiskTarget {
+    /// The `len` bytes of `path` from `first_byte`.
+    pub fn open(path: &Path, first_byte: u64, len: u64, policy: DirectPolicy) -> Result<Self> {
+        let sync_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .context(error::DiskOpenSnafu { path })?;
+        Ok(DiskTarget {
+            path: path.to_path_buf(),
+            first_byte,
+            len,
+            policy,
+            pos: 0,
+            writer: None,
+            reader: None,
+            sync_file,
+            mode: None,
+        })
+    }
+
+    /// Waits until every byte written so far is on the device (not yet flushed: see
+    /// [`DiskTarget::sync`]).
+    pub fn finish_writes(&mut self) -> Result<()> {
+        if let Some((writer, _)) = self.writer.take() {
+            self.mode = Some(writer.finish()?.mode);
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending and flushes the device (`fdatasync`).
+    pub fn sync(&mut self) -> Result<()> {
+        self.finish_writes()?;
+        self.sync_file
+            .sync_data()
+            .context(error::DiskSyncSnafu { path: &self.path })
+    }
+
+    /// How the last finished run of writes reached the device (`None` before one finished).
+    pub fn mode(&self) -> Option<IoMode> {
+        self.mode
+    }
+
+    fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let end = self.pos + bytes.len() as u64;
+        if end > self.len {
+            return Err(Error::DiskWrite {
+                path: self.path.clone(),
+                offset: self.first_byte + self.pos,
+                source: std::io::Error::other(format!(
+                    "{} bytes at {} do not fit the {}-byte partition",
+                    bytes.len(),
+                    self.pos,
+                    self.len
+                )),
+            });
+        }
+        if self
+            .writer
+            .as_ref()
+            .is_some_and(|(_, next)| *next != self.pos)
+        {
+            self.finish_writes()?;
+        }
+        let (writer, next) = match self.writer.as_mut() {
+            Some(w) => w,
+            None => {
+                // The window of a reader may hold bytes about to change.
+                self.reader = None;
+                let disk = open_for_write(&self.path, self.first_byte, self.len, self.policy)?;
+                let w = Writer::new(disk, &self.path, self.first_byte + self.pos, |()| Ok(None))?;
+                self.writer.insert((w, self.pos))
+            }
+        };
+        writer.push(bytes)?;
+        *next = end;
+        self.pos = end;
+        Ok(())
+    }
+
+    fn read_bytes(&mut self, out: &mut [u8]) -> Result<usize> {
+        self.finish_writes()?;
+        let reader = match self.reader.as_mut() {
+            Some(r) => r,
+            None => self.reader.insert(DirectWindow::new(
+                &self.path,
+                self.first_byte,
+                self.len,
+                self.policy,
+            )?),
+        };
+        let io = |source| Error::DiskRead {
+            path: self.path.clone(),
+            offset: self.first_byte + self.pos,
+            source,
+        };
+        reader.seek(SeekFrom::Start(self.pos)).map_err(io)?;
+        let n = reader.read(out).map_err(io)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+fn to_io(e: Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+impl std::io::Write for DiskTarget {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_bytes(buf).map_err(to_io)?;
+        Ok(buf.len())
+    }
+
+    /// Waits for the pending writes (does not flush the device: see [`DiskTarget::sync`]).
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.finish_writes().map_err(to_io)
+    }
+}
+
+impl Read for DiskTarget {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        self.read_bytes(out).map_err(to_io)
+    }
+}
+
+impl Seek for DiskTarget {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let new = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+        };
+        self.pos = new.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "seek before the start of the partition",
+            )
+        })?;
+        Ok(self.pos)
     }
 }

@@ -3,7 +3,7 @@
 //! Two stages on two threads with bounded channels, so memory does not grow with the image:
 //!
 //! 1. network + hash (the async task): ranged HTTP (or `file://`) chunks → SHA-256 → LZ4 framing
-//!    into whole blocks (buffers come from a fixed pool of two);
+//!    into whole blocks (into one reused buffer, see `POOL`);
 //! 2. decode + write (a std thread): LZ4 block decode → `pwrite` into the whole disk at the
 //!    partition's first byte, bounded by the partition length → periodic `fdatasync` + a durable
 //!    resume record.
@@ -36,8 +36,14 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use url::Url;
 
-/// Number of compressed-block buffers in flight (one being filled, one being decoded).
-const POOL: usize = 2;
+/// Number of compressed-block buffers: one. The network stage fills it, the decode stage
+/// decompresses it and hands it back at once, before it checksums (xxh32) and writes the output,
+/// so the network stage fills the next block meanwhile; the bytes after it wait in the socket's
+/// receive buffer (kernel memory, bounded by TCP flow control), not in ours. A second buffer
+/// would let the network stage run a whole block ahead, at the cost of up to one more
+/// maximum-size block (4 MiB for the `lz4` tool's default frames): measured (README,
+/// "Benchmarks"), peak RSS is ~3.6 MiB lower with one.
+const POOL: usize = 1;
 
 /// Everything needed to write one image target.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -675,19 +681,37 @@ fn write_loop(
                     written = end;
                     Ok(())
                 };
-                decoder
-                    .handle(&event, offset_after, &mut sink)
-                    .map_err(|e| match e {
-                        DecodeOrSink::Decode(source) => Error::Decode {
-                            name: plan.target.clone(),
-                            source,
-                        },
-                        DecodeOrSink::Sink(e) => e,
-                    })?;
-                if let Event::Block { data, .. } = event {
-                    // Return the buffer to the pool (the network side may have gone away).
-                    let _ = pool_tx.try_send(data);
-                }
+                let handled = match event {
+                    Event::Block {
+                        data,
+                        stored: false,
+                        checksum,
+                    } => {
+                        let decoded = decoder.decode_block(&data, checksum, offset_after);
+                        // The compressed bytes are decoded: the buffer goes back to the network
+                        // stage now, so it fills it with the next block while this thread hashes
+                        // and writes the output (with one buffer, see `POOL`, that is what keeps
+                        // the two stages overlapping). The network side may have gone away.
+                        let _ = pool_tx.try_send(data);
+                        decoded
+                            .map_err(DecodeOrSink::Decode)
+                            .and_then(|n| decoder.emit_decoded(n, &mut sink))
+                    }
+                    event => {
+                        let handled = decoder.handle(&event, offset_after, &mut sink);
+                        if let Event::Block { data, .. } = event {
+                            let _ = pool_tx.try_send(data);
+                        }
+                        handled
+                    }
+                };
+                handled.map_err(|e| match e {
+                    DecodeOrSink::Decode(source) => Error::Decode {
+                        name: plan.target.clone(),
+                        source,
+                    },
+                    DecodeOrSink::Sink(e) => e,
+                })?;
                 let produced = decoder.state().produced;
                 since_checkpoint += produced - before;
                 if produced - last_report >= 4 << 20 {

@@ -494,6 +494,77 @@ impl BlockDecoder {
         matches!(boundary, Boundary::InFrame(info) if !info.block_independent)
     }
 
+    fn check_block(&self, data: &[u8], checksum: Option<u32>, offset: u64) -> Result<FrameInfo> {
+        let info = self.state.frame.ok_or(Lz4Error::Truncated)?;
+        if let Some(sum) = checksum
+            && xxh32_oneshot(data) != sum
+        {
+            return Err(Lz4Error::BlockChecksum { offset });
+        }
+        Ok(info)
+    }
+
+    /// The first half of [`BlockDecoder::handle`] for a compressed block: checks its checksum and
+    /// decompresses it into the decoder's buffer, returning the decoded length; the compressed
+    /// bytes are not needed after this (the caller may reuse their buffer while
+    /// [`BlockDecoder::emit_decoded`] hashes and hands out the result).
+    pub fn decode_block(
+        &mut self,
+        data: &[u8],
+        checksum: Option<u32>,
+        offset: u64,
+    ) -> Result<usize> {
+        let info = self.check_block(data, checksum, offset)?;
+        if self.out.len() < info.block_max as usize {
+            self.out.resize(info.block_max as usize, 0);
+        }
+        if info.block_independent || self.window.is_empty() {
+            lz4_flex::block::decompress_into(data, &mut self.out)
+        } else {
+            lz4_flex::block::decompress_into_with_dict(data, &mut self.out, &self.window)
+        }
+        .map_err(|source| Lz4Error::Corrupt { offset, source })
+    }
+
+    /// The second half: the `n` bytes [`BlockDecoder::decode_block`] produced go into the content
+    /// checksum, the window and the state, then to `sink`.
+    pub fn emit_decoded<E>(
+        &mut self,
+        n: usize,
+        sink: &mut impl FnMut(&[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), DecodeOrSink<E>> {
+        self.emit(None, n, sink)
+    }
+
+    /// Accounts for a block's output (`stored` bytes, or the first `n` bytes of the buffer).
+    fn emit<E>(
+        &mut self,
+        stored: Option<&[u8]>,
+        n: usize,
+        sink: &mut impl FnMut(&[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), DecodeOrSink<E>> {
+        let info = self
+            .state
+            .frame
+            .ok_or(DecodeOrSink::Decode(Lz4Error::Truncated))?;
+        let bytes: &[u8] = match stored {
+            Some(b) => b,
+            None => self
+                .out
+                .get(..n)
+                .ok_or(DecodeOrSink::Decode(Lz4Error::Truncated))?,
+        };
+        if info.content_checksum {
+            self.state.content_hash.update(bytes);
+        }
+        if !info.block_independent {
+            push_window(&mut self.window, bytes);
+        }
+        self.state.produced += bytes.len() as u64;
+        self.state.frame_produced += bytes.len() as u64;
+        sink(bytes).map_err(DecodeOrSink::Sink)
+    }
+
     /// Handles one event; decompressed bytes (if any) go to `sink`. `offset` is the compressed
     /// offset just after the event (for error messages).
     pub fn handle<E>(
@@ -517,42 +588,16 @@ impl BlockDecoder {
                 stored,
                 checksum,
             } => {
-                let info = self
-                    .state
-                    .frame
-                    .ok_or(DecodeOrSink::Decode(Lz4Error::Truncated))?;
-                if let Some(sum) = checksum
-                    && xxh32_oneshot(data) != *sum
-                {
-                    return Err(DecodeOrSink::Decode(Lz4Error::BlockChecksum { offset }));
-                }
-                let bytes: &[u8] = if *stored {
-                    data
+                if *stored {
+                    self.check_block(data, *checksum, offset)
+                        .map_err(DecodeOrSink::Decode)?;
+                    self.emit(Some(data), 0, sink)?;
                 } else {
-                    if self.out.len() < info.block_max as usize {
-                        self.out.resize(info.block_max as usize, 0);
-                    }
-                    let n = if info.block_independent || self.window.is_empty() {
-                        lz4_flex::block::decompress_into(data, &mut self.out)
-                    } else {
-                        lz4_flex::block::decompress_into_with_dict(
-                            data,
-                            &mut self.out,
-                            &self.window,
-                        )
-                    }
-                    .map_err(|source| DecodeOrSink::Decode(Lz4Error::Corrupt { offset, source }))?;
-                    &self.out[..n]
-                };
-                if info.content_checksum {
-                    self.state.content_hash.update(bytes);
+                    let n = self
+                        .decode_block(data, *checksum, offset)
+                        .map_err(DecodeOrSink::Decode)?;
+                    self.emit(None, n, sink)?;
                 }
-                if !info.block_independent {
-                    push_window(&mut self.window, bytes);
-                }
-                self.state.produced += bytes.len() as u64;
-                self.state.frame_produced += bytes.len() as u64;
-                sink(bytes).map_err(DecodeOrSink::Sink)?;
             }
             Event::FrameEnd { content_checksum } => {
                 let info = self

@@ -16,6 +16,9 @@
 //! root the loop-device rows are skipped and the reason printed. Figures are medians of
 //! `UPDOG_BENCH_ROUNDS` (default 3) rounds, the methods interleaved. `UPDOG_BENCH_BASELINE_EXE`
 //! names another updog build to time on the same targets (e.g. the previous commit's).
+//! `UPDOG_BENCH_TARGETS=file|loop` and `UPDOG_BENCH_METHODS` (comma list of updog, pipeline, dd,
+//! small) narrow a run for profiling (e.g. a wrapper script under `perf record` as the baseline
+//! executable with `UPDOG_BENCH_METHODS=none`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod common;
@@ -367,23 +370,47 @@ fn bench_update_1gib_against_standard_tools() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let targets: &[bool] = if on_loop { &[false, true] } else { &[false] };
+    // For profiling one part: `UPDOG_BENCH_TARGETS=file|loop` and `UPDOG_BENCH_METHODS` (a comma
+    // list of updog, pipeline, dd; default all) narrow the run (the table then shows 0 for what
+    // was not run).
+    let only_target = std::env::var("UPDOG_BENCH_TARGETS").ok();
+    let methods =
+        std::env::var("UPDOG_BENCH_METHODS").unwrap_or_else(|_| "updog,pipeline,dd,small".into());
+    let method = |m: &str| methods.split(',').any(|x| x == m);
+    let all: &[bool] = if on_loop { &[false, true] } else { &[false] };
+    let targets: Vec<bool> = all
+        .iter()
+        .copied()
+        .filter(|l| match only_target.as_deref() {
+            Some("file") => !l,
+            Some("loop") => *l,
+            _ => true,
+        })
+        .collect();
 
     // Flatness: the same update of a 256 MiB image.
-    let small = setup(&cache, 256 * MIB);
-    let small_rss: Vec<(f64, u64)> = targets.iter().map(|l| run_updog(&small, exe, *l)).collect();
-    drop(small);
+    let small_rss: Vec<(f64, u64)> = if method("small") {
+        let small = setup(&cache, 256 * MIB);
+        targets.iter().map(|l| run_updog(&small, exe, *l)).collect()
+    } else {
+        targets.iter().map(|_| (0.0, 0)).collect()
+    };
 
     let b = setup(&cache, gib);
     let compressed = std::fs::metadata(b.new.dir.join(&b.new.root_name))
         .unwrap()
         .len();
     let mut figs: Vec<Figures> = targets.iter().map(|_| Figures::default()).collect();
+    let targets = &targets[..];
     for round in 0..rounds {
         for (i, l) in targets.iter().enumerate() {
             eprintln!("round {round}, {}", if *l { "loop device" } else { "file" });
             let f = &mut figs[i];
-            let (secs, rss) = run_updog(&b, exe, *l);
+            let (secs, rss) = if method("updog") {
+                run_updog(&b, exe, *l)
+            } else {
+                (0.0, 0)
+            };
             f.updog.push(secs);
             f.rss.push(rss as f64);
             if let Some(base) = &baseline_exe {
@@ -391,8 +418,16 @@ fn bench_update_1gib_against_standard_tools() {
                 f.baseline_exe.push(s);
                 f.baseline_rss.push(r as f64);
             }
-            f.pipeline.push(run_pipeline(&b, *l));
-            let (w, r) = run_dd(&b, *l);
+            f.pipeline.push(if method("pipeline") {
+                run_pipeline(&b, *l)
+            } else {
+                0.0
+            });
+            let (w, r) = if method("dd") {
+                run_dd(&b, *l)
+            } else {
+                (0.0, 0.0)
+            };
             f.dd.push(w);
             f.read.push(r);
         }

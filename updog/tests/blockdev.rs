@@ -1,7 +1,7 @@
 //! Writing to a real block device: an update into a loop device (direct I/O) that
 //! `veritysetup verify` accepts on the loop device's own partition devices, the page-cache
-//! fallback on a file system that refuses `O_DIRECT` (ramfs), and the disk writer's handling of starts and ends
-//! inside a device block.
+//! fallback on a file system that refuses `O_DIRECT` (ramfs), the disk writer's handling of starts and ends
+//! inside a device block, and the seekable `DiskTarget` (the delta path's).
 //!
 //! Loop devices and mounts need root: without it the tests record a skip; under `CI=true` (where tests run
 //! as root) they must run.
@@ -11,9 +11,10 @@ mod loopdev;
 
 use common::*;
 use loopdev::{Loop, is_root, need_loop_devices, need_root};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::process::Command;
-use updog::blockio::{self, DirectPolicy, IoMode, Writer};
+use updog::blockio::{self, DirectPolicy, DiskTarget, IoMode, Writer};
 
 #[test]
 fn update_into_a_loop_device_writes_directly_and_verifies() {
@@ -168,6 +169,7 @@ fn disk_writer_keeps_the_bytes_around_unaligned_starts_ends_and_checkpoints() {
     }
     let stats = writer.finish().unwrap();
     assert!(!seen.lock().unwrap().is_empty());
+    let direct_expected = dev.is_some();
     drop(dev);
 
     let after = std::fs::read(&file).unwrap();
@@ -177,14 +179,74 @@ fn disk_writer_keeps_the_bytes_around_unaligned_starts_ends_and_checkpoints() {
         "bytes before the start changed"
     );
     assert!(after[start..end] == data[..], "written bytes differ");
-    // A direct write pads its last block with zeros; nothing after that block is touched.
-    let block_end = match stats.mode {
-        IoMode::Direct { align } => end.next_multiple_of(align),
-        IoMode::Buffered => end,
+    // A direct write completes its last block with the device's bytes: nothing after the end
+    // changes, not even inside that block.
+    if direct_expected {
+        assert_eq!(stats.mode, IoMode::Direct { align: 4096 });
+    }
+    assert!(after[end..] == before[end..], "bytes after the end changed");
+}
+
+/// The seekable target (the delta path's): contiguous runs, then writes elsewhere that start and
+/// end inside device blocks, each read back through the target in between (reads wait for the
+/// writes and come from the device); a write past the partition is refused; nothing outside the
+/// written ranges changes, inside or outside the partition.
+#[test]
+fn disk_target_writes_anywhere_and_reads_back() {
+    let dir = test_support::tempdir();
+    let file = dir.path().join("dev.img");
+    let size = 4usize << 20;
+    let mut model = pattern(size, 0x33);
+    std::fs::write(&file, &model).unwrap();
+    let dev = if is_root() && test_support::find_on_path("losetup").is_some() {
+        Some(Loop::attach(&file, &["--sector-size", "4096"]))
+    } else {
+        None
     };
-    assert!(after[end..block_end].iter().all(|b| *b == 0));
-    assert!(
-        after[block_end..] == before[block_end..],
-        "bytes after the end changed"
-    );
+    let target = dev.as_ref().map_or(file.clone(), |d| d.dev.clone());
+    let first = 64 << 10;
+    let len = 3usize << 20;
+    let mut t = DiskTarget::open(&target, first as u64, len as u64, DirectPolicy::On).unwrap();
+    let ops: [(usize, usize, u8); 7] = [
+        (0, 700_001, 1),
+        (700_001, 900_000, 2),
+        (5_000, 100, 3),
+        (2_000_000, 4_097, 4),
+        (1_999_999, 3, 5),
+        (len - 10, 10, 6),
+        (4_096, 8_192, 7),
+    ];
+    for (at, n, seed) in ops {
+        let bytes = pattern(n, seed);
+        t.seek(SeekFrom::Start(at as u64)).unwrap();
+        t.write_all(&bytes).unwrap();
+        model[first + at..first + at + n].copy_from_slice(&bytes);
+        let lo = at.saturating_sub(5_000);
+        let hi = (at + n + 5_000).min(len);
+        let mut got = vec![0u8; hi - lo];
+        t.seek(SeekFrom::Start(lo as u64)).unwrap();
+        t.read_exact(&mut got).unwrap();
+        assert!(
+            got == model[first + lo..first + hi],
+            "read back around {at}+{n}"
+        );
+    }
+    t.seek(SeekFrom::Start(len as u64 - 1)).unwrap();
+    let e = t.write_all(b"xy").unwrap_err();
+    let mut chain = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        chain.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    assert!(chain.contains("do not fit"), "{chain}");
+    t.sync().unwrap();
+    if dev.is_some() {
+        assert_eq!(t.mode(), Some(IoMode::Direct { align: 4096 }));
+    }
+    drop(t);
+    drop(dev);
+    let after = std::fs::read(&file).unwrap();
+    let first_diff = after.iter().zip(&model).position(|(a, b)| a != b);
+    assert_eq!(first_diff, None, "the disk differs from the model");
 }
