@@ -39,8 +39,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::{info, warn};
 use url::Url;
 
-pub mod io;
-
 /// The executor's progress record in the resume directory.
 pub const PROGRESS_FILE: &str = "delta-root.progress";
 
@@ -311,11 +309,23 @@ impl abos_delta::fetch::Fetch for UpdogFetch {
 }
 
 /// The inactive ROOT partition as the executor's target: offsets from the partition's start,
-/// bounded by its length; every write is counted and reported. The disk I/O (direct where the
-/// device allows it, durable at every `sync`, reads from the device) is [`io::DeltaDisk`]'s.
+/// bounded by its length; every write is counted and reported.
+///
+/// The disk I/O is [`crate::blockio::DiskTarget`]'s, the full write's policy for a writer that
+/// seeks (`UPDOG_DIRECT_IO`): on a block device `O_DIRECT` through the full path's writer (the
+/// chunks are written in order and contiguous, so they stream as one run; a partial block at a
+/// checkpoint or the image's end is padded inside the partition and rewritten whole by what
+/// follows), elsewhere or where refused the page cache. Durability: the executor calls `flush`
+/// (every pending byte written) and `sync` (`fdatasync`, which also flushes the device's cache)
+/// before each progress record and at the end, so a checkpoint covers only durable bytes and the
+/// set is verified only after all of it is durable. Resume: the chunks a record covers are
+/// re-read from the device ([`crate::blockio::DirectWindow`]: `O_DIRECT`, or the page cache after
+/// dropping the partition's clean pages); even a page that stayed cached holds exactly what was
+/// synced before the record was written (a block device's page cache is coherent with it, and a
+/// power loss empties it). The verification afterwards reads the device too
+/// ([`crate::verity::verify`]).
 struct PartitionTarget {
-    disk: io::DeltaDisk,
-    base: u64,
+    disk: crate::blockio::DiskTarget,
     len: u64,
     pos: u64,
     written: u64,
@@ -344,8 +354,8 @@ impl Read for PartitionTarget {
         if n == 0 {
             return Ok(0);
         }
-        self.disk
-            .read_exact_at(&mut buf[..n], self.base + self.pos)?;
+        self.disk.seek(SeekFrom::Start(self.pos))?;
+        self.disk.read_exact(&mut buf[..n])?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -359,7 +369,8 @@ impl Write for PartitionTarget {
                 self.len
             )));
         }
-        self.disk.write_at(buf, self.base + self.pos)?;
+        self.disk.seek(SeekFrom::Start(self.pos))?;
+        self.disk.write_all(buf)?;
         self.pos += buf.len() as u64;
         self.written += buf.len() as u64;
         if self.written - self.reported >= REPORT_EVERY {
@@ -387,7 +398,7 @@ impl Seek for PartitionTarget {
 
 impl abos_delta::execute::Target for PartitionTarget {
     fn sync(&mut self) -> std::io::Result<()> {
-        self.disk.sync()
+        self.disk.sync().map_err(std::io::Error::other)
     }
 }
 
@@ -714,7 +725,7 @@ pub async fn write_root(
         total: summary.download_bytes,
         resumed_at: 0,
     });
-    let disk = io::DeltaDisk::open(
+    let disk = crate::blockio::DiskTarget::open(
         &plan.disk,
         plan.partition.first_byte,
         plan.partition.len_bytes,
@@ -722,7 +733,6 @@ pub async fn write_root(
     )?;
     let mut target = PartitionTarget {
         disk,
-        base: plan.partition.first_byte,
         len: plan.partition.len_bytes,
         pos: 0,
         written: 0,
@@ -774,14 +784,15 @@ pub async fn write_root(
     report.refetched_chunks = outcome.refetched_chunks;
     report.resumed_chunks = outcome.resumed_chunks;
     let mode = target.disk.mode();
-    report.write_io = Some(match mode {
+    report.write_io = mode.map(|m| match m {
         crate::blockio::IoMode::Direct { .. } => "direct",
         crate::blockio::IoMode::Buffered => "buffered",
     });
     info!(
-        "root image written from the delta ({mode:?}) in {:.2?}: {} bytes downloaded ({} \
-         planned), {} bytes copied from the running root, {} requests, {} chunks fetched instead \
-         of copied, {} chunks resumed{}",
+        "root image written from the delta ({}) in {:.2?}: {} bytes downloaded ({} planned), {} \
+         bytes copied from the running root, {} requests, {} chunks fetched instead of copied, {} \
+         chunks resumed{}",
+        mode.map_or_else(|| "nothing left to write".to_owned(), |m| format!("{m:?}")),
         started.elapsed(),
         report.delta_bytes,
         summary.download_bytes,
