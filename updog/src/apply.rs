@@ -16,6 +16,7 @@ use crate::image::{self, ImageResult, WriteSettings};
 use crate::plan::UpdatePlan;
 use crate::repo::LoadedRepo;
 use crate::reporter::{ImageKind, ProgressEvent, Reporter, Step};
+use crate::resume;
 use crate::status::{self, State, Status};
 use crate::verity;
 use crate::workflow::Activation;
@@ -156,7 +157,7 @@ pub(crate) async fn apply(
     );
     if let Err(e) = verified {
         // What is there cannot be trusted: the next run starts over.
-        let _ = image::clear_records(&resume_dir);
+        let _ = resume::clear_records(&resume_dir);
         let _ = delta_update::clear(&resume_dir);
         return Err(e);
     }
@@ -179,7 +180,7 @@ pub(crate) async fn apply(
         st.state = State::RebootPending;
         status::store(cx.paths, st, cx.now)?;
     }
-    image::clear_records(&resume_dir)?;
+    resume::clear_records(&resume_dir)?;
     delta_update::clear(&resume_dir)?;
     Ok((results, root_update))
 }

@@ -29,6 +29,7 @@ use crate::http::{HttpClient, RetryBudget};
 use crate::image::{self, ImagePlan, ImageResult, WriteSettings};
 use crate::repo::{LoadedRepo, TargetInfo};
 use crate::reporter::{ImageKind, ProgressEvent, Reporter};
+use crate::resume;
 use abos_delta::plan::Summary;
 use abos_delta::{Decision, Index, LocalIndex, Plan};
 use serde::{Deserialize, Serialize};
@@ -664,7 +665,7 @@ pub async fn write_root(
         ))
         .await;
     }
-    if image::load_record(&settings.resume_dir, plan).is_some() {
+    if resume::load_record(&settings.resume_dir, plan).is_some() {
         return fall_back(DeltaReport::full(
             "an earlier run was writing the full image; it continues",
             full_bytes,

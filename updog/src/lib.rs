@@ -50,6 +50,7 @@ pub mod plan;
 pub mod render;
 pub mod repo;
 pub mod reporter;
+pub(crate) mod resume;
 pub(crate) mod status;
 pub(crate) mod target_stream;
 pub mod transport;
