@@ -37,6 +37,9 @@ if [[ " ${crates[*]} " == *" updog "* ]]; then
   echo "== updog (delta)" >&2
   cargo build --release --quiet -p updog -p pubsys --bins
   cargo test --release -p updog --test delta_bench -- --ignored --nocapture --test-threads 1 2>&1 | tee -a "$log" >&2
+  # The delta onto a loop device (root only: skipped with its reason otherwise), direct I/O
+  # against the page cache (issue 17).
+  cargo test --release -p updog --test delta_blockdev -- --ignored --nocapture --test-threads 1 2>&1 | tee -a "$log" >&2
 fi
 # GRUB (issue 18): all 262 144 priority/tries/successful states of both sets through our real
 # gptprio module in grub-emu, against signpost (a long correctness run; CI runs 2 500 edge states).
