@@ -64,6 +64,8 @@ struct Shared {
     root: PathBuf,
     log: Mutex<Vec<Request>>,
     fault: Mutex<Fault>,
+    /// Body bytes per second of each response (None: as fast as loopback goes).
+    rate: Mutex<Option<u64>>,
     stop: AtomicBool,
 }
 
@@ -94,6 +96,7 @@ impl Server {
             root: root.to_path_buf(),
             log: Mutex::new(Vec::new()),
             fault: Mutex::new(Fault::None),
+            rate: Mutex::new(None),
             stop: AtomicBool::new(false),
         }));
         let accept_shared = Arc::clone(&shared);
@@ -139,6 +142,12 @@ impl Server {
     /// Replace the current fault.
     pub fn set_fault(&self, fault: Fault) {
         *self.shared.0.fault.lock().expect("fault lock") = fault;
+    }
+
+    /// Paces every response body at `bytes_per_sec` (a link slower than loopback, for
+    /// benchmarks whose figure depends on the bandwidth); `None` serves at full speed.
+    pub fn set_rate(&self, bytes_per_sec: Option<u64>) {
+        *self.shared.0.rate.lock().expect("rate lock") = bytes_per_sec.filter(|r| *r > 0);
     }
 }
 
@@ -329,14 +338,31 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
         };
     }
     file.seek(SeekFrom::Start(start))?;
+    let rate = *shared.rate.lock().expect("rate lock");
+    let began = std::time::Instant::now();
     let mut remaining = limit;
     let mut sent = 0u64;
-    let mut buf = vec![0u8; 256 * 1024];
+    // Paced responses go out in 16 KiB pieces so the pacing is smooth.
+    let mut buf = vec![
+        0u8;
+        if rate.is_some() {
+            16 * 1024
+        } else {
+            256 * 1024
+        }
+    ];
     while remaining > 0 {
         let want = remaining.min(buf.len() as u64) as usize;
         let n = file.read(&mut buf[..want])?;
         if n == 0 {
             break;
+        }
+        if let Some(rate) = rate {
+            // Not before the link would have carried the bytes sent so far.
+            let due = std::time::Duration::from_secs_f64(sent as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(began.elapsed()) {
+                std::thread::sleep(wait);
+            }
         }
         if out.write_all(&buf[..n]).is_err() {
             break;
