@@ -22,25 +22,13 @@ use signpost::SetName;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use test_support::http::{Fault, Server};
 
 /// Root image length of both releases and the ROOT partitions' size.
 const ROOT_LEN: u64 = 6 * MIB;
 const ROOT_MIB: u64 = 8;
 
-fn pubsys() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_updog")).with_file_name("pubsys");
-    assert!(
-        p.exists(),
-        "{} is missing: build it first (cargo build -p pubsys --bins; scripts/test.sh builds \
-         every binary)",
-        p.display()
-    );
-    p
-}
-
-/// The releases' root images: 1.1.0 is 1.0.0 with `changed` 4 KiB blocks rewritten.
 fn roots(dir: &Path, len: u64, changed: &[u64]) -> (PathBuf, PathBuf) {
     let old = content(len, 1);
     let mut new = old.clone();
@@ -65,40 +53,6 @@ struct World {
     host: Host,
     /// Set A's partitions as made.
     set_a: Vec<Vec<u8>>,
-}
-
-fn publish(
-    repo_dir: &Path,
-    root_json: &Path,
-    key: &Path,
-    r: &Release,
-    delta: bool,
-    extra: &[&Path],
-) {
-    let mut cmd = Command::new(pubsys());
-    cmd.arg("repo")
-        .arg("--root-role-path")
-        .arg(root_json)
-        .arg("--key")
-        .arg(key)
-        .arg("--repo-dir")
-        .arg(repo_dir)
-        .args(["--variant", VARIANT, "--arch", arch().as_str()])
-        .args(["--version", &r.version.to_string()])
-        .arg("--boot")
-        .arg(r.dir.join(&r.boot_name))
-        .arg("--root")
-        .arg(r.dir.join(&r.root_name))
-        .arg("--hash")
-        .arg(r.dir.join(&r.hash_name));
-    if delta {
-        cmd.arg("--delta");
-    }
-    for e in extra {
-        cmd.arg("--extra-target").arg(e);
-    }
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "pubsys repo: {}", show(&out));
 }
 
 fn set_a(disk: &Path) -> Vec<Vec<u8>> {
@@ -131,7 +85,7 @@ fn world_with(changed: &[u64], how: Publish) -> World {
     let old = make_release_from(&path, "1.0.0", &a, &["-B4"]);
     let new = make_release_from(&path, "1.1.0", &b, &["-B4"]);
     let repo_dir = repo.dir.clone();
-    publish(&repo_dir, &root_json, &key.path, &old, false, &[]);
+    pubsys_publish(&repo_dir, &root_json, &key.path, &old, false, &[]);
     if how == Publish::SignedMismatch {
         let stage = path.join("stage");
         std::fs::create_dir_all(&stage).unwrap();
@@ -146,7 +100,7 @@ fn world_with(changed: &[u64], how: Publish) -> World {
         f.read_exact_at(&mut b, e.stored_offset).unwrap();
         f.write_all_at(&[b[0] ^ 1], e.stored_offset).unwrap();
         drop(f);
-        publish(
+        pubsys_publish(
             &repo_dir,
             &root_json,
             &key.path,
@@ -155,7 +109,7 @@ fn world_with(changed: &[u64], how: Publish) -> World {
             &[&p.chunks_path, &p.index_path],
         );
     } else {
-        publish(
+        pubsys_publish(
             &repo_dir,
             &root_json,
             &key.path,

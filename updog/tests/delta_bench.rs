@@ -18,51 +18,10 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
+
 use std::process::Command;
 use test_support::bench::{Better, row};
 use test_support::http::Server;
-
-fn pubsys() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_updog")).with_file_name("pubsys");
-    assert!(
-        p.exists(),
-        "build pubsys first: cargo build -p pubsys --bins"
-    );
-    p
-}
-
-/// (exit ok, seconds, peak RSS KiB, stdout) of `cmd` under python3's getrusage.
-fn measured(cmd: &mut Command) -> (bool, f64, u64, String) {
-    let script = "import resource,subprocess,sys,time\n\
-                  t=time.monotonic()\n\
-                  r=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE)\n\
-                  e=time.monotonic()-t\n\
-                  u=resource.getrusage(resource.RUSAGE_CHILDREN)\n\
-                  sys.stderr.write(r.stdout.decode())\n\
-                  print(r.returncode, e, u.ru_maxrss)";
-    let mut args: Vec<String> = vec![cmd.get_program().to_string_lossy().into_owned()];
-    args.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(&args)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace();
-    let rc: i32 = it.next().unwrap().parse().unwrap();
-    let secs: f64 = it.next().unwrap().parse().unwrap();
-    let rss: u64 = it.next().unwrap().parse().unwrap();
-    // stderr holds updog's log, then its stdout (the outcome JSON) last.
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    (rc == 0, secs, rss, err)
-}
-
-fn outcome_json(text: &str) -> serde_json::Value {
-    let start = text.rfind("\n{\n").map_or(0, |i| i + 1);
-    serde_json::from_str(&text[start..]).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
 
 #[test]
 #[ignore = "benchmark: builds a 256 MiB release twice; run with --ignored --nocapture"]
@@ -74,69 +33,20 @@ fn bench_delta_update_against_full_update() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(256);
-    let len = mib << 20;
     let base = std::env::var("ABOS_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into());
     let dir = tempfile::Builder::new()
         .prefix("updog-delta-bench")
         .tempdir_in(base)
         .unwrap();
     let path = dir.path().to_path_buf();
-    let old_root = path.join("old-root.img");
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "tar cf - -C / usr/lib usr/bin usr/share 2>/dev/null | head -c {len} > '{}'",
-            old_root.display()
-        ))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&old_root)
-        .unwrap()
-        .set_len(len)
-        .unwrap();
-    let mut new = std::fs::read(&old_root).unwrap();
-    let blocks = len / 4096;
-    let runs = blocks * 2 / 100 / 8;
-    for r in 0..runs {
-        let at = ((r * (blocks / runs) + 13) * 4096) as usize;
-        let fresh = content(8 * 4096, 5000 + r);
-        new[at..at + fresh.len()].copy_from_slice(&fresh);
-    }
-    let new_root = path.join("new-root.img");
-    std::fs::write(&new_root, &new).unwrap();
-    drop(new);
+    let (old_root, new_root) = real_file_roots(&path, mib);
     let old = make_release_from(&path, "1.0.0", &old_root, &[]);
     let rel = make_release_from(&path, "1.1.0", &new_root, &[]);
     // Keys and root from the test helper; pubsys publishes into its directory.
     let repo = Repo::new(&path);
-    let (root_json, key) = (repo.root.clone(), repo.key.clone());
     let repo_dir = repo.dir.clone();
-    for (r, delta) in [(&old, false), (&rel, true)] {
-        let mut cmd = Command::new(pubsys());
-        cmd.arg("repo")
-            .arg("--root-role-path")
-            .arg(&root_json)
-            .arg("--key")
-            .arg(&key.path)
-            .arg("--repo-dir")
-            .arg(&repo_dir)
-            .args(["--variant", VARIANT, "--arch", arch().as_str()])
-            .args(["--version", &r.version.to_string()])
-            .arg("--boot")
-            .arg(r.dir.join(&r.boot_name))
-            .arg("--root")
-            .arg(r.dir.join(&r.root_name))
-            .arg("--hash")
-            .arg(r.dir.join(&r.hash_name));
-        if delta {
-            cmd.arg("--delta");
-        }
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", show(&out));
-    }
+    pubsys_publish(&repo_dir, &repo.root, &repo.key.path, &old, false, &[]);
+    pubsys_publish(&repo_dir, &repo.root, &repo.key.path, &rel, true, &[]);
     let server = Server::serve_dir(&repo_dir);
     let host = Host::new(&path, &repo, &server.url(), &old, mib + 16, "");
     let pristine = path.join("pristine.img");
@@ -168,10 +78,12 @@ fn bench_delta_update_against_full_update() {
         )
         .unwrap();
             let _ = Command::new("sync").status();
-            let (ok, secs, rss, text) = measured(&mut host.command(&["--json", "update-image"]));
-            assert!(ok, "updog failed: {text}");
+            let run = measured(&mut host.command(&["--json", "update-image"]));
+            let (secs, rss) = (run.secs, run.rss_kib);
+            assert!(run.ok, "updog failed: {}{}", run.stderr, run.stdout);
             assert!(veritysetup_verify_b(&host.disk, &rel, &path));
-            let outcome = outcome_json(&text);
+            let outcome: serde_json::Value =
+                serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
             let how = &outcome["root_update"];
             let root = outcome["written"]
                 .as_array()
@@ -185,7 +97,8 @@ fn bench_delta_update_against_full_update() {
                 "delta = {delta}: {secs:.2} s, peak RSS {rss} KiB, root downloaded {root} B of {full_len} B ({:.2} %); {how}",
                 root as f64 * 100.0 / full_len as f64
             );
-            for l in text
+            for l in run
+                .stderr
                 .lines()
                 .filter(|l| l.contains("delta:") || l.contains("root image"))
             {

@@ -22,47 +22,13 @@ use serde_json::Value;
 use signpost::SetName;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use test_support::http::Server;
 
 /// Root image length of both releases and the ROOT partitions' size.
 const ROOT_LEN: u64 = 6 * MIB;
 const ROOT_MIB: u64 = 8;
-
-fn pubsys() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_updog")).with_file_name("pubsys");
-    assert!(
-        p.exists(),
-        "{} is missing: build it first (cargo build -p pubsys --bins)",
-        p.display()
-    );
-    p
-}
-
-fn publish(repo: &Repo, repo_dir: &Path, r: &Release, delta: bool) {
-    let mut cmd = Command::new(pubsys());
-    cmd.arg("repo")
-        .arg("--root-role-path")
-        .arg(&repo.root)
-        .arg("--key")
-        .arg(&repo.key.path)
-        .arg("--repo-dir")
-        .arg(repo_dir)
-        .args(["--variant", VARIANT, "--arch", arch().as_str()])
-        .args(["--version", &r.version.to_string()])
-        .arg("--boot")
-        .arg(r.dir.join(&r.boot_name))
-        .arg("--root")
-        .arg(r.dir.join(&r.root_name))
-        .arg("--hash")
-        .arg(r.dir.join(&r.hash_name));
-    if delta {
-        cmd.arg("--delta");
-    }
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "pubsys repo: {}", show(&out));
-}
 
 /// 1.0.0 running on set A of a disk attached as a loop device; 1.1.0 (1.0.0 with every 97th
 /// 4 KiB block rewritten, so fetches and the 1 MiB checkpoints interleave) published with a delta.
@@ -95,8 +61,8 @@ fn world() -> World {
     let old = make_release_from(&path, "1.0.0", &a, &["-B4"]);
     let new = make_release_from(&path, "1.1.0", &b, &["-B4"]);
     let repo_dir = repo.dir.clone();
-    publish(&repo, &repo_dir, &old, false);
-    publish(&repo, &repo_dir, &new, true);
+    pubsys_publish(&repo_dir, &repo.root, &repo.key.path, &old, false, &[]);
+    pubsys_publish(&repo_dir, &repo.root, &repo.key.path, &new, true, &[]);
     let server = Server::serve_dir(&repo_dir);
     let file_host = Host::new(&path, &repo, &server.url(), &old, ROOT_MIB, "");
     let base = server.url();
@@ -284,36 +250,6 @@ fn a_delta_onto_a_loop_device_with_direct_io_off_uses_the_page_cache_and_verifie
     assert_eq!(u(&how["resumed_chunks"]), 0, "{how}");
 }
 
-/// (exit ok, seconds, peak RSS KiB, stdout, stderr) of `cmd` under python3's getrusage.
-fn measured(cmd: &mut Command) -> (bool, f64, u64, String, String) {
-    let script = "import resource,subprocess,sys,time\n\
-                  t=time.monotonic()\n\
-                  r=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE,stderr=subprocess.PIPE)\n\
-                  e=time.monotonic()-t\n\
-                  u=resource.getrusage(resource.RUSAGE_CHILDREN)\n\
-                  sys.stderr.write(r.stderr.decode()+'\\0'+r.stdout.decode())\n\
-                  print(r.returncode, e, u.ru_maxrss)";
-    let mut args: Vec<String> = vec![cmd.get_program().to_string_lossy().into_owned()];
-    args.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
-    let mut py = Command::new("python3");
-    py.arg("-c").arg(script).args(&args);
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => py.env(k, v),
-            None => py.env_remove(k),
-        };
-    }
-    let out = py.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace();
-    let rc: i32 = it.next().unwrap().parse().unwrap();
-    let secs: f64 = it.next().unwrap().parse().unwrap();
-    let rss: u64 = it.next().unwrap().parse().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    let (log, stdout) = err.split_once('\0').unwrap_or(("", &err));
-    (rc == 0, secs, rss, stdout.to_owned(), log.to_owned())
-}
-
 /// Benchmark (ignored; prints, never asserts timings): a delta update of a root of real files
 /// (`UPDOG_DELTA_BENCH_MIB`, default 256; 2 % of its blocks rewritten in runs of 8) onto a loop
 /// device, with direct I/O (the default) and with `UPDOG_DIRECT_IO=off`, each from the same fresh
@@ -328,46 +264,19 @@ fn bench_delta_onto_a_loop_device_direct_against_page_cache() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(256);
-    let len = mib << 20;
     let base = std::env::var("ABOS_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into());
     let dir = tempfile::Builder::new()
         .prefix("updog-delta-blockdev-bench")
         .tempdir_in(base)
         .unwrap();
     let path = dir.path().to_path_buf();
-    let old_root = path.join("old-root.img");
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "tar cf - -C / usr/lib usr/bin usr/share 2>/dev/null | head -c {len} > '{}'",
-            old_root.display()
-        ))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&old_root)
-        .unwrap()
-        .set_len(len)
-        .unwrap();
-    let mut new = std::fs::read(&old_root).unwrap();
-    let blocks = len / 4096;
-    let runs = blocks * 2 / 100 / 8;
-    for r in 0..runs {
-        let at = ((r * (blocks / runs) + 13) * 4096) as usize;
-        let fresh = content(8 * 4096, 5000 + r);
-        new[at..at + fresh.len()].copy_from_slice(&fresh);
-    }
-    let new_root = path.join("new-root.img");
-    std::fs::write(&new_root, &new).unwrap();
-    drop(new);
+    let (old_root, new_root) = real_file_roots(&path, mib);
     let old = make_release_from(&path, "1.0.0", &old_root, &[]);
     let rel = make_release_from(&path, "1.1.0", &new_root, &[]);
     let repo = Repo::new(&path);
     let repo_dir = repo.dir.clone();
-    publish(&repo, &repo_dir, &old, false);
-    publish(&repo, &repo_dir, &rel, true);
+    pubsys_publish(&repo_dir, &repo.root, &repo.key.path, &old, false, &[]);
+    pubsys_publish(&repo_dir, &repo.root, &repo.key.path, &rel, true, &[]);
     let server = Server::serve_dir(&repo_dir);
     let file_host = Host::new(&path, &repo, &server.url(), &old, mib + 16, "");
     let pristine = path.join("pristine.img");
@@ -391,7 +300,13 @@ fn bench_delta_onto_a_loop_device_direct_against_page_cache() {
             disk: dev.dev.clone(),
         };
         let _ = Command::new("sync").status();
-        let (ok, secs, rss, text, log) = measured(
+        let Measured {
+            ok,
+            secs,
+            rss_kib: rss,
+            stdout: text,
+            stderr: log,
+        } = measured(
             host.command(&["--json", "update-image"])
                 .env("UPDOG_DIRECT_IO", direct),
         );

@@ -580,3 +580,134 @@ impl TwoReleases {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 }
+
+/// The pubsys binary beside updog's (scripts/test.sh builds every binary).
+pub fn pubsys() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_updog")).with_file_name("pubsys");
+    assert!(
+        p.exists(),
+        "{} is missing: build it first (cargo build -p pubsys --bins; scripts/test.sh builds \
+         every binary)",
+        p.display()
+    );
+    p
+}
+
+/// Publishes `r` into `repo_dir` with the real `pubsys repo` (with `--delta` when asked, and each
+/// of `extra` as `--extra-target`), signed with `key` under `root_json`.
+pub fn pubsys_publish(
+    repo_dir: &Path,
+    root_json: &Path,
+    key: &Path,
+    r: &Release,
+    delta: bool,
+    extra: &[&Path],
+) {
+    let mut cmd = Command::new(pubsys());
+    cmd.arg("repo")
+        .arg("--root-role-path")
+        .arg(root_json)
+        .arg("--key")
+        .arg(key)
+        .arg("--repo-dir")
+        .arg(repo_dir)
+        .args(["--variant", VARIANT, "--arch", arch().as_str()])
+        .args(["--version", &r.version.to_string()])
+        .arg("--boot")
+        .arg(r.dir.join(&r.boot_name))
+        .arg("--root")
+        .arg(r.dir.join(&r.root_name))
+        .arg("--hash")
+        .arg(r.dir.join(&r.hash_name));
+    if delta {
+        cmd.arg("--delta");
+    }
+    for e in extra {
+        cmd.arg("--extra-target").arg(e);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "pubsys repo: {}", show(&out));
+}
+
+/// Two roots of real files for the delta benchmarks, `mib` MiB each in `dir`: the old one a tar
+/// of /usr, the new one the same with 2 % of its 4 KiB blocks rewritten in runs of 8.
+pub fn real_file_roots(dir: &Path, mib: u64) -> (PathBuf, PathBuf) {
+    let len = mib << 20;
+    let old_root = dir.join("old-root.img");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar cf - -C / usr/lib usr/bin usr/share 2>/dev/null | head -c {len} > '{}'",
+            old_root.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&old_root)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    let mut new = std::fs::read(&old_root).unwrap();
+    let blocks = len / 4096;
+    let runs = blocks * 2 / 100 / 8;
+    for r in 0..runs {
+        let at = ((r * (blocks / runs) + 13) * 4096) as usize;
+        let fresh = content(8 * 4096, 5000 + r);
+        new[at..at + fresh.len()].copy_from_slice(&fresh);
+    }
+    let new_root = dir.join("new-root.img");
+    std::fs::write(&new_root, &new).unwrap();
+    (old_root, new_root)
+}
+
+/// What [`measured`] saw of one command.
+pub struct Measured {
+    /// Exit status 0.
+    pub ok: bool,
+    /// Wall time.
+    pub secs: f64,
+    /// Peak RSS of the command (KiB, getrusage of children).
+    pub rss_kib: u64,
+    /// Its stdout.
+    pub stdout: String,
+    /// Its stderr.
+    pub stderr: String,
+}
+
+/// Runs `cmd` (program, arguments and environment) under python3's getrusage.
+pub fn measured(cmd: &mut Command) -> Measured {
+    let script = "import resource,subprocess,sys,time\n\
+                  t=time.monotonic()\n\
+                  r=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE,stderr=subprocess.PIPE)\n\
+                  e=time.monotonic()-t\n\
+                  u=resource.getrusage(resource.RUSAGE_CHILDREN)\n\
+                  sys.stderr.write(r.stderr.decode()+'\\0'+r.stdout.decode())\n\
+                  print(r.returncode, e, u.ru_maxrss)";
+    let mut args: Vec<String> = vec![cmd.get_program().to_string_lossy().into_owned()];
+    args.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let mut py = Command::new("python3");
+    py.arg("-c").arg(script).args(&args);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => py.env(k, v),
+            None => py.env_remove(k),
+        };
+    }
+    let out = py.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace();
+    let rc: i32 = it.next().unwrap().parse().unwrap();
+    let secs: f64 = it.next().unwrap().parse().unwrap();
+    let rss_kib: u64 = it.next().unwrap().parse().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (stderr, stdout) = err.split_once('\0').unwrap_or(("", &err));
+    Measured {
+        ok: rc == 0,
+        secs,
+        rss_kib,
+        stdout: stdout.to_owned(),
+        stderr: stderr.to_owned(),
+    }
+}
