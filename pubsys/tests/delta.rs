@@ -1,15 +1,46 @@
-//! `pubsys repo --delta` (issue 16): the root image's abos-chunked v1 form is published as two
+//! `pubsys repo --delta` (issue 16): the root image's abos-chunked form is published as two
 //! more signed targets, `<root>.chunks` and `<root>.index`, next to the full artifacts.
 
 mod common;
 
 use common::*;
+use pubsys::release::ImagePaths;
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
+}
+
+/// `pubsys repo … --delta` publishing `images` as 1.0.0 into the fixture's repository.
+fn repo_delta(fx: &Fixture, images: &ImagePaths) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pubsys"));
+    cmd.args([
+        "repo",
+        "--root-role-path",
+        p(&fx.root),
+        "--key",
+        p(&fx.key.path),
+    ])
+    .args([
+        "--repo-dir",
+        p(&fx.repo_dir),
+        "--variant",
+        "aws-dev",
+        "--arch",
+        "x86_64",
+    ])
+    .args([
+        "--version",
+        "1.0.0",
+        "--boot",
+        p(&images.boot),
+        "--root",
+        p(&images.root),
+    ])
+    .args(["--hash", p(&images.hash), "--delta"]);
+    cmd
 }
 
 #[test]
@@ -23,33 +54,7 @@ fn repo_delta_publishes_chunks_and_index_that_rebuild_the_root() {
     let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
     enc.write_all(&raw).unwrap();
     std::fs::write(&images.root, enc.finish().unwrap()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_pubsys"))
-        .args([
-            "repo",
-            "--root-role-path",
-            p(&fx.root),
-            "--key",
-            p(&fx.key.path),
-        ])
-        .args([
-            "--repo-dir",
-            p(&fx.repo_dir),
-            "--variant",
-            "aws-dev",
-            "--arch",
-            "x86_64",
-        ])
-        .args([
-            "--version",
-            "1.0.0",
-            "--boot",
-            p(&images.boot),
-            "--root",
-            p(&images.root),
-        ])
-        .args(["--hash", p(&images.hash), "--delta"])
-        .output()
-        .unwrap();
+    let out = repo_delta(&fx, &images).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -96,31 +101,7 @@ fn repo_delta_publishes_chunks_and_index_that_rebuild_the_root() {
 fn repo_delta_refuses_a_root_that_is_not_lz4() {
     let fx = Fixture::new();
     let images = fx.images("1.0.0", 4096); // `.lz4` names, but not LZ4 frames
-    let out = Command::new(env!("CARGO_BIN_EXE_pubsys"))
-        .args([
-            "repo",
-            "--root-role-path",
-            p(&fx.root),
-            "--key",
-            p(&fx.key.path),
-        ])
-        .args([
-            "--repo-dir",
-            p(&fx.repo_dir),
-            "--variant",
-            "aws-dev",
-            "--arch",
-            "x86_64",
-        ])
-        .args([
-            "--version",
-            "1.0.0",
-            "--boot",
-            p(&images.boot),
-            "--root",
-            p(&images.root),
-        ])
-        .args(["--hash", p(&images.hash), "--delta"])
+    let out = repo_delta(&fx, &images)
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
