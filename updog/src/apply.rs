@@ -119,18 +119,11 @@ pub(crate) async fn apply(
     for image in &plan.images {
         if image.kind == ImageKind::Root {
             // From the delta when one is published and worth it, else the full image.
-            let active_root = sp
-                .disk()
-                .set(sp.active())
-                .context(error::SignpostSnafu {
-                    op: "read the running set",
-                })?
-                .root;
             let (result, how) = delta_update::write_root(
                 cx.http,
                 cx.loaded,
                 image,
-                &active_root,
+                &plan.running_root,
                 &settings,
                 cx.delta,
             )

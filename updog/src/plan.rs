@@ -32,6 +32,8 @@ pub struct UpdatePlan {
     pub disk: PathBuf,
     /// The set that receives the update (the one not running).
     pub inactive: PartitionSet,
+    /// The running set's root partition: what a delta update copies unchanged chunks from.
+    pub running_root: signpost::Partition,
     /// Root, boot and hash: signed target, URL, length, hash, and the partition each goes to.
     pub images: Vec<ImagePlan>,
     /// Migration targets fetched through TUF (oldest first), then `manifest.json`, cached for
@@ -60,6 +62,13 @@ impl UpdatePlan {
             op: "read the inactive set",
         })?;
         let disk = sp.disk().path().to_path_buf();
+        let running_root = sp
+            .disk()
+            .set(sp.active())
+            .context(error::SignpostSnafu {
+                op: "read the running set",
+            })?
+            .root;
         let mut images = Vec::with_capacity(3);
         for (kind, name, partition) in [
             (ImageKind::Root, update.images.root.to_string(), &set.root),
@@ -116,6 +125,7 @@ impl UpdatePlan {
             activation,
             disk,
             inactive: set,
+            running_root,
             images,
             migrations,
             steps,
