@@ -38,8 +38,8 @@ pub use error::{Error, ErrorClass, Result};
 pub use table::VerityTable;
 pub use tree::{
     BLOCK_SIZE, DIGEST_SIZE, FORMAT, HASH_ALGORITHM, HASH_START_BLOCK, HASHES_PER_BLOCK,
-    MAX_SALT_SIZE, SUPERBLOCK_SIZE, Superblock, VerityParams, build, build_with_uuid, format_uuid,
-    hash_device_bytes, level_sizes, parse_superblock, read_superblock, superblock, uuid_from_salt,
-    verify,
+    MAX_SALT_SIZE, SUPERBLOCK_SIZE, StreamVerifier, Superblock, VerityParams, build,
+    build_with_uuid, format_uuid, hash_device_bytes, level_sizes, parse_superblock,
+    read_superblock, superblock, uuid_from_salt, verify,
 };
 pub use window::Window;

@@ -405,132 +405,262 @@ pub fn build_with_uuid(
 /// The superblock must agree with `params`; then the tree is checked from the root down (a
 /// corrupt hash block is reported with its level), then the data blocks against the leaves (the
 /// lowest corrupt data block is reported). `data` must supply `params.data_blocks` blocks.
+/// This is [`StreamVerifier`] fed from `data` in chunks.
 pub fn verify(
     data: &mut impl Read,
     hash: &mut (impl Read + Seek),
     params: &VerityParams,
 ) -> Result<()> {
-    ensure!(
-        params.data_block_size == BLOCK_SIZE && params.hash_block_size == BLOCK_SIZE,
-        error::UnsupportedSnafu {
-            what: format!(
-                "block sizes {}/{}",
-                params.data_block_size, params.hash_block_size
-            )
-        }
-    );
-    ensure!(params.data_blocks > 0, error::DataSizeSnafu { len: 0u64 });
-    hash.seek(SeekFrom::Start(0))
-        .context(error::ReadHashSnafu { offset: 0u64 })?;
-    let mut first = vec![0u8; BLOCK];
-    let got = read_full(hash, &mut first).context(error::ReadHashSnafu { offset: 0u64 })?;
-    ensure!(
-        got == BLOCK,
-        error::HashTooShortSnafu {
-            expected: hash_device_bytes(params.data_blocks),
-            got: got as u64
-        }
-    );
-    let sb = parse_superblock(&first)?;
-    check_superblock(&sb, params)?;
-
-    let sizes = level_sizes(params.data_blocks);
-    let offsets = level_offsets(&sizes);
-    if sizes.is_empty() {
-        let mut block = vec![0u8; BLOCK];
-        read_chunk(data, &mut block, 0)?;
-        let actual = hash_block(&params.salt, &block);
-        ensure!(
-            actual == params.root_hash,
-            error::DataBlockCorruptSnafu { block: 0u64 }
-        );
-        return Ok(());
+    let mut verifier = StreamVerifier::new(hash, params)?;
+    let total = params.data_bytes();
+    let mut buf = vec![0u8; (VERIFY_CHUNK_BLOCKS as usize * BLOCK).min(total as usize)];
+    let mut offset = 0u64;
+    while offset < total {
+        let chunk =
+            &mut buf[..(total - offset).min(VERIFY_CHUNK_BLOCKS * u64::from(BLOCK_SIZE)) as usize];
+        read_chunk(data, chunk, offset)?;
+        verifier.update(chunk)?;
+        offset += chunk.len() as u64;
     }
-    let expected_hash_len = hash_device_bytes(params.data_blocks);
-    let mut read_hash = |buf: &mut [u8], start: u64| -> Result<()> {
-        hash.seek(SeekFrom::Start(start))
-            .context(error::ReadHashSnafu { offset: start })?;
-        let got = read_full(hash, buf).context(error::ReadHashSnafu { offset: start })?;
+    verifier.finish()
+}
+
+/// Checks data against a hash tree as it arrives: in order, in pieces of any size.
+///
+/// [`StreamVerifier::new`] reads the superblock and the levels above the leaves (1/16384 of the
+/// data: 64 KiB for 1 GiB) and checks them against `params` and the root hash, so a bad tree is
+/// refused before any data is looked at. [`StreamVerifier::update`] then takes the data bytes
+/// from the first one on; each whole block is hashed and compared with its leaf digest, the leaf
+/// hash blocks being read from the hash device as the data reaches them (each checked against its
+/// parent first). Bytes past the blocks the tree covers are ignored. [`StreamVerifier::finish`]
+/// says whether every covered block was seen. Memory is bounded whatever the image size.
+///
+/// ```
+/// use std::io::Cursor;
+/// let data: Vec<u8> = (0..300 * 4096u32).map(|i| (i % 251) as u8).collect();
+/// let mut hash = Vec::new();
+/// let params = dm_verity::build(&mut &data[..], data.len() as u64, b"salt", &mut hash)?;
+/// let mut v = dm_verity::StreamVerifier::new(Cursor::new(&hash), &params)?;
+/// for piece in data.chunks(10_000) {
+///     v.update(piece)?;
+/// }
+/// v.finish()?;
+/// # Ok::<(), dm_verity::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct StreamVerifier<H> {
+    hash: H,
+    params: VerityParams,
+    /// The levels above the leaves, already checked: `upper[k]` is level k + 1.
+    upper: Vec<Vec<u8>>,
+    /// Byte offset of the leaf level in the hash device (`None`: one data block, no tree).
+    leaf_start: Option<u64>,
+    /// Bytes the tree covers.
+    covered: u64,
+    /// Data bytes taken so far (at most `covered`).
+    seen: u64,
+    /// The start of a block not yet complete.
+    partial: Vec<u8>,
+    /// Checked leaf hash blocks `leaves_first..` (a window reused while the data stays in it).
+    leaves: Vec<u8>,
+    leaves_first: u64,
+    digests: Vec<u8>,
+}
+
+impl<H: Read + Seek> StreamVerifier<H> {
+    /// Reads and checks the superblock and the upper tree levels of `hash` against `params`.
+    pub fn new(mut hash: H, params: &VerityParams) -> Result<Self> {
         ensure!(
-            got == buf.len(),
-            error::HashTooShortSnafu {
-                expected: expected_hash_len,
-                got: start + got as u64
+            params.data_block_size == BLOCK_SIZE && params.hash_block_size == BLOCK_SIZE,
+            error::UnsupportedSnafu {
+                what: format!(
+                    "block sizes {}/{}",
+                    params.data_block_size, params.hash_block_size
+                )
             }
         );
-        Ok(())
-    };
+        ensure!(params.data_blocks > 0, error::DataSizeSnafu { len: 0u64 });
+        let expected_hash_len = hash_device_bytes(params.data_blocks);
+        let mut first = vec![0u8; BLOCK];
+        read_hash_at(&mut hash, &mut first, 0, expected_hash_len)?;
+        let sb = parse_superblock(&first)?;
+        check_superblock(&sb, params)?;
 
-    // Memory stays bounded whatever the image size: the levels above the leaves are read whole
-    // (1/16384 of the data: 64 KiB for 1 GiB), the leaf level and the data are streamed in
-    // chunks of VERIFY_CHUNK_BLOCKS data blocks.
-    // `upper[k]` is level k + 1.
-    let mut upper: Vec<Vec<u8>> = Vec::with_capacity(sizes.len() - 1);
-    for level in 1..sizes.len() {
-        let mut buf = vec![0u8; sizes[level] as usize * BLOCK];
-        read_hash(&mut buf, offsets[level] * u64::from(BLOCK_SIZE))?;
-        upper.push(buf);
-    }
-    if let Some(top) = upper.last() {
-        let actual = hash_block(&params.salt, top);
-        ensure!(
-            actual == params.root_hash,
-            error::RootHashMismatchSnafu {
-                expected: params.root_hash_hex(),
-                actual: hex::encode(actual)
-            }
-        );
-    }
-    for k in (0..upper.len().saturating_sub(1)).rev() {
-        let below = &upper[k];
-        let mut digests = vec![0u8; below.len() / BLOCK * DIGEST_SIZE];
-        hash_blocks_into(&params.salt, below, &mut digests);
-        if let Some(bad) = first_mismatch(&digests, &upper[k + 1]) {
-            return error::HashBlockCorruptSnafu {
-                level: k as u32 + 1,
-                block: bad,
-            }
-            .fail();
+        let sizes = level_sizes(params.data_blocks);
+        let offsets = level_offsets(&sizes);
+        let mut upper: Vec<Vec<u8>> = Vec::with_capacity(sizes.len().saturating_sub(1));
+        for level in 1..sizes.len() {
+            let mut buf = vec![0u8; sizes[level] as usize * BLOCK];
+            read_hash_at(
+                &mut hash,
+                &mut buf,
+                offsets[level] * u64::from(BLOCK_SIZE),
+                expected_hash_len,
+            )?;
+            upper.push(buf);
         }
-    }
-
-    // The digest a leaf-level hash block must have: from level 1, or the root hash when the leaf
-    // level is a single block.
-    let parent = |leaf: u64| -> &[u8] {
-        match upper.first() {
-            Some(level1) => &level1[leaf as usize * DIGEST_SIZE..][..DIGEST_SIZE],
-            None => &params.root_hash[..],
+        if let Some(top) = upper.last() {
+            let actual = hash_block(&params.salt, top);
+            ensure!(
+                actual == params.root_hash,
+                error::RootHashMismatchSnafu {
+                    expected: params.root_hash_hex(),
+                    actual: hex::encode(actual)
+                }
+            );
         }
-    };
-    let per_leaf = (BLOCK / DIGEST_SIZE) as u64;
-    let leaf_start = offsets[0] * u64::from(BLOCK_SIZE);
-    let mut leaf_buf = vec![0u8; (VERIFY_CHUNK_BLOCKS / per_leaf) as usize * BLOCK];
-    let mut data_buf = vec![0u8; VERIFY_CHUNK_BLOCKS as usize * BLOCK];
-    let mut digests = vec![0u8; VERIFY_CHUNK_BLOCKS as usize * DIGEST_SIZE];
-    let mut block = 0u64;
-    while block < params.data_blocks {
-        let n = VERIFY_CHUNK_BLOCKS.min(params.data_blocks - block);
-        let first_leaf = block / per_leaf;
-        let leaves = &mut leaf_buf[..n.div_ceil(per_leaf) as usize * BLOCK];
-        read_hash(leaves, leaf_start + first_leaf * u64::from(BLOCK_SIZE))?;
-        for (k, leaf_block) in leaves.chunks(BLOCK).enumerate() {
-            if hash_block(&params.salt, leaf_block)[..] != *parent(first_leaf + k as u64) {
+        for k in (0..upper.len().saturating_sub(1)).rev() {
+            let below = &upper[k];
+            let mut digests = vec![0u8; below.len() / BLOCK * DIGEST_SIZE];
+            hash_blocks_into(&params.salt, below, &mut digests);
+            if let Some(bad) = first_mismatch(&digests, &upper[k + 1]) {
                 return error::HashBlockCorruptSnafu {
-                    level: 0u32,
-                    block: first_leaf + k as u64,
+                    level: k as u32 + 1,
+                    block: bad,
                 }
                 .fail();
             }
         }
-        let chunk = &mut data_buf[..n as usize * BLOCK];
-        read_chunk(data, chunk, block * u64::from(BLOCK_SIZE))?;
-        let computed = &mut digests[..n as usize * DIGEST_SIZE];
-        hash_blocks_into(&params.salt, chunk, computed);
-        if let Some(bad) = first_mismatch(computed, &leaves[..n as usize * DIGEST_SIZE]) {
-            return error::DataBlockCorruptSnafu { block: block + bad }.fail();
-        }
-        block += n;
+        Ok(StreamVerifier {
+            hash,
+            params: params.clone(),
+            upper,
+            leaf_start: offsets.first().map(|o| o * u64::from(BLOCK_SIZE)),
+            covered: params.data_bytes(),
+            seen: 0,
+            partial: Vec::with_capacity(BLOCK),
+            leaves: Vec::new(),
+            leaves_first: 0,
+            digests: Vec::new(),
+        })
     }
+
+    /// Data bytes checked or held so far (at most the bytes the tree covers).
+    pub fn position(&self) -> u64 {
+        self.seen
+    }
+
+    /// Bytes the tree covers (`data_blocks` × block size).
+    pub fn covered(&self) -> u64 {
+        self.covered
+    }
+
+    /// Takes the next data bytes; fails on the first block that does not match the tree.
+    pub fn update(&mut self, data: &[u8]) -> Result<()> {
+        let take = (self.covered - self.seen).min(data.len() as u64) as usize;
+        let mut data = &data[..take];
+        if !self.partial.is_empty() {
+            let n = (BLOCK - self.partial.len()).min(data.len());
+            self.partial.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            self.seen += n as u64;
+            if self.partial.len() < BLOCK {
+                return Ok(());
+            }
+            let block = std::mem::take(&mut self.partial);
+            let first = (self.seen - BLOCK as u64) / u64::from(BLOCK_SIZE);
+            let checked = self.check_blocks(first, &block);
+            self.partial = block;
+            self.partial.clear();
+            checked?;
+        }
+        let whole = data.len() - data.len() % BLOCK;
+        for chunk in data[..whole].chunks(VERIFY_CHUNK_BLOCKS as usize * BLOCK) {
+            let first = self.seen / u64::from(BLOCK_SIZE);
+            self.check_blocks(first, chunk)?;
+            self.seen += chunk.len() as u64;
+        }
+        self.partial.extend_from_slice(&data[whole..]);
+        self.seen += (data.len() - whole) as u64;
+        Ok(())
+    }
+
+    /// Succeeds when every block the tree covers was taken and matched.
+    pub fn finish(self) -> Result<()> {
+        ensure!(
+            self.seen == self.covered,
+            error::DataTooShortSnafu {
+                expected: self.covered,
+                got: self.seen
+            }
+        );
+        Ok(())
+    }
+
+    /// Checks whole blocks `blocks`, the first being data block `first`.
+    fn check_blocks(&mut self, first: u64, blocks: &[u8]) -> Result<()> {
+        let n = (blocks.len() / BLOCK) as u64;
+        let Some(leaf_start) = self.leaf_start else {
+            // One data block: its digest is the root hash.
+            ensure!(
+                hash_block(&self.params.salt, blocks) == self.params.root_hash,
+                error::DataBlockCorruptSnafu { block: first }
+            );
+            return Ok(());
+        };
+        let lo = first / HASHES_PER_BLOCK;
+        let hi = (first + n - 1) / HASHES_PER_BLOCK;
+        let have = (self.leaves.len() / BLOCK) as u64;
+        if have == 0 || lo < self.leaves_first || hi >= self.leaves_first + have {
+            self.load_leaves(leaf_start, lo, hi - lo + 1)?;
+        }
+        self.digests.resize(n as usize * DIGEST_SIZE, 0);
+        hash_blocks_into(&self.params.salt, blocks, &mut self.digests);
+        let skip = ((first - self.leaves_first * HASHES_PER_BLOCK) as usize) * DIGEST_SIZE;
+        if let Some(bad) = first_mismatch(&self.digests, &self.leaves[skip..]) {
+            return error::DataBlockCorruptSnafu { block: first + bad }.fail();
+        }
+        Ok(())
+    }
+
+    /// Reads leaf hash blocks `first..first + count` and checks each against its parent.
+    fn load_leaves(&mut self, leaf_start: u64, first: u64, count: u64) -> Result<()> {
+        self.leaves.resize(count as usize * BLOCK, 0);
+        read_hash_at(
+            &mut self.hash,
+            &mut self.leaves,
+            leaf_start + first * u64::from(BLOCK_SIZE),
+            hash_device_bytes(self.params.data_blocks),
+        )?;
+        self.leaves_first = first;
+        for (k, leaf_block) in self.leaves.chunks(BLOCK).enumerate() {
+            let leaf = first + k as u64;
+            // The digest a leaf hash block must have: from level 1, or the root hash when the
+            // leaf level is a single block.
+            let parent = match self.upper.first() {
+                Some(level1) => &level1[leaf as usize * DIGEST_SIZE..][..DIGEST_SIZE],
+                None => &self.params.root_hash[..],
+            };
+            if hash_block(&self.params.salt, leaf_block)[..] != *parent {
+                self.leaves.clear();
+                return error::HashBlockCorruptSnafu {
+                    level: 0u32,
+                    block: leaf,
+                }
+                .fail();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads `buf.len()` bytes of the hash device at `start`; a short device is `HashTooShort`.
+fn read_hash_at(
+    hash: &mut (impl Read + Seek),
+    buf: &mut [u8],
+    start: u64,
+    expected_len: u64,
+) -> Result<()> {
+    hash.seek(SeekFrom::Start(start))
+        .context(error::ReadHashSnafu { offset: start })?;
+    let got = read_full(hash, buf).context(error::ReadHashSnafu { offset: start })?;
+    ensure!(
+        got == buf.len(),
+        error::HashTooShortSnafu {
+            expected: expected_len,
+            got: start + got as u64
+        }
+    );
     Ok(())
 }
 
@@ -660,6 +790,84 @@ mod test {
             check(&bad, &tree),
             crate::Error::DataBlockCorrupt { block: 1_500 }
         ));
+    }
+
+    /// The streaming verifier takes the data in pieces of any size (across block, leaf and chunk
+    /// boundaries), names the first bad block, refuses a bad tree before any data, says when data
+    /// is missing and ignores bytes past what the tree covers.
+    #[test]
+    fn stream_verifier_takes_any_piece_size() {
+        let blocks = 17_000u64;
+        let data = pattern(blocks);
+        let salt = [3u8; 32];
+        let mut tree = Vec::new();
+        let params = build(&mut Cursor::new(&data), data.len() as u64, &salt, &mut tree).unwrap();
+        let feed = |data: &[u8], piece: usize| -> Result<()> {
+            let mut v = StreamVerifier::new(Cursor::new(&tree), &params)?;
+            for p in data.chunks(piece) {
+                v.update(p)?;
+            }
+            assert!(v.position() <= v.covered());
+            v.finish()
+        };
+        for piece in [1, 4095, 4096, 4097, 100_000, 512 << 10, 3 << 20, data.len()] {
+            // 1-byte pieces over the whole image would take long: a prefix shows the carry.
+            if piece == 1 {
+                let mut v = StreamVerifier::new(Cursor::new(&tree), &params).unwrap();
+                for b in &data[..3 * 4096 + 7] {
+                    v.update(std::slice::from_ref(b)).unwrap();
+                }
+                assert_eq!(v.position(), 3 * 4096 + 7);
+                continue;
+            }
+            feed(&data, piece).unwrap();
+            let mut bad = data.clone();
+            bad[9_999 * BLOCK + 4095] ^= 0x80;
+            assert!(
+                matches!(
+                    feed(&bad, piece),
+                    Err(crate::Error::DataBlockCorrupt { block: 9_999 })
+                ),
+                "piece {piece}"
+            );
+        }
+        // Missing data: the last block never arrives.
+        assert!(matches!(
+            feed(&data[..data.len() - 1], 65_536),
+            Err(crate::Error::DataTooShort { .. })
+        ));
+        // Bytes past the covered blocks (the rest of a larger partition) are not the image's.
+        let mut longer = data.clone();
+        longer.extend_from_slice(&[0xee; 10_000]);
+        feed(&longer, 777_777).unwrap();
+        // A damaged upper level is refused before any data is taken.
+        let offsets = level_offsets(&level_sizes(blocks));
+        let mut bad_tree = tree.clone();
+        bad_tree[offsets[1] as usize * BLOCK + 40] ^= 1;
+        assert!(matches!(
+            StreamVerifier::new(Cursor::new(&bad_tree), &params),
+            Err(crate::Error::HashBlockCorrupt { level: 1, block: 0 })
+        ));
+        // A damaged leaf hash block is found when the data reaches it.
+        let mut bad_tree = tree.clone();
+        bad_tree[(offsets[0] as usize + 50) * BLOCK + 1] ^= 1;
+        let mut v = StreamVerifier::new(Cursor::new(&bad_tree), &params).unwrap();
+        v.update(&data[..50 * 128 * BLOCK]).unwrap();
+        assert!(matches!(
+            v.update(&data[50 * 128 * BLOCK..]),
+            Err(crate::Error::HashBlockCorrupt {
+                level: 0,
+                block: 50
+            })
+        ));
+        // One data block: no tree, the block's digest is the root hash.
+        let one = pattern(1);
+        let mut t1 = Vec::new();
+        let p1 = build(&mut Cursor::new(&one), 4096, b"s", &mut t1).unwrap();
+        let mut v = StreamVerifier::new(Cursor::new(&t1), &p1).unwrap();
+        v.update(&one[..100]).unwrap();
+        v.update(&one[100..]).unwrap();
+        v.finish().unwrap();
     }
 
     #[test]
