@@ -1,9 +1,10 @@
 //! Carrying out an [`UpdatePlan`] in the fixed, safe order.
 //!
 //! The status says `staging` → the inactive set is made unbootable, durably → migrations and
-//! `manifest.json` are fetched through TUF and cached → root, boot and hash are streamed into the
-//! inactive partitions (resumable) → root is verified against the hash tree and the root hash in
-//! the new BOOT partition → the set is marked valid → (`update` only) it becomes the next to
+//! `manifest.json` are fetched through TUF and cached → boot and hash are streamed into the
+//! inactive partitions (resumable) and read back → root is streamed and checked against the hash
+//! tree and the root hash in the new BOOT partition as it is written (or, for a delta or where
+//! direct reads are refused, after) → the set is marked valid → (`update` only) it becomes the next to
 //! boot. Nothing before "marked valid" can make the set boot; a kill anywhere leaves the running
 //! set as it was and the next run resumes.
 
@@ -107,7 +108,7 @@ pub(crate) async fn apply(
         .cache_migrations(cx.paths, &plan.migrations)
         .await?;
 
-    // 3. Images: root, boot, hash.
+    // 3. Images: boot, hash, then root, checked against the new tree as it is written.
     step(Step::WriteImages);
     let settings = WriteSettings {
         resume_dir: resume_dir.clone(),
@@ -118,6 +119,15 @@ pub(crate) async fn apply(
     let mut root_update = None;
     for image in &plan.images {
         if image.kind == ImageKind::Root {
+            // The tree in the new hash partition, under the root hash in the new BOOT partition,
+            // is checked now; a bad one is refused before the root is written.
+            let check = boot_written(&results).and_then(|boot| {
+                verity::RootCheck::prepare(&plan.disk, &plan.inactive, boot).map(Some)
+            });
+            let check = match check {
+                Ok(c) => c,
+                Err(e) => return Err(untrusted(&resume_dir, e)),
+            };
             // From the delta when one is published and worth it, else the full image.
             let (result, how) = delta_update::write_root(
                 cx.http,
@@ -126,33 +136,34 @@ pub(crate) async fn apply(
                 &plan.running_root,
                 &settings,
                 cx.delta,
+                check,
             )
             .await?;
             results.push(result);
             root_update = Some(how);
             continue;
         }
-        results.push(image::write_image(cx.http, image, &settings).await?);
+        results.push(image::write_image(cx.http, image, &settings, None).await?);
     }
 
-    // 4. Verify what is on the disk now, before anything may boot it.
+    // 4. Verify what is on the disk now, before anything may boot it: the root was read back
+    // and checked behind the writer, or it is read and checked now.
     step(Step::Verify);
-    let boot_written = results
-        .iter()
-        .find(|r| r.kind == ImageKind::Boot)
-        .map_or(0, |r| r.written);
-    let started = std::time::Instant::now();
-    let verified = verify_set(&plan.disk, &plan.inactive, boot_written);
-    info!(
-        "verified set {inactive} in {:.2?}: {}",
-        started.elapsed(),
-        if verified.is_ok() { "ok" } else { "FAILED" }
-    );
-    if let Err(e) = verified {
-        // What is there cannot be trusted: the next run starts over.
-        let _ = resume::clear_records(&resume_dir);
-        let _ = delta_update::clear(&resume_dir);
-        return Err(e);
+    let root = results.iter().find(|r| r.kind == ImageKind::Root);
+    if root.is_some_and(|r| r.verified_behind) {
+        info!("verified set {inactive}: root checked against the tree as it was written");
+    } else {
+        let started = std::time::Instant::now();
+        let verified =
+            boot_written(&results).and_then(|boot| verify_set(&plan.disk, &plan.inactive, boot));
+        info!(
+            "verified set {inactive} in {:.2?}: {}",
+            started.elapsed(),
+            if verified.is_ok() { "ok" } else { "FAILED" }
+        );
+        if let Err(e) = verified {
+            return Err(untrusted(&resume_dir, e));
+        }
     }
 
     // 5. Valid (tries_left = 1), then next-to-boot for `update`.
@@ -176,6 +187,24 @@ pub(crate) async fn apply(
     resume::clear_records(&resume_dir)?;
     delta_update::clear(&resume_dir)?;
     Ok((results, root_update))
+}
+
+/// What is on the inactive set cannot be trusted: the next run starts over. Returns `e`.
+fn untrusted(resume_dir: &std::path::Path, e: error::Error) -> error::Error {
+    let _ = resume::clear_records(resume_dir);
+    let _ = delta_update::clear(resume_dir);
+    e
+}
+
+/// Bytes written to the BOOT partition (its image comes first in the plan).
+fn boot_written(results: &[ImageResult]) -> Result<u64> {
+    results
+        .iter()
+        .find(|r| r.kind == ImageKind::Boot)
+        .map(|r| r.written)
+        .ok_or(error::Error::ThreadPanic {
+            what: "the boot image is written before the root",
+        })
 }
 
 /// Verifies the written root against the written hash partition, with the dm-verity parameters

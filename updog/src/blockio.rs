@@ -141,7 +141,8 @@ pub struct Disk {
     pub mode: IoMode,
 }
 
-fn is_block_device(path: &Path) -> bool {
+/// Whether `path` is a block device.
+pub fn is_block_device(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device())
 }
 
@@ -277,7 +278,20 @@ impl<M: Send + 'static> Writer<M> {
         disk: Disk,
         path: &Path,
         start: u64,
+        on_mark: impl FnMut(M) -> Result<Option<M>> + Send + 'static,
+    ) -> Result<Self> {
+        Self::watched(disk, path, start, on_mark, |_, _| Ok(()))
+    }
+
+    /// Like [`Writer::new`], and `on_written(end, mode)` is called by the I/O thread after each
+    /// write: every byte pushed before disk offset `end` is now on the device (`mode` is how it
+    /// was written). A reader that verifies behind the writer follows these ends.
+    pub fn watched(
+        disk: Disk,
+        path: &Path,
+        start: u64,
         mut on_mark: impl FnMut(M) -> Result<Option<M>> + Send + 'static,
+        mut on_written: impl FnMut(u64, IoMode) -> Result<()> + Send + 'static,
     ) -> Result<Self> {
         let align = disk.mode.align();
         let base = start - start % align as u64;
@@ -320,6 +334,7 @@ impl<M: Send + 'static> Writer<M> {
                             }
                             io.write(&buf.as_slice()[..len], at)?;
                             let _ = free_tx.try_send(buf);
+                            on_written(at + keep_from.unwrap_or(len) as u64, io.mode)?;
                         }
                         Cmd::Mark(m) => pending = Some(m),
                     }

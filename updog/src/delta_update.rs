@@ -636,7 +636,9 @@ pub fn clear(resume_dir: &Path) -> Result<()> {
 /// Writes the root image of `plan` into the inactive ROOT partition from the delta when one is
 /// published and worth it, else (or when the delta fails in a way the full artifact cures) with
 /// [`image::write_image`]. Returns the same per-image result as `write_image` (with
-/// `downloaded` = every byte fetched for the root in this run) and how it was done.
+/// `downloaded` = every byte fetched for the root in this run) and how it was done. `check` is
+/// the root check behind the writer, used when the full image is written (the delta executor
+/// writes out of order: its result is verified by the separate pass).
 pub async fn write_root(
     http: &HttpClient,
     loaded: &LoadedRepo,
@@ -644,6 +646,7 @@ pub async fn write_root(
     active_root: &signpost::Partition,
     settings: &WriteSettings,
     enabled: bool,
+    check: Option<crate::verity::RootCheck>,
 ) -> Result<(ImageResult, DeltaReport)> {
     let full_bytes = plan.length;
     let reporter = settings.reporter.clone();
@@ -653,7 +656,7 @@ pub async fn write_root(
         info!("root image: full download ({reason})");
         reporter_event(&settings.reporter, &report);
         clear(&settings.resume_dir)?;
-        let mut result = image::write_image(http, plan, settings).await?;
+        let mut result = image::write_image(http, plan, settings, check).await?;
         result.downloaded += report.delta_bytes;
         report.method = Method::Full;
         Ok((result, report))
@@ -816,6 +819,7 @@ pub async fn write_root(
             downloaded: report.delta_bytes,
             resumed_at: 0,
             already_complete: false,
+            verified_behind: false,
         },
         report,
     ))

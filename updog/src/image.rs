@@ -28,6 +28,7 @@ use crate::resume::{
     RECORD_FORMAT, ResumeRecord, load_hash, load_record, record_path, save_hash, write_record,
 };
 use crate::transport::{HttpClient, RetryBudget, TargetStream};
+use crate::verity::{Checked, RootCheck};
 use serde::Serialize;
 use sha2::Digest;
 use snafu::{IntoError, ResultExt};
@@ -81,6 +82,10 @@ pub struct ImageResult {
     pub resumed_at: u64,
     /// The image was already complete from an earlier run.
     pub already_complete: bool,
+    /// The root image was read back and checked against the hash tree behind the writer
+    /// ([`crate::verity::RootCheck`]), so the separate verify pass has nothing left to prove.
+    #[serde(skip)]
+    pub verified_behind: bool,
 }
 
 enum Msg {
@@ -112,11 +117,13 @@ impl std::fmt::Debug for WriteSettings {
     }
 }
 
-/// Writes one image (resuming if a matching record exists).
+/// Writes one image (resuming if a matching record exists). With `check` (the root image), the
+/// written bytes are read back and checked against the hash tree behind the writer.
 pub async fn write_image(
     http: &HttpClient,
     plan: &ImagePlan,
     settings: &WriteSettings,
+    check: Option<RootCheck>,
 ) -> Result<ImageResult> {
     let record = load_record(&settings.resume_dir, plan);
     if let Some(r) = &record
@@ -136,6 +143,7 @@ pub async fn write_image(
             downloaded: 0,
             resumed_at: r.compressed_offset,
             already_complete: true,
+            verified_behind: false,
         });
     }
     // A partial record resumes with both hash mid-states (the compressed stream's, and for an
@@ -206,7 +214,18 @@ pub async fn write_image(
         let settings = settings.clone();
         std::thread::Builder::new()
             .name(format!("write-{}", plan.kind))
-            .spawn(move || writer_stage(file, decoder, written_hash, rx, pool_tx, &plan, &settings))
+            .spawn(move || {
+                writer_stage(
+                    file,
+                    decoder,
+                    written_hash,
+                    check,
+                    rx,
+                    pool_tx,
+                    &plan,
+                    &settings,
+                )
+            })
             .map_err(|source| error::RuntimeSnafu.into_error(source))?
     };
 
@@ -227,25 +246,42 @@ pub async fn write_image(
     let downloaded = match net {
         Ok(n) => n,
         Err(e) => {
+            // A writer error (disk full, image too large, a block that does not match the tree)
+            // is the root cause if there is one.
+            let e = match written {
+                Err(w) if !matches!(w, Error::ThreadPanic { .. }) && is_channel_closed(&e) => w,
+                _ => e,
+            };
             if matches!(
                 e,
-                Error::TargetHash { .. } | Error::TargetTooLong { .. } | Error::Decode { .. }
+                Error::TargetHash { .. }
+                    | Error::TargetTooLong { .. }
+                    | Error::Decode { .. }
+                    | Error::Verity { .. }
+                    | Error::Verify { .. }
             ) {
                 // The bytes cannot be trusted: start over next time.
                 let _ = fsutil::remove_durable(&record_path(&settings.resume_dir, plan.kind));
             }
-            // A writer error (disk full, image too large) is the root cause if there is one.
-            return Err(match written {
-                Err(w) if !matches!(w, Error::ThreadPanic { .. }) && is_channel_closed(&e) => w,
-                _ => e,
-            });
+            return Err(e);
         }
     };
     let Written {
         state,
         digest,
         mode,
-    } = written?;
+        checked,
+    } = match written {
+        Err(e @ (Error::Verity { .. } | Error::Verify { .. })) => {
+            // What is on the device cannot be trusted: the next run starts this image over.
+            let _ = fsutil::remove_durable(&record_path(&settings.resume_dir, plan.kind));
+            return Err(e);
+        }
+        w => w?,
+    };
+    if let Some(Checked::NotProven(why)) = &checked {
+        info!("root image not checked behind the writer ({why}): the verify step reads it");
+    }
     if let Some(expected) = digest
         && let Err(e) = read_back(plan, state.produced, &expected)
     {
@@ -290,6 +326,7 @@ pub async fn write_image(
         downloaded,
         resumed_at: start_offset,
         already_complete: false,
+        verified_behind: checked == Some(Checked::Verified),
     })
 }
 
@@ -445,6 +482,8 @@ struct Written {
     /// SHA-256 of the decoded bytes (boot and hash images; see [`reads_back`]).
     digest: Option<[u8; 32]>,
     mode: blockio::IoMode,
+    /// How the check behind the writer ended (when there was one).
+    checked: Option<Checked>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -452,11 +491,20 @@ fn writer_stage(
     file: std::fs::File,
     decoder: BlockDecoder,
     written_hash: Option<sha2::Sha256>,
+    check: Option<RootCheck>,
     rx: mpsc::Receiver<Msg>,
     pool_tx: mpsc::Sender<Vec<u8>>,
     plan: &ImagePlan,
     settings: &WriteSettings,
 ) -> Result<Written> {
+    // The check behind the writer: its thread first reads back what an earlier run wrote.
+    let (watch, checker) = match check {
+        Some(c) => {
+            let (tx, thread) = c.spawn(decoder.state().produced)?;
+            (Some(tx), Some(thread))
+        }
+        None => (None, None),
+    };
     // Checkpoints are flushed by a helper thread, so the disk keeps writing while the decoder
     // goes on. The disk writer's I/O thread hands a checkpoint on only once every byte before it
     // is written; one that arrives while the previous one is being flushed waits for the next
@@ -496,7 +544,7 @@ fn writer_stage(
                 plan.kind,
                 plan.disk.display()
             );
-            let writer = Writer::new(
+            let writer = Writer::watched(
                 target,
                 &plan.disk,
                 part.first_byte + decoder.state().produced,
@@ -507,15 +555,35 @@ fn writer_stage(
                         Err(Error::ThreadPanic { what: "checkpoint" })
                     }
                 },
+                move |end, mode| {
+                    // A checker that stopped has failed; its error is reported at the end. The
+                    // download goes on meanwhile, so that a download whose SHA-256 does not match
+                    // is reported as that (the bytes were bad) rather than as a bad block.
+                    if let Some(tx) = &watch {
+                        let _ = tx.send((end, mode));
+                    }
+                    Ok(())
+                },
             )?;
             write_loop(writer, decoder, written_hash, rx, pool_tx, plan, settings)
         });
         let synced = syncer
             .join()
             .map_err(|_| Error::ThreadPanic { what: "checkpoint" })?;
+        // The writer's I/O thread has ended (and with it the checker's sender).
+        let checked = checker.map(|t| {
+            t.join().map_err(|_| Error::ThreadPanic {
+                what: "root check behind the writer",
+            })
+        });
+        // A failed check is the root cause of a writer stopped by it.
+        if let Some(Ok(Err(e))) = checked {
+            return Err(e);
+        }
         // A writer error is the root cause of a checkpoint that could not be handed on.
-        let written = result?;
+        let mut written = result?;
         synced?;
+        written.checked = checked.transpose()?.transpose()?;
         file.sync_all()
             .context(error::DiskSyncSnafu { path: &plan.disk })?;
         Ok(written)
@@ -630,6 +698,7 @@ fn write_loop(
                     state: decoder.state().clone(),
                     digest: written_hash.map(|h| h.finalize().into()),
                     mode: stats.mode,
+                    checked: None,
                 });
             }
         }

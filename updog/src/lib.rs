@@ -3,10 +3,10 @@
 //! updog reads a TUF repository through [tuf_client] (the specification's client workflow) into a
 //! **persistent** datastore (so rollback and freeze are detected across runs), chooses an update with `update-metadata`'s pure selection
 //! function, and writes it to the inactive partition set in a fixed safe order: mark the set
-//! unbootable → cache migrations → stream root, boot and hash images (verified length and SHA-256,
-//! LZ4-decoded, resumable across network drops, kills and reboots) → verify the written root
-//! against its dm-verity tree and the root hash recorded in the boot partition → mark valid →
-//! activate. Partition flags belong to `signpost`, wave math to `waves`.
+//! unbootable → cache migrations → stream boot, hash and root images (verified length and SHA-256,
+//! LZ4-decoded, resumable across network drops, kills and reboots), the root read back from the
+//! device and checked against its dm-verity tree and the root hash recorded in the boot partition
+//! as it is written → mark valid → activate. Partition flags belong to `signpost`, wave math to `waves`.
 //!
 //! The binary is a thin wrapper: [`cli::Cli`] parses, [`run`] does the work and returns an
 //! [`Outcome`], whose [`Outcome::exit_status`] (or [`Error::exit_code`]) is one of the documented

@@ -1,6 +1,6 @@
 //! The update plan: everything `update` will do, decided before anything is touched.
 //!
-//! [`UpdatePlan::build`] resolves the chosen update's signed targets (root, boot, hash and the
+//! [`UpdatePlan::build`] resolves the chosen update's signed targets (boot, hash, root and the
 //! migration chain) and reads which set is inactive and where its partitions are; it writes
 //! nothing. `check-update --json` prints it (`"plan"`), and `update` hands the same value to
 //! [`crate::apply`], which carries out [`UpdatePlan::steps`] in that fixed order.
@@ -34,7 +34,8 @@ pub struct UpdatePlan {
     pub inactive: PartitionSet,
     /// The running set's root partition: what a delta update copies unchanged chunks from.
     pub running_root: signpost::Partition,
-    /// Root, boot and hash: signed target, URL, length, hash, and the partition each goes to.
+    /// Boot, hash and root, in the order they are written: signed target, URL, length, hash, and
+    /// the partition each goes to.
     pub images: Vec<ImagePlan>,
     /// Migration targets fetched through TUF (oldest first), then `manifest.json`, cached for
     /// the migrator after the reboot.
@@ -69,11 +70,13 @@ impl UpdatePlan {
                 op: "read the running set",
             })?
             .root;
+        // Boot and hash first: the root hash and the tree they carry are what the root image is
+        // checked against as it is written (see `crate::verity::RootCheck`).
         let mut images = Vec::with_capacity(3);
         for (kind, name, partition) in [
-            (ImageKind::Root, update.images.root.to_string(), &set.root),
             (ImageKind::Boot, update.images.boot.to_string(), &set.boot),
             (ImageKind::Hash, update.images.hash.to_string(), &set.hash),
+            (ImageKind::Root, update.images.root.to_string(), &set.root),
         ] {
             let info = loaded.target(&name).await?;
             images.push(ImagePlan {

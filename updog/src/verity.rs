@@ -106,6 +106,186 @@ fn parse_table(before: &[u8], from_needle: &[u8]) -> Option<BootVerity> {
     })
 }
 
+/// The root partition checked against the hash tree *behind the writer*: as the root image is
+/// written, the bytes just written are read back from the device and checked block by block
+/// against the tree ([`dm_verity::StreamVerifier`]), on a thread of their own, so checking
+/// overlaps downloading, decoding and writing instead of following them as a second pass.
+///
+/// It proves what the separate pass ([`verify`]) proves, and only where it can: the bytes are
+/// read from the device with direct I/O (the writer wrote them the same way, so no page cache
+/// holds them), or from a regular file (a disk image, which the separate pass reads through its
+/// cache as well). Where neither holds (a block device that refused direct I/O: reading back
+/// right after writing would only read the page cache) [`RootCheck::spawn`]'s thread stops
+/// checking and [`Checked::NotProven`] sends the caller to the separate pass, which drops the
+/// cache first. A resumed image's bytes from an earlier run are read back and checked first, in
+/// this run, so every block is read from the device by the run that marks the set valid.
+#[derive(Debug)]
+pub struct RootCheck {
+    verifier: dm_verity::StreamVerifier<crate::blockio::DirectWindow>,
+    disk: std::path::PathBuf,
+    data_off: u64,
+    policy: crate::blockio::DirectPolicy,
+}
+
+/// How the root check behind the writer ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// Every block the tree covers was read back from the device and matched.
+    Verified,
+    /// Not proven here (why): the separate pass must run.
+    NotProven(String),
+}
+
+impl RootCheck {
+    /// Reads the dm-verity parameters from the written BOOT partition (`boot_written` bytes of
+    /// `set.boot`) and checks the hash partition's tree against them (superblock, upper levels,
+    /// root hash), before the root is written.
+    pub fn prepare(disk: &Path, set: &signpost::PartitionSet, boot_written: u64) -> Result<Self> {
+        let file = File::open(disk).context(error::DiskOpenSnafu { path: disk })?;
+        let boot = boot_params_from_partition(
+            &file,
+            set.boot.first_byte,
+            boot_written.min(set.boot.len_bytes),
+        )?;
+        let policy = crate::blockio::DirectPolicy::from_env();
+        let mut hash = crate::blockio::DirectWindow::new(
+            disk,
+            set.hash.first_byte,
+            set.hash.len_bytes,
+            policy,
+        )?;
+        let params = full_params(&mut hash, &boot, disk)?;
+        // (A tree covering more than the partition is refused by the writer: the image cannot
+        // fit.)
+        let verifier = dm_verity::StreamVerifier::new(hash, &params)
+            .context(error::VeritySnafu { path: disk })?;
+        Ok(RootCheck {
+            verifier,
+            disk: disk.to_path_buf(),
+            data_off: set.root.first_byte,
+            policy,
+        })
+    }
+
+    /// Starts the checking thread. `already` bytes of the image are on the device from an earlier
+    /// run: they are read back and checked first. Then each `(end, mode)` received (from
+    /// [`crate::blockio::Writer::watched`]: every image byte before disk offset `end` is written)
+    /// is read back and checked. The thread ends when the sender is dropped.
+    #[allow(clippy::type_complexity)]
+    pub fn spawn(
+        self,
+        already: u64,
+    ) -> Result<(
+        std::sync::mpsc::SyncSender<(u64, crate::blockio::IoMode)>,
+        std::thread::JoinHandle<Result<Checked>>,
+    )> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let thread = std::thread::Builder::new()
+            .name("verify-root".into())
+            .spawn(move || self.run(already, rx))
+            .map_err(|source| Error::Runtime { source })?;
+        Ok((tx, thread))
+    }
+
+    fn run(
+        mut self,
+        already: u64,
+        rx: std::sync::mpsc::Receiver<(u64, crate::blockio::IoMode)>,
+    ) -> Result<Checked> {
+        use crate::blockio::{self, IoMode};
+        let covered = self.verifier.covered();
+        let disk = blockio::open_for_read(&self.disk, self.data_off, covered, self.policy)?;
+        let block_device = blockio::is_block_device(&self.disk);
+        let not_proven = |rx: std::sync::mpsc::Receiver<_>, why: String| {
+            // Drain, so the writer is never held up by a reader that stopped reading.
+            for _ in rx {}
+            Ok(Checked::NotProven(why))
+        };
+        if disk.mode == IoMode::Buffered && block_device {
+            return not_proven(
+                rx,
+                format!(
+                    "{} refuses direct reads: a read right after the write would come from the \
+                     page cache",
+                    self.disk.display()
+                ),
+            );
+        }
+        let align = match disk.mode {
+            IoMode::Direct { align } => align as u64,
+            IoMode::Buffered => 1,
+        };
+        let mut buf = blockio::AlignedBuf::new(blockio::BUF_BYTES, align as usize);
+        let mut read_to = |verifier: &mut dm_verity::StreamVerifier<_>, to: u64| -> Result<()> {
+            let to = to.min(covered);
+            while verifier.position() < to {
+                let pos = verifier.position();
+                let start = pos - pos % align;
+                let end = to.div_ceil(align) * align;
+                let n = (end - start).min(blockio::BUF_BYTES as u64) as usize;
+                let at = self.data_off + start;
+                disk.file
+                    .read_exact_at(&mut buf.as_mut_slice()[..n], at)
+                    .context(error::DiskReadSnafu {
+                        path: &self.disk,
+                        offset: at,
+                    })?;
+                let skip = (pos - start) as usize;
+                let upto = n.min((to - start) as usize);
+                verifier
+                    .update(&buf.as_slice()[skip..upto])
+                    .context(error::VeritySnafu { path: &self.disk })?;
+            }
+            Ok(())
+        };
+        read_to(&mut self.verifier, already)?;
+        while let Ok((end, mode)) = rx.recv() {
+            if mode == IoMode::Buffered && block_device {
+                return not_proven(
+                    rx,
+                    format!(
+                        "{} switched to the page cache while writing",
+                        self.disk.display()
+                    ),
+                );
+            }
+            read_to(&mut self.verifier, end.saturating_sub(self.data_off))?;
+        }
+        // The writer stopped (on its own error, reported by the caller) or the image is shorter
+        // than the tree: either way not proven here.
+        if self.verifier.position() < covered {
+            return Ok(Checked::NotProven(format!(
+                "the image ended after {} of the {covered} bytes the tree covers",
+                self.verifier.position()
+            )));
+        }
+        self.verifier
+            .finish()
+            .context(error::VeritySnafu { path: &self.disk })?;
+        Ok(Checked::Verified)
+    }
+}
+
+/// The complete parameters: the table's, with the superblock's UUID (the kernel's table carries
+/// none, and dm-verity does not check it either).
+fn full_params(
+    hash: &mut crate::blockio::DirectWindow,
+    params: &BootVerity,
+    disk: &Path,
+) -> Result<VerityParams> {
+    let uuid = dm_verity::read_superblock(hash)
+        .context(error::VeritySnafu { path: disk })?
+        .uuid;
+    Ok(VerityParams {
+        root_hash: params.root_hash,
+        salt: params.salt.clone(),
+        data_blocks: params.data_blocks,
+        data_block_size: params.data_block_size,
+        hash_block_size: params.hash_block_size,
+        uuid,
+    })
+}
+
 /// Verifies the root partition (`data_len` bytes at `data_off` of `disk`) against the hash tree
 /// in the hash partition (`hash_len` bytes at `hash_off`, superblock first) and `params` from the
 /// BOOT partition, with [`dm_verity::verify`]: the superblock must agree with the table (salt,
@@ -129,17 +309,7 @@ pub fn verify(
     let policy = crate::blockio::DirectPolicy::from_env();
     let mut hash = crate::blockio::DirectWindow::new(disk, hash_off, hash_len, policy)?;
     let ctx = || error::VeritySnafu { path: disk };
-    // The kernel's table carries no UUID; take the superblock's so the parameters are complete
-    // (dm-verity does not check it either).
-    let uuid = dm_verity::read_superblock(&mut hash).context(ctx())?.uuid;
-    let params = VerityParams {
-        root_hash: params.root_hash,
-        salt: params.salt.clone(),
-        data_blocks: params.data_blocks,
-        data_block_size: params.data_block_size,
-        hash_block_size: params.hash_block_size,
-        uuid,
-    };
+    let params = full_params(&mut hash, params, disk)?;
     // Only the blocks the tree covers are read (the rest of the partition is not the image's).
     let covered = params
         .data_blocks

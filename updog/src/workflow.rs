@@ -2,8 +2,9 @@
 //!
 //! `update` / `update-image`: lock → config, os-release → load TUF (persistent datastore) →
 //! select (update-metadata's pure function) → clear the inactive set (durable) → fetch and cache
-//! migrations with manifest.json → stream root, boot, hash into the inactive partitions (resumable)
-//! → verify root against hash with the boot partition's root hash → mark the set valid → (update
+//! migrations with manifest.json → stream boot, hash, root into the inactive partitions
+//! (resumable), root checked against hash with the boot partition's root hash as it is written →
+//! mark the set valid → (update
 //! only) make it the next to boot → optional reboot.
 
 use crate::apply::{self, ApplyContext};

@@ -35,6 +35,10 @@ fn update_into_a_loop_device_writes_directly_and_verifies() {
         "the root image was not written with direct I/O:\n{log}"
     );
     assert!(!log.contains("refuse"), "{log}");
+    assert!(
+        log.contains("root checked against the tree as it was written"),
+        "the root was not checked behind the writer:\n{log}"
+    );
 
     // Independent checks on the loop device's own partition devices.
     let root = dev.partition(ROOT_B);

@@ -460,7 +460,7 @@ fn check_update_json_shows_the_plan_that_update_follows() {
     );
     let images = plan["images"].as_array().unwrap();
     let kinds: Vec<&str> = images.iter().map(|i| i["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["root", "boot", "hash"]);
+    assert_eq!(kinds, ["boot", "hash", "root"]);
     // Each image goes to set B's partition of its kind, with the signed length and hash of the
     // file the repository serves.
     let mut total = 0;

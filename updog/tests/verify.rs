@@ -1,5 +1,6 @@
 //! The post-write check: updog's dm-verity verifier against `veritysetup` (independent oracle),
-//! and an update whose signed images are inconsistent is written but never marked valid.
+//! an update whose signed images are inconsistent is never marked valid, and the check behind the
+//! writer (a changed download named as such, a resumed root read back before it goes on).
 
 mod common;
 
@@ -96,7 +97,7 @@ fn verifier_agrees_with_veritysetup() {
 }
 
 #[test]
-fn inconsistent_signed_images_are_written_but_never_marked_valid() {
+fn inconsistent_signed_images_are_never_marked_valid() {
     if !tools() {
         return;
     }
@@ -125,4 +126,144 @@ fn inconsistent_signed_images_are_written_but_never_marked_valid() {
     assert_eq!(host.next_boot(), Some(signpost::SetName::A));
     // Nothing is kept for resuming: the next run starts over.
     assert!(!host.root.join("var/lib/updog/resume/root.json").exists());
+}
+
+/// Bytes no compressor can shrink, so `lz4` stores them as uncompressed blocks and a flipped
+/// byte in the served target still decodes (into a wrong block).
+fn incompressible(len: u64, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len as usize);
+    while (out.len() as u64) < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+/// Two releases whose new root (`new_mib` MiB) is incompressible, on a host with `extra` config.
+fn incompressible_world(
+    new_mib: u64,
+    extra: &str,
+) -> (tempfile::TempDir, Repo, Server, Release, Host) {
+    let dir = test_support::tempdir();
+    let path = dir.path().to_path_buf();
+    let repo = Repo::new(&path);
+    let old = make_release(&path, "1.0.0", MIB, &["-B4"]);
+    let src = path.join("new-root.img");
+    std::fs::write(&src, incompressible(new_mib * MIB, 7)).unwrap();
+    let new = make_release_from(&path, "1.1.0", &src, &["-B4"]);
+    repo.publish(
+        &manifest(&[&old, &new]),
+        &[old.target_files(), new.target_files()].concat(),
+        RoleVersions::all(1),
+    );
+    let server = Server::serve_dir(&repo.dir);
+    let host = Host::new(&path, &repo, &server.url(), &old, new_mib + 2, extra);
+    (dir, repo, server, new, host)
+}
+
+fn assert_nothing_activated(host: &Host) {
+    let b = host.flags(signpost::SetName::B);
+    assert_eq!((b.priority, b.tries_left, b.successful), (0, 0, false));
+    assert_eq!(host.next_boot(), Some(signpost::SetName::A));
+}
+
+/// The root is checked against the tree behind the writer, so a served root whose bytes were
+/// changed (here: inside a stored block, so it still decodes) is found before the download ends;
+/// the download still runs to its end, and the error names the cause: the received bytes do not
+/// have the signed SHA-256 (not a bad disk block). Nothing is kept for resuming.
+#[test]
+fn a_changed_root_download_is_reported_as_that_not_as_a_bad_disk_block() {
+    if !tools() {
+        return;
+    }
+    let (_dir, repo, _server, new, host) = incompressible_world(3, "");
+    let served = repo.target_file(&new.root_name);
+    let mut bytes = std::fs::read(&served).unwrap();
+    // Frame header (7 bytes), then block 0's size word: high bit set = stored uncompressed.
+    let word = u32::from_le_bytes(bytes[7..11].try_into().unwrap());
+    assert!(word & 0x8000_0000 != 0, "block 0 is not stored: {word:#x}");
+    bytes[11 + 5000] ^= 0x40;
+    std::fs::write(&served, &bytes).unwrap();
+    let out = host.updog(&["update"]);
+    assert_eq!(out.status.code(), Some(11), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}: SHA-256 mismatch", new.root_name)),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("data block"), "{stderr}");
+    assert_nothing_activated(&host);
+    assert!(!host.root.join("var/lib/updog/resume/root.json").exists());
+}
+
+/// A resumed root image: the part an earlier run wrote is read back from the device and checked
+/// against the tree before the run goes on, so a block changed on the disk between the runs is
+/// found (exit 11, naming the block), nothing is activated, the records are dropped, and the next
+/// run writes the image again and succeeds.
+#[test]
+fn a_resumed_root_is_read_back_and_checked_before_it_continues() {
+    if !tools() {
+        return;
+    }
+    let (dir, repo, server, new, host) = incompressible_world(6, "retries = 0\n");
+    // The connection is cut after 4 MiB of the root target: the run stops with a checkpoint.
+    server.set_fault(test_support::http::Fault::CutAfter {
+        suffix: new.root_name.clone(),
+        bytes: 4 * MIB,
+        times: 1,
+    });
+    let out = host.updog(&["update"]);
+    assert!(!out.status.success(), "{}", show(&out));
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(host.root.join("var/lib/updog/resume/root.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["complete"], false, "{record}");
+    let produced = record["decoder"]["produced"].as_u64().unwrap();
+    assert!(produced >= MIB, "{record}");
+    // A block inside the part already written changes on the disk.
+    let (root_b, _) = partition(&host.disk, ROOT_B);
+    let bad_block = produced / 4096 / 2;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&host.disk)
+        .unwrap();
+    let mut byte = [0u8; 1];
+    f.read_exact_at(&mut byte, root_b + bad_block * 4096 + 9)
+        .unwrap();
+    byte[0] ^= 0x10;
+    f.write_all_at(&byte, root_b + bad_block * 4096 + 9)
+        .unwrap();
+    drop(f);
+
+    host.set_config(&server.url(), "");
+    let out = host.updog(&["update"]);
+    assert_eq!(out.status.code(), Some(11), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("resuming root image")
+            && stderr.contains(&format!("data block {bad_block} is corrupt")),
+        "{stderr}"
+    );
+    assert_nothing_activated(&host);
+    assert!(!host.root.join("var/lib/updog/resume/root.json").exists());
+
+    let out = host.updog(&["update"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("root checked against the tree as it was written"),
+        "{stderr}"
+    );
+    assert!(veritysetup_verify_b(
+        &host.disk,
+        &new,
+        &dir.path().to_path_buf()
+    ));
+    assert_eq!(host.next_boot(), Some(signpost::SetName::B));
+    drop(repo);
 }
