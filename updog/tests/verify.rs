@@ -262,7 +262,7 @@ fn a_resumed_root_is_read_back_and_checked_before_it_continues() {
     assert!(veritysetup_verify_b(
         &host.disk,
         &new,
-        &dir.path().to_path_buf()
+        dir.path()
     ));
     assert_eq!(host.next_boot(), Some(signpost::SetName::B));
     drop(repo);
