@@ -465,6 +465,8 @@ pub struct StreamVerifier<H> {
     leaves: Vec<u8>,
     leaves_first: u64,
     digests: Vec<u8>,
+    /// Hash the blocks of one update on the rayon pool (the default) or on the caller's thread.
+    parallel: bool,
 }
 
 impl<H: Read + Seek> StreamVerifier<H> {
@@ -532,7 +534,15 @@ impl<H: Read + Seek> StreamVerifier<H> {
             leaves: Vec::new(),
             leaves_first: 0,
             digests: Vec::new(),
+            parallel: true,
         })
+    }
+
+    /// Hashes on the calling thread only, for a caller that already keeps every core busy with
+    /// other stages (a pool would only add wake-ups and spinning next to them).
+    pub fn sequential(mut self) -> Self {
+        self.parallel = false;
+        self
     }
 
     /// Data bytes checked or held so far (at most the bytes the tree covers).
@@ -605,7 +615,17 @@ impl<H: Read + Seek> StreamVerifier<H> {
             self.load_leaves(leaf_start, lo, hi - lo + 1)?;
         }
         self.digests.resize(n as usize * DIGEST_SIZE, 0);
-        hash_blocks_into(&self.params.salt, blocks, &mut self.digests);
+        if self.parallel {
+            hash_blocks_into(&self.params.salt, blocks, &mut self.digests);
+        } else {
+            for (slot, block) in self
+                .digests
+                .chunks_mut(DIGEST_SIZE)
+                .zip(blocks.chunks(BLOCK))
+            {
+                slot.copy_from_slice(&hash_block(&self.params.salt, block));
+            }
+        }
         let skip = ((first - self.leaves_first * HASHES_PER_BLOCK) as usize) * DIGEST_SIZE;
         if let Some(bad) = first_mismatch(&self.digests, &self.leaves[skip..]) {
             return error::DataBlockCorruptSnafu { block: first + bad }.fail();
@@ -804,6 +824,9 @@ mod test {
         let params = build(&mut Cursor::new(&data), data.len() as u64, &salt, &mut tree).unwrap();
         let feed = |data: &[u8], piece: usize| -> Result<()> {
             let mut v = StreamVerifier::new(Cursor::new(&tree), &params)?;
+            if piece % 2 == 1 {
+                v = v.sequential();
+            }
             for p in data.chunks(piece) {
                 v.update(p)?;
             }

@@ -458,6 +458,8 @@ pub struct BlockDecoder {
     state: DecoderState,
     out: Vec<u8>,
     window: Vec<u8>,
+    /// Compute and check the frames' content checksums (xxh32 of the output).
+    content_checks: bool,
 }
 
 impl BlockDecoder {
@@ -468,7 +470,17 @@ impl BlockDecoder {
             state,
             out: Vec::new(),
             window,
+            content_checks: true,
         }
+    }
+
+    /// Neither computes nor checks the frames' content checksums, for output that is checked
+    /// block by block against something stronger anyway (the root image against its dm-verity
+    /// tree): the xxh32 would cost a pass over every byte and prove nothing more. Block
+    /// checksums, sizes and the frame structure are still checked.
+    pub fn without_content_checksums(mut self) -> Self {
+        self.content_checks = false;
+        self
     }
 
     /// A fresh decoder.
@@ -554,7 +566,7 @@ impl BlockDecoder {
                 .get(..n)
                 .ok_or(DecodeOrSink::Decode(Lz4Error::Truncated))?,
         };
-        if info.content_checksum {
+        if info.content_checksum && self.content_checks {
             self.state.content_hash.update(bytes);
         }
         if !info.block_independent {
@@ -605,6 +617,7 @@ impl BlockDecoder {
                     .frame
                     .ok_or(DecodeOrSink::Decode(Lz4Error::Truncated))?;
                 if let Some(sum) = content_checksum
+                    && self.content_checks
                     && self.state.content_hash.digest() != *sum
                 {
                     return Err(DecodeOrSink::Decode(Lz4Error::ContentChecksum));
@@ -736,8 +749,11 @@ mod test {
     }
 
     fn decode_all(compressed: &[u8], piece: usize) -> Result<Vec<u8>> {
+        decode_all_with(compressed, piece, BlockDecoder::new())
+    }
+
+    fn decode_all_with(compressed: &[u8], piece: usize, mut dec: BlockDecoder) -> Result<Vec<u8>> {
         let mut framer = Framer::resume(Boundary::BetweenFrames { seen_frame: false }, 0);
-        let mut dec = BlockDecoder::new();
         let mut out = Vec::new();
         for mut chunk in compressed.chunks(piece) {
             while !chunk.is_empty() {
@@ -822,6 +838,13 @@ mod test {
         bad[7 + 4 + 1001 + 4] ^= 0x01;
         let e = decode_all(&bad, 100).unwrap_err();
         assert!(matches!(e, Lz4Error::ContentChecksum), "{e}");
+        // Without content checksums (the root image, checked against its tree instead) the
+        // changed byte passes here; the frame structure is still checked.
+        let skip = || BlockDecoder::new().without_content_checksums();
+        let mut changed = blocks.concat();
+        changed[1001] ^= 0x01;
+        assert_eq!(decode_all_with(&bad, 100, skip()).unwrap(), changed);
+        assert!(decode_all_with(&bad[..bad.len() - 6], 100, skip()).is_err());
     }
 
     /// Decodes `frame` up to the boundary after `stop_after` blocks, saves both states through

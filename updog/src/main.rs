@@ -9,6 +9,7 @@ use updog::cli::{Cli, Cmd};
 use updog::exit::ExitCodeStyle;
 
 fn main() -> ExitCode {
+    fix_malloc_thresholds();
     let style = match ExitCodeStyle::from_env() {
         Ok(style) => style,
         Err(e) => {
@@ -62,5 +63,21 @@ fn main() -> ExitCode {
             output::outcome(&printer, &outcome, code)
         }
         Err(e) => output::error(&printer, &e, style.code(e.exit_code(), check)),
+    }
+}
+
+/// Keeps glibc's mmap threshold at its default (128 KiB) instead of letting it follow the largest
+/// buffer freed so far. With the dynamic threshold, the buffers of the first images written
+/// (boot and hash, whose LZ4 blocks can be 4 MiB) raise it, so the root image's buffers then come
+/// from the heap and up to twice the threshold of freed memory stays in the process: measured,
+/// peak RSS 28–32 MiB instead of ~22 MiB for a 1 GiB update. A fixed threshold maps every large
+/// buffer on its own and returns it to the kernel when freed.
+#[allow(unsafe_code)]
+fn fix_malloc_thresholds() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only changes allocator parameters; it is called first thing in `main`,
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }

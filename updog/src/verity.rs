@@ -157,8 +157,11 @@ impl RootCheck {
         let params = full_params(&mut hash, &boot, disk)?;
         // (A tree covering more than the partition is refused by the writer: the image cannot
         // fit.)
+        // Its thread runs beside the download, decode and write threads: no pool (measured: the
+        // pool's wake-ups cost more than they gain there).
         let verifier = dm_verity::StreamVerifier::new(hash, &params)
-            .context(error::VeritySnafu { path: disk })?;
+            .context(error::VeritySnafu { path: disk })?
+            .sequential();
         Ok(RootCheck {
             verifier,
             disk: disk.to_path_buf(),

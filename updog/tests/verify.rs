@@ -259,11 +259,7 @@ fn a_resumed_root_is_read_back_and_checked_before_it_continues() {
         stderr.contains("root checked against the tree as it was written"),
         "{stderr}"
     );
-    assert!(veritysetup_verify_b(
-        &host.disk,
-        &new,
-        dir.path()
-    ));
+    assert!(veritysetup_verify_b(&host.disk, &new, dir.path()));
     assert_eq!(host.next_boot(), Some(signpost::SetName::B));
     drop(repo);
 }
