@@ -150,7 +150,15 @@ pub(crate) async fn apply(
     // and checked behind the writer, or it is read and checked now.
     step(Step::Verify);
     let root = results.iter().find(|r| r.kind == ImageKind::Root);
-    if root.is_some_and(|r| r.verified_behind) {
+    let behind = root.is_some_and(|r| r.verified_behind);
+    if let Some(how) = root_update.as_mut() {
+        how.verified = if behind {
+            "while-writing"
+        } else {
+            "after-writing"
+        };
+    }
+    if behind {
         info!("verified set {inactive}: root checked against the tree as it was written");
     } else {
         let started = std::time::Instant::now();

@@ -119,6 +119,10 @@ pub struct DeltaReport {
     /// (the page cache); absent when the full artifact was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub write_io: Option<&'static str>,
+    /// How the written root was checked against its dm-verity tree: `while-writing` (read back
+    /// behind the writer) or `after-writing` (the separate pass: a delta, or a block device
+    /// without direct I/O).
+    pub verified: &'static str,
 }
 
 impl DeltaReport {
@@ -135,6 +139,7 @@ impl DeltaReport {
             refetched_chunks: 0,
             resumed_chunks: 0,
             write_io: None,
+            verified: "after-writing",
         }
     }
 }
@@ -638,7 +643,8 @@ pub fn clear(resume_dir: &Path) -> Result<()> {
 /// [`image::write_image`]. Returns the same per-image result as `write_image` (with
 /// `downloaded` = every byte fetched for the root in this run) and how it was done. `check` is
 /// the root check behind the writer, used when the full image is written (the delta executor
-/// writes out of order: its result is verified by the separate pass).
+/// writes through a seekable target, which the check does not follow: its result is verified by
+/// the separate pass).
 pub async fn write_root(
     http: &HttpClient,
     loaded: &LoadedRepo,
@@ -717,6 +723,7 @@ pub async fn write_root(
         refetched_chunks: 0,
         resumed_chunks: 0,
         write_io: None,
+        verified: "after-writing",
     };
     reporter_event(&reporter, &report);
     info!(

@@ -27,8 +27,13 @@ fn update_into_a_loop_device_writes_directly_and_verifies() {
         root: scene.host.root.clone(),
         disk: dev.dev.clone(),
     };
-    let out = host.updog(&["update", "--now"]);
+    let out = host.updog(&["--json", "update", "--now"]);
     assert!(out.status.success(), "{}", show(&out));
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        outcome["root_update"]["verified"], "while-writing",
+        "{outcome}"
+    );
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         log.contains("root image written (Direct { align: 512 })"),

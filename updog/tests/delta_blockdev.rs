@@ -223,6 +223,9 @@ fn a_delta_onto_a_loop_device_writes_directly_resumes_after_a_kill_and_verifies(
     let out = w.host.updog(&["--json", "update"]);
     let how = w.assert_updated(&out);
     assert_eq!(how["write_io"], "direct", "{how}");
+    // A delta root is checked in the pass after the write (the check behind the writer follows
+    // the full image's stream only).
+    assert_eq!(how["verified"], "after-writing", "{how}");
     assert_eq!(
         u(&how["resumed_chunks"]),
         bad as u64,
