@@ -245,6 +245,25 @@ enum Cmd<M> {
     Mark(M),
 }
 
+/// What a writer tells a reader that checks the device behind it (see
+/// [`crate::verity::RootCheck`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Every byte before disk offset `end` is written, for good: it is not written again.
+    Upto {
+        /// Disk offset.
+        end: u64,
+        /// How the bytes were written.
+        mode: IoMode,
+    },
+    /// Bytes from disk offset `at` are about to be written again (a reader that already checked
+    /// them has checked bytes that change).
+    Rewrite {
+        /// Disk offset.
+        at: u64,
+    },
+}
+
 /// What a [`Writer`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteStats {
@@ -774,6 +793,10 @@ pub struct DiskTarget {
     /// For `fdatasync` (a flush covers the device whatever the descriptor's flags).
     sync_file: File,
     mode: Option<IoMode>,
+    /// A reader checking behind the writes, told where they are (see [`Written`]).
+    watch: Option<SyncSender<Written>>,
+    /// The end of the furthest write so far (partition-relative).
+    high_water: u64,
 }
 
 impl DiskTarget {
@@ -794,7 +817,16 @@ impl DiskTarget {
             reader: None,
             sync_file,
             mode: None,
+            watch: None,
+            high_water: 0,
         })
+    }
+
+    /// Tells `watch` as the writes reach the device (a reader that checks behind them; it is
+    /// told too when bytes before the furthest write are written again).
+    pub fn watched(mut self, watch: SyncSender<Written>) -> Self {
+        self.watch = Some(watch);
+        self
     }
 
     /// Waits until every byte written so far is on the device (not yet flushed: see
@@ -846,13 +878,33 @@ impl DiskTarget {
                 // The window of a reader may hold bytes about to change.
                 self.reader = None;
                 let disk = open_for_write(&self.path, self.first_byte, self.len, self.policy)?;
-                let w = Writer::new(disk, &self.path, self.first_byte + self.pos, |()| Ok(None))?;
+                let at = self.first_byte + self.pos;
+                let watch = self.watch.clone();
+                if let Some(tx) = &watch
+                    && self.pos < self.high_water
+                {
+                    // A reader that stopped has failed; its error is reported by its owner.
+                    let _ = tx.send(Written::Rewrite { at });
+                }
+                let w = Writer::watched(
+                    disk,
+                    &self.path,
+                    at,
+                    |()| Ok(None),
+                    move |end, mode| {
+                        if let Some(tx) = &watch {
+                            let _ = tx.send(Written::Upto { end, mode });
+                        }
+                        Ok(())
+                    },
+                )?;
                 self.writer.insert((w, self.pos))
             }
         };
         writer.push(bytes)?;
         *next = end;
         self.pos = end;
+        self.high_water = self.high_water.max(end);
         Ok(())
     }
 

@@ -642,9 +642,9 @@ pub fn clear(resume_dir: &Path) -> Result<()> {
 /// published and worth it, else (or when the delta fails in a way the full artifact cures) with
 /// [`image::write_image`]. Returns the same per-image result as `write_image` (with
 /// `downloaded` = every byte fetched for the root in this run) and how it was done. `check` is
-/// the root check behind the writer, used when the full image is written (the delta executor
-/// writes through a seekable target, which the check does not follow: its result is verified by
-/// the separate pass).
+/// the root check behind the writer: it follows the delta executor's writes (in image order,
+/// through a watched [`crate::blockio::DiskTarget`]) or the full image's; after a delta that
+/// failed and fell back, the full image is checked by the separate pass.
 pub async fn write_root(
     http: &HttpClient,
     loaded: &LoadedRepo,
@@ -657,7 +657,8 @@ pub async fn write_root(
     let full_bytes = plan.length;
     let reporter = settings.reporter.clone();
     let progress_path = settings.resume_dir.join(PROGRESS_FILE);
-    let fall_back = |mut report: DeltaReport| async move {
+    let mut check = check;
+    let fall_back = |mut report: DeltaReport, check| async move {
         let reason = report.reason.clone().unwrap_or_default();
         info!("root image: full download ({reason})");
         reporter_event(&settings.reporter, &report);
@@ -668,17 +669,20 @@ pub async fn write_root(
         Ok((result, report))
     };
     if !enabled {
-        return fall_back(DeltaReport::full(
-            "turned off in updog.toml (delta = false)",
-            full_bytes,
-        ))
+        return fall_back(
+            DeltaReport::full("turned off in updog.toml (delta = false)", full_bytes),
+            check,
+        )
         .await;
     }
     if resume::load_record(&settings.resume_dir, plan).is_some() {
-        return fall_back(DeltaReport::full(
-            "an earlier run was writing the full image; it continues",
-            full_bytes,
-        ))
+        return fall_back(
+            DeltaReport::full(
+                "an earlier run was writing the full image; it continues",
+                full_bytes,
+            ),
+            check,
+        )
         .await;
     }
     let root = TargetInfo {
@@ -700,7 +704,7 @@ pub async fn write_root(
             report.planned_fetch_bytes = n.summary.map(|s| s.download_bytes);
             report.reuse_bytes = n.summary.map(|s| s.reuse_bytes);
             report.delta_bytes = received.load(Ordering::Relaxed);
-            return fall_back(report).await;
+            return fall_back(report, check).await;
         }
     };
     let Ready {
@@ -736,12 +740,30 @@ pub async fn write_root(
         total: summary.download_bytes,
         resumed_at: 0,
     });
-    let disk = crate::blockio::DiskTarget::open(
+    let mut disk = crate::blockio::DiskTarget::open(
         &plan.disk,
         plan.partition.first_byte,
         plan.partition.len_bytes,
         crate::blockio::DirectPolicy::from_env(),
     )?;
+    // The executor writes the chunks in image order: the root is checked behind it as for the
+    // full image (from byte 0: chunks resumed from an earlier run are read back too).
+    let checker = match check.take() {
+        Some(c) => {
+            let (tx, thread) = c.spawn(0)?;
+            disk = disk.watched(tx);
+            Some(thread)
+        }
+        None => None,
+    };
+    // Waits for the checking thread once every sender (the target's) is gone.
+    let join = |thread: Option<std::thread::JoinHandle<Result<crate::verity::Checked>>>| {
+        thread.map(|t| {
+            t.join().map_err(|_| Error::ThreadPanic {
+                what: "root check behind the writer",
+            })?
+        })
+    };
     let mut target = PartitionTarget {
         disk,
         len: plan.partition.len_bytes,
@@ -771,6 +793,9 @@ pub async fn write_root(
         Ok(o) => o,
         Err(e) => {
             use abos_delta::Error as D;
+            // The check stops with the writes (its result does not matter now).
+            drop(target);
+            let _ = join(checker);
             return match e {
                 D::Fetch { .. } => Err(fetch.take_error().unwrap_or(Error::DeltaIo {
                     partition: plan.partition.label.clone(),
@@ -784,7 +809,7 @@ pub async fn write_root(
                     warn!("root image: the delta failed ({other}); writing the full image");
                     report.method = Method::Full;
                     report.reason = Some(format!("the delta failed: {other}"));
-                    fall_back(report).await
+                    fall_back(report, None).await
                 }
             };
         }
@@ -799,6 +824,19 @@ pub async fn write_root(
         crate::blockio::IoMode::Direct { .. } => "direct",
         crate::blockio::IoMode::Buffered => "buffered",
     });
+    // Every write is synced (the executor's last step): the check has its last end.
+    drop(target);
+    let checked = match join(checker).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            // What is on the device cannot be trusted: the next run starts over.
+            let _ = clear(&settings.resume_dir);
+            return Err(e);
+        }
+    };
+    if let Some(crate::verity::Checked::NotProven(why)) = &checked {
+        info!("root image not checked behind the writer ({why}): the verify step reads it");
+    }
     info!(
         "root image written from the delta ({}) in {:.2?}: {} bytes downloaded ({} planned), {} \
          bytes copied from the running root, {} requests, {} chunks fetched instead of copied, {} \
@@ -826,7 +864,7 @@ pub async fn write_root(
             downloaded: report.delta_bytes,
             resumed_at: 0,
             already_complete: false,
-            verified_behind: false,
+            verified_behind: checked == Some(crate::verity::Checked::Verified),
         },
         report,
     ))

@@ -565,7 +565,7 @@ fn writer_stage(
                     // download goes on meanwhile, so that a download whose SHA-256 does not match
                     // is reported as that (the bytes were bad) rather than as a bad block.
                     if let Some(tx) = &watch {
-                        let _ = tx.send((end, mode));
+                        let _ = tx.send(blockio::Written::Upto { end, mode });
                     }
                     Ok(())
                 },

@@ -7,6 +7,7 @@
 //! [`boot_params_from_partition`] scans the BOOT partition's bytes for the `dm-mod.create` table,
 //! with no external tool.
 
+use crate::blockio::Written;
 use crate::error::{self, Error, Result};
 use dm_verity::VerityParams;
 use snafu::ResultExt;
@@ -171,15 +172,17 @@ impl RootCheck {
     }
 
     /// Starts the checking thread. `already` bytes of the image are on the device from an earlier
-    /// run: they are read back and checked first. Then each `(end, mode)` received (from
-    /// [`crate::blockio::Writer::watched`]: every image byte before disk offset `end` is written)
-    /// is read back and checked. The thread ends when the sender is dropped.
+    /// run: they are read back and checked first. Then each [`Written`] received (from
+    /// [`crate::blockio::Writer::watched`] or a watched [`crate::blockio::DiskTarget`]) is
+    /// followed: the bytes up to its end are read back and checked; a rewrite of bytes already
+    /// checked makes the result [`Checked::NotProven`]. The thread ends when every sender is
+    /// dropped.
     #[allow(clippy::type_complexity)]
     pub fn spawn(
         self,
         already: u64,
     ) -> Result<(
-        std::sync::mpsc::SyncSender<(u64, crate::blockio::IoMode)>,
+        std::sync::mpsc::SyncSender<Written>,
         std::thread::JoinHandle<Result<Checked>>,
     )> {
         let (tx, rx) = std::sync::mpsc::sync_channel(64);
@@ -190,11 +193,7 @@ impl RootCheck {
         Ok((tx, thread))
     }
 
-    fn run(
-        mut self,
-        already: u64,
-        rx: std::sync::mpsc::Receiver<(u64, crate::blockio::IoMode)>,
-    ) -> Result<Checked> {
+    fn run(mut self, already: u64, rx: std::sync::mpsc::Receiver<Written>) -> Result<Checked> {
         use crate::blockio::{self, IoMode};
         let covered = self.verifier.covered();
         let disk = blockio::open_for_read(&self.disk, self.data_off, covered, self.policy)?;
@@ -242,7 +241,19 @@ impl RootCheck {
             Ok(())
         };
         read_to(&mut self.verifier, already)?;
-        while let Ok((end, mode)) = rx.recv() {
+        while let Ok(written) = rx.recv() {
+            let (end, mode) = match written {
+                Written::Upto { end, mode } => (end, mode),
+                Written::Rewrite { at } if at >= self.data_off + self.verifier.position() => {
+                    continue;
+                }
+                Written::Rewrite { at } => {
+                    return not_proven(
+                        rx,
+                        format!("bytes at {at}, already checked, were written again"),
+                    );
+                }
+            };
             if mode == IoMode::Buffered && block_device {
                 return not_proven(
                     rx,

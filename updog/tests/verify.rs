@@ -263,3 +263,73 @@ fn a_resumed_root_is_read_back_and_checked_before_it_continues() {
     assert_eq!(host.next_boot(), Some(signpost::SetName::B));
     drop(repo);
 }
+
+/// The check behind the writer at library level, on a real disk image: a watched
+/// `DiskTarget` writing set B's root image in order is `Verified`; a wrong block written in order
+/// is the error naming it; bytes written again after they were checked make it `NotProven` (the
+/// separate pass must run), whatever they hold.
+#[test]
+fn the_check_behind_a_disk_target_follows_its_writes() {
+    use std::io::{Seek, SeekFrom, Write};
+    use updog::blockio::{DirectPolicy, DiskTarget};
+    use updog::verity::{Checked, RootCheck};
+    if !tools() {
+        return;
+    }
+    let dir = test_support::tempdir();
+    let release = make_release(dir.path(), "1.1.0", 3 * MIB, &[]);
+    let disk = disk_with_b(dir.path(), &release);
+    let set = signpost::Disk::open_read_only(&disk)
+        .unwrap()
+        .set(signpost::SetName::B)
+        .unwrap();
+    let boot_len = std::fs::metadata(&release.boot_img).unwrap().len();
+    let image = std::fs::read(&release.root_img).unwrap();
+    // Writes `pieces` (offset, bytes) through a watched target; returns the check's result.
+    let run = |pieces: &[(u64, &[u8])]| -> updog::Result<Checked> {
+        let check = RootCheck::prepare(&disk, &set, boot_len)?;
+        let (tx, thread) = check.spawn(0)?;
+        let mut target = DiskTarget::open(
+            &disk,
+            set.root.first_byte,
+            set.root.len_bytes,
+            DirectPolicy::from_env(),
+        )?
+        .watched(tx);
+        for (at, bytes) in pieces {
+            target.seek(SeekFrom::Start(*at)).unwrap();
+            target.write_all(bytes).unwrap();
+        }
+        target.sync()?;
+        drop(target);
+        thread.join().unwrap()
+    };
+    let half = image.len() / 2;
+    // In order, in two runs of writes (a new writer at the second).
+    assert_eq!(
+        run(&[(0, &image[..half]), (half as u64, &image[half..])]).unwrap(),
+        Checked::Verified
+    );
+    // Block 100 rewritten after the whole image was checked: not proven here.
+    let checked = run(&[
+        (0, &image[..]),
+        (100 * 4096, &image[100 * 4096..101 * 4096]),
+    ])
+    .unwrap();
+    assert!(
+        matches!(checked, Checked::NotProven(ref why) if why.contains("written again")),
+        "{checked:?}"
+    );
+    // A wrong block in order: the error names it.
+    let mut bad = image.clone();
+    bad[300 * 4096 + 1] ^= 1;
+    let e = run(&[(0, &bad[..])]).unwrap_err();
+    assert!(
+        cause(&e).contains("data block 300 is corrupt"),
+        "{e}: {}",
+        cause(&e)
+    );
+    // Put the right bytes back; the image stops short: not proven (the writer stopped early).
+    let checked = run(&[(0, &image[..half])]).unwrap();
+    assert!(matches!(checked, Checked::NotProven(_)), "{checked:?}");
+}
