@@ -328,8 +328,8 @@ impl abos_delta::fetch::Fetch for UpdogFetch {
 /// re-read from the device ([`crate::blockio::DirectWindow`]: `O_DIRECT`, or the page cache after
 /// dropping the partition's clean pages); even a page that stayed cached holds exactly what was
 /// synced before the record was written (a block device's page cache is coherent with it, and a
-/// power loss empties it). The verification afterwards reads the device too
-/// ([`crate::verity::verify`]).
+/// power loss empties it). The root check reads the device too
+/// ([`crate::verity::RootCheck`] behind the writer, else [`crate::verity::verify`]).
 struct PartitionTarget {
     disk: crate::blockio::DiskTarget,
     len: u64,
