@@ -490,9 +490,51 @@ pub fn sync_tree(dir: &Path) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Drops the clean cached pages of `len` bytes at `offset` of `file` (`posix_fadvise`
+/// `DONTNEED`), so that the next buffered read of them goes to the device. Best effort: tmpfs
+/// keeps them (they are its storage), and dirty pages stay until written back.
+pub fn drop_cached(file: &File, offset: u64, len: u64) {
+    let _ = rustix::fs::fadvise(
+        file,
+        offset,
+        std::num::NonZeroU64::new(len),
+        rustix::fs::Advice::DontNeed,
+    );
+}
+
+/// Makes the next buffered reads of a block device come from the device rather than from pages
+/// an earlier reader or writer left in its page cache: the device is flushed (`fsync`: dirty
+/// pages written back) and its clean cached pages dropped. A regular file (a disk image) is left
+/// alone: its file system's cache is what every reader of the file sees. Returns whether `path`
+/// is a block device.
+pub fn read_from_device(path: &Path) -> Result<bool> {
+    // A path that cannot be examined is not a device here: the caller's own open reports it.
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(false);
+    };
+    if !std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) {
+        return Ok(false);
+    }
+    let file = File::open(path).map_err(|e| Error::new(Op::Open, path, e))?;
+    rustix::fs::fsync(&file).map_err(|e| Error::new(Op::SyncFile, path, e))?;
+    drop_cached(&file, 0, 0);
+    Ok(true)
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// Regular files and missing paths are left to the caller (its open reports a missing one);
+    /// block devices are exercised by os-image's loop-device test.
+    #[test]
+    fn read_from_device_leaves_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("disk.img");
+        std::fs::write(&f, b"data").unwrap();
+        assert!(!read_from_device(&f).unwrap());
+        assert!(!read_from_device(&dir.path().join("missing")).unwrap());
+    }
 
     #[test]
     fn temp_names_are_recognised_and_bounded() {

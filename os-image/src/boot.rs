@@ -132,7 +132,11 @@ pub fn read_boot_params(disk: &Path, boot: &Partition) -> Result<BootParams> {
 /// The emulated boot: verify the chosen set's root against its hash partition with the BOOT
 /// partition's parameters (every block, as dm-verity would on read), then read os-release from
 /// the root filesystem. Errors are wrapped in [`crate::Error::SetVerification`] naming the set.
+///
+/// A block device is read from the device, not from pages cached earlier (a disk written with
+/// `dd` leaves its bytes there): see [`abos_fsio::read_from_device`].
 pub fn emulated_boot(disk: &Path, set: &PartitionSet) -> Result<BootedSystem> {
+    abos_fsio::read_from_device(disk).context(error::ReadFromDeviceSnafu { path: disk })?;
     boot_inner(disk, set).context(error::SetVerificationSnafu { set: set.name })
 }
 

@@ -240,6 +240,15 @@ pub enum Error {
         source: abos_fsio::Error,
     },
 
+    /// Flushing a block device or dropping its cached pages before reading it failed.
+    #[snafu(display("cannot read {} from the device ({})", path.display(), source.op()))]
+    ReadFromDevice {
+        /// The block device.
+        path: PathBuf,
+        /// The step that failed and the I/O error.
+        source: abos_fsio::Error,
+    },
+
     // ----- disk image -----
     /// Writing the partition table failed.
     #[snafu(display("cannot write the partition table of {}", path.display()))]

@@ -135,8 +135,10 @@ fn check_layout(path: &Path, disk: &Disk) -> Result<Layout> {
 }
 
 /// Verifies a disk image (or device): layout, filesystems present, and every populated set's
-/// root against its hash tree and the root hash in its boot partition.
+/// root against its hash tree and the root hash in its boot partition. A block device is read
+/// from the device, not from pages cached earlier ([`abos_fsio::read_from_device`]).
 pub fn verify_disk(path: &Path) -> Result<DiskReport> {
+    abos_fsio::read_from_device(path).context(error::ReadFromDeviceSnafu { path })?;
     let disk = Disk::open_read_only(path).context(error::OpenDiskSnafu { path })?;
     let layout = check_layout(path, &disk)?;
     let mut sets = Vec::new();

@@ -322,3 +322,54 @@ fn kernel_too_big_for_boot_is_named() {
     );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
 }
+
+/// `verify` of a block device reads the device, not pages an earlier reader left in its page
+/// cache: a ROOT-A byte changed underneath the loop device (in its backing file, so the loop
+/// device's cached pages go stale) is found by the second verify, which would pass on the stale
+/// pages.
+#[test]
+fn verify_of_a_block_device_reads_the_device_not_its_cache() {
+    use std::os::unix::fs::FileExt;
+    use test_support::loopdev::{Loop, need_loop_devices};
+    if !tools_present(&[]) || !need_loop_devices() {
+        return;
+    }
+    let dir = test_support::tempdir();
+    let rootfs = make_rootfs(dir.path());
+    let out = dir.path().join("out");
+    let d = os_image::build(&spec(&rootfs, &out, "1.0.0"), &NoReporter).unwrap();
+    let image = out.join(d.disk_image.unwrap().file_name);
+    let root_a = signpost::Disk::open_read_only(&image)
+        .unwrap()
+        .set(signpost::SetName::A)
+        .unwrap()
+        .root;
+    let dev = Loop::attach(&image, &["--read-only"]);
+    // Held open, as a host's disk is (the kernel drops a block device's cache at its last
+    // close).
+    let _held = std::fs::File::open(&dev.dev).unwrap();
+    // The first verify reads (and so caches) every ROOT-A block through the loop device.
+    os_image::verify_disk(&dev.dev).unwrap();
+    // A byte of ROOT-A changes in the backing file: the loop device's cached page is now stale.
+    let at = root_a.first_byte + 1_000 * 4096 + 17;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&image)
+        .unwrap();
+    let mut byte = [0u8; 1];
+    f.read_exact_at(&mut byte, at).unwrap();
+    f.write_all_at(&[byte[0] ^ 0x20], at).unwrap();
+    f.sync_all().unwrap();
+    let e = os_image::verify_disk(&dev.dev).unwrap_err();
+    let chain = {
+        let mut s = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(c) = src {
+            s.push_str(&format!(": {c}"));
+            src = c.source();
+        }
+        s
+    };
+    assert!(chain.contains("data block 1000 is corrupt"), "{chain}");
+}

@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod http;
+pub mod loopdev;
 /// S3 servers for the object-storage tests (issue 15).
 pub mod s3;
 pub mod shell;

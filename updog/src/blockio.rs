@@ -570,17 +570,6 @@ impl IoThread {
     }
 }
 
-/// Drops the clean cached pages of a range, so a buffered read goes to the device (best effort:
-/// tmpfs keeps them, they are its storage).
-fn drop_cache(file: &File, offset: u64, len: u64) {
-    let _ = rustix::fs::fadvise(
-        file,
-        offset,
-        std::num::NonZeroU64::new(len),
-        rustix::fs::Advice::DontNeed,
-    );
-}
-
 type Chunk = std::io::Result<(AlignedBuf, usize, usize)>;
 
 /// Reads `[offset, offset + len)` of a disk sequentially, from the device (see the module
@@ -606,7 +595,7 @@ impl DirectReader {
     pub fn new(path: &Path, offset: u64, len: u64, policy: DirectPolicy) -> Result<Self> {
         let disk = open(path, false, None, policy)?;
         if disk.mode == IoMode::Buffered && is_block_device(path) {
-            drop_cache(&disk.file, offset, len);
+            abos_fsio::drop_cached(&disk.file, offset, len);
         }
         let mode = disk.mode;
         let align = mode.align() as u64;
@@ -707,7 +696,7 @@ impl DirectWindow {
     pub fn new(path: &Path, offset: u64, len: u64, policy: DirectPolicy) -> Result<Self> {
         let disk = open(path, false, None, policy)?;
         if disk.mode == IoMode::Buffered && is_block_device(path) {
-            drop_cache(&disk.file, offset, len);
+            abos_fsio::drop_cached(&disk.file, offset, len);
         }
         let align = disk.mode.align();
         Ok(DirectWindow {

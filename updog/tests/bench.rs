@@ -22,14 +22,13 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod common;
-mod loopdev;
 
 use common::*;
-use loopdev::{Loop, is_root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 use test_support::http::Server;
+use test_support::loopdev::{Loop, is_root};
 
 /// A root image of `len` bytes cut from a tar of /usr (real files), cached between runs.
 fn real_root(cache: &Path, len: u64) -> PathBuf {

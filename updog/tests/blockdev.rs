@@ -7,13 +7,12 @@
 //! as root) they must run.
 
 mod common;
-mod loopdev;
 
 use common::*;
-use loopdev::{Loop, is_root, need_loop_devices, need_root};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::process::Command;
+use test_support::loopdev::{Loop, is_root, need_loop_devices, need_root};
 use updog::blockio::{self, DirectPolicy, DiskTarget, IoMode, Writer};
 
 #[test]

@@ -14,10 +14,8 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod common;
-mod loopdev;
 
 use common::*;
-use loopdev::{Loop, need_loop_devices};
 use serde_json::Value;
 use signpost::SetName;
 use std::io::{BufRead, BufReader};
@@ -25,6 +23,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use test_support::http::Server;
+use test_support::loopdev::{Loop, need_loop_devices};
 
 /// Root image length of both releases and the ROOT partitions' size.
 const ROOT_LEN: u64 = 6 * MIB;

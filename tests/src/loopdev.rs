@@ -1,5 +1,4 @@
 //! Loop devices for the tests and the benchmark that write to a real block device.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,19 +21,18 @@ pub fn need_root(what: &str) -> bool {
         return true;
     }
     let reason = format!("{what} needs root");
-    assert!(!test_support::in_ci(), "{reason}; CI runs tests as root");
-    test_support::skip(&reason);
+    assert!(!crate::in_ci(), "{reason}; CI runs tests as root");
+    crate::skip(&reason);
     false
 }
 
 /// True when loop devices can be used; otherwise a recorded skip (a failure under CI).
 pub fn need_loop_devices() -> bool {
-    test_support::require_tool("losetup")
-        && test_support::require_tool("partx")
-        && need_root("a loop device")
+    crate::require_tool("losetup") && crate::require_tool("partx") && need_root("a loop device")
 }
 
 /// A loop device over a file, detached when dropped.
+#[derive(Debug)]
 pub struct Loop {
     /// `/dev/loopN`.
     pub dev: PathBuf,
