@@ -5,7 +5,8 @@
 //! ```
 //!
 //! Update of a 1 GiB root image (real files from /usr, `lz4 -9`) from loopback HTTP, with
-//! throughput and the peak RSS of the updog process (getrusage of the child, via python3), next to
+//! throughput, CPU time and the peak RSS of the updog process (getrusage of the child, via
+//! python3), next to
 //! the standard tools in the same run: `curl` download, `sha256sum`, `lz4 -d`, `dd conv=fsync`;
 //! and a plain `dd conv=fsync` of the decompressed bytes. A 256 MiB run shows whether peak RSS
 //! stays flat as the image grows. Each method writes into its own fresh sparse copy of the disk.
@@ -232,7 +233,8 @@ fn fresh_target(b: &Bench, name: &str, on_loop: bool) -> Target {
 }
 
 /// One updog update (fresh disk and state), checked with `veritysetup verify` afterwards.
-fn run_updog(b: &Bench, exe: &str, on_loop: bool) -> (f64, u64) {
+/// Returns (wall seconds, peak RSS KiB, CPU seconds).
+fn run_updog(b: &Bench, exe: &str, on_loop: bool) -> (f64, u64, f64) {
     let t = fresh_target(b, "disk-updog.img", on_loop);
     let _ = std::fs::remove_dir_all(b.host.root.join("var/lib/updog"));
     sync();
@@ -266,7 +268,7 @@ fn run_updog(b: &Bench, exe: &str, on_loop: bool) -> (f64, u64) {
         "{exe}: {secs:.2} s, {:.2} CPU s, peak RSS {rss} KiB",
         CPU_SECONDS.with(std::cell::Cell::get)
     );
-    (secs, rss)
+    (secs, rss, CPU_SECONDS.with(std::cell::Cell::get))
 }
 
 fn sh(script: &str) -> f64 {
@@ -343,6 +345,8 @@ struct Figures {
     rss: Vec<f64>,
     baseline_exe: Vec<f64>,
     baseline_rss: Vec<f64>,
+    cpu: Vec<f64>,
+    baseline_cpu: Vec<f64>,
     pipeline: Vec<f64>,
     dd: Vec<f64>,
     read: Vec<f64>,
@@ -390,7 +394,13 @@ fn bench_update_1gib_against_standard_tools() {
     // Flatness: the same update of a 256 MiB image.
     let small_rss: Vec<(f64, u64)> = if method("small") {
         let small = setup(&cache, 256 * MIB);
-        targets.iter().map(|l| run_updog(&small, exe, *l)).collect()
+        targets
+            .iter()
+            .map(|l| {
+                let (s, r, _) = run_updog(&small, exe, *l);
+                (s, r)
+            })
+            .collect()
     } else {
         targets.iter().map(|_| (0.0, 0)).collect()
     };
@@ -405,17 +415,19 @@ fn bench_update_1gib_against_standard_tools() {
         for (i, l) in targets.iter().enumerate() {
             eprintln!("round {round}, {}", if *l { "loop device" } else { "file" });
             let f = &mut figs[i];
-            let (secs, rss) = if method("updog") {
+            let (secs, rss, cpu) = if method("updog") {
                 run_updog(&b, exe, *l)
             } else {
-                (0.0, 0)
+                (0.0, 0, 0.0)
             };
             f.updog.push(secs);
             f.rss.push(rss as f64);
+            f.cpu.push(cpu);
             if let Some(base) = &baseline_exe {
-                let (s, r) = run_updog(&b, base, *l);
+                let (s, r, c) = run_updog(&b, base, *l);
                 f.baseline_exe.push(s);
                 f.baseline_rss.push(r as f64);
+                f.baseline_cpu.push(c);
             }
             f.pipeline.push(if method("pipeline") {
                 run_pipeline(&b, *l)
@@ -459,11 +471,21 @@ fn bench_update_1gib_against_standard_tools() {
             up,
             format!("{rss:.0} KiB"),
         );
+        println!(
+            "{where_:<13} {:<58} {:>8.2} CPU s",
+            "  of it on the CPU (user + system)",
+            median(f.cpu.clone())
+        );
         if !f.baseline_exe.is_empty() {
             line(
                 "updog (UPDOG_BENCH_BASELINE_EXE)",
                 median(f.baseline_exe.clone()),
                 format!("{:.0} KiB", median(f.baseline_rss.clone())),
+            );
+            println!(
+                "{where_:<13} {:<58} {:>8.2} CPU s",
+                "  of it on the CPU (user + system)",
+                median(f.baseline_cpu.clone())
             );
         }
         line(
@@ -531,6 +553,14 @@ fn bench_update_1gib_against_standard_tools() {
                     "UPDOG_BENCH_BASELINE_EXE",
                     mibs(median(f.baseline_exe.clone())),
                     Better::Higher,
+                );
+                row(
+                    "updog: loop device, CPU seconds (user + system)",
+                    median(f.cpu.clone()),
+                    "s",
+                    "UPDOG_BENCH_BASELINE_EXE",
+                    median(f.baseline_cpu.clone()),
+                    Better::Lower,
                 );
             }
         } else {
