@@ -6,9 +6,8 @@
 //!
 //! Update of a 1 GiB root image (real files from /usr, `lz4 -9`) from loopback HTTP, with
 //! throughput, CPU time and the peak RSS of the updog process (getrusage of the child, via
-//! python3), next to
-//! the standard tools in the same run: `curl` download, `sha256sum`, `lz4 -d`, `dd conv=fsync`;
-//! and a plain `dd conv=fsync` of the decompressed bytes. A 256 MiB run shows whether peak RSS
+//! python3), next to the standard tools in the same run: `curl` download, `sha256sum`, `lz4 -d`,
+//! `dd conv=fsync`; and a plain `dd conv=fsync` of the decompressed bytes. A 256 MiB run shows whether peak RSS
 //! stays flat as the image grows. Each method writes into its own fresh sparse copy of the disk.
 //!
 //! Two targets: the disk image file, and (as root) a loop device over it, whose partitions the
