@@ -1,7 +1,8 @@
-//! Writing to a real block device: an update into a loop device (direct I/O) that
-//! `veritysetup verify` accepts on the loop device's own partition devices, the page-cache
-//! fallback on a file system that refuses `O_DIRECT` (ramfs), the disk writer's handling of starts and ends
-//! inside a device block, and the seekable `DiskTarget` (the delta path's).
+//! Writing to a real block device: an update into a loop device (direct I/O, checked behind the
+//! writer) that `veritysetup verify` accepts on the loop device's own partition devices, the same
+//! through the page cache (`UPDOG_DIRECT_IO=off`: checked after the flush instead), the page-cache
+//! fallback on a file system that refuses `O_DIRECT` (ramfs), the disk writer's handling of
+//! starts and ends inside a device block, and the seekable `DiskTarget` (the delta path's).
 //!
 //! Loop devices and mounts need root: without it the tests record a skip; under `CI=true` (where tests run
 //! as root) they must run.
@@ -66,6 +67,46 @@ fn update_into_a_loop_device_writes_directly_and_verifies() {
         .unwrap();
     assert!(on_disk == boot, "BOOT-B does not hold the new boot image");
     assert_eq!(scene.host.next_boot(), Some(signpost::SetName::B));
+}
+
+/// With direct I/O turned off, a block device is written through the page cache: reading back
+/// right after each write would read that cache, so the root is not checked behind the writer
+/// but in the pass after the flush (which drops the cache first), and the set verifies.
+#[test]
+fn page_cache_writes_to_a_block_device_are_checked_after_the_flush() {
+    if !tools() || !need_loop_devices() {
+        return;
+    }
+    let scene = TwoReleases::new(2 * MIB, 3 * MIB, 4, RoleVersions::all(1));
+    let dev = Loop::attach(&scene.host.disk, &[]);
+    let host = Host {
+        root: scene.host.root.clone(),
+        disk: dev.dev.clone(),
+    };
+    let out = host
+        .command(&["--json", "update", "--now"])
+        .env("UPDOG_DIRECT_IO", "off")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        outcome["root_update"]["verified"], "after-writing",
+        "{outcome}"
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("root image written (Buffered)"), "{log}");
+    let status = Command::new("veritysetup")
+        .arg("verify")
+        .arg(dev.partition(ROOT_B))
+        .arg(dev.partition(HASH_B))
+        .arg(&scene.new.root_hash)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "veritysetup verify refused the written set"
+    );
 }
 
 /// A ramfs mounted on a fresh directory, unmounted when dropped.
