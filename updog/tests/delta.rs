@@ -19,10 +19,9 @@ mod common;
 use common::*;
 use serde_json::Value;
 use signpost::SetName;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use test_support::http::{Fault, Server};
 
 /// Root image length of both releases and the ROOT partitions' size.
@@ -255,10 +254,6 @@ fn root_written(outcome: &Value) -> &Value {
         .iter()
         .find(|i| i["kind"] == "root")
         .unwrap()
-}
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 /// Range requests the server answered for the chunk file.
@@ -659,32 +654,6 @@ fn a_block_flipped_between_scan_and_copy_is_refetched() {
     assert_eq!(out.into_inner(), std::fs::read(&w.new.root_img).unwrap());
 }
 
-/// Runs `updog --json update`, SIGKILLs it when `kill_at` says so for a progress event, and
-/// returns whether it was killed.
-fn run_and_kill(w: &World, kill_at: &dyn Fn(&Value) -> bool) -> bool {
-    let mut child = w
-        .host
-        .command(&["--json", "update"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut killed = false;
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        if let Ok(e) = serde_json::from_str::<Value>(&line)
-            && kill_at(&e)
-        {
-            child.kill().unwrap();
-            killed = true;
-            break;
-        }
-    }
-    let status = child.wait().unwrap();
-    killed && !status.success()
-}
-
 #[test]
 fn a_killed_delta_update_resumes_and_the_running_set_stays_untouched() {
     if !tools() {
@@ -695,10 +664,10 @@ fn a_killed_delta_update_resumes_and_the_running_set_stays_untouched() {
     let w = world_with(&changed, Publish::Delta);
     let progress = w.host.root.join("var/lib/updog/resume/delta-root.progress");
     // 1. Killed just after the delta was decided (nothing written yet).
-    assert!(run_and_kill(&w, &|e| e["event"] == "delta"));
+    assert!(run_and_kill(&w.host, &|e| e["event"] == "delta"));
     w.assert_nothing_activated("killed after the delta decision");
     // 2. Killed in the middle of the root image, after a checkpoint.
-    let killed = run_and_kill(&w, &|e| {
+    let killed = run_and_kill(&w.host, &|e| {
         e["event"] == "image-progress" && e["image"] == "root" && u(&e["written"]) >= 3 * MIB
     });
     assert!(killed, "updog finished before the kill");
@@ -709,7 +678,7 @@ fn a_killed_delta_update_resumes_and_the_running_set_stays_untouched() {
     );
     // 3. Killed at the verify step (root done; boot and hash were written before it).
     assert!(
-        run_and_kill(&w, &|e| e["event"] == "step" && e["step"] == "verify"),
+        run_and_kill(&w.host, &|e| e["event"] == "step" && e["step"] == "verify"),
         "updog finished before the kill"
     );
     w.assert_nothing_activated("killed after the root");

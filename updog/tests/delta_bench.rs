@@ -19,9 +19,7 @@ mod common;
 
 use common::*;
 
-use std::process::Command;
 use test_support::bench::{Better, row};
-use test_support::http::Server;
 
 #[test]
 #[ignore = "benchmark: builds a 256 MiB release twice; run with --ignored --nocapture"]
@@ -29,28 +27,8 @@ fn bench_delta_update_against_full_update() {
     if !tools() {
         return;
     }
-    let mib: u64 = std::env::var("UPDOG_DELTA_BENCH_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    let base = std::env::var("ABOS_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into());
-    let dir = tempfile::Builder::new()
-        .prefix("updog-delta-bench")
-        .tempdir_in(base)
-        .unwrap();
-    let path = dir.path().to_path_buf();
-    let (old_root, new_root) = real_file_roots(&path, mib);
-    let old = make_release_from(&path, "1.0.0", &old_root, &[]);
-    let rel = make_release_from(&path, "1.1.0", &new_root, &[]);
-    // Keys and root from the test helper; pubsys publishes into its directory.
-    let repo = Repo::new(&path);
-    let repo_dir = repo.dir.clone();
-    pubsys_publish(&repo_dir, &repo.root, &repo.key.path, &old, false, &[]);
-    pubsys_publish(&repo_dir, &repo.root, &repo.key.path, &rel, true, &[]);
-    let server = Server::serve_dir(&repo_dir);
-    let host = Host::new(&path, &repo, &server.url(), &old, mib + 16, "");
-    let pristine = path.join("pristine.img");
-    std::fs::copy(&host.disk, &pristine).unwrap();
+    let scene = DeltaBenchScene::new("updog-delta-bench");
+    let (mib, host, server, rel) = (scene.mib, &scene.host, &scene.server, &scene.new);
     let full_len = std::fs::metadata(rel.dir.join(&rel.root_name))
         .unwrap()
         .len();
@@ -65,23 +43,11 @@ fn bench_delta_update_against_full_update() {
         eprintln!("== link: {link}");
         let mut figures = Vec::new();
         for delta in [true, false] {
-            std::fs::copy(&pristine, &host.disk).unwrap();
-            let _ = std::fs::remove_dir_all(host.root.join("var/lib/updog"));
-            std::fs::write(
-            host.root.join("etc/updog.toml"),
-            format!(
-                "metadata_base_url = \"{u}metadata/{VARIANT}/{}/\"\ntargets_base_url = \"{u}targets/\"\n\
-                 seed = 1234\nignore_waves = true\nreboot_command = [\"true\"]\ndelta = {delta}\n",
-                arch(),
-                u = server.url()
-            ),
-        )
-        .unwrap();
-            let _ = Command::new("sync").status();
+            scene.reset(&format!("delta = {delta}\n"));
             let run = measured(&mut host.command(&["--json", "update-image"]));
             let (secs, rss) = (run.secs, run.rss_kib);
             assert!(run.ok, "updog failed: {}{}", run.stderr, run.stdout);
-            assert!(veritysetup_verify_b(&host.disk, &rel, &path));
+            assert!(veritysetup_verify_b(&host.disk, rel, &scene.path));
             let outcome: serde_json::Value =
                 serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
             let how = &outcome["root_update"];

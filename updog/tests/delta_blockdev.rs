@@ -18,10 +18,9 @@ mod common;
 use common::*;
 use serde_json::Value;
 use signpost::SetName;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use test_support::http::Server;
 use test_support::loopdev::{Loop, need_loop_devices};
 
@@ -148,10 +147,6 @@ impl World {
     }
 }
 
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
 #[test]
 fn a_delta_onto_a_loop_device_writes_directly_resumes_after_a_kill_and_verifies() {
     if !tools() || !need_loop_devices() {
@@ -163,30 +158,10 @@ fn a_delta_onto_a_loop_device_writes_directly_resumes_after_a_kill_and_verifies(
     // through that cache would see what the killed run left there, not what the device holds.
     let _held = std::fs::File::open(&w.dev.dev).unwrap();
     // 1. Killed in the middle of the root image, after a checkpoint.
-    let mut child = w
-        .host
-        .command(&["--json", "update"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut killed = false;
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        if let Ok(e) = serde_json::from_str::<Value>(&line)
-            && e["event"] == "image-progress"
-            && e["image"] == "root"
-            && u(&e["written"]) >= 3 * MIB
-        {
-            child.kill().unwrap();
-            killed = true;
-            break;
-        }
-    }
-    let status = child.wait().unwrap();
     assert!(
-        killed && !status.success(),
+        run_and_kill(&w.host, &|e| {
+            e["event"] == "image-progress" && e["image"] == "root" && u(&e["written"]) >= 3 * MIB
+        }),
         "updog finished before the kill"
     );
     assert_eq!(w.file_host.next_boot(), Some(SetName::A));
@@ -264,46 +239,15 @@ fn bench_delta_onto_a_loop_device_direct_against_page_cache() {
     if !tools() || !need_loop_devices() {
         return;
     }
-    let mib: u64 = std::env::var("UPDOG_DELTA_BENCH_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    let base = std::env::var("ABOS_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into());
-    let dir = tempfile::Builder::new()
-        .prefix("updog-delta-blockdev-bench")
-        .tempdir_in(base)
-        .unwrap();
-    let path = dir.path().to_path_buf();
-    let (old_root, new_root) = real_file_roots(&path, mib);
-    let old = make_release_from(&path, "1.0.0", &old_root, &[]);
-    let rel = make_release_from(&path, "1.1.0", &new_root, &[]);
-    let repo = Repo::new(&path);
-    let repo_dir = repo.dir.clone();
-    pubsys_publish(&repo_dir, &repo.root, &repo.key.path, &old, false, &[]);
-    pubsys_publish(&repo_dir, &repo.root, &repo.key.path, &rel, true, &[]);
-    let server = Server::serve_dir(&repo_dir);
-    let file_host = Host::new(&path, &repo, &server.url(), &old, mib + 16, "");
-    let pristine = path.join("pristine.img");
-    std::fs::copy(&file_host.disk, &pristine).unwrap();
+    let scene = DeltaBenchScene::new("updog-delta-blockdev-bench");
+    let (mib, file_host) = (scene.mib, &scene.host);
     for direct in ["auto", "off"] {
-        std::fs::copy(&pristine, &file_host.disk).unwrap();
-        let _ = std::fs::remove_dir_all(file_host.root.join("var/lib/updog"));
-        std::fs::write(
-            file_host.root.join("etc/updog.toml"),
-            format!(
-                "metadata_base_url = \"{u}metadata/{VARIANT}/{}/\"\ntargets_base_url = \"{u}targets/\"\n\
-                 seed = 1234\nignore_waves = true\nreboot_command = [\"true\"]\n",
-                arch(),
-                u = server.url()
-            ),
-        )
-        .unwrap();
+        scene.reset("");
         let dev = Loop::attach(&file_host.disk, &[]);
         let host = Host {
             root: file_host.root.clone(),
             disk: dev.dev.clone(),
         };
-        let _ = Command::new("sync").status();
         let Measured {
             ok,
             secs,
@@ -316,7 +260,11 @@ fn bench_delta_onto_a_loop_device_direct_against_page_cache() {
         );
         assert!(ok, "updog failed: {text}");
         drop(dev);
-        assert!(veritysetup_verify_b(&file_host.disk, &rel, &path));
+        assert!(veritysetup_verify_b(
+            &file_host.disk,
+            &scene.new,
+            &scene.path
+        ));
         let outcome: Value = serde_json::from_str(&text).unwrap();
         let how = &outcome["root_update"];
         assert_eq!(how["method"], "delta", "{how}");

@@ -711,3 +711,110 @@ pub fn measured(cmd: &mut Command) -> Measured {
         stderr: stderr.to_owned(),
     }
 }
+
+/// The delta benchmarks' scene: two roots of real files (`UPDOG_DELTA_BENCH_MIB`, default 256;
+/// 2 % of the blocks rewritten), both releases published by the real `pubsys` (the new one with
+/// `--delta`) and served over loopback HTTP, a host running the old one, and a copy of its
+/// pristine disk. In `ABOS_BENCH_DIR` (default /var/tmp: the images are large for /tmp).
+pub struct DeltaBenchScene {
+    /// Keeps the directory alive.
+    pub _dir: tempfile::TempDir,
+    /// The directory.
+    pub path: PathBuf,
+    /// Root size in MiB.
+    pub mib: u64,
+    /// The offered release.
+    pub new: Release,
+    /// Its repository (keys kept alive).
+    pub repo: Repo,
+    /// The server.
+    pub server: test_support::http::Server,
+    /// The host (its disk is a file).
+    pub host: Host,
+    /// The host's disk as made.
+    pub pristine: PathBuf,
+}
+
+impl DeltaBenchScene {
+    pub fn new(prefix: &str) -> DeltaBenchScene {
+        let mib: u64 = std::env::var("UPDOG_DELTA_BENCH_MIB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256);
+        let base = std::env::var("ABOS_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into());
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(base)
+            .unwrap();
+        let path = dir.path().to_path_buf();
+        let (old_root, new_root) = real_file_roots(&path, mib);
+        let old = make_release_from(&path, "1.0.0", &old_root, &[]);
+        let new = make_release_from(&path, "1.1.0", &new_root, &[]);
+        let repo = Repo::new(&path);
+        pubsys_publish(&repo.dir, &repo.root, &repo.key.path, &old, false, &[]);
+        pubsys_publish(&repo.dir, &repo.root, &repo.key.path, &new, true, &[]);
+        let server = test_support::http::Server::serve_dir(&repo.dir);
+        let host = Host::new(&path, &repo, &server.url(), &old, mib + 16, "");
+        let pristine = path.join("pristine.img");
+        std::fs::copy(&host.disk, &pristine).unwrap();
+        DeltaBenchScene {
+            _dir: dir,
+            path,
+            mib,
+            new,
+            repo,
+            server,
+            host,
+            pristine,
+        }
+    }
+
+    /// Before each measured run: the pristine disk back, no updog state, updog.toml with `extra`
+    /// (e.g. `delta = false`), and the page cache written out.
+    pub fn reset(&self, extra: &str) {
+        std::fs::copy(&self.pristine, &self.host.disk).unwrap();
+        let _ = std::fs::remove_dir_all(self.host.root.join("var/lib/updog"));
+        std::fs::write(
+            self.host.root.join("etc/updog.toml"),
+            format!(
+                "metadata_base_url = \"{u}metadata/{VARIANT}/{}/\"\ntargets_base_url = \"{u}targets/\"\n\
+                 seed = 1234\nignore_waves = true\nreboot_command = [\"true\"]\n{extra}",
+                arch(),
+                u = self.server.url()
+            ),
+        )
+        .unwrap();
+        let _ = Command::new("sync").status();
+    }
+}
+
+/// Runs `updog --json update` on `host`, SIGKILLs it at the first progress event `kill_at`
+/// accepts, and returns whether it was killed (and did not succeed).
+pub fn run_and_kill(host: &Host, kill_at: &dyn Fn(&serde_json::Value) -> bool) -> bool {
+    use std::io::BufRead;
+    let mut child = host
+        .command(&["--json", "update"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut killed = false;
+    for line in std::io::BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        if let Ok(e) = serde_json::from_str::<serde_json::Value>(&line)
+            && kill_at(&e)
+        {
+            child.kill().unwrap();
+            killed = true;
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    killed && !status.success()
+}
+
+/// A JSON number as u64 (a test failure naming the value otherwise).
+pub fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
