@@ -219,41 +219,28 @@ impl HttpClient {
     /// One GET (no retry). `offset > 0` sends `Range: bytes=offset-`. Returns the response if the
     /// status is 200 or 206.
     pub async fn get_once(&self, url: &Url, offset: u64) -> Result<reqwest::Response> {
-        let full = self.params.apply(url);
-        debug!("GET {full} (offset {offset})");
-        let mut req = self.client.get(full.clone());
-        if offset > 0 {
-            req = req.header(reqwest::header::RANGE, format!("bytes={offset}-"));
-        }
-        let resp = req
-            .send()
+        self.get_with_range(url, (offset > 0).then(|| format!("bytes={offset}-")))
             .await
-            .context(error::HttpRequestSnafu { url: url.as_str() })?;
-        let status = resp.status().as_u16();
-        if status == 200 || status == 206 {
-            Ok(resp)
-        } else {
-            error::HttpStatusSnafu {
-                url: url.as_str(),
-                status,
-            }
-            .fail()
-        }
     }
 
     /// One GET of bytes `start..end` (no retry), for delta updates: `Range: bytes=start-(end-1)`.
     /// Returns the response if the status is 200 or 206 (the caller checks that it is a 206
     /// for exactly that range: a 200 means the server ignores Range).
     pub async fn get_range(&self, url: &Url, start: u64, end: u64) -> Result<reqwest::Response> {
+        let range = format!("bytes={start}-{}", end.saturating_sub(1));
+        self.get_with_range(url, Some(range)).await
+    }
+
+    /// One GET of `url` with the query parameters and an optional `Range` header; a status
+    /// other than 200 or 206 is an error.
+    async fn get_with_range(&self, url: &Url, range: Option<String>) -> Result<reqwest::Response> {
         let full = self.params.apply(url);
-        debug!("GET {full} (bytes {start}..{end})");
-        let resp = self
-            .client
-            .get(full)
-            .header(
-                reqwest::header::RANGE,
-                format!("bytes={start}-{}", end.saturating_sub(1)),
-            )
+        debug!("GET {full} ({})", range.as_deref().unwrap_or("whole"));
+        let mut req = self.client.get(full);
+        if let Some(range) = range {
+            req = req.header(reqwest::header::RANGE, range);
+        }
+        let resp = req
             .send()
             .await
             .context(error::HttpRequestSnafu { url: url.as_str() })?;
