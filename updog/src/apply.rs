@@ -121,11 +121,12 @@ pub(crate) async fn apply(
         if image.kind == ImageKind::Root {
             // The tree in the new hash partition, under the root hash in the new BOOT partition,
             // is checked now; a bad one is refused before the root is written.
-            let check = boot_written(&results).and_then(|boot| {
-                verity::RootCheck::prepare(&plan.disk, &plan.inactive, boot).map(Some)
-            });
-            let check = match check {
-                Ok(c) => c,
+            let check = match verity::RootCheck::prepare(
+                &plan.disk,
+                &plan.inactive,
+                boot_written(&results),
+            ) {
+                Ok(c) => Some(c),
                 Err(e) => return Err(untrusted(&resume_dir, e)),
             };
             // From the delta when one is published and worth it, else the full image.
@@ -162,8 +163,7 @@ pub(crate) async fn apply(
         info!("verified set {inactive}: root checked against the tree as it was written");
     } else {
         let started = std::time::Instant::now();
-        let verified =
-            boot_written(&results).and_then(|boot| verify_set(&plan.disk, &plan.inactive, boot));
+        let verified = verify_set(&plan.disk, &plan.inactive, boot_written(&results));
         info!(
             "verified set {inactive} in {:.2?}: {}",
             started.elapsed(),
@@ -204,15 +204,13 @@ fn untrusted(resume_dir: &std::path::Path, e: error::Error) -> error::Error {
     e
 }
 
-/// Bytes written to the BOOT partition (its image comes first in the plan).
-fn boot_written(results: &[ImageResult]) -> Result<u64> {
+/// Bytes written to the BOOT partition (its image comes first in the plan; none read: no
+/// dm-verity table is found, a verification error).
+fn boot_written(results: &[ImageResult]) -> u64 {
     results
         .iter()
         .find(|r| r.kind == ImageKind::Boot)
-        .map(|r| r.written)
-        .ok_or(error::Error::ThreadPanic {
-            what: "the boot image is written before the root",
-        })
+        .map_or(0, |r| r.written)
 }
 
 /// Verifies the written root against the written hash partition, with the dm-verity parameters

@@ -249,7 +249,8 @@ enum Cmd<M> {
 /// [`crate::verity::RootCheck`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
-    /// Every byte before disk offset `end` is written, for good: it is not written again.
+    /// Every byte before disk offset `end` is written (a later write before `end` is announced
+    /// by a [`Written::Rewrite`] first).
     Upto {
         /// Disk offset.
         end: u64,

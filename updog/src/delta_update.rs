@@ -120,8 +120,8 @@ pub struct DeltaReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub write_io: Option<&'static str>,
     /// How the written root was checked against its dm-verity tree: `while-writing` (read back
-    /// behind the writer) or `after-writing` (the separate pass: a delta, or a block device
-    /// without direct I/O).
+    /// behind the writer) or `after-writing` (the separate pass: a block device without direct
+    /// I/O, or the full image after a delta that failed). Set by the apply step.
     pub verified: &'static str,
 }
 

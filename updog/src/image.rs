@@ -257,18 +257,7 @@ pub async fn write_image(
                 Err(w) if !matches!(w, Error::ThreadPanic { .. }) && is_channel_closed(&e) => w,
                 _ => e,
             };
-            if matches!(
-                e,
-                Error::TargetHash { .. }
-                    | Error::TargetTooLong { .. }
-                    | Error::Decode { .. }
-                    | Error::Verity { .. }
-                    | Error::Verify { .. }
-            ) {
-                // The bytes cannot be trusted: start over next time.
-                let _ = fsutil::remove_durable(&record_path(&settings.resume_dir, plan.kind));
-            }
-            return Err(e);
+            return Err(untrusted(settings, plan, e));
         }
     };
     let Written {
@@ -276,23 +265,14 @@ pub async fn write_image(
         digest,
         mode,
         checked,
-    } = match written {
-        Err(e @ (Error::Verity { .. } | Error::Verify { .. })) => {
-            // What is on the device cannot be trusted: the next run starts this image over.
-            let _ = fsutil::remove_durable(&record_path(&settings.resume_dir, plan.kind));
-            return Err(e);
-        }
-        w => w?,
-    };
+    } = written.map_err(|e| untrusted(settings, plan, e))?;
     if let Some(Checked::NotProven(why)) = &checked {
         info!("root image not checked behind the writer ({why}): the verify step reads it");
     }
     if let Some(expected) = digest
         && let Err(e) = read_back(plan, state.produced, &expected)
     {
-        // What is on the device cannot be trusted: the next run starts this image over.
-        let _ = fsutil::remove_durable(&record_path(&settings.resume_dir, plan.kind));
-        return Err(e);
+        return Err(untrusted(settings, plan, e));
     }
     // Durable "complete" record so a later run skips this image.
     let done = ResumeRecord {
@@ -333,6 +313,24 @@ pub async fn write_image(
         already_complete: false,
         verified_behind: checked == Some(Checked::Verified),
     })
+}
+
+/// Drops the image's resume record when `e` says its bytes cannot be trusted (a wrong hash, too
+/// many bytes, a bad LZ4 stream, bytes on the device that do not match the tree), so the next
+/// run starts the image over; a record behind any other error (a dropped connection, a full
+/// disk) is kept for resuming. Returns `e`.
+fn untrusted(settings: &WriteSettings, plan: &ImagePlan, e: Error) -> Error {
+    if matches!(
+        e,
+        Error::TargetHash { .. }
+            | Error::TargetTooLong { .. }
+            | Error::Decode { .. }
+            | Error::Verity { .. }
+            | Error::Verify { .. }
+    ) {
+        let _ = fsutil::remove_durable(&record_path(&settings.resume_dir, plan.kind));
+    }
+    e
 }
 
 /// Peak resident set size of this process (`VmHWM`), where /proc is available.
@@ -581,7 +579,7 @@ fn writer_stage(
                 what: "root check behind the writer",
             })
         });
-        // A failed check is the root cause of a writer stopped by it.
+        // A failed check wins: the device does not hold what the tree says.
         if let Some(Ok(Err(e))) = checked {
             return Err(e);
         }

@@ -156,10 +156,9 @@ impl RootCheck {
             policy,
         )?;
         let params = full_params(&mut hash, &boot, disk)?;
-        // (A tree covering more than the partition is refused by the writer: the image cannot
-        // fit.)
-        // Its thread runs beside the download, decode and write threads: no pool (measured: the
-        // pool's wake-ups cost more than they gain there).
+        // A tree covering more than the partition needs no check here: the image cannot fit,
+        // and the writer refuses it. The check's thread runs beside the download, decode and
+        // write threads: no pool (measured: the pool's wake-ups cost more than they gain there).
         let verifier = dm_verity::StreamVerifier::new(hash, &params)
             .context(error::VeritySnafu { path: disk })?
             .sequential();
