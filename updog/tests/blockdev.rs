@@ -16,25 +16,49 @@ use std::process::Command;
 use test_support::loopdev::{Loop, is_root, need_loop_devices, need_root};
 use updog::blockio::{self, DirectPolicy, DiskTarget, IoMode, Writer};
 
+/// `updog --json update --now` onto a loop device over the scene's disk (`UPDOG_DIRECT_IO` set
+/// when given); checks it succeeded, that `root_update.verified` is `verified` and that
+/// `veritysetup verify` accepts ROOT-B and HASH-B on the loop device's own partition devices.
+/// Returns the device and the log.
+fn update_on_a_loop_device(
+    scene: &TwoReleases,
+    direct_io: Option<&str>,
+    verified: &str,
+) -> (Loop, String) {
+    let dev = Loop::attach(&scene.host.disk, &[]);
+    let host = Host {
+        root: scene.host.root.clone(),
+        disk: dev.dev.clone(),
+    };
+    let mut cmd = host.command(&["--json", "update", "--now"]);
+    if let Some(v) = direct_io {
+        cmd.env("UPDOG_DIRECT_IO", v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["root_update"]["verified"], verified, "{outcome}");
+    let status = Command::new("veritysetup")
+        .arg("verify")
+        .arg(dev.partition(ROOT_B))
+        .arg(dev.partition(HASH_B))
+        .arg(&scene.new.root_hash)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "veritysetup verify refused the written set"
+    );
+    (dev, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 #[test]
 fn update_into_a_loop_device_writes_directly_and_verifies() {
     if !tools() || !need_loop_devices() {
         return;
     }
     let scene = TwoReleases::new(2 * MIB, 6 * MIB + 20 * 1024, 8, RoleVersions::all(1));
-    let dev = Loop::attach(&scene.host.disk, &[]);
-    let host = Host {
-        root: scene.host.root.clone(),
-        disk: dev.dev.clone(),
-    };
-    let out = host.updog(&["--json", "update", "--now"]);
-    assert!(out.status.success(), "{}", show(&out));
-    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        outcome["root_update"]["verified"], "while-writing",
-        "{outcome}"
-    );
-    let log = String::from_utf8_lossy(&out.stderr);
+    let (dev, log) = update_on_a_loop_device(&scene, None, "while-writing");
     assert!(
         log.contains("root image written (Direct { align: 512 })"),
         "the root image was not written with direct I/O:\n{log}"
@@ -43,21 +67,6 @@ fn update_into_a_loop_device_writes_directly_and_verifies() {
     assert!(
         log.contains("root checked against the tree as it was written"),
         "the root was not checked behind the writer:\n{log}"
-    );
-
-    // Independent checks on the loop device's own partition devices.
-    let root = dev.partition(ROOT_B);
-    let hash = dev.partition(HASH_B);
-    let status = Command::new("veritysetup")
-        .arg("verify")
-        .arg(&root)
-        .arg(&hash)
-        .arg(&scene.new.root_hash)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "veritysetup verify refused the written set"
     );
     let boot = std::fs::read(&scene.new.boot_img).unwrap();
     let mut on_disk = vec![0u8; boot.len()];
@@ -78,35 +87,9 @@ fn page_cache_writes_to_a_block_device_are_checked_after_the_flush() {
         return;
     }
     let scene = TwoReleases::new(2 * MIB, 3 * MIB, 4, RoleVersions::all(1));
-    let dev = Loop::attach(&scene.host.disk, &[]);
-    let host = Host {
-        root: scene.host.root.clone(),
-        disk: dev.dev.clone(),
-    };
-    let out = host
-        .command(&["--json", "update", "--now"])
-        .env("UPDOG_DIRECT_IO", "off")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
-    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        outcome["root_update"]["verified"], "after-writing",
-        "{outcome}"
-    );
-    let log = String::from_utf8_lossy(&out.stderr);
+    let (_dev, log) = update_on_a_loop_device(&scene, Some("off"), "after-writing");
     assert!(log.contains("root image written (Buffered)"), "{log}");
-    let status = Command::new("veritysetup")
-        .arg("verify")
-        .arg(dev.partition(ROOT_B))
-        .arg(dev.partition(HASH_B))
-        .arg(&scene.new.root_hash)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "veritysetup verify refused the written set"
-    );
+    assert_eq!(scene.host.next_boot(), Some(signpost::SetName::B));
 }
 
 /// A ramfs mounted on a fresh directory, unmounted when dropped.
